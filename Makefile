@@ -1,0 +1,38 @@
+# pgflow: `make demo` runs the main job, `make test` runs every test. Both set up what they need.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-sql test-py lint system-deps venv clean
+
+demo: $(STAMP)
+	@echo "The demo comes with the Python client (worker, execute, CLI); the engine is ready:"
+	@echo "see README.md for the SQL API at work."
+
+test: $(STAMP) system-deps
+	$(BIN)/python scripts/run_tests.py
+
+test-sql: $(STAMP) system-deps
+	$(BIN)/python scripts/run_tests.py sql
+
+test-py: $(STAMP) system-deps
+	$(BIN)/python scripts/run_tests.py py
+
+lint: $(STAMP)
+	$(BIN)/python scripts/run_tests.py lint
+
+system-deps:
+	@bash scripts/system_deps.sh
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) .pgdata .pytest_cache build dist

@@ -1,0 +1,112 @@
+"""Exceptions: one class per SQLSTATE the engine raises, plus the outcomes of waiting for a run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+
+
+class PgflowError(Exception):
+    """Base class of every error pgflow raises. ``sqlstate`` and ``detail`` come from the engine."""
+
+    sqlstate: str | None = None
+
+    def __init__(self, message: str, *, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+
+
+class InvalidDefinition(PgflowError):
+    """PF001: a bad slug, option, type or mode, a duplicate step, a map step with more than one dependency."""
+
+    sqlstate = "PF001"
+
+
+class UnknownDependency(PgflowError):
+    """PF002: dependencies naming steps that do not exist (the message lists all of them)."""
+
+    sqlstate = "PF002"
+
+
+class CycleDetected(PgflowError):
+    """PF003: the steps' dependencies form a cycle (the message shows its path)."""
+
+    sqlstate = "PF003"
+
+
+class FlowNotFound(PgflowError):
+    """PF004: no flow has this slug."""
+
+    sqlstate = "PF004"
+
+
+class InvalidInput(PgflowError):
+    """PF005: the input does not fit (for example a root map step given a non-array)."""
+
+    sqlstate = "PF005"
+
+
+class RunNotFound(PgflowError):
+    """PF006: no run has this id."""
+
+    sqlstate = "PF006"
+
+
+class TaskNotFound(PgflowError):
+    """PF007: no task has this run, step and index."""
+
+    sqlstate = "PF007"
+
+
+class InvalidState(PgflowError):
+    """PF008: the run or flow is not in a state that allows this operation."""
+
+    sqlstate = "PF008"
+
+
+class RunFailed(PgflowError):
+    """A run ended with status failed; ``error`` is the engine's message, naming the step."""
+
+    def __init__(self, run_id: Any, error: str | None, status: dict[str, Any] | None = None) -> None:
+        super().__init__(f"run {run_id} failed: {error}")
+        self.run_id = run_id
+        self.error = error
+        self.status = status
+
+
+class RunCancelled(PgflowError):
+    """A run ended with status cancelled; ``reason`` is what cancel_run was given."""
+
+    def __init__(self, run_id: Any, reason: str | None, status: dict[str, Any] | None = None) -> None:
+        super().__init__(f"run {run_id} was cancelled" + (f": {reason}" if reason else ""))
+        self.run_id = run_id
+        self.reason = reason
+        self.status = status
+
+
+ERRORS_BY_SQLSTATE: dict[str, type[PgflowError]] = {
+    cls.sqlstate: cls
+    for cls in (
+        InvalidDefinition,
+        UnknownDependency,
+        CycleDetected,
+        FlowNotFound,
+        InvalidInput,
+        RunNotFound,
+        TaskNotFound,
+        InvalidState,
+    )
+    if cls.sqlstate
+}
+
+
+def translate(error: psycopg.Error) -> Exception:
+    """The PgflowError subclass for an engine error, or the psycopg error itself for anything else."""
+    sqlstate = getattr(error, "sqlstate", None)
+    cls = ERRORS_BY_SQLSTATE.get(sqlstate or "")
+    if cls is None:
+        return error
+    diag = error.diag
+    return cls(diag.message_primary or str(error), detail=diag.message_detail)

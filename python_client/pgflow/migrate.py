@@ -1,0 +1,91 @@
+"""The schema installer: installs or upgrades the pgflow schema from the SQL files shipped in the package.
+
+The files under ``sql/`` are the current schema, applied in name order; ``sql/migrations/A--B.sql``
+upgrades an installed version A to B. Every install runs in one transaction behind an advisory lock,
+so two processes migrating at once end with one install and one no-op.
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+import psycopg
+
+from . import _conninfo
+from .errors import PgflowError
+
+_LOCK_KEY = "pgflow.migrate"
+_VERSION_FILE = "090_schema_version.sql"
+
+
+def sql_dir() -> Path:
+    """The directory of the engine's SQL files: inside the installed package, else the source tree's ``sql/``."""
+    packaged = Path(str(resources.files("pgflow"))) / "sql"
+    if (packaged / _VERSION_FILE).is_file():
+        return packaged
+    source = Path(__file__).resolve().parents[2] / "sql"
+    if (source / _VERSION_FILE).is_file():
+        return source
+    raise PgflowError(f"the pgflow SQL files are missing (looked in {packaged} and {source})")
+
+
+def shipped_version() -> str:
+    """The schema version of the SQL files in this package."""
+    text = (sql_dir() / _VERSION_FILE).read_text()
+    match = re.search(r"select '([0-9][0-9A-Za-z.\-]*)'::text", text)
+    if not match:
+        raise PgflowError(f"cannot read the schema version from {_VERSION_FILE}")
+    return match.group(1)
+
+
+def installed_version(conn: psycopg.Connection) -> str | None:
+    """The version installed in the connected database, or None when pgflow is not installed."""
+    row = conn.execute("select to_regprocedure('pgflow.schema_version()') is not null").fetchone()
+    if not row or not row[0]:
+        return None
+    row = conn.execute("select pgflow.schema_version()").fetchone()
+    return row[0] if row else None
+
+
+def _upgrade_path(start: str, target: str) -> list[Path]:
+    """The migration scripts leading from start to target, following A--B.sql files."""
+    steps = {}
+    for path in sorted((sql_dir() / "migrations").glob("*--*.sql")):
+        source, _, dest = path.stem.partition("--")
+        steps[source] = (dest, path)
+    path_files: list[Path] = []
+    current = start
+    while current != target:
+        if current not in steps or len(path_files) > len(steps):
+            raise PgflowError(
+                f"no upgrade path from pgflow schema {start} to {target}: add sql/migrations/{current}--<next>.sql"
+            )
+        current, script = steps[current]
+        path_files.append(script)
+    return path_files
+
+
+def migrate(conninfo: str | None = None) -> str:
+    """Install or upgrade the pgflow schema; returns the version now installed. Idempotent and concurrency-safe."""
+    target = shipped_version()
+    with _conninfo.connect(conninfo) as conn:
+        with conn.transaction():
+            conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_LOCK_KEY,))
+            current = installed_version(conn)
+            if current == target:
+                return target
+            if current is None:
+                scripts = sorted(sql_dir().glob("*.sql"))
+            else:
+                scripts = _upgrade_path(current, target)
+            for script in scripts:
+                try:
+                    conn.execute(script.read_text().encode())
+                except psycopg.Error as exc:
+                    raise PgflowError(f"installing {script.name} failed: {exc}") from exc
+            conn.execute(
+                "insert into pgflow.schema_migrations (version) values (%s) on conflict do nothing", (target,)
+            )
+    return target

@@ -1,0 +1,212 @@
+-- The pgflow schema: flow definitions, runs, step states, tasks and workers.
+--
+-- Definitions (flows, steps, deps) are versioned and never updated once a run uses them.
+-- Runtime state (runs, step_states, step_tasks) is written only by the engine's functions;
+-- the tables are public for reading (dashboards, ad-hoc queries).
+--
+-- Statuses are text with named CHECK constraints that hold the state machine:
+--   runs:        started -> completed | failed | cancelled          (resume: failed|cancelled -> started)
+--   step_states: created -> started -> completed | failed | skipped | cancelled
+--   step_tasks:  queued -> started -> completed | failed | cancelled (retry: started -> queued)
+
+create schema if not exists pgflow;
+
+comment on schema pgflow is 'pgflow: a DAG workflow engine inside PostgreSQL';
+
+-- Installed schema versions, newest last (written by the installer).
+create table pgflow.schema_migrations (
+  version text primary key,
+  applied_at timestamptz not null default clock_timestamp()
+);
+
+-- One row per version of a flow definition. The current version is the highest.
+create table pgflow.flows (
+  flow_slug text not null,
+  version int not null,
+  max_attempts int not null,
+  base_delay numeric not null,
+  max_delay numeric not null,
+  timeout numeric not null,
+  -- the normalized definition, compared by define_flow to decide whether a new version is needed
+  definition jsonb not null,
+  created_at timestamptz not null,
+  primary key (flow_slug, version),
+  constraint flows_slug_is_valid check (flow_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(flow_slug) <= 128),
+  constraint flows_version_is_positive check (version >= 1),
+  constraint flows_max_attempts_is_positive check (max_attempts >= 1),
+  constraint flows_delays_are_not_negative check (base_delay >= 0 and max_delay >= 0),
+  constraint flows_timeout_is_positive check (timeout > 0)
+);
+
+-- One row per step of a flow version, with its effective options (step value, else flow value).
+create table pgflow.steps (
+  flow_slug text not null,
+  flow_version int not null,
+  step_slug text not null,
+  -- position in a topological order of the DAG (ties broken by definition order)
+  step_index int not null,
+  step_type text not null,
+  deps_count int not null,
+  max_attempts int not null,
+  base_delay numeric not null,
+  max_delay numeric not null,
+  timeout numeric not null,
+  start_delay numeric not null,
+  condition_if jsonb,
+  condition_if_not jsonb,
+  when_unmet text not null,
+  when_exhausted text not null,
+  created_at timestamptz not null,
+  primary key (flow_slug, flow_version, step_slug),
+  unique (flow_slug, flow_version, step_index),
+  foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
+  constraint steps_slug_is_valid check (step_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(step_slug) <= 128),
+  constraint steps_type_is_valid check (step_type in ('single', 'map')),
+  constraint steps_map_has_at_most_one_dep check (step_type = 'single' or deps_count <= 1),
+  constraint steps_deps_count_is_not_negative check (deps_count >= 0),
+  constraint steps_max_attempts_is_positive check (max_attempts >= 1),
+  constraint steps_delays_are_not_negative check (base_delay >= 0 and max_delay >= 0 and start_delay >= 0),
+  constraint steps_timeout_is_positive check (timeout > 0),
+  constraint steps_when_unmet_is_valid check (when_unmet in ('skip', 'skip-cascade', 'fail')),
+  constraint steps_when_exhausted_is_valid check (when_exhausted in ('fail', 'skip', 'skip-cascade'))
+);
+
+-- Edges of the DAG: step_slug depends on dep_slug.
+create table pgflow.deps (
+  flow_slug text not null,
+  flow_version int not null,
+  dep_slug text not null,
+  step_slug text not null,
+  primary key (flow_slug, flow_version, step_slug, dep_slug),
+  foreign key (flow_slug, flow_version, dep_slug) references pgflow.steps (flow_slug, flow_version, step_slug),
+  foreign key (flow_slug, flow_version, step_slug) references pgflow.steps (flow_slug, flow_version, step_slug),
+  constraint deps_no_self_dependency check (dep_slug <> step_slug)
+);
+
+-- "Which steps depend on this one?": the cascade walks edges in this direction.
+create index deps_by_dep on pgflow.deps (flow_slug, flow_version, dep_slug);
+
+-- One row per execution of a flow version.
+create table pgflow.runs (
+  run_id uuid primary key,
+  flow_slug text not null,
+  flow_version int not null,
+  status text not null,
+  input jsonb not null,
+  output jsonb,
+  error text,
+  idempotency_key text,
+  -- steps neither completed nor skipped; the run completes when it reaches 0
+  remaining_steps int not null,
+  started_at timestamptz not null,
+  finished_at timestamptz,
+  foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
+  constraint runs_status_is_valid check (status in ('started', 'completed', 'failed', 'cancelled')),
+  constraint runs_remaining_steps_is_not_negative check (remaining_steps >= 0),
+  constraint runs_finished_at_matches_status check ((status = 'started') = (finished_at is null)),
+  constraint runs_completed_has_no_remaining_steps check (status <> 'completed' or remaining_steps = 0)
+);
+
+create unique index runs_idempotency_key on pgflow.runs (flow_slug, idempotency_key)
+where idempotency_key is not null;
+create index runs_by_flow on pgflow.runs (flow_slug, flow_version);
+create index runs_finished on pgflow.runs (finished_at) where finished_at is not null;
+
+-- One row per step of a run: the counters that drive the cascade.
+create table pgflow.step_states (
+  run_id uuid not null references pgflow.runs (run_id) on delete cascade,
+  step_slug text not null,
+  flow_slug text not null,
+  flow_version int not null,
+  status text not null,
+  -- dependencies neither completed nor skipped; the step starts when it reaches 0
+  remaining_deps int not null,
+  -- tasks not yet completed; null until the step starts; the step completes when it reaches 0
+  remaining_tasks int,
+  initial_tasks int,
+  output jsonb,
+  error text,
+  started_at timestamptz,
+  finished_at timestamptz,
+  primary key (run_id, step_slug),
+  constraint step_states_status_is_valid
+  check (status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')),
+  constraint step_states_remaining_deps_is_not_negative check (remaining_deps >= 0),
+  constraint step_states_remaining_tasks_is_not_negative check (remaining_tasks >= 0),
+  constraint step_states_remaining_tasks_within_initial check (remaining_tasks <= initial_tasks),
+  constraint step_states_status_and_remaining_tasks_match check (
+    (status <> 'created' or remaining_tasks is null)
+    and (status <> 'started' or remaining_tasks > 0)
+    and (status <> 'completed' or remaining_tasks = 0)
+  ),
+  constraint step_states_finished_at_matches_status
+  check ((status in ('created', 'started')) = (finished_at is null))
+);
+
+-- One row per unit of work: a single step has task 0, a map step one task per array element.
+create table pgflow.step_tasks (
+  run_id uuid not null,
+  step_slug text not null,
+  task_index int not null,
+  flow_slug text not null,
+  status text not null,
+  -- attempts made so far (0 before the first claim); claims increment it, reports are fenced by it
+  attempt int not null default 0,
+  -- attempts made before the latest resume_run: the retry budget counts from here
+  attempts_base int not null default 0,
+  -- the array element of a map task; null for single steps (their input is built at claim time)
+  input jsonb,
+  output jsonb,
+  error text,
+  worker_id text,
+  visible_at timestamptz not null,
+  deadline timestamptz,
+  queued_at timestamptz not null,
+  started_at timestamptz,
+  finished_at timestamptz,
+  primary key (run_id, step_slug, task_index),
+  foreign key (run_id, step_slug) references pgflow.step_states (run_id, step_slug) on delete cascade,
+  constraint step_tasks_status_is_valid check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
+  constraint step_tasks_task_index_is_not_negative check (task_index >= 0),
+  constraint step_tasks_attempts_are_ordered check (attempt >= attempts_base and attempts_base >= 0),
+  constraint step_tasks_started_has_deadline
+  check (status <> 'started' or (deadline is not null and started_at is not null and attempt > attempts_base)),
+  constraint step_tasks_finished_at_matches_status
+  check ((status in ('queued', 'started')) = (finished_at is null))
+);
+
+-- The claim: due queued tasks, oldest first. Partial, so finished tasks never enter it.
+create index step_tasks_due on pgflow.step_tasks (visible_at) where status = 'queued';
+-- Expiry: started tasks by deadline, and by the worker holding them.
+create index step_tasks_started_deadline on pgflow.step_tasks (deadline) where status = 'started';
+create index step_tasks_started_worker on pgflow.step_tasks (worker_id) where status = 'started';
+
+-- Workers announce themselves with heartbeat(); their started tasks expire when they go quiet.
+create table pgflow.workers (
+  worker_id text primary key,
+  flow_slugs text[],
+  started_at timestamptz not null,
+  last_heartbeat_at timestamptz not null,
+  stopped_at timestamptz
+);
+
+-- What poll_for_tasks returns: one claimed task with the input its handler receives.
+create type pgflow.task as (
+  run_id uuid,
+  flow_slug text,
+  step_slug text,
+  task_index int,
+  attempt int,
+  input jsonb,
+  flow_input jsonb,
+  deadline timestamptz
+);
+
+comment on table pgflow.flows is 'Flow definitions, one row per version; the current version is the highest.';
+comment on table pgflow.steps is 'Steps of each flow version, with effective options.';
+comment on table pgflow.deps is 'DAG edges: step_slug depends on dep_slug.';
+comment on table pgflow.runs is 'Executions of a flow version.';
+comment on table pgflow.step_states is 'Per-run step state with the remaining_deps and remaining_tasks counters.';
+comment on table pgflow.step_tasks is 'Units of work: one per single step, one per element of a map step.';
+comment on table pgflow.workers is 'Workers known by their heartbeats.';
+comment on type pgflow.task is 'A claimed task, as returned by poll_for_tasks.';

@@ -1,0 +1,56 @@
+-- Time: every timestamp and due-time comparison in the engine reads pgflow.now(), so tests
+-- and simulations control time with the session setting pgflow.fake_now instead of sleeping.
+
+-- Called by every engine function that reads the clock.
+create or replace function pgflow.now()
+returns timestamptz
+language sql
+stable
+parallel safe
+set search_path = ''
+as $$
+  select coalesce(
+    nullif(pg_catalog.current_setting('pgflow.fake_now', true), '')::timestamptz,
+    pg_catalog.transaction_timestamp()
+  )
+$$;
+
+comment on function pgflow.now() is
+'The engine''s clock: the session setting pgflow.fake_now when set, else the transaction time.';
+
+-- Called by poll_for_tasks and expire_tasks: how long a worker may go without a heartbeat.
+create or replace function pgflow._worker_timeout()
+returns interval
+language sql
+stable
+parallel safe
+set search_path = ''
+as $$
+  select coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds')::interval
+$$;
+
+-- Called wherever a number of seconds becomes an interval.
+create or replace function pgflow._seconds(seconds numeric)
+returns interval
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select pg_catalog.make_interval(secs => _seconds.seconds::double precision)
+$$;
+
+-- Called by fail_task: the delay before retrying after the n-th failed attempt (n >= 1),
+-- min(max_delay, base_delay * 2^(n-1)).
+create or replace function pgflow._retry_delay(base_delay numeric, max_delay numeric, failed_attempts int)
+returns numeric
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select least(
+    _retry_delay.max_delay,
+    _retry_delay.base_delay * pg_catalog.power(2::numeric, least(greatest(_retry_delay.failed_attempts, 1) - 1, 64))
+  )
+$$;

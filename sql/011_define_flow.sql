@@ -1,0 +1,294 @@
+-- Defining flows: define_flow (the whole DAG in one call, versioned) and the pgflow-compatible
+-- incremental API create_flow / add_step.
+--
+-- Versions of one flow are created one at a time: every writer takes a transaction-level advisory
+-- lock on the flow slug first, so two definers never race for the same version number.
+
+-- Called by define_flow, create_flow and add_step before they read the current version.
+create or replace function pgflow._lock_flow_definition(flow_slug text)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  select pg_catalog.pg_advisory_xact_lock(
+    pg_catalog.hashtext('pgflow.flows'), pg_catalog.hashtext(_lock_flow_definition.flow_slug)
+  )
+$$;
+
+-- Called by define_flow: writes a new version (flow row, steps with effective options, deps).
+create or replace function pgflow._insert_flow_version(
+  flow_slug text, version int, definition jsonb, topological_order text[], created_at timestamptz
+)
+returns pgflow.flows
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_flow pgflow.flows;
+  v_options jsonb := _insert_flow_version.definition -> 'options';
+begin
+  insert into pgflow.flows (flow_slug, version, max_attempts, base_delay, max_delay, timeout, definition, created_at)
+  values (
+    _insert_flow_version.flow_slug,
+    _insert_flow_version.version,
+    (v_options ->> 'max_attempts')::int,
+    (v_options ->> 'base_delay')::numeric,
+    (v_options ->> 'max_delay')::numeric,
+    (v_options ->> 'timeout')::numeric,
+    _insert_flow_version.definition,
+    _insert_flow_version.created_at
+  )
+  returning * into v_flow;
+
+  insert into pgflow.steps (
+    flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
+    max_attempts, base_delay, max_delay, timeout, start_delay,
+    condition_if, condition_if_not, when_unmet, when_exhausted, created_at
+  )
+  select
+    v_flow.flow_slug,
+    v_flow.version,
+    s.step ->> 'slug',
+    o.pos::int - 1,
+    s.step ->> 'type',
+    pg_catalog.jsonb_array_length(s.step -> 'depends_on'),
+    coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts),
+    coalesce((s.step ->> 'base_delay')::numeric, v_flow.base_delay),
+    coalesce((s.step ->> 'max_delay')::numeric, v_flow.max_delay),
+    coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout),
+    coalesce((s.step ->> 'start_delay')::numeric, 0),
+    nullif(s.step -> 'if', 'null'::jsonb),
+    nullif(s.step -> 'if_not', 'null'::jsonb),
+    s.step ->> 'when_unmet',
+    s.step ->> 'when_exhausted',
+    _insert_flow_version.created_at
+  from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step)
+  inner join pg_catalog.unnest(_insert_flow_version.topological_order) with ordinality as o (slug, pos)
+    on s.step ->> 'slug' = o.slug;
+
+  insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
+  select v_flow.flow_slug, v_flow.version, d.dep, s.step ->> 'slug'
+  from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step)
+  cross join lateral pg_catalog.jsonb_array_elements_text(s.step -> 'depends_on') as d (dep);
+
+  return v_flow;
+end;
+$$;
+
+-- Called by clients (the Python Flow DSL, SQL users) to define or redefine a flow.
+create or replace function pgflow.define_flow(flow_slug text, steps jsonb, options jsonb default '{}')
+returns pgflow.flows
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_definition jsonb;
+  v_order text[];
+  v_current pgflow.flows;
+begin
+  -- validate everything before writing anything
+  v_definition := pgflow._normalize_definition(define_flow.flow_slug, define_flow.steps, define_flow.options);
+  v_order := pgflow._topological_order(define_flow.flow_slug, v_definition -> 'steps');
+
+  perform pgflow._lock_flow_definition(define_flow.flow_slug);
+
+  select f.* into v_current
+  from pgflow.flows as f
+  where f.flow_slug = define_flow.flow_slug
+  order by f.version desc
+  limit 1;
+
+  if found and v_current.definition = v_definition then
+    return v_current;
+  end if;
+
+  return pgflow._insert_flow_version(
+    define_flow.flow_slug, coalesce(v_current.version, 0) + 1, v_definition, v_order, pgflow.now()
+  );
+end;
+$$;
+
+comment on function pgflow.define_flow(text, jsonb, jsonb) is
+'Defines a flow from a JSON array of steps. Idempotent: an unchanged definition returns the current version, '
+'a changed one creates the next version (runs in flight keep theirs). Errors: PF001 invalid, PF002 unknown '
+'dependencies, PF003 cycle.';
+
+-- Called by SQL written for pgflow's TypeScript edition: creates version 1 of an empty flow.
+create or replace function pgflow.create_flow(
+  flow_slug text, max_attempts int default null, base_delay int default null, timeout int default null
+)
+returns pgflow.flows
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_flow pgflow.flows;
+  v_options jsonb;
+begin
+  perform pgflow._check_slug('flow', create_flow.flow_slug);
+  v_options := pgflow._normalize_flow_options(
+    create_flow.flow_slug,
+    pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+      'max_attempts', create_flow.max_attempts, 'base_delay', create_flow.base_delay, 'timeout', create_flow.timeout
+    ))
+  );
+
+  perform pgflow._lock_flow_definition(create_flow.flow_slug);
+
+  select f.* into v_flow
+  from pgflow.flows as f
+  where f.flow_slug = create_flow.flow_slug
+  order by f.version desc
+  limit 1;
+  if found then
+    return v_flow;
+  end if;
+
+  return pgflow._insert_flow_version(
+    create_flow.flow_slug, 1, pg_catalog.jsonb_build_object('options', v_options, 'steps', '[]'::jsonb),
+    '{}', pgflow.now()
+  );
+end;
+$$;
+
+comment on function pgflow.create_flow(text, int, int, int) is
+'pgflow-compatible: creates version 1 of an empty flow, or returns the current version when the flow exists.';
+
+-- Called by SQL written for pgflow's TypeScript edition: appends a step to the current version.
+create or replace function pgflow.add_step(
+  flow_slug text,
+  step_slug text,
+  deps_slugs text[] default '{}',
+  max_attempts int default null,
+  base_delay int default null,
+  timeout int default null,
+  start_delay int default null,
+  step_type text default 'single'
+)
+returns pgflow.steps
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_flow pgflow.flows;
+  v_step jsonb;
+  v_existing jsonb;
+  v_steps jsonb;
+  v_row pgflow.steps;
+begin
+  perform pgflow._lock_flow_definition(add_step.flow_slug);
+
+  select f.* into v_flow
+  from pgflow.flows as f
+  where f.flow_slug = add_step.flow_slug
+  order by f.version desc
+  limit 1;
+  if not found then
+    raise exception using
+      errcode = 'PF004',
+      message = pg_catalog.format(
+        'flow %L does not exist; create it with create_flow or define_flow', add_step.flow_slug
+      );
+  end if;
+
+  v_steps := v_flow.definition -> 'steps';
+  v_step := pgflow._normalize_step(
+    add_step.flow_slug,
+    pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+      'slug', add_step.step_slug,
+      'depends_on', pg_catalog.to_jsonb(coalesce(add_step.deps_slugs, '{}'::text[])),
+      'type', add_step.step_type,
+      'max_attempts', add_step.max_attempts,
+      'base_delay', add_step.base_delay,
+      'timeout', add_step.timeout,
+      'start_delay', add_step.start_delay
+    )),
+    pg_catalog.jsonb_array_length(v_steps) + 1
+  );
+
+  select s.step into v_existing
+  from pg_catalog.jsonb_array_elements(v_steps) as s (step)
+  where s.step ->> 'slug' = add_step.step_slug;
+
+  if v_existing is not null then
+    if v_existing <> v_step then
+      raise exception using
+        errcode = 'PF001',
+        message = pg_catalog.format(
+          'flow %L, step %L already exists with a different definition; use define_flow to create a new version',
+          add_step.flow_slug, add_step.step_slug
+        );
+    end if;
+    select s.* into v_row
+    from pgflow.steps as s
+    where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version and s.step_slug = add_step.step_slug;
+    return v_row;
+  end if;
+
+  if add_step.step_slug = any(add_step.deps_slugs) then
+    raise exception using
+      errcode = 'PF003',
+      message = pg_catalog.format(
+        'flow %L has a dependency cycle: %s -> %s (a step cannot depend on itself)',
+        add_step.flow_slug, add_step.step_slug, add_step.step_slug
+      );
+  end if;
+  perform pgflow._check_dependencies(add_step.flow_slug, v_steps || pg_catalog.jsonb_build_array(v_step));
+
+  if exists (
+    select from pgflow.runs as r
+    where r.flow_slug = v_flow.flow_slug and r.flow_version = v_flow.version
+  ) then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'flow %L version %s already has runs, so its steps cannot change; use define_flow to create a new version',
+        v_flow.flow_slug, v_flow.version
+      );
+  end if;
+
+  insert into pgflow.steps (
+    flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
+    max_attempts, base_delay, max_delay, timeout, start_delay,
+    condition_if, condition_if_not, when_unmet, when_exhausted, created_at
+  )
+  values (
+    v_flow.flow_slug,
+    v_flow.version,
+    add_step.step_slug,
+    pg_catalog.jsonb_array_length(v_steps),
+    v_step ->> 'type',
+    pg_catalog.jsonb_array_length(v_step -> 'depends_on'),
+    coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts),
+    coalesce((v_step ->> 'base_delay')::numeric, v_flow.base_delay),
+    coalesce((v_step ->> 'max_delay')::numeric, v_flow.max_delay),
+    coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout),
+    coalesce((v_step ->> 'start_delay')::numeric, 0),
+    null,
+    null,
+    v_step ->> 'when_unmet',
+    v_step ->> 'when_exhausted',
+    pgflow.now()
+  )
+  returning * into v_row;
+
+  insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
+  select v_flow.flow_slug, v_flow.version, d.dep, add_step.step_slug
+  from pg_catalog.jsonb_array_elements_text(v_step -> 'depends_on') as d (dep);
+
+  update pgflow.flows as f
+  set definition = pg_catalog.jsonb_set(f.definition, '{steps}', v_steps || pg_catalog.jsonb_build_array(v_step))
+  where f.flow_slug = v_flow.flow_slug and f.version = v_flow.version;
+
+  return v_row;
+end;
+$$;
+
+comment on function pgflow.add_step(text, text, text[], int, int, int, int, text) is
+'pgflow-compatible: adds a step to the current version of a flow. Dependencies must exist already (PF002); '
+'re-adding an identical step is a no-op; a version that has runs cannot change (PF008).';

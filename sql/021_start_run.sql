@@ -1,0 +1,126 @@
+-- Starting runs: start_run and its pgflow-compatible alias start_flow.
+--
+-- One transaction creates the run row, one step state per step, and runs the cascade from the
+-- root steps: conditions, tasks of ready steps, empty maps completed at once, and the notification.
+
+-- Called by clients to start a run of the current version of a flow.
+create or replace function pgflow.start_run(
+  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null
+)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_now timestamptz := pgflow.now();
+  v_input jsonb := coalesce(start_run.input, 'null'::jsonb);
+  v_flow pgflow.flows;
+  v_run pgflow.runs;
+  v_root_map text;
+begin
+  select f.* into v_flow
+  from pgflow.flows as f
+  where f.flow_slug = start_run.flow_slug
+  order by f.version desc
+  limit 1;
+  if not found then
+    raise exception using
+      errcode = 'PF004',
+      message = pg_catalog.format('flow %L does not exist; define it first with define_flow', start_run.flow_slug);
+  end if;
+
+  if start_run.idempotency_key is not null then
+    select r.* into v_run
+    from pgflow.runs as r
+    where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
+    if found then
+      return v_run;
+    end if;
+  end if;
+
+  select s.step_slug into v_root_map
+  from pgflow.steps as s
+  where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version
+    and s.step_type = 'map' and s.deps_count = 0
+  order by s.step_index
+  limit 1;
+  if v_root_map is not null and pg_catalog.jsonb_typeof(v_input) <> 'array' then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'flow %L starts with map step %L, so its input must be a JSON array, got %s',
+        v_flow.flow_slug, v_root_map, pg_catalog.jsonb_typeof(v_input)
+      );
+  end if;
+
+  if start_run.run_id is not null and exists (select from pgflow.runs as r where r.run_id = start_run.run_id) then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format('run %s already exists; pass a new run_id or none', start_run.run_id);
+  end if;
+
+  insert into pgflow.runs (
+    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at
+  )
+  values (
+    coalesce(start_run.run_id, pg_catalog.gen_random_uuid()),
+    v_flow.flow_slug,
+    v_flow.version,
+    'started',
+    v_input,
+    start_run.idempotency_key,
+    (
+      select pg_catalog.count(*) from pgflow.steps as s
+      where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version
+    ),
+    v_now
+  )
+  on conflict (flow_slug, idempotency_key) where idempotency_key is not null do nothing
+  returning * into v_run;
+
+  if not found then
+    -- a concurrent call with the same idempotency key won the race: return its run
+    select r.* into v_run
+    from pgflow.runs as r
+    where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
+    return v_run;
+  end if;
+
+  insert into pgflow.step_states (run_id, step_slug, flow_slug, flow_version, status, remaining_deps)
+  select v_run.run_id, s.step_slug, s.flow_slug, s.flow_version, 'created', s.deps_count
+  from pgflow.steps as s
+  where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version;
+
+  perform pgflow._advance_run(
+    v_run.run_id,
+    '{}',
+    array(
+      select s.step_slug
+      from pgflow.steps as s
+      where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version and s.deps_count = 0
+    ),
+    v_now
+  );
+
+  select r.* into v_run from pgflow.runs as r where r.run_id = v_run.run_id;
+  return v_run;
+end;
+$$;
+
+comment on function pgflow.start_run(text, jsonb, uuid, text) is
+'Starts a run of the current version of a flow. A second call with the same idempotency_key returns the '
+'first run. Errors: PF004 unknown flow, PF005 a root map step needs an array input.';
+
+-- Called by SQL written for pgflow's TypeScript edition.
+create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id uuid default null)
+returns setof pgflow.runs
+language sql
+volatile
+set search_path = ''
+as $$
+  select * from pgflow.start_run(start_flow.flow_slug, start_flow.input, start_flow.run_id)
+$$;
+
+comment on function pgflow.start_flow(text, jsonb, uuid) is 'pgflow-compatible alias of start_run.';

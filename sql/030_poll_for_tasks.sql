@@ -1,0 +1,148 @@
+-- The worker protocol, claiming side: poll_for_tasks and the expiry of overdue work.
+--
+-- A claim is one statement per batch: due queued tasks come from the partial index step_tasks_due
+-- (finished tasks are not in it, so the claim does not slow down as history grows), are locked with
+-- FOR UPDATE SKIP LOCKED (concurrent pollers never receive the same task and never wait on each
+-- other), and their inputs are built from the stored outputs of their dependencies.
+
+-- Called by poll_for_tasks and expire_tasks: turns overdue attempts into failed attempts, which are
+-- retried or exhausted like any failure. An attempt is overdue when its deadline has passed, or when
+-- the worker holding it has sent no heartbeat for pgflow.worker_timeout (default 30 s); such workers
+-- are then marked stopped. Returns how many attempts it expired.
+create or replace function pgflow._expire_tasks(now timestamptz)
+returns int
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_timeout interval := pgflow._worker_timeout();
+  v_task record;
+  v_expired int := 0;
+begin
+  for v_task in
+    select
+      t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id,
+      null::timestamptz as last_heartbeat_at
+    from pgflow.step_tasks as t
+    where t.status = 'started' and t.deadline <= _expire_tasks.now
+    union all
+    select t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at
+    from pgflow.workers as w
+    inner join pgflow.step_tasks as t on w.worker_id = t.worker_id and t.status = 'started'
+    where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout
+      and t.deadline > _expire_tasks.now
+    limit 1000
+  loop
+    if pgflow._fail_attempt(
+      v_task.run_id,
+      v_task.step_slug,
+      v_task.task_index,
+      case
+        when v_task.last_heartbeat_at is null then pg_catalog.format(
+          'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
+        )
+        else pg_catalog.format(
+          'attempt %s was abandoned: worker %L sent no heartbeat since %s', v_task.attempt, v_task.worker_id,
+          v_task.last_heartbeat_at
+        )
+      end,
+      v_task.attempt,
+      _expire_tasks.now
+    ) then
+      v_expired := v_expired + 1;
+    end if;
+  end loop;
+
+  update pgflow.workers as w
+  set stopped_at = _expire_tasks.now
+  where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout;
+
+  return v_expired;
+end;
+$$;
+
+-- Called by schedulers that want expiry without polling (poll_for_tasks expires on its own).
+create or replace function pgflow.expire_tasks()
+returns int
+language sql
+volatile
+set search_path = ''
+as $$
+  select pgflow._expire_tasks(pgflow.now())
+$$;
+
+comment on function pgflow.expire_tasks() is
+'Counts overdue attempts (past their deadline, or held by a worker without heartbeats for '
+'pgflow.worker_timeout) as failed and retries or exhausts them. Returns how many it expired.';
+
+-- Called by workers: claims up to max_tasks due tasks and returns them with their inputs.
+create or replace function pgflow.poll_for_tasks(
+  worker_id text, flow_slugs text[] default null, max_tasks int default 10
+)
+returns setof pgflow.task
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_now timestamptz := pgflow.now();
+begin
+  -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it).
+  if pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
+    perform pgflow._expire_tasks(v_now);
+  end if;
+
+  return query
+  with candidates as (
+    select t.run_id, t.step_slug, t.task_index
+    from pgflow.step_tasks as t
+    where t.status = 'queued'
+      and t.visible_at <= v_now
+      and (poll_for_tasks.flow_slugs is null or t.flow_slug = any(poll_for_tasks.flow_slugs))
+    order by t.visible_at
+    limit greatest(coalesce(poll_for_tasks.max_tasks, 10), 0)
+    for update skip locked
+  ),
+  claimed as (
+    update pgflow.step_tasks as t
+    set
+      status = 'started',
+      attempt = t.attempt + 1,
+      worker_id = poll_for_tasks.worker_id,
+      started_at = v_now,
+      deadline = v_now + pgflow._seconds(s.timeout)
+    from candidates as c, pgflow.runs as r, pgflow.steps as s
+    where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
+      and r.run_id = t.run_id
+      and s.flow_slug = r.flow_slug and s.flow_version = r.flow_version and s.step_slug = t.step_slug
+    returning
+      t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline,
+      r.input as flow_input, r.flow_version, s.step_type, s.deps_count
+  )
+  select
+    c.run_id,
+    c.flow_slug,
+    c.step_slug,
+    c.task_index,
+    c.attempt,
+    case
+      when c.step_type = 'map' then c.input
+      when c.deps_count = 0 then c.flow_input
+      else (
+        select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, ss.output), '{}'::jsonb)
+        from pgflow.deps as d
+        inner join pgflow.step_states as ss
+          on ss.run_id = c.run_id and d.dep_slug = ss.step_slug and ss.status = 'completed'
+        where d.flow_slug = c.flow_slug and d.flow_version = c.flow_version and d.step_slug = c.step_slug
+      )
+    end,
+    c.flow_input,
+    c.deadline
+  from claimed as c;
+end;
+$$;
+
+comment on function pgflow.poll_for_tasks(text, text[], int) is
+'Claims up to max_tasks due tasks of the listed flows (null: any) with FOR UPDATE SKIP LOCKED and returns '
+'them with their inputs. Never blocks; expires overdue attempts first.';

@@ -1,0 +1,180 @@
+-- Controlling runs: cancel_run, resume_run and prune_runs.
+-- cancel_run and resume_run lock the run row first (020_cascade.sql: run, then tasks, then other
+-- steps' rows with SKIP LOCKED where another transaction may hold them).
+
+-- Called by operators and clients: stops a started run.
+create or replace function pgflow.cancel_run(run_id uuid, reason text default null)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_now timestamptz := pgflow.now();
+  v_run pgflow.runs;
+begin
+  select r.* into v_run from pgflow.runs as r where r.run_id = cancel_run.run_id for no key update;
+  if not found then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format('run %s does not exist', cancel_run.run_id);
+  end if;
+  if v_run.status = 'cancelled' then
+    return v_run;
+  end if;
+  if v_run.status <> 'started' then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'run %s is already %s; only a started run can be cancelled', v_run.run_id, v_run.status
+      );
+  end if;
+
+  update pgflow.runs as r
+  set status = 'cancelled', error = cancel_run.reason, finished_at = v_now
+  where r.run_id = cancel_run.run_id
+  returning * into v_run;
+
+  update pgflow.step_tasks as t
+  set status = 'cancelled', finished_at = v_now
+  where t.run_id = cancel_run.run_id and t.status in ('queued', 'started');
+
+  update pgflow.step_states as ss
+  set status = 'cancelled', finished_at = v_now
+  where (ss.run_id, ss.step_slug) in (
+    select locked.run_id, locked.step_slug
+    from pgflow.step_states as locked
+    where locked.run_id = cancel_run.run_id and locked.status in ('created', 'started')
+    for no key update skip locked
+  );
+
+  perform pgflow._notify_run_finished(cancel_run.run_id, 'cancelled');
+  return v_run;
+end;
+$$;
+
+comment on function pgflow.cancel_run(uuid, text) is
+'Cancels a started run: its queued and started tasks are cancelled and later reports for it return false. '
+'A cancelled run is returned unchanged; PF008 for a completed or failed run, PF006 for an unknown one.';
+
+-- Called by operators and clients: starts a failed or cancelled run again where it stopped.
+create or replace function pgflow.resume_run(run_id uuid)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_now timestamptz := pgflow.now();
+  v_run pgflow.runs;
+  v_ready text[];
+begin
+  select r.* into v_run from pgflow.runs as r where r.run_id = resume_run.run_id for no key update;
+  if not found then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format('run %s does not exist', resume_run.run_id);
+  end if;
+  if v_run.status not in ('failed', 'cancelled') then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'run %s is %s; only a failed or cancelled run can be resumed', v_run.run_id, v_run.status
+      );
+  end if;
+
+  -- Tasks that did not complete are queued again with a fresh attempt budget. Their attempt number
+  -- keeps counting, so a late report from an attempt before the resume is still fenced off.
+  update pgflow.step_tasks as t
+  set
+    status = 'queued', attempts_base = t.attempt, visible_at = v_now, queued_at = v_now,
+    worker_id = null, deadline = null, started_at = null, finished_at = null
+  where t.run_id = resume_run.run_id and t.status in ('queued', 'started', 'failed', 'cancelled');
+
+  -- Steps that did not finish are rebuilt from their tasks and dependencies: a step with tasks is
+  -- started again with the tasks still to do; a step without tasks waits for its dependencies.
+  -- (A step never has all its tasks completed without being completed itself: the report of its
+  -- last task completes it in the same transaction.)
+  with rebuilt as (
+    select
+      ss.step_slug,
+      (
+        select pg_catalog.count(*)::int from pgflow.step_tasks as t
+        where t.run_id = ss.run_id and t.step_slug = ss.step_slug
+      ) as tasks,
+      (
+        select pg_catalog.count(*)::int from pgflow.step_tasks as t
+        where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status <> 'completed'
+      ) as open_tasks,
+      (
+        select pg_catalog.count(*)::int
+        from pgflow.deps as d
+        inner join pgflow.step_states as dep on dep.run_id = ss.run_id and d.dep_slug = dep.step_slug
+        where d.flow_slug = ss.flow_slug and d.flow_version = ss.flow_version and d.step_slug = ss.step_slug
+          and dep.status not in ('completed', 'skipped')
+      ) as open_deps
+    from pgflow.step_states as ss
+    where ss.run_id = resume_run.run_id and ss.status not in ('completed', 'skipped')
+  )
+  update pgflow.step_states as ss
+  set
+    status = case when rebuilt.tasks > 0 then 'started' else 'created' end,
+    remaining_deps = rebuilt.open_deps,
+    remaining_tasks = case when rebuilt.tasks > 0 then rebuilt.open_tasks end,
+    initial_tasks = case when rebuilt.tasks > 0 then rebuilt.tasks end,
+    started_at = case when rebuilt.tasks > 0 then ss.started_at end,
+    error = null,
+    finished_at = null
+  from rebuilt
+  where ss.run_id = resume_run.run_id and ss.step_slug = rebuilt.step_slug;
+
+  update pgflow.runs as r
+  set
+    status = 'started', error = null, output = null, finished_at = null,
+    remaining_steps = (
+      select pg_catalog.count(*) from pgflow.step_states as ss
+      where ss.run_id = r.run_id and ss.status not in ('completed', 'skipped')
+    )
+  where r.run_id = resume_run.run_id;
+
+  select coalesce(pg_catalog.array_agg(ss.step_slug), '{}') into v_ready
+  from pgflow.step_states as ss
+  where ss.run_id = resume_run.run_id and ss.status = 'created' and ss.remaining_deps = 0;
+
+  perform pgflow._advance_run(resume_run.run_id, '{}', v_ready, v_now);
+  perform pgflow._notify_tasks_ready(v_run.flow_slug);
+
+  select r.* into v_run from pgflow.runs as r where r.run_id = resume_run.run_id;
+  return v_run;
+end;
+$$;
+
+comment on function pgflow.resume_run(uuid) is
+'Starts a failed or cancelled run again: completed steps and completed map tasks keep their outputs, failed and '
+'cancelled tasks are queued with a fresh attempt budget. PF008 for any other status, PF006 for an unknown run.';
+
+-- Called by operators and schedulers: deletes finished runs with their step states and tasks.
+create or replace function pgflow.prune_runs(older_than interval)
+returns int
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_deleted int;
+begin
+  if prune_runs.older_than is null then
+    raise exception using
+      errcode = 'PF005',
+      message = 'prune_runs needs an interval, for example prune_runs(''7 days'')';
+  end if;
+  delete from pgflow.runs as r
+  where r.finished_at is not null and r.finished_at < pgflow.now() - prune_runs.older_than;
+  get diagnostics v_deleted = row_count;
+  return v_deleted;
+end;
+$$;
+
+comment on function pgflow.prune_runs(interval) is
+'Deletes runs that finished (completed, failed or cancelled) more than older_than ago, with their step states '
+'and tasks. Returns how many runs it deleted.';

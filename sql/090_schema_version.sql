@@ -1,0 +1,15 @@
+-- The schema version shipped in these files. The installer compares it with the installed one
+-- and records every install or upgrade in pgflow.schema_migrations.
+
+-- Called by the installer and by anyone checking what is installed.
+create or replace function pgflow.schema_version()
+returns text
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select '0.1.0'::text
+$$;
+
+comment on function pgflow.schema_version() is 'The installed version of the pgflow schema.';
