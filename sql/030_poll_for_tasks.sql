@@ -5,10 +5,11 @@
 -- FOR UPDATE SKIP LOCKED (concurrent pollers never receive the same task and never wait on each
 -- other), and their inputs are built from the stored outputs of their dependencies.
 
--- Called by poll_for_tasks and expire_tasks: turns overdue attempts into failed attempts, which are
--- retried or exhausted like any failure. An attempt is overdue when its deadline has passed, or when
--- the worker holding it has sent no heartbeat for pgflow.worker_timeout (default 30 s); such workers
--- are then marked stopped. Returns how many attempts it expired.
+-- Called by poll_for_tasks and expire_tasks, one caller at a time: turns overdue attempts into failed
+-- attempts, which are retried or exhausted like any failure. Tasks whose rows are busy are left for
+-- the next pass. An attempt is overdue when its deadline has passed, or when
+-- the worker holding it has sent no heartbeat for pgflow.worker_timeout (default 30 s). Returns how
+-- many attempts it expired.
 create or replace function pgflow._expire_tasks(now timestamptz)
 returns int
 language plpgsql
@@ -48,28 +49,35 @@ begin
         )
       end,
       v_task.attempt,
-      _expire_tasks.now
+      _expire_tasks.now,
+      wait => false
     ) then
       v_expired := v_expired + 1;
     end if;
   end loop;
 
+  -- silent workers whose tasks are all expired are marked stopped, so later passes skip them
   update pgflow.workers as w
   set stopped_at = _expire_tasks.now
-  where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout;
+  where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout
+    and not exists (select from pgflow.step_tasks as t where t.worker_id = w.worker_id and t.status = 'started');
 
   return v_expired;
 end;
 $$;
 
 -- Called by schedulers that want expiry without polling (poll_for_tasks expires on its own).
+-- Takes the same lock as the pollers' expiry pass, so the two never work at the same time.
 create or replace function pgflow.expire_tasks()
 returns int
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pgflow._expire_tasks(pgflow.now())
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks'));
+  return pgflow._expire_tasks(pgflow.now());
+end;
 $$;
 
 comment on function pgflow.expire_tasks() is

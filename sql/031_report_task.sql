@@ -71,8 +71,11 @@ comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 
 -- Called by fail_task and by expiry: one failed attempt, retried after the retry delay while attempts
 -- are left, else the step's when_exhausted applies. Returns whether the failure was recorded.
+-- With wait => false (expiry, which handles several tasks in one transaction) every row lock is taken
+-- with SKIP LOCKED and a busy task is left for a later pass: a transaction that already holds rows of
+-- other tasks must not wait for a step or run row, or it could close a cycle of waits.
 create or replace function pgflow._fail_attempt(
-  run_id uuid, step_slug text, task_index int, error text, attempt int, now timestamptz
+  run_id uuid, step_slug text, task_index int, error text, attempt int, now timestamptz, wait boolean default true
 )
 returns boolean
 language plpgsql
@@ -88,10 +91,20 @@ declare
   v_delay numeric;
   v_message text;
 begin
-  select ss.flow_slug, ss.flow_version into v_state
-  from pgflow.step_states as ss
-  where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
-  for no key update;
+  if _fail_attempt.wait then
+    select ss.flow_slug, ss.flow_version into v_state
+    from pgflow.step_states as ss
+    where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
+    for no key update;
+  else
+    select ss.flow_slug, ss.flow_version into v_state
+    from pgflow.step_states as ss
+    where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
   if not found then
     perform pgflow._check_task_exists(_fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index);
   end if;
@@ -112,6 +125,16 @@ begin
   end if;
   if v_task.status <> 'started' or v_task.attempt <> coalesce(_fail_attempt.attempt, v_task.attempt) then
     return false;
+  end if;
+  if not _fail_attempt.wait then
+    perform
+    from pgflow.step_tasks as t
+    where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
+      and t.task_index = _fail_attempt.task_index
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
   end if;
 
   select s.max_attempts, s.base_delay, s.max_delay, s.when_exhausted into v_step
@@ -148,7 +171,17 @@ begin
   ---------------------------------------------------------------------------------------------------
   -- Exhausted: the step ends, so the run row is locked before anything else changes.
   ---------------------------------------------------------------------------------------------------
-  select r.status into v_run_status from pgflow.runs as r where r.run_id = _fail_attempt.run_id for no key update;
+  if _fail_attempt.wait then
+    select r.status into v_run_status from pgflow.runs as r where r.run_id = _fail_attempt.run_id for no key update;
+  else
+    select r.status into v_run_status
+    from pgflow.runs as r
+    where r.run_id = _fail_attempt.run_id
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
   if v_run_status <> 'started' then
     return pgflow._reject_report(
       _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
