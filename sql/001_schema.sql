@@ -190,6 +190,9 @@ create table pgflow.workers (
   stopped_at timestamptz
 );
 
+-- Expiry looks for running workers that went silent.
+create index workers_running on pgflow.workers (last_heartbeat_at) where stopped_at is null;
+
 -- What poll_for_tasks returns: one claimed task with the input its handler receives.
 create type pgflow.task as (
   run_id uuid,

@@ -7,9 +7,9 @@
 
 -- Called by poll_for_tasks and expire_tasks, one caller at a time: turns overdue attempts into failed
 -- attempts, which are retried or exhausted like any failure. Tasks whose rows are busy are left for
--- the next pass. An attempt is overdue when its deadline has passed, or when
--- the worker holding it has sent no heartbeat for pgflow.worker_timeout (default 30 s). Returns how
--- many attempts it expired.
+-- the next pass. An attempt is overdue when its deadline has passed, or when the worker holding it
+-- has sent no heartbeat for pgflow.worker_timeout (default 30 s) or has called stop_worker without
+-- reporting it. Returns how many attempts it expired.
 create or replace function pgflow._expire_tasks(now timestamptz)
 returns int
 language plpgsql
@@ -24,15 +24,16 @@ begin
   for v_task in
     select
       t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id,
-      null::timestamptz as last_heartbeat_at
+      null::timestamptz as last_heartbeat_at, null::timestamptz as stopped_at
     from pgflow.step_tasks as t
     where t.status = 'started' and t.deadline <= _expire_tasks.now
     union all
-    select t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at
-    from pgflow.workers as w
-    inner join pgflow.step_tasks as t on w.worker_id = t.worker_id and t.status = 'started'
-    where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout
-      and t.deadline > _expire_tasks.now
+    select
+      t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at, w.stopped_at
+    from pgflow.step_tasks as t
+    inner join pgflow.workers as w on t.worker_id = w.worker_id
+    where t.status = 'started' and t.deadline > _expire_tasks.now
+      and (w.stopped_at is not null or w.last_heartbeat_at < _expire_tasks.now - v_timeout)
     limit 1000
   loop
     if pgflow._fail_attempt(
@@ -42,6 +43,10 @@ begin
       case
         when v_task.last_heartbeat_at is null then pg_catalog.format(
           'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
+        )
+        when v_task.stopped_at is not null then pg_catalog.format(
+          'attempt %s was abandoned: worker %L stopped at %s without reporting it', v_task.attempt, v_task.worker_id,
+          v_task.stopped_at
         )
         else pg_catalog.format(
           'attempt %s was abandoned: worker %L sent no heartbeat since %s', v_task.attempt, v_task.worker_id,

@@ -97,3 +97,90 @@ $$;
 comment on function pgflow.get_run_status(uuid) is
 'The status of a run as JSON: counts of steps and tasks, percentage, input, output, error and one entry per step '
 'in topological order. PF006 for an unknown run.';
+
+-- Called by `pgflow runs` and dashboards: the most recent runs, optionally of one flow and status.
+create or replace function pgflow.list_runs(
+  flow_slug text default null, status text default null, max_runs int default 50
+)
+returns setof pgflow.runs
+language sql
+stable
+set search_path = ''
+as $$
+  select r.*
+  from pgflow.runs as r
+  where (list_runs.flow_slug is null or r.flow_slug = list_runs.flow_slug)
+    and (list_runs.status is null or r.status = list_runs.status)
+  order by r.started_at desc, r.run_id
+  limit greatest(coalesce(list_runs.max_runs, 50), 0)
+$$;
+
+comment on function pgflow.list_runs(text, text, int) is
+'The most recent runs (newest first), optionally only those of one flow and one status.';
+
+-- Called by `pgflow graph` and tools that draw flows: one version of a flow (the current one by
+-- default) as JSON, steps in topological order with their dependencies and effective options.
+create or replace function pgflow.describe_flow(flow_slug text, version int default null)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_flow pgflow.flows;
+begin
+  select f.* into v_flow
+  from pgflow.flows as f
+  where f.flow_slug = describe_flow.flow_slug
+    and (describe_flow.version is null or f.version = describe_flow.version)
+  order by f.version desc
+  limit 1;
+  if not found then
+    raise exception using
+      errcode = 'PF004',
+      message = case
+        when describe_flow.version is null then pg_catalog.format('flow %L does not exist', describe_flow.flow_slug)
+        else pg_catalog.format('flow %L has no version %s', describe_flow.flow_slug, describe_flow.version)
+      end;
+  end if;
+
+  return pg_catalog.jsonb_build_object(
+    'flow_slug', v_flow.flow_slug,
+    'version', v_flow.version,
+    'max_attempts', v_flow.max_attempts,
+    'base_delay', v_flow.base_delay,
+    'max_delay', v_flow.max_delay,
+    'timeout', v_flow.timeout,
+    'created_at', v_flow.created_at,
+    'steps', (
+      select coalesce(pg_catalog.jsonb_agg(
+        pg_catalog.jsonb_build_object(
+          'step_slug', s.step_slug,
+          'step_type', s.step_type,
+          'depends_on', (
+            select coalesce(pg_catalog.jsonb_agg(d.dep_slug order by d.dep_slug), '[]'::jsonb)
+            from pgflow.deps as d
+            where d.flow_slug = s.flow_slug and d.flow_version = s.flow_version and d.step_slug = s.step_slug
+          ),
+          'max_attempts', s.max_attempts,
+          'base_delay', s.base_delay,
+          'max_delay', s.max_delay,
+          'timeout', s.timeout,
+          'start_delay', s.start_delay,
+          'if', s.condition_if,
+          'if_not', s.condition_if_not,
+          'when_unmet', s.when_unmet,
+          'when_exhausted', s.when_exhausted
+        )
+        order by s.step_index
+      ), '[]'::jsonb)
+      from pgflow.steps as s
+      where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version
+    )
+  );
+end;
+$$;
+
+comment on function pgflow.describe_flow(text, int) is
+'One version of a flow (the current one by default) as JSON: options and steps in topological order. PF004 when '
+'the flow or version does not exist.';
