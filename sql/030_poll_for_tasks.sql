@@ -45,11 +45,11 @@ begin
           'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
         )
         when v_task.stopped_at is not null then pg_catalog.format(
-          'attempt %s was abandoned: worker %L stopped at %s without reporting it', v_task.attempt, v_task.worker_id,
+          'attempt %s timed out: worker %L stopped at %s without reporting it', v_task.attempt, v_task.worker_id,
           v_task.stopped_at
         )
         else pg_catalog.format(
-          'attempt %s was abandoned: worker %L sent no heartbeat since %s', v_task.attempt, v_task.worker_id,
+          'attempt %s timed out: worker %L sent no heartbeat since %s', v_task.attempt, v_task.worker_id,
           v_task.last_heartbeat_at
         )
       end,
