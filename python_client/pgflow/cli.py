@@ -1,53 +1,350 @@
-"""The ``pgflow`` command line."""
+"""The ``pgflow`` command line.
+
+    pgflow migrate
+    pgflow worker MODULE:FLOW... [--concurrency N]
+    pgflow start FLOW --input JSON [--wait]
+    pgflow status RUN_ID [--watch]
+    pgflow runs [--flow F] [--status S]
+    pgflow cancel RUN_ID
+    pgflow resume RUN_ID
+    pgflow graph MODULE:FLOW|FLOW_SLUG [--run RUN_ID] [--format mermaid|dot]
+    pgflow prune --older-than 7d
+
+Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults). Errors are one line
+on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage or an unreachable
+database.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import psycopg
 
-from . import errors
+from . import errors, graph
+from .client import TERMINAL, Client, as_run_id
+from .flow import Flow
 from .migrate import migrate
+from .worker import Worker
 
 
-def _cmd_migrate(args: argparse.Namespace) -> int:
-    version = migrate(args.database_url)
-    print(f"pgflow schema {version} installed")
+class UsageError(Exception):
+    """Bad input on the command line (exit status 2)."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------
+def load_flow(spec: str) -> Flow:
+    """A Flow from ``module:attribute`` (the module is imported from the current directory too)."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise UsageError(f"{spec!r} is not MODULE:FLOW (for example myapp.flows:analyze)")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UsageError(f"cannot import module {module_name!r}: {exc}") from exc
+    flow = getattr(module, attr, None)
+    if not isinstance(flow, Flow):
+        raise UsageError(f"{spec!r} is not a pgflow.Flow (module {module_name} has no Flow named {attr!r})")
+    return flow
+
+
+def parse_run_id(text: str) -> Any:
+    try:
+        return as_run_id(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``30s``, ``15m``, ``12h``, ``7d``, ``2w``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise UsageError(f"{text!r} is not a duration: use a number and a unit, such as 30s, 15m, 12h, 7d or 2w")
+    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc}") from None
+
+
+def bar(done: int, total: int, width: int = 20) -> str:
+    filled = width if total == 0 and done == 0 else int(width * done / total) if total else 0
+    return "#" * filled + "." * (width - filled)
+
+
+def render_status(status: dict[str, Any]) -> str:
+    """A run's status as text: a header, then one line per step with a progress bar."""
+    lines = [
+        f"run {status['run_id']}  flow {status['flow_slug']} v{status['flow_version']}  {status['status']}  "
+        f"{status['percentage']}% ({status['completed_steps']}/{status['total_steps']} steps, "
+        f"{status['completed_tasks']}/{status['total_tasks']} tasks)"
+    ]
+    width = max([len(s["step_slug"]) for s in status["steps"]] + [4])
+    for step in status["steps"]:
+        total, done = step["total_tasks"], step["completed_tasks"]
+        finished = step["status"] in ("completed", "skipped")
+        shown_total = total if total else (1 if step["step_type"] == "single" else 0)
+        progress = bar(done if total else int(finished), shown_total or 1)
+        line = f"  {step['step_slug']:<{width}}  [{progress}] {done:>5}/{total:<5} {step['status']}"
+        if step["attempts"] > max(total, 1) or step["error"]:
+            line += f"  attempts {step['attempts']}"
+        if step["error"]:
+            line += f"  error: {step['error']}"
+        lines.append(line)
+    if status["status"] == "completed":
+        lines.append(f"output: {json.dumps(status['output'])}")
+    elif status["error"]:
+        lines.append(f"error: {status['error']}")
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Commands
+# ----------------------------------------------------------------------------------------------------
+def cmd_migrate(args: argparse.Namespace) -> int:
+    print(f"pgflow schema {migrate(args.database_url)} installed")
     return 0
 
 
+def cmd_worker(args: argparse.Namespace) -> int:
+    flows = [load_flow(spec) for spec in args.flows]
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    worker = Worker(
+        args.database_url,
+        flows,
+        concurrency=args.concurrency,
+        worker_id=args.worker_id,
+        poll_interval=args.poll_interval,
+        shutdown_timeout=args.shutdown_timeout,
+    )
+    worker.run()
+    return 0
+
+
+def cmd_start(args: argparse.Namespace) -> int:
+    payload = parse_json(args.input, "--input")
+    with Client(args.database_url) as client:
+        target: Flow | str = load_flow(args.flow) if ":" in args.flow else args.flow
+        run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
+        print(run.run_id)
+        if not args.wait:
+            return 0
+        try:
+            output = client.wait(run.run_id, timeout=args.timeout)
+        except errors.RunFailed as exc:
+            print(f"pgflow: run {run.run_id} failed: {exc.error}", file=sys.stderr)
+            return 1
+        except errors.RunCancelled as exc:
+            print(f"pgflow: {exc}", file=sys.stderr)
+            return 1
+        print(json.dumps(output))
+        return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    run_id = parse_run_id(args.run_id)
+    with Client(args.database_url) as client:
+        if not args.watch:
+            status = client.get_run_status(run_id)
+            print(json.dumps(status, indent=2) if args.json else render_status(status))
+            return 0
+        tty = sys.stdout.isatty()
+        previous_lines = 0
+        status: dict[str, Any] = {}
+        for status in client.watch(run_id, interval=args.interval):
+            text = render_status(status)
+            if tty and previous_lines:
+                sys.stdout.write(f"\x1b[{previous_lines}F\x1b[J")
+            sys.stdout.write(text + "\n" + ("" if tty else "\n"))
+            sys.stdout.flush()
+            previous_lines = text.count("\n") + 1
+        return 0 if status.get("status") == "completed" else 1
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    with Client(args.database_url) as client:
+        runs = client.list_runs(args.flow, args.status, args.limit)
+    if not runs:
+        print("no runs")
+        return 0
+    print(f"{'run_id':36}  {'flow':20}  {'version':>7}  {'status':9}  {'started_at':25}  finished_at")
+    for run in runs:
+        finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
+        print(
+            f"{run.run_id!s:36}  {run.flow_slug:20}  {run.flow_version:>7}  {run.status:9}  "
+            f"{run.started_at.isoformat(timespec='seconds'):25}  {finished}"
+        )
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    with Client(args.database_url) as client:
+        run = client.cancel_run(parse_run_id(args.run_id), args.reason)
+    print(f"run {run.run_id} {run.status}")
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with Client(args.database_url) as client:
+        run = client.resume_run(parse_run_id(args.run_id))
+    print(f"run {run.run_id} {run.status}")
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    statuses: dict[str, str] = {}
+    with Client(args.database_url) as client:
+        if args.run:
+            status = client.get_run_status(parse_run_id(args.run))
+            steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"]}
+                     for s in status["steps"]]
+            statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
+            name = status["flow_slug"]
+        elif ":" in args.flow:
+            flow = load_flow(args.flow)
+            steps = graph.steps_of_flow(flow)
+            name = flow.slug
+        else:
+            described = client.describe_flow(args.flow)
+            steps = described["steps"]
+            name = described["flow_slug"]
+    render = graph.to_dot if args.format == "dot" else graph.to_mermaid
+    print(render(name, steps, statuses))
+    return 0
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    older_than = parse_duration(args.older_than)
+    with Client(args.database_url) as client:
+        deleted = client.prune_runs(older_than)
+    print(f"deleted {deleted} run(s) finished more than {args.older_than} ago")
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pgflow", description="pgflow: DAG workflows inside PostgreSQL")
-    parser.add_argument(
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
         "--database-url",
-        default=None,
+        default=argparse.SUPPRESS,
         help="PostgreSQL connection string (default: $DATABASE_URL, then libpq's defaults)",
     )
+    parser = argparse.ArgumentParser(
+        prog="pgflow", description="pgflow: DAG workflows inside PostgreSQL", parents=[common]
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("migrate", help="install or upgrade the pgflow schema")
-    p.set_defaults(func=_cmd_migrate)
+
+    p = sub.add_parser("migrate", parents=[common], help="install or upgrade the pgflow schema")
+    p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("worker", parents=[common], help="run the handlers of one or more flows")
+    p.add_argument("flows", nargs="+", metavar="MODULE:FLOW")
+    p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time (default 4)")
+    p.add_argument("--worker-id", default=None, help="default: host-pid-random")
+    p.add_argument("--poll-interval", type=float, default=1.0, help="fallback poll interval in seconds")
+    p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every task")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("start", parents=[common], help="start a run")
+    p.add_argument("flow", metavar="FLOW", help="a flow slug, or MODULE:FLOW to define the flow first")
+    p.add_argument("--input", default="{}", help="the run input as JSON (default {})")
+    p.add_argument("--idempotency-key", default=None)
+    p.add_argument("--wait", action="store_true", help="wait for the run and print its output")
+    p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.set_defaults(func=cmd_start)
+
+    p = sub.add_parser("status", parents=[common], help="show a run's progress")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--watch", action="store_true", help="refresh until the run finishes")
+    p.add_argument("--interval", type=float, default=0.5, help="with --watch: seconds between refreshes")
+    p.add_argument("--json", action="store_true", help="print pgflow.get_run_status as JSON")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("runs", parents=[common], help="list recent runs")
+    p.add_argument("--flow", default=None)
+    p.add_argument("--status", default=None, choices=TERMINAL + ("started",))
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser("cancel", parents=[common], help="cancel a started run")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("--reason", default=None)
+    p.set_defaults(func=cmd_cancel)
+
+    p = sub.add_parser("resume", parents=[common], help="resume a failed or cancelled run")
+    p.add_argument("run_id", metavar="RUN_ID")
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT")
+    p.add_argument("flow", metavar="MODULE:FLOW|FLOW_SLUG")
+    p.add_argument("--run", default=None, metavar="RUN_ID", help="colour the steps by this run's status")
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("prune", parents=[common], help="delete finished runs")
+    p.add_argument("--older-than", required=True, metavar="DURATION", help="for example 7d, 12h, 30m")
+    p.set_defaults(func=cmd_prune)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if not hasattr(args, "database_url"):
+        args.database_url = None
     try:
         return int(args.func(args))
+    except UsageError as exc:
+        print(f"pgflow: {exc}", file=sys.stderr)
+        return 2
     except errors.PgflowError as exc:
         print(f"pgflow: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else exc.__class__.__name__
-        print(f"pgflow: cannot reach the database: {message}", file=sys.stderr)
+        print(f"pgflow: cannot reach the database: {_first_line(exc)}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        print(f"pgflow: {errors.translate(exc)}", file=sys.stderr)
+        print(f"pgflow: {_first_line(errors.translate(exc))}", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:
+        print(f"pgflow: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`pgflow graph x | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 if __name__ == "__main__":

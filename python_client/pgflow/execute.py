@@ -1,0 +1,45 @@
+"""``execute``: run one flow to completion from this process, for scripts, tests and notebooks."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .client import Client
+from .errors import RunCancelled
+from .flow import Flow
+from .worker import Worker
+
+
+def execute(
+    flow: Flow,
+    input: Any = None,
+    conninfo: str | None = None,
+    *,
+    timeout: float = 600,
+    concurrency: int = 4,
+) -> Any:
+    """Define the flow, start a run, work it with an in-process worker until it finishes, and return its
+    output. Independent branches and map elements run at the same time, up to ``concurrency``.
+
+    Raises ``RunFailed`` with the engine's error when the run fails, and ``TimeoutError`` (after
+    cancelling the run) when it does not finish within ``timeout`` seconds. The worker also takes tasks
+    of other runs of the same flow if there are any.
+    """
+    with Client(conninfo) as client:
+        client.define(flow)
+        run = client.start_run(flow.slug, input)
+        worker = Worker(conninfo, [flow], concurrency=concurrency, define=False, poll_interval=0.5)
+        thread = threading.Thread(target=worker.run, name="pgflow-execute", daemon=True)
+        thread.start()
+        try:
+            return client.wait(run.run_id, timeout=timeout)
+        except TimeoutError:
+            try:
+                client.cancel_run(run.run_id, f"execute() gave up after {timeout} s")
+            except RunCancelled:
+                pass
+            raise
+        finally:
+            worker.stop()
+            thread.join(timeout=worker.shutdown_timeout + 5)

@@ -1,0 +1,237 @@
+"""The flow DSL: steps declared with decorators (or the older tuple syntax), compiled to the JSON of one
+``pgflow.define_flow`` call. Validation is the engine's: a bad definition fails when it is defined, with the
+engine's PF001/PF002/PF003 message.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, overload
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Keyword arguments of ``Flow.step`` / ``Flow.map`` that become keys of the step's JSON, by Python name.
+STEP_OPTIONS = {
+    "max_attempts": "max_attempts",
+    "base_delay": "base_delay",
+    "max_delay": "max_delay",
+    "timeout": "timeout",
+    "start_delay": "start_delay",
+    "if_": "if",
+    "if_not": "if_not",
+    "when_unmet": "when_unmet",
+    "when_exhausted": "when_exhausted",
+}
+FLOW_OPTIONS = ("max_attempts", "base_delay", "max_delay", "timeout")
+
+_ROOT = object()  # marker: Flow.map(over=None) maps the run input
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a flow: its slug, handler, dependencies and options (JSON keys)."""
+
+    slug: str
+    handler: Callable[..., Any]
+    step_type: str = "single"
+    #: the slugs it depends on; None when not given (only the tuple syntax leaves it out)
+    depends_on: tuple[str, ...] | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def takes_context(self) -> bool:
+        """Whether the handler accepts a second positional argument (the pgflow.Context)."""
+        return _accepts_two_args(self.handler)
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"slug": self.slug}
+        if self.depends_on is not None:
+            data["depends_on"] = list(self.depends_on)
+        if self.step_type != "single":
+            data["type"] = self.step_type
+        data.update(self.options)
+        return data
+
+
+def _accepts_two_args(fn: Callable[..., Any]) -> bool:
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        return True
+    return len(positional) >= 2
+
+
+def _step_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in options.items():
+        key = STEP_OPTIONS.get(name, name)  # unknown names go through: the engine names them in its PF001
+        if value is not None:
+            out[key] = value
+    return out
+
+
+class Flow:
+    """A named DAG of steps.
+
+    >>> flow = Flow("analyze", max_attempts=3)
+    >>> @flow.step
+    ... def fetch(input): ...
+    >>> @flow.step(depends_on=[fetch])
+    ... def parse(deps): ...
+    """
+
+    def __init__(
+        self,
+        slug: str,
+        *,
+        max_attempts: int | None = None,
+        base_delay: float | None = None,
+        max_delay: float | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.slug = slug
+        self.options: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("max_attempts", max_attempts),
+                ("base_delay", base_delay),
+                ("max_delay", max_delay),
+                ("timeout", timeout),
+            )
+            if v is not None
+        }
+        self._steps: list[Step] = []
+        self._slug_of: dict[int, str] = {}
+
+    # ------------------------------------------------------------------------------------------------
+    # Declaring steps
+    # ------------------------------------------------------------------------------------------------
+    @overload
+    def step(self, fn: F, /) -> F: ...
+
+    @overload
+    def step(
+        self,
+        fn: None = None,
+        /,
+        *,
+        slug: str | None = None,
+        depends_on: Sequence[str | Callable[..., Any]] = (),
+        **options: Any,
+    ) -> Callable[[F], F]: ...
+
+    def step(self, fn: Any = None, /, *, slug: str | None = None, depends_on: Any = (), **options: Any) -> Any:
+        """Declare a single step. Without ``depends_on`` it is a root step and receives the run input;
+        otherwise it receives ``{dependency_slug: output}``. Options: max_attempts, base_delay, max_delay,
+        timeout, start_delay, if_, if_not, when_unmet, when_exhausted."""
+
+        def register(handler: F) -> F:
+            self._add(Step(
+                slug=slug or handler.__name__,
+                handler=handler,
+                depends_on=self._resolve(depends_on),
+                options=_step_options(options),
+            ))
+            return handler
+
+        return register(fn) if fn is not None else register
+
+    @overload
+    def map(self, fn: F, /) -> F: ...
+
+    @overload
+    def map(
+        self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None, **options: Any
+    ) -> Callable[[F], F]: ...
+
+    def map(self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, **options: Any) -> Any:
+        """Declare a map step: its handler runs once per element of an array and the step's output is the
+        array of results, in order. ``over`` is the step whose output it maps (a slug or a decorated
+        function); ``over=None`` (or no ``over``) maps the run input, which must then be an array."""
+
+        def register(handler: F) -> F:
+            source = None if over is _ROOT else over
+            self._add(Step(
+                slug=slug or handler.__name__,
+                handler=handler,
+                step_type="map",
+                depends_on=self._resolve([] if source is None else [source]),
+                options=_step_options(options),
+            ))
+            return handler
+
+        return register(fn) if fn is not None else register
+
+    @classmethod
+    def from_steps(
+        cls,
+        slug: str,
+        steps: Iterable[tuple[str, Callable[..., Any]] | tuple[str, Callable[..., Any], Mapping[str, Any]]],
+        **flow_options: Any,
+    ) -> Flow:
+        """The older tuple syntax: ``[("step1", f1), ("step2", f2, {"depends_on": ["step1"]}), ...]``.
+        When no tuple names dependencies the steps form a chain, each depending on the one before."""
+        flow = cls(slug, **flow_options)
+        for item in steps:
+            if len(item) == 2:
+                step_slug, handler = item  # type: ignore[misc]
+                opts: Mapping[str, Any] = {}
+            elif len(item) == 3:
+                step_slug, handler, opts = item  # type: ignore[misc]
+            else:
+                raise TypeError(f"a step tuple is (slug, handler) or (slug, handler, options), got {item!r}")
+            opts = dict(opts)
+            step_type = opts.pop("type", "single")
+            depends_on = opts.pop("depends_on", None)
+            flow._add(Step(
+                slug=str(step_slug),
+                handler=handler,
+                step_type=step_type,
+                depends_on=None if depends_on is None else flow._resolve(depends_on),
+                options=_step_options(opts),
+            ))
+        return flow
+
+    # ------------------------------------------------------------------------------------------------
+    # Reading the flow
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(self._steps)
+
+    def get_step(self, step_slug: str) -> Step:
+        for step in self._steps:
+            if step.slug == step_slug:
+                return step
+        raise KeyError(f"flow {self.slug!r} has no step {step_slug!r}")
+
+    def definition(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """The arguments of ``pgflow.define_flow``: the steps array and the flow options."""
+        return [step.to_json() for step in self._steps], dict(self.options)
+
+    def __repr__(self) -> str:
+        return f"Flow({self.slug!r}, steps={[s.slug for s in self._steps]})"
+
+    # ------------------------------------------------------------------------------------------------
+    def _add(self, step: Step) -> None:
+        self._steps.append(step)
+        self._slug_of[id(step.handler)] = step.slug
+
+    def _resolve(self, deps: Any) -> tuple[str, ...]:
+        if isinstance(deps, (str, bytes)) or callable(deps):
+            deps = [deps]
+        resolved = []
+        for dep in deps:
+            if isinstance(dep, str):
+                resolved.append(dep)
+            elif callable(dep):
+                slug = self._slug_of.get(id(dep))
+                resolved.append(slug if slug is not None else getattr(dep, "__name__", repr(dep)))
+            else:
+                raise TypeError(f"depends_on takes step slugs or decorated functions, got {dep!r}")
+        return tuple(resolved)
