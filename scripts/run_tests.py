@@ -80,9 +80,10 @@ def main(argv: list[str]) -> int:
                     "pg_prove", ["pg_prove", "--failures", "--comments", *sql_test_files()], env=libpq_env(url)
                 )
             if "py" in stages:
+                targets = [] if any(not arg.startswith("-") for arg in extra) else ["tests_py"]
                 results["pytest"] = run(
                     "pytest",
-                    [str(BIN / "python"), "-m", "pytest", "tests_py", *extra],
+                    [str(BIN / "python"), "-m", "pytest", *targets, *extra],
                     env={"PGFLOW_TEST_DATABASE_URL": url, "PGFLOW_TEST_ADMIN_URL": admin},
                 )
 
