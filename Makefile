@@ -8,8 +8,7 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test test-sql test-py lint system-deps venv clean
 
 demo: $(STAMP)
-	@echo "The demo comes with the Python client (worker, execute, CLI); the engine is ready:"
-	@echo "see README.md for the SQL API at work."
+	$(BIN)/python scripts/demo.py
 
 test: $(STAMP) system-deps
 	$(BIN)/python scripts/run_tests.py
@@ -35,4 +34,4 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 clean:
-	rm -rf $(VENV) .pgdata .pytest_cache build dist
+	rm -rf $(VENV) .pgdata .demo .pytest_cache build dist
