@@ -8,11 +8,13 @@
 --      finish its step never locks the run, so the tasks of a wide map step do not queue on it;
 --   3. step_tasks rows;
 --   4. step_states rows of other steps of the run (dependents being counted down or started).
+-- Expiry (several tasks in one transaction) is the one exception: it never waits, taking the run row,
+-- then the step's, then the task's with SKIP LOCKED, and leaves busy tasks for its next pass.
 -- Two consequences the functions below rely on:
 --   * Holding the runs row, a transaction may wait for step_tasks rows (their holders never wait
 --     for the run), but never for step_states rows: it updates other steps' rows with SKIP LOCKED,
---     and a task report holding such a row repairs it itself when it finds the run no longer started
---     (_reject_report).
+--     and a task report holding such a row repairs it itself when it refuses the report because the
+--     run has ended (_reject_report).
 --   * Every queued task belongs to a started run: whoever ends a run cancels its queued tasks while
 --     holding the runs row, and nothing creates tasks for a run that is not started. The claim in
 --     poll_for_tasks relies on this.
@@ -396,9 +398,11 @@ begin
 end;
 $$;
 
--- Called by complete_task and fail_task when the run is no longer started: the report is refused.
--- A cancel or failure that ran while this transaction held the step's row skipped that row, so the
--- task and step it left unfinished are cancelled here. PF007 when the task does not exist.
+-- Called by complete_task and fail_task, holding the reported step's row, whenever they refuse a
+-- report (return false). PF007 when the task does not exist. When the run is no longer started, a
+-- cancel or failure may have ended it while this transaction held the step's row (waiting for the
+-- task row, say): that transaction had to skip the row, so the task and step it left unfinished are
+-- cancelled here, and no step of an ended run stays started.
 create or replace function pgflow._reject_report(run_id uuid, step_slug text, task_index int, now timestamptz)
 returns boolean
 language plpgsql
@@ -406,13 +410,15 @@ volatile
 set search_path = ''
 as $$
 begin
+  perform pgflow._check_task_exists(_reject_report.run_id, _reject_report.step_slug, _reject_report.task_index);
+  if (select r.status from pgflow.runs as r where r.run_id = _reject_report.run_id) = 'started' then
+    return false;
+  end if;
+
   update pgflow.step_tasks as t
   set status = 'cancelled', finished_at = _reject_report.now
   where t.run_id = _reject_report.run_id and t.step_slug = _reject_report.step_slug
     and t.task_index = _reject_report.task_index and t.status in ('queued', 'started');
-  if not found then
-    perform pgflow._check_task_exists(_reject_report.run_id, _reject_report.step_slug, _reject_report.task_index);
-  end if;
 
   update pgflow.step_states as ss
   set status = 'cancelled', finished_at = _reject_report.now

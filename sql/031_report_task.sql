@@ -49,8 +49,7 @@ begin
     and t.status = 'started'
     and (complete_task.attempt is null or t.attempt = complete_task.attempt);
   if not found then
-    perform pgflow._check_task_exists(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
-    return false;
+    return pgflow._reject_report(complete_task.run_id, complete_task.step_slug, complete_task.task_index, v_now);
   end if;
 
   if v_last then
@@ -71,9 +70,12 @@ comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 
 -- Called by fail_task and by expiry: one failed attempt, retried after the retry delay while attempts
 -- are left, else the step's when_exhausted applies. Returns whether the failure was recorded.
--- With wait => false (expiry, which handles several tasks in one transaction) every row lock is taken
--- with SKIP LOCKED and a busy task is left for a later pass: a transaction that already holds rows of
--- other tasks must not wait for a step or run row, or it could close a cycle of waits.
+--
+-- With wait => false (expiry, which handles several tasks in one transaction) it never waits: it takes
+-- the run row first, then the step's and the task's, all with SKIP LOCKED, and leaves a busy task for
+-- a later pass. A transaction that already holds rows of other tasks must not wait, or it could close
+-- a cycle of waits; holding the run row also keeps a cancel or failure of the run from starting while
+-- this holds the step's row.
 create or replace function pgflow._fail_attempt(
   run_id uuid, step_slug text, task_index int, error text, attempt int, now timestamptz, wait boolean default true
 )
@@ -96,7 +98,18 @@ begin
     from pgflow.step_states as ss
     where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
     for no key update;
+    if not found then
+      perform pgflow._check_task_exists(_fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index);
+    end if;
+    select r.status into v_run_status from pgflow.runs as r where r.run_id = _fail_attempt.run_id;
   else
+    select r.status into v_run_status
+    from pgflow.runs as r
+    where r.run_id = _fail_attempt.run_id
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
     select ss.flow_slug, ss.flow_version into v_state
     from pgflow.step_states as ss
     where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
@@ -105,11 +118,7 @@ begin
       return false;
     end if;
   end if;
-  if not found then
-    perform pgflow._check_task_exists(_fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index);
-  end if;
 
-  select r.status into v_run_status from pgflow.runs as r where r.run_id = _fail_attempt.run_id;
   if v_run_status <> 'started' then
     return pgflow._reject_report(
       _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
@@ -124,7 +133,9 @@ begin
     perform pgflow._check_task_exists(_fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index);
   end if;
   if v_task.status <> 'started' or v_task.attempt <> coalesce(_fail_attempt.attempt, v_task.attempt) then
-    return false;
+    return pgflow._reject_report(
+      _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
+    );
   end if;
   if not _fail_attempt.wait then
     perform
@@ -160,7 +171,9 @@ begin
     where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
       and t.task_index = _fail_attempt.task_index and t.status = 'started' and t.attempt = v_task.attempt;
     if not found then
-      return false;
+      return pgflow._reject_report(
+        _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
+      );
     end if;
     if v_delay = 0 then
       perform pgflow._notify_tasks_ready(v_state.flow_slug);
@@ -169,23 +182,15 @@ begin
   end if;
 
   ---------------------------------------------------------------------------------------------------
-  -- Exhausted: the step ends, so the run row is locked before anything else changes.
+  -- Exhausted: the step ends, so the run row is locked (expiry holds it already) before the task.
   ---------------------------------------------------------------------------------------------------
   if _fail_attempt.wait then
     select r.status into v_run_status from pgflow.runs as r where r.run_id = _fail_attempt.run_id for no key update;
-  else
-    select r.status into v_run_status
-    from pgflow.runs as r
-    where r.run_id = _fail_attempt.run_id
-    for no key update skip locked;
-    if not found then
-      return false;
+    if v_run_status <> 'started' then
+      return pgflow._reject_report(
+        _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
+      );
     end if;
-  end if;
-  if v_run_status <> 'started' then
-    return pgflow._reject_report(
-      _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
-    );
   end if;
 
   update pgflow.step_tasks as t
@@ -193,7 +198,9 @@ begin
   where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
     and t.task_index = _fail_attempt.task_index and t.status = 'started' and t.attempt = v_task.attempt;
   if not found then
-    return false;
+    return pgflow._reject_report(
+      _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
+    );
   end if;
 
   v_message := pg_catalog.format(
