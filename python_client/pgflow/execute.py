@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from .client import Client
-from .errors import RunCancelled
+from .errors import InvalidState, RunCancelled
 from .flow import Flow
 from .worker import Worker
 
@@ -32,14 +32,19 @@ def execute(
         worker = Worker(conninfo, [flow], concurrency=concurrency, define=False, poll_interval=0.5)
         thread = threading.Thread(target=worker.run, name="pgflow-execute", daemon=True)
         thread.start()
+        finished = False
         try:
-            return client.wait(run.run_id, timeout=timeout)
+            output = client.wait(run.run_id, timeout=timeout)
+            finished = True
+            return output
         except TimeoutError:
             try:
                 client.cancel_run(run.run_id, f"execute() gave up after {timeout} s")
-            except RunCancelled:
+            except (RunCancelled, InvalidState):
                 pass
             raise
         finally:
             worker.stop()
-            thread.join(timeout=worker.shutdown_timeout + 5)
+            # after a timeout the handlers still running are not waited for: their results are fenced off
+            # (the run is cancelled) and the worker's threads are daemons
+            thread.join(timeout=worker.shutdown_timeout + 5 if finished else 1.0)

@@ -401,7 +401,8 @@ class Worker:
                     failures = 0
                     self._wake.set()  # notifications may have been missed while disconnected
                     while not self._finished.is_set():
-                        for note in conn.notifies(timeout=1.0):
+                        # short waits, so that the thread notices the end of run() at once
+                        for note in conn.notifies(timeout=0.1):
                             if self._is_for_us(note.payload):
                                 self._wake.set()
             except psycopg.OperationalError as exc:
