@@ -101,6 +101,13 @@ as $$
 declare
   v_now timestamptz := pgflow.now();
 begin
+  -- A poll is a sign of life: a registered worker that polls is not silent (refreshed at most once a
+  -- second, so the poll stays read-mostly).
+  update pgflow.workers as w
+  set last_heartbeat_at = v_now, stopped_at = null
+  where w.worker_id = poll_for_tasks.worker_id
+    and (w.stopped_at is not null or w.last_heartbeat_at < v_now - interval '1 second');
+
   -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it).
   if pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
     perform pgflow._expire_tasks(v_now);

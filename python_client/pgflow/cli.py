@@ -138,6 +138,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         concurrency=args.concurrency,
         worker_id=args.worker_id,
         poll_interval=args.poll_interval,
+        heartbeat_interval=args.heartbeat_interval,
         shutdown_timeout=args.shutdown_timeout,
     )
     worker.run()
@@ -265,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time (default 4)")
     p.add_argument("--worker-id", default=None, help="default: host-pid-random")
     p.add_argument("--poll-interval", type=float, default=1.0, help="fallback poll interval in seconds")
+    p.add_argument(
+        "--heartbeat-interval", type=float, default=5.0,
+        help="seconds between heartbeats (at most a third of pgflow.worker_timeout)",
+    )
     p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.set_defaults(func=cmd_worker)

@@ -372,11 +372,16 @@ class Worker:
         conn: psycopg.Connection[Any] | None = None
         failures = 0
         flow_slugs = sorted(self.flows)
+        interval = self.heartbeat_interval
         try:
             while not self._finished.is_set():
                 try:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
+                        # beat at least three times per worker timeout, whatever this session sets it to
+                        row = conn.execute("select extract(epoch from pgflow._worker_timeout())").fetchone()
+                        if row and row[0]:
+                            interval = min(self.heartbeat_interval, float(row[0]) / 3)
                     conn.execute("select pgflow.heartbeat(%s, %s)", (self.worker_id, flow_slugs))
                     failures = 0
                 except psycopg.OperationalError as exc:
@@ -387,7 +392,7 @@ class Worker:
                     log.warning("heartbeat failed (%s); retrying", _first_line(exc))
                 except psycopg.Error as exc:
                     log.error("heartbeat failed: %s", translate(exc))
-                self._finished.wait(self.heartbeat_interval if failures == 0 else backoff(failures))
+                self._finished.wait(interval if failures == 0 else backoff(failures))
         finally:
             if conn is not None:
                 conn.close()
