@@ -69,20 +69,34 @@ begin
   set status = 'failed', error = _fail_run.message, finished_at = _fail_run.now
   where ss.run_id = _fail_run.run_id and ss.step_slug = _fail_run.step_slug;
 
+  perform pgflow._close_run(_fail_run.run_id, 'failed', _fail_run.now);
+end;
+$$;
+
+-- Called, holding the runs row, by _fail_run and cancel_run once the run has its final status: every
+-- queued or started task of the run is cancelled, and so is every step that had not finished (those
+-- another transaction holds are left to it: see _reject_report). Then run_finished is sent.
+create or replace function pgflow._close_run(run_id uuid, status text, now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
   update pgflow.step_tasks as t
-  set status = 'cancelled', finished_at = _fail_run.now
-  where t.run_id = _fail_run.run_id and t.status in ('queued', 'started');
+  set status = 'cancelled', finished_at = _close_run.now
+  where t.run_id = _close_run.run_id and t.status in ('queued', 'started');
 
   update pgflow.step_states as ss
-  set status = 'cancelled', finished_at = _fail_run.now
+  set status = 'cancelled', finished_at = _close_run.now
   where (ss.run_id, ss.step_slug) in (
     select locked.run_id, locked.step_slug
     from pgflow.step_states as locked
-    where locked.run_id = _fail_run.run_id and locked.status in ('created', 'started')
+    where locked.run_id = _close_run.run_id and locked.status in ('created', 'started')
     for no key update skip locked
   );
 
-  perform pgflow._notify_run_finished(_fail_run.run_id, 'failed');
+  perform pgflow._notify_run_finished(_close_run.run_id, _close_run.status);
 end;
 $$;
 

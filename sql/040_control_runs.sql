@@ -35,20 +35,7 @@ begin
   where r.run_id = cancel_run.run_id
   returning * into v_run;
 
-  update pgflow.step_tasks as t
-  set status = 'cancelled', finished_at = v_now
-  where t.run_id = cancel_run.run_id and t.status in ('queued', 'started');
-
-  update pgflow.step_states as ss
-  set status = 'cancelled', finished_at = v_now
-  where (ss.run_id, ss.step_slug) in (
-    select locked.run_id, locked.step_slug
-    from pgflow.step_states as locked
-    where locked.run_id = cancel_run.run_id and locked.status in ('created', 'started')
-    for no key update skip locked
-  );
-
-  perform pgflow._notify_run_finished(cancel_run.run_id, 'cancelled');
+  perform pgflow._close_run(cancel_run.run_id, 'cancelled', v_now);
   return v_run;
 end;
 $$;
