@@ -71,15 +71,16 @@ create table pgflow.steps (
   constraint steps_when_exhausted_is_valid check (when_exhausted in ('fail', 'skip', 'skip-cascade'))
 );
 
--- Edges of the DAG: step_slug depends on dep_slug.
+-- Edges of the DAG: step_slug depends on dep_slug. Both name steps of the same flow version: the
+-- definition functions check that before writing (PF002), so there is no foreign key to re-check it
+-- row by row (on a large definition those checks cost more than everything else).
 create table pgflow.deps (
   flow_slug text not null,
   flow_version int not null,
   dep_slug text not null,
   step_slug text not null,
   primary key (flow_slug, flow_version, step_slug, dep_slug),
-  foreign key (flow_slug, flow_version, dep_slug) references pgflow.steps (flow_slug, flow_version, step_slug),
-  foreign key (flow_slug, flow_version, step_slug) references pgflow.steps (flow_slug, flow_version, step_slug),
+  foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint deps_no_self_dependency check (dep_slug <> step_slug)
 );
 
@@ -113,8 +114,12 @@ create index runs_by_flow on pgflow.runs (flow_slug, flow_version);
 create index runs_finished on pgflow.runs (finished_at) where finished_at is not null;
 
 -- One row per step of a run: the counters that drive the cascade.
+-- step_states and step_tasks have no foreign keys: only the engine's functions write them, always with
+-- their run (and step state) in place, and prune_runs deletes the three together. Checked row by row, the
+-- keys cost as much as the rest of a task completion (a row updated twice in one transaction is
+-- re-checked at each update).
 create table pgflow.step_states (
-  run_id uuid not null references pgflow.runs (run_id) on delete cascade,
+  run_id uuid not null,
   step_slug text not null,
   flow_slug text not null,
   flow_version int not null,
@@ -165,7 +170,6 @@ create table pgflow.step_tasks (
   started_at timestamptz,
   finished_at timestamptz,
   primary key (run_id, step_slug, task_index),
-  foreign key (run_id, step_slug) references pgflow.step_states (run_id, step_slug) on delete cascade,
   constraint step_tasks_status_is_valid check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
   constraint step_tasks_task_index_is_not_negative check (task_index >= 0),
   constraint step_tasks_attempts_are_ordered check (attempt >= attempts_base and attempts_base >= 0),

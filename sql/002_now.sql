@@ -1,13 +1,14 @@
 -- Time: every timestamp and due-time comparison in the engine reads pgflow.now(), so tests
 -- and simulations control time with the session setting pgflow.fake_now instead of sleeping.
 
--- Called by every engine function that reads the clock.
+-- Called by every engine function that reads the clock. Like the other one-line helpers of this file it
+-- has no "set search_path" (every name in it is qualified): PostgreSQL then inlines it into the
+-- caller's query, where a function with a SET clause would be planned anew at every call.
 create or replace function pgflow.now()
 returns timestamptz
 language sql
 stable
 parallel safe
-set search_path = ''
 as $$
   select coalesce(
     nullif(pg_catalog.current_setting('pgflow.fake_now', true), '')::timestamptz,
@@ -24,18 +25,16 @@ returns interval
 language sql
 stable
 parallel safe
-set search_path = ''
 as $$
   select coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds')::interval
 $$;
 
--- Called wherever a number of seconds becomes an interval.
+-- Called wherever a number of seconds becomes an interval (once per task created).
 create or replace function pgflow._seconds(seconds numeric)
 returns interval
 language sql
 immutable
 parallel safe
-set search_path = ''
 as $$
   select pg_catalog.make_interval(secs => _seconds.seconds::double precision)
 $$;
@@ -47,7 +46,6 @@ returns numeric
 language sql
 immutable
 parallel safe
-set search_path = ''
 as $$
   select least(
     _retry_delay.max_delay,

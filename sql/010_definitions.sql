@@ -114,8 +114,9 @@ begin
 end;
 $$;
 
--- Called by _normalize_definition and add_step: validates one step object and returns it with
--- every key explicit. depends_on is taken as given (null when absent): the caller resolves it.
+-- Called by _normalize_steps for a definition it found invalid: validates one step object, raising
+-- the PF001 that says what is wrong with it, and returns it with every key explicit. depends_on is
+-- taken as given (null when absent): the caller resolves it.
 create or replace function pgflow._normalize_step(flow_slug text, step jsonb, step_position int)
 returns jsonb
 language plpgsql
@@ -233,6 +234,107 @@ begin
 end;
 $$;
 
+-- Called by _normalize_definition and add_step: every step of a JSON array validated and normalized as
+-- _normalize_step does, set-based: one pass over all the steps checks them, a second builds their
+-- normalized form (a 10,000-step definition takes one pass, not 10,000 function calls). When the check
+-- finds a problem, _normalize_step goes through the steps in order and raises the error of the first
+-- bad one, with its message. first_position numbers the steps in messages.
+create or replace function pgflow._normalize_steps(flow_slug text, steps jsonb, first_position int default 1)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+  v_valid boolean;
+  v_normalized jsonb;
+begin
+  select coalesce(pg_catalog.bool_and(coalesce(
+    pg_catalog.jsonb_typeof(e.step) = 'object'
+    and pg_catalog.jsonb_typeof(e.step -> 'slug') = 'string'
+    and (e.step ->> 'slug') ~ '^[a-zA-Z_][a-zA-Z0-9_]*$'
+    and pg_catalog.length(e.step ->> 'slug') <= 128
+    and not exists (
+      select from pg_catalog.jsonb_object_keys(e.step) as k (key)
+      where k.key not in (
+        'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
+        'if', 'if_not', 'when_unmet', 'when_exhausted'
+      )
+    )
+    and coalesce(e.step ->> 'type', 'single') in ('single', 'map')
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'type'), 'null') in ('string', 'null')
+    and coalesce(e.step ->> 'when_unmet', 'skip') in ('skip', 'skip-cascade', 'fail')
+    and coalesce(e.step ->> 'when_exhausted', 'fail') in ('fail', 'skip', 'skip-cascade')
+    and case coalesce(pg_catalog.jsonb_typeof(e.step -> 'depends_on'), 'null')
+      when 'null' then true
+      when 'array' then not exists (
+        select from pg_catalog.jsonb_array_elements(e.step -> 'depends_on') as d (dep)
+        where pg_catalog.jsonb_typeof(d.dep) <> 'string'
+      )
+      else false
+    end
+    and not exists (
+      select
+      from (values ('max_attempts'), ('base_delay'), ('max_delay'), ('timeout'), ('start_delay')) as o (key)
+      where case
+        when coalesce(pg_catalog.jsonb_typeof(e.step -> o.key), 'null') = 'null' then false
+        when pg_catalog.jsonb_typeof(e.step -> o.key) <> 'number' then true
+        when o.key = 'max_attempts' then not (
+          (e.step ->> o.key)::numeric = pg_catalog.trunc((e.step ->> o.key)::numeric)
+          and (e.step ->> o.key)::numeric between 1 and 2147483647
+        )
+        when o.key = 'timeout' then not (
+          (e.step ->> o.key)::numeric > 0 and (e.step ->> o.key)::numeric <= 3153600000
+        )
+        else not ((e.step ->> o.key)::numeric between 0 and 3153600000)
+      end
+    ),
+    false  -- a null anywhere above (a missing key) means the step is not valid
+  )), true)
+  into v_valid
+  from pg_catalog.jsonb_array_elements(_normalize_steps.steps) as e (step);
+
+  if not v_valid then
+    -- raises the error of the first bad step
+    select pg_catalog.jsonb_agg(
+      pgflow._normalize_step(_normalize_steps.flow_slug, e.step, _normalize_steps.first_position + e.pos::int - 1)
+      order by e.pos
+    )
+    into v_normalized
+    from pg_catalog.jsonb_array_elements(_normalize_steps.steps) with ordinality as e (step, pos);
+    return v_normalized;
+  end if;
+
+  select coalesce(pg_catalog.jsonb_agg(
+    pg_catalog.jsonb_build_object(
+      'slug', e.step ->> 'slug',
+      'type', coalesce(e.step ->> 'type', 'single'),
+      'depends_on', case
+        when e.step ? 'depends_on' then (
+          select coalesce(pg_catalog.jsonb_agg(distinct d.dep order by d.dep), '[]'::jsonb)
+          from pg_catalog.jsonb_array_elements_text(
+            coalesce(nullif(e.step -> 'depends_on', 'null'::jsonb), '[]'::jsonb)
+          ) as d (dep)
+        )
+      end,
+      'max_attempts', (nullif(e.step -> 'max_attempts', 'null'::jsonb) #>> '{}')::numeric,
+      'base_delay', (nullif(e.step -> 'base_delay', 'null'::jsonb) #>> '{}')::numeric,
+      'max_delay', (nullif(e.step -> 'max_delay', 'null'::jsonb) #>> '{}')::numeric,
+      'timeout', (nullif(e.step -> 'timeout', 'null'::jsonb) #>> '{}')::numeric,
+      'start_delay', (nullif(e.step -> 'start_delay', 'null'::jsonb) #>> '{}')::numeric,
+      'if', nullif(e.step -> 'if', 'null'::jsonb),
+      'if_not', nullif(e.step -> 'if_not', 'null'::jsonb),
+      'when_unmet', coalesce(e.step ->> 'when_unmet', 'skip'),
+      'when_exhausted', coalesce(e.step ->> 'when_exhausted', 'fail')
+    )
+    order by e.pos
+  ), '[]'::jsonb)
+  into v_normalized
+  from pg_catalog.jsonb_array_elements(_normalize_steps.steps) with ordinality as e (step, pos);
+  return v_normalized;
+end;
+$$;
+
 -- Called by _normalize_definition and add_step: PF002 listing every dependency that names no step,
 -- then PF001 for a map step with more than one dependency. steps: normalized steps, deps resolved.
 create or replace function pgflow._check_dependencies(flow_slug text, steps jsonb)
@@ -242,22 +344,19 @@ immutable
 set search_path = ''
 as $$
 declare
+  v_slugs jsonb;
   v_message text;
   v_detail jsonb;
   v_map text;
 begin
-  with edges as (
+  select pg_catalog.jsonb_object_agg(s.step ->> 'slug', true) into v_slugs
+  from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as s (step);
+
+  with unknown as (
     select s.step ->> 'slug' as step_slug, d.dep
     from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as s (step)
     cross join lateral pg_catalog.jsonb_array_elements_text(s.step -> 'depends_on') as d (dep)
-  ),
-  unknown as (
-    select e.step_slug, e.dep
-    from edges as e
-    where not exists (
-      select from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as s (step)
-      where s.step ->> 'slug' = e.dep
-    )
+    where not coalesce(v_slugs ? d.dep, false)
   )
   select
     pg_catalog.string_agg(pg_catalog.format('%s (needed by %s)', u.dep, u.needed_by), ', ' order by u.dep),
@@ -325,10 +424,7 @@ begin
       );
   end if;
 
-  select coalesce(pg_catalog.jsonb_agg(pgflow._normalize_step(_normalize_definition.flow_slug, e.step, e.pos::int)
-                                       order by e.pos), '[]'::jsonb)
-  into v_steps
-  from pg_catalog.jsonb_array_elements(_normalize_definition.steps) with ordinality as e (step, pos);
+  v_steps := pgflow._normalize_steps(_normalize_definition.flow_slug, _normalize_definition.steps);
 
   select s.step ->> 'slug' into v_duplicate
   from pg_catalog.jsonb_array_elements(v_steps) as s (step)
@@ -376,10 +472,11 @@ $$;
 -- Called by define_flow: a topological order of the steps (ties broken by definition order),
 -- or PF003 with the path of a cycle.
 --
--- The order comes from Kahn's algorithm over arrays (linear in steps + edges). When steps are left
--- over, every one of them has a dependency that is also left over, so walking from any of them
--- along left-over dependencies must come back to a step already seen: a recursive CTE does that
--- walk and the repeated part is the cycle.
+-- The order comes from Kahn's algorithm over integer arrays (linear in steps + edges; slugs are mapped
+-- to positions through a JSON object, looked up by binary search, so no join can degrade into a
+-- quadratic loop on a large definition). When steps are left over, every one of them has a dependency
+-- that is also left over, so walking from any of them along left-over dependencies must come back to
+-- a step already seen: a recursive CTE does that walk and the repeated part is the cycle.
 create or replace function pgflow._topological_order(flow_slug text, steps jsonb)
 returns text[]
 language plpgsql
@@ -388,61 +485,56 @@ set search_path = ''
 as $$
 declare
   v_count int := pg_catalog.jsonb_array_length(_topological_order.steps);
+  v_position jsonb;
   v_slugs text[];
   v_indegree int[];
+  v_edge_from int[];
+  v_edge_to int[];
   v_offsets int[];
-  v_dependents int[];
   v_queue int[];
   v_head int := 1;
   v_tail int := 0;
   v_node int;
-  v_next int;
+  v_edges int;
   v_left jsonb;
   v_path text[];
   v_start int;
 begin
-  -- step i (1-based, definition order); edges as (dep index, step index)
+  -- step i (1-based, definition order): its slug, its number of dependencies; slug -> i
   select
     pg_catalog.array_agg(s.step ->> 'slug' order by s.pos),
-    pg_catalog.array_agg(pg_catalog.jsonb_array_length(s.step -> 'depends_on') order by s.pos)
-  into v_slugs, v_indegree
+    pg_catalog.array_agg(pg_catalog.jsonb_array_length(s.step -> 'depends_on') order by s.pos),
+    pg_catalog.jsonb_object_agg(s.step ->> 'slug', s.pos)
+  into v_slugs, v_indegree, v_position
   from pg_catalog.jsonb_array_elements(_topological_order.steps) with ordinality as s (step, pos);
 
-  with slugs as (
-    select s.slug, s.pos::int as pos from pg_catalog.unnest(v_slugs) with ordinality as s (slug, pos)
-  ),
-  edges as (
-    select dep.pos as dep_pos, s.pos::int as node_pos
+  -- the edges (dependency -> dependent), grouped by dependency
+  select
+    coalesce(pg_catalog.array_agg(e.dep_pos order by e.dep_pos, e.node_pos), '{}'),
+    coalesce(pg_catalog.array_agg(e.node_pos order by e.dep_pos, e.node_pos), '{}')
+  into v_edge_from, v_edge_to
+  from (
+    select (v_position ->> d.dep)::int as dep_pos, s.pos::int as node_pos
     from pg_catalog.jsonb_array_elements(_topological_order.steps) with ordinality as s (step, pos)
     cross join lateral pg_catalog.jsonb_array_elements_text(s.step -> 'depends_on') as d (dep)
-    inner join slugs as dep on d.dep = dep.slug
-  ),
-  out_degree as (
-    select slugs.pos, pg_catalog.count(edges.dep_pos) as n
-    from slugs left join edges on slugs.pos = edges.dep_pos
-    group by slugs.pos
-  )
-  select
-    (select pg_catalog.array_agg(e.node_pos order by e.dep_pos, e.node_pos) from edges as e),
-    -- v_offsets[i] .. v_offsets[i + 1] - 1 are the positions in v_dependents of step i's dependents
-    (
-      select pg_catalog.array_agg((1 + coalesce(o.before, 0))::int order by o.pos)
-      from (
-        select
-          od.pos,
-          pg_catalog.sum(od.n) over (order by od.pos rows between unbounded preceding and 1 preceding) as before
-        from out_degree as od
-        union all
-        select v_count + 1, (select pg_catalog.count(*) from edges)
-      ) as o
-    )
-  into v_dependents, v_offsets;
+  ) as e;
+  v_edges := pg_catalog.cardinality(v_edge_from);
+
+  -- v_offsets[i] .. v_offsets[i + 1] - 1: the positions in v_edge_to of step i's dependents
+  v_offsets := pg_catalog.array_fill(0, array[v_count + 1]);
+  for v_edge in 1 .. v_edges loop
+    v_offsets[v_edge_from[v_edge] + 1] := v_offsets[v_edge_from[v_edge] + 1] + 1;
+  end loop;
+  v_offsets[1] := 1;
+  for v_position_index in 2 .. v_count + 1 loop
+    v_offsets[v_position_index] := v_offsets[v_position_index] + v_offsets[v_position_index - 1];
+  end loop;
 
   v_queue := pg_catalog.array_fill(0, array[v_count]);
-  for v_node in 1 .. v_count loop
-    if v_indegree[v_node] = 0 then
+  for v_root in 1 .. v_count loop
+    if v_indegree[v_root] = 0 then
       v_tail := v_tail + 1;
-      v_queue[v_tail] := v_node;
+      v_queue[v_tail] := v_root;
     end if;
   end loop;
 
@@ -450,36 +542,33 @@ begin
     v_node := v_queue[v_head];
     v_head := v_head + 1;
     for v_edge in v_offsets[v_node] .. v_offsets[v_node + 1] - 1 loop
-      v_next := v_dependents[v_edge];
-      v_indegree[v_next] := v_indegree[v_next] - 1;
-      if v_indegree[v_next] = 0 then
+      v_indegree[v_edge_to[v_edge]] := v_indegree[v_edge_to[v_edge]] - 1;
+      if v_indegree[v_edge_to[v_edge]] = 0 then
         v_tail := v_tail + 1;
-        v_queue[v_tail] := v_next;
+        v_queue[v_tail] := v_edge_to[v_edge];
       end if;
     end loop;
   end loop;
 
   if v_tail = v_count then
+    -- (a join, not v_slugs[q.node]: subscripting an array of text walks it from the start)
     return array(
-      select v_slugs[q.node] from pg_catalog.unnest(v_queue) with ordinality as q (node, pos) order by q.pos
+      select sl.slug
+      from pg_catalog.unnest(v_queue) with ordinality as q (node, pos)
+      inner join pg_catalog.unnest(v_slugs) with ordinality as sl (slug, node) on q.node = sl.node
+      order by q.pos
     );
   end if;
 
   -- A cycle: for every left-over step, the first left-over step it depends on.
-  with left_over as (
-    select s.slug, s.pos::int as pos
-    from pg_catalog.unnest(v_slugs) with ordinality as s (slug, pos)
-    where v_indegree[s.pos] > 0
-  )
   select pg_catalog.jsonb_object_agg(l.slug, l.next_slug), pg_catalog.min(l.pos)
   into v_left, v_start
   from (
-    select lo.slug, lo.pos, pg_catalog.min(d.dep) as next_slug
-    from left_over as lo
-    cross join lateral
-      pg_catalog.jsonb_array_elements_text(_topological_order.steps -> (lo.pos - 1) -> 'depends_on') as d (dep)
-    inner join left_over as dl on d.dep = dl.slug
-    group by lo.slug, lo.pos
+    select s.step ->> 'slug' as slug, s.pos::int as pos, pg_catalog.min(d.dep) as next_slug
+    from pg_catalog.jsonb_array_elements(_topological_order.steps) with ordinality as s (step, pos)
+    cross join lateral pg_catalog.jsonb_array_elements_text(s.step -> 'depends_on') as d (dep)
+    where v_indegree[s.pos::int] > 0 and v_indegree[(v_position ->> d.dep)::int] > 0
+    group by s.step ->> 'slug', s.pos
   ) as l;
 
   with recursive walk (node, path, closed) as (

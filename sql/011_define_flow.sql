@@ -28,7 +28,12 @@ as $$
 declare
   v_flow pgflow.flows;
   v_options jsonb := _insert_flow_version.definition -> 'options';
+  v_position jsonb;
 begin
+  -- slug -> position in the topological order
+  select pg_catalog.jsonb_object_agg(o.slug, o.pos - 1) into v_position
+  from pg_catalog.unnest(_insert_flow_version.topological_order) with ordinality as o (slug, pos);
+
   insert into pgflow.flows (flow_slug, version, max_attempts, base_delay, max_delay, timeout, definition, created_at)
   values (
     _insert_flow_version.flow_slug,
@@ -51,7 +56,7 @@ begin
     v_flow.flow_slug,
     v_flow.version,
     s.step ->> 'slug',
-    o.pos::int - 1,
+    (v_position ->> (s.step ->> 'slug'))::int,
     s.step ->> 'type',
     pg_catalog.jsonb_array_length(s.step -> 'depends_on'),
     coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts),
@@ -64,9 +69,7 @@ begin
     s.step ->> 'when_unmet',
     s.step ->> 'when_exhausted',
     _insert_flow_version.created_at
-  from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step)
-  inner join pg_catalog.unnest(_insert_flow_version.topological_order) with ordinality as o (slug, pos)
-    on s.step ->> 'slug' = o.slug;
+  from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step);
 
   insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
   select v_flow.flow_slug, v_flow.version, d.dep, s.step ->> 'slug'
@@ -197,9 +200,9 @@ begin
   end if;
 
   v_steps := v_flow.definition -> 'steps';
-  v_step := pgflow._normalize_step(
+  v_step := pgflow._normalize_steps(
     add_step.flow_slug,
-    pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    pg_catalog.jsonb_build_array(pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
       'slug', add_step.step_slug,
       'depends_on', pg_catalog.to_jsonb(coalesce(add_step.deps_slugs, '{}'::text[])),
       'type', add_step.step_type,
@@ -207,9 +210,9 @@ begin
       'base_delay', add_step.base_delay,
       'timeout', add_step.timeout,
       'start_delay', add_step.start_delay
-    )),
+    ))),
     pg_catalog.jsonb_array_length(v_steps) + 1
-  );
+  ) -> 0;
 
   select s.step into v_existing
   from pg_catalog.jsonb_array_elements(v_steps) as s (step)

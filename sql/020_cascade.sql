@@ -5,9 +5,12 @@
 --   1. the step_states row of the step a task report is about (FOR NO KEY UPDATE);
 --   2. the runs row (FOR NO KEY UPDATE), only by transactions that change the run's shape: a step
 --      finishing, failing or being skipped, cancel_run, resume_run. A task completion that does not
---      finish its step never locks the run, so the tasks of a wide map step do not queue on it;
+--      finish its step never locks the run, so the tasks of a wide map step do not queue on it
+--      (resume_run and prune_runs, which rewrite every step row of a run, take all of them at level 1);
 --   3. step_tasks rows;
 --   4. step_states rows of other steps of the run (dependents being counted down or started).
+-- A batch of reports (complete_tasks) takes each level for all its runs before the next: level 1 in
+-- (run_id, step_slug) order, level 2 in run_id order, then level 3.
 -- Expiry (several tasks in one transaction) is the one exception: it never waits, taking the run row,
 -- then the step's, then the task's with SKIP LOCKED, and leaves busy tasks for its next pass.
 -- Two consequences the functions below rely on:
@@ -23,31 +26,35 @@
 -- one transaction once, so this is at most one notification per flow per transaction.
 create or replace function pgflow._notify_tasks_ready(flow_slug text)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pg_catalog.pg_notify(
+begin
+  perform pg_catalog.pg_notify(
     'pgflow', pg_catalog.json_build_object('type', 'tasks_ready', 'flow_slug', _notify_tasks_ready.flow_slug)::text
-  )
+  );
+end;
 $$;
 
 -- Called when a run reaches completed, failed or cancelled.
 create or replace function pgflow._notify_run_finished(run_id uuid, status text)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pg_catalog.pg_notify(
+begin
+  perform pg_catalog.pg_notify(
     'pgflow',
     pg_catalog.json_build_object(
       'type', 'run_finished', 'run_id', _notify_run_finished.run_id, 'status', _notify_run_finished.status
     )::text
-  )
+  );
+end;
 $$;
 
--- Called, holding the runs row, by fail_task (exhaustion in mode "fail"), by _advance_run (an unmet
+-- Called, holding the runs row, by fail_task (exhaustion in mode "fail"), by _start_step (an unmet
 -- condition in mode "fail", a map step fed a non-array) and by expiry. The run and the step become
 -- failed with the message; every other queued or started task of the run is cancelled, and so are
 -- the steps that had not finished.
@@ -100,7 +107,7 @@ begin
 end;
 $$;
 
--- Called, holding the runs row, by _advance_run (an unmet condition) and fail_task (exhaustion in
+-- Called, holding the runs row, by _start_step (an unmet condition) and fail_task (exhaustion in
 -- mode "skip" or "skip-cascade"): the step becomes skipped, its unfinished tasks are cancelled, and
 -- with cascade every step downstream of it that has not started is skipped too.
 -- Returns the slugs of every step it skipped.
@@ -160,260 +167,339 @@ begin
 end;
 $$;
 
--- Called by _advance_run when nothing is left to do: the run's output is an object
+-- Called by _advance for the runs whose last step just finished: each run's output is an object
 -- {leaf_step_slug: output} over its completed leaf steps (steps nothing depends on).
-create or replace function pgflow._complete_run(run_id uuid, now timestamptz)
+create or replace function pgflow._complete_runs(run_ids uuid[], now timestamptz)
 returns void
 language plpgsql
 volatile
 set search_path = ''
 as $$
+declare
+  v_completed uuid[];
+  v_run_id uuid;
 begin
-  update pgflow.runs as r
-  set
-    status = 'completed',
-    finished_at = _complete_run.now,
-    output = (
-      select coalesce(pg_catalog.jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
-      from pgflow.step_states as ss
-      where ss.run_id = r.run_id
-        and ss.status = 'completed'
-        and not exists (
-          select from pgflow.deps as d
-          where d.flow_slug = r.flow_slug and d.flow_version = r.flow_version and d.dep_slug = ss.step_slug
-        )
-    )
-  where r.run_id = _complete_run.run_id and r.status = 'started';
-  if found then
-    perform pgflow._notify_run_finished(_complete_run.run_id, 'completed');
-  end if;
+  with completed as (
+    update pgflow.runs as r
+    set
+      status = 'completed',
+      finished_at = _complete_runs.now,
+      output = (
+        select coalesce(pg_catalog.jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
+        from pgflow.step_states as ss
+        where ss.run_id = r.run_id
+          and ss.status = 'completed'
+          and not exists (
+            select from pgflow.deps as d
+            where d.flow_slug = r.flow_slug and d.flow_version = r.flow_version and d.dep_slug = ss.step_slug
+          )
+      )
+    where r.run_id = any(_complete_runs.run_ids) and r.status = 'started' and r.remaining_steps = 0
+    returning r.run_id
+  )
+  select pg_catalog.array_agg(completed.run_id) into v_completed from completed;
+  foreach v_run_id in array coalesce(v_completed, '{}') loop
+    perform pgflow._notify_run_finished(v_run_id, 'completed');
+  end loop;
 end;
 $$;
 
--- Called, holding the runs row, by start_run, complete_task, fail_task and resume_run: counts
--- finished steps (completed or skipped) off the run and off their dependents, starts every step whose
--- dependencies are all finished, and repeats while steps finish at once (empty maps, unmet
--- conditions). Completes the run when no step is left, fails it when a step's start fails it.
-create or replace function pgflow._advance_run(run_id uuid, finished text[], ready text[], now timestamptz)
-returns void
+-- Called by _advance for a ready step that is more than one plain task: a map step (its tasks come
+-- from an array) or a step with a condition. Evaluates the condition against the input the step
+-- would receive (for a map step, the array it maps over), then creates the tasks. Returns the slugs
+-- of the steps that finished at once (an empty map; skipped steps), or null when the run failed.
+create or replace function pgflow._start_step(run_id uuid, step_slug text, now timestamptz)
+returns text[]
 language plpgsql
 volatile
 set search_path = ''
 as $$
 declare
   v_run record;
-  v_remaining int;
-  v_step record;
+  v_step pgflow.steps;
   v_input jsonb;
   v_source jsonb;
   v_condition_input jsonb;
   v_dep text;
   v_count int;
-  v_newly_ready text[];
-  v_notify boolean := false;
-  v_finished text[] := coalesce(_advance_run.finished, '{}');
-  v_ready text[] := coalesce(_advance_run.ready, '{}');
 begin
-  select r.flow_slug, r.flow_version, r.input, r.status, r.remaining_steps into v_run
+  select r.input, ss.flow_slug, ss.flow_version into v_run
   from pgflow.runs as r
-  where r.run_id = _advance_run.run_id;
-  if v_run.status <> 'started' then
-    return;
+  inner join pgflow.step_states as ss on ss.run_id = r.run_id and ss.step_slug = _start_step.step_slug
+  where r.run_id = _start_step.run_id and r.status = 'started' and ss.status = 'created';
+  if not found then
+    return '{}'::text[];
   end if;
-  v_remaining := v_run.remaining_steps;
+  select s.* into v_step
+  from pgflow.steps as s
+  where s.flow_slug = v_run.flow_slug and s.flow_version = v_run.flow_version and s.step_slug = _start_step.step_slug;
 
-  loop
-    ---------------------------------------------------------------------------------------------
-    -- Finished steps: one fewer remaining step each, one fewer remaining dependency for each
-    -- dependent. Only the dependents' counters move, never those of other waiting steps.
-    ---------------------------------------------------------------------------------------------
-    if pg_catalog.cardinality(v_finished) > 0 then
-      update pgflow.runs as r
-      set remaining_steps = r.remaining_steps - pg_catalog.cardinality(v_finished)
-      where r.run_id = _advance_run.run_id
-      returning r.remaining_steps into v_remaining;
+  -- the input the step would receive: the run input for a root step, else its completed deps' outputs
+  if v_step.deps_count = 0 then
+    v_input := v_run.input;
+  else
+    select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, ss.output), '{}'::jsonb) into v_input
+    from pgflow.deps as d
+    inner join pgflow.step_states as ss
+      on ss.run_id = _start_step.run_id and d.dep_slug = ss.step_slug and ss.status = 'completed'
+    where d.flow_slug = v_step.flow_slug and d.flow_version = v_step.flow_version and d.step_slug = v_step.step_slug;
+  end if;
 
-      with counted as (
-        select d.step_slug, pg_catalog.count(*)::int as n
-        from pgflow.deps as d
-        where d.flow_slug = v_run.flow_slug and d.flow_version = v_run.flow_version and d.dep_slug = any(v_finished)
-        group by d.step_slug
-      ),
-      updated as (
-        update pgflow.step_states as ss
-        set remaining_deps = ss.remaining_deps - counted.n
-        from counted
-        where ss.run_id = _advance_run.run_id and ss.step_slug = counted.step_slug
-        returning ss.step_slug, ss.remaining_deps, ss.status
-      )
-      select coalesce(pg_catalog.array_agg(updated.step_slug), '{}') into v_newly_ready
-      from updated
-      where updated.remaining_deps = 0 and updated.status = 'created';
-
-      v_ready := v_ready || v_newly_ready;
-      v_finished := '{}';
+  v_condition_input := v_input;
+  if v_step.step_type = 'map' then
+    if v_step.deps_count = 0 then
+      v_source := v_run.input;
+    else
+      select d.dep_slug into v_dep
+      from pgflow.deps as d
+      where d.flow_slug = v_step.flow_slug and d.flow_version = v_step.flow_version
+        and d.step_slug = v_step.step_slug;
+      -- a skipped dependency feeds an empty array
+      v_source := coalesce(v_input -> v_dep, '[]'::jsonb);
     end if;
-
-    exit when pg_catalog.cardinality(v_ready) = 0;
-
-    ---------------------------------------------------------------------------------------------
-    -- Ready steps, in topological order: evaluate the condition, then create the tasks.
-    ---------------------------------------------------------------------------------------------
-    for v_step in
-      select s.*
-      from pgflow.steps as s
-      where s.flow_slug = v_run.flow_slug and s.flow_version = v_run.flow_version and s.step_slug = any(v_ready)
-      order by s.step_index
-    loop
-      -- the input the step would receive: the run input for a root step, else its completed deps' outputs
-      if v_step.deps_count = 0 then
-        v_input := v_run.input;
-      else
-        select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, ss.output), '{}'::jsonb) into v_input
-        from pgflow.deps as d
-        inner join pgflow.step_states as ss
-          on ss.run_id = _advance_run.run_id and d.dep_slug = ss.step_slug and ss.status = 'completed'
-        where d.flow_slug = v_run.flow_slug and d.flow_version = v_run.flow_version and d.step_slug = v_step.step_slug;
-      end if;
-
-      v_condition_input := v_input;
-      if v_step.step_type = 'map' then
-        if v_step.deps_count = 0 then
-          v_source := v_run.input;
-          v_dep := null;
-        else
-          select d.dep_slug into v_dep
-          from pgflow.deps as d
-          where d.flow_slug = v_run.flow_slug and d.flow_version = v_run.flow_version
-            and d.step_slug = v_step.step_slug;
-          -- a skipped dependency feeds an empty array
-          v_source := coalesce(v_input -> v_dep, '[]'::jsonb);
-        end if;
-        if pg_catalog.jsonb_typeof(v_source) <> 'array' then
-          perform pgflow._fail_run(
-            _advance_run.run_id,
-            v_step.step_slug,
-            case
-              when v_dep is null then pg_catalog.format(
-                'map step %L needs the run input to be a JSON array, got %s',
-                v_step.step_slug, pg_catalog.jsonb_typeof(v_source)
-              )
-              else pg_catalog.format(
-                'step %L returned %s, but map step %L needs a JSON array to map over',
-                v_dep, pg_catalog.jsonb_typeof(v_source), v_step.step_slug
-              )
-            end,
-            _advance_run.now
-          );
-          return;
-        end if;
-        v_condition_input := v_source;
-      end if;
-
-      -- the condition
-      if (v_step.condition_if is not null and not v_condition_input @> v_step.condition_if)
-         or (v_step.condition_if_not is not null and v_condition_input @> v_step.condition_if_not) then
-        if v_step.when_unmet = 'fail' then
-          perform pgflow._fail_run(
-            _advance_run.run_id,
-            v_step.step_slug,
-            pg_catalog.format('step %L: its condition is not met (when_unmet is "fail")', v_step.step_slug),
-            _advance_run.now
-          );
-          return;
-        end if;
-        v_finished := v_finished || pgflow._skip_step(
-          _advance_run.run_id, v_step.step_slug, v_step.when_unmet = 'skip-cascade', null, _advance_run.now
-        );
-        continue;
-      end if;
-
-      -- the tasks: one for a single step, one per element for a map step
-      v_count := case when v_step.step_type = 'map' then pg_catalog.jsonb_array_length(v_source) else 1 end;
-
-      if v_count = 0 then
-        update pgflow.step_states as ss
-        set
-          status = 'completed', remaining_tasks = 0, initial_tasks = 0, output = '[]'::jsonb,
-          started_at = _advance_run.now, finished_at = _advance_run.now
-        where ss.run_id = _advance_run.run_id and ss.step_slug = v_step.step_slug;
-        v_finished := v_finished || v_step.step_slug;
-        continue;
-      end if;
-
-      update pgflow.step_states as ss
-      set status = 'started', remaining_tasks = v_count, initial_tasks = v_count, started_at = _advance_run.now
-      where ss.run_id = _advance_run.run_id and ss.step_slug = v_step.step_slug;
-
-      if v_step.step_type = 'map' then
-        insert into pgflow.step_tasks (
-          run_id, step_slug, task_index, flow_slug, status, input, visible_at, queued_at
-        )
-        select
-          _advance_run.run_id, v_step.step_slug, e.pos::int - 1, v_run.flow_slug, 'queued', e.element,
-          _advance_run.now + pgflow._seconds(v_step.start_delay), _advance_run.now
-        from pg_catalog.jsonb_array_elements(v_source) with ordinality as e (element, pos);
-      else
-        insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at)
-        values (
-          _advance_run.run_id, v_step.step_slug, 0, v_run.flow_slug, 'queued',
-          _advance_run.now + pgflow._seconds(v_step.start_delay), _advance_run.now
-        );
-      end if;
-
-      -- delayed tasks send nothing: workers find them on their fallback poll
-      v_notify := v_notify or v_step.start_delay = 0;
-    end loop;
-
-    v_ready := '{}';
-  end loop;
-
-  if v_notify then
-    perform pgflow._notify_tasks_ready(v_run.flow_slug);
+    if pg_catalog.jsonb_typeof(v_source) <> 'array' then
+      perform pgflow._fail_run(
+        _start_step.run_id,
+        v_step.step_slug,
+        case
+          when v_dep is null then pg_catalog.format(
+            'map step %L needs the run input to be a JSON array, got %s',
+            v_step.step_slug, pg_catalog.jsonb_typeof(v_source)
+          )
+          else pg_catalog.format(
+            'step %L returned %s, but map step %L needs a JSON array to map over',
+            v_dep, pg_catalog.jsonb_typeof(v_source), v_step.step_slug
+          )
+        end,
+        _start_step.now
+      );
+      return null;
+    end if;
+    v_condition_input := v_source;
   end if;
-  if v_remaining = 0 then
-    perform pgflow._complete_run(_advance_run.run_id, _advance_run.now);
+
+  -- the condition
+  if (v_step.condition_if is not null and not v_condition_input @> v_step.condition_if)
+     or (v_step.condition_if_not is not null and v_condition_input @> v_step.condition_if_not) then
+    if v_step.when_unmet = 'fail' then
+      perform pgflow._fail_run(
+        _start_step.run_id,
+        v_step.step_slug,
+        pg_catalog.format('step %L: its condition is not met (when_unmet is "fail")', v_step.step_slug),
+        _start_step.now
+      );
+      return null;
+    end if;
+    return pgflow._skip_step(
+      _start_step.run_id, v_step.step_slug, v_step.when_unmet = 'skip-cascade', null, _start_step.now
+    );
   end if;
+
+  -- the tasks: one for a single step, one per element for a map step; an empty map completes at once
+  v_count := case when v_step.step_type = 'map' then pg_catalog.jsonb_array_length(v_source) else 1 end;
+  if v_count = 0 then
+    update pgflow.step_states as ss
+    set
+      status = 'completed', remaining_tasks = 0, initial_tasks = 0, output = '[]'::jsonb,
+      started_at = _start_step.now, finished_at = _start_step.now
+    where ss.run_id = _start_step.run_id and ss.step_slug = v_step.step_slug;
+    return array[v_step.step_slug];
+  end if;
+
+  update pgflow.step_states as ss
+  set status = 'started', remaining_tasks = v_count, initial_tasks = v_count, started_at = _start_step.now
+  where ss.run_id = _start_step.run_id and ss.step_slug = v_step.step_slug;
+
+  if v_step.step_type = 'map' then
+    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, input, visible_at, queued_at)
+    select
+      _start_step.run_id, v_step.step_slug, e.pos::int - 1, v_step.flow_slug, 'queued', e.element,
+      _start_step.now + pgflow._seconds(v_step.start_delay), _start_step.now
+    from pg_catalog.jsonb_array_elements(v_source) with ordinality as e (element, pos);
+  else
+    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at)
+    values (
+      _start_step.run_id, v_step.step_slug, 0, v_step.flow_slug, 'queued',
+      _start_step.now + pgflow._seconds(v_step.start_delay), _start_step.now
+    );
+  end if;
+
+  -- delayed tasks send nothing: workers find them on their fallback poll
+  if v_step.start_delay = 0 then
+    perform pgflow._notify_tasks_ready(v_step.flow_slug);
+  end if;
+  return '{}'::text[];
 end;
 $$;
 
--- Called by complete_task for the task that finishes its step, holding the runs row: the step's
--- output is its task's output (single) or the array of its tasks' outputs in task_index order (map,
--- aggregated once, here), then the cascade runs.
-create or replace function pgflow._complete_step(run_id uuid, step_slug text, task_output jsonb, now timestamptz)
+-- Called, holding the rows of the runs involved, by start_run, the task reports, fail_task and
+-- resume_run: the cascade, for any number of runs at once. Finished steps (completed or skipped,
+-- given as parallel arrays of run ids and step slugs) are counted off their runs and off their
+-- dependents; every step whose dependencies are all finished starts; this repeats while steps
+-- finish at once (empty maps, unmet conditions). Runs with no step left complete.
+-- Plain steps (single, no condition) start together in one statement whatever their number; map
+-- steps and steps with conditions go through _start_step one at a time.
+create or replace function pgflow._advance(
+  finished_runs uuid[], finished_steps text[], ready_runs uuid[], ready_steps text[], now timestamptz
+)
 returns void
 language plpgsql
 volatile
 set search_path = ''
 as $$
 declare
-  v_step_type text;
-  v_output jsonb;
+  v_finished_runs uuid[] := coalesce(_advance.finished_runs, '{}'::uuid[]);
+  v_finished_steps text[] := coalesce(_advance.finished_steps, '{}'::text[]);
+  v_ready_runs uuid[] := coalesce(_advance.ready_runs, '{}'::uuid[]);
+  v_ready_steps text[] := coalesce(_advance.ready_steps, '{}'::text[]);
+  -- per ready step: true for a plain step (single, without condition)
+  v_ready_plain boolean[];
+  v_done_runs uuid[] := '{}'::uuid[];
+  v_done uuid[];
+  v_skipped text[];
+  v_flows text[];
+  v_flow text;
 begin
-  select s.step_type into v_step_type
-  from pgflow.step_states as ss
-  inner join pgflow.steps as s
-    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
-  where ss.run_id = _complete_step.run_id and ss.step_slug = _complete_step.step_slug;
-
-  if v_step_type = 'map' then
-    select pg_catalog.jsonb_agg(t.output order by t.task_index) into v_output
-    from pgflow.step_tasks as t
-    where t.run_id = _complete_step.run_id and t.step_slug = _complete_step.step_slug;
-  else
-    v_output := _complete_step.task_output;
+  if pg_catalog.cardinality(v_ready_runs) > 0 then
+    select pg_catalog.array_agg(
+      s.step_type = 'single' and s.condition_if is null and s.condition_if_not is null order by u.pos
+    )
+    into v_ready_plain
+    from rows from (pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps))
+      with ordinality as u (run_id, step_slug, pos)
+    inner join pgflow.step_states as ss on ss.run_id = u.run_id and ss.step_slug = u.step_slug
+    inner join pgflow.steps as s
+      on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug;
   end if;
 
-  update pgflow.step_states as ss
-  set status = 'completed', remaining_tasks = 0, output = v_output, finished_at = _complete_step.now
-  where ss.run_id = _complete_step.run_id and ss.step_slug = _complete_step.step_slug;
+  loop
+    ---------------------------------------------------------------------------------------------
+    -- Finished steps: one fewer remaining step for their run, one fewer remaining dependency for
+    -- each of their dependents (only the dependents' counters move). Dependents left with none
+    -- are ready.
+    ---------------------------------------------------------------------------------------------
+    if pg_catalog.cardinality(v_finished_runs) > 0 then
+      with finished as (
+        select f.run_id, f.step_slug
+        from rows from (pg_catalog.unnest(v_finished_runs), pg_catalog.unnest(v_finished_steps))
+          as f (run_id, step_slug)
+      ),
+      per_run as (
+        select finished.run_id, pg_catalog.count(*)::int as n from finished group by finished.run_id
+      ),
+      runs_counted as (
+        update pgflow.runs as r
+        set remaining_steps = r.remaining_steps - per_run.n
+        from per_run
+        where r.run_id = per_run.run_id and r.status = 'started'
+        returning r.run_id, r.remaining_steps
+      ),
+      per_dependent as (
+        select
+          finished.run_id, d.step_slug, pg_catalog.count(*)::int as n,
+          pg_catalog.bool_and(
+            s.step_type = 'single' and s.condition_if is null and s.condition_if_not is null
+          ) as plain
+        from finished
+        inner join pgflow.step_states as fs on fs.run_id = finished.run_id and fs.step_slug = finished.step_slug
+        inner join pgflow.deps as d
+          on d.flow_slug = fs.flow_slug and d.flow_version = fs.flow_version and d.dep_slug = finished.step_slug
+        inner join pgflow.steps as s
+          on s.flow_slug = d.flow_slug and s.flow_version = d.flow_version and s.step_slug = d.step_slug
+        group by finished.run_id, d.step_slug
+      ),
+      dependents_counted as (
+        update pgflow.step_states as ss
+        set remaining_deps = ss.remaining_deps - per_dependent.n
+        from per_dependent
+        where ss.run_id = per_dependent.run_id and ss.step_slug = per_dependent.step_slug
+        returning ss.run_id, ss.step_slug, ss.remaining_deps, ss.status, per_dependent.plain
+      )
+      select
+        (select pg_catalog.array_agg(rc.run_id) from runs_counted as rc where rc.remaining_steps = 0),
+        v_ready_runs || coalesce(pg_catalog.array_agg(dc.run_id), '{}'::uuid[]),
+        v_ready_steps || coalesce(pg_catalog.array_agg(dc.step_slug), '{}'::text[]),
+        coalesce(v_ready_plain, '{}'::boolean[]) || coalesce(pg_catalog.array_agg(dc.plain), '{}'::boolean[])
+      into v_done, v_ready_runs, v_ready_steps, v_ready_plain
+      from dependents_counted as dc
+      where dc.remaining_deps = 0 and dc.status = 'created';
 
-  perform pgflow._advance_run(_complete_step.run_id, array[_complete_step.step_slug], '{}', _complete_step.now);
+      v_done_runs := v_done_runs || coalesce(v_done, '{}'::uuid[]);
+      v_finished_runs := '{}'::uuid[];
+      v_finished_steps := '{}'::text[];
+    end if;
+
+    exit when pg_catalog.cardinality(v_ready_runs) = 0;
+
+    ---------------------------------------------------------------------------------------------
+    -- Ready map steps and steps with conditions, one at a time.
+    ---------------------------------------------------------------------------------------------
+    for i in 1 .. pg_catalog.cardinality(v_ready_runs) loop
+      if not v_ready_plain[i] then
+        v_skipped := pgflow._start_step(v_ready_runs[i], v_ready_steps[i], _advance.now);
+        if v_skipped is not null then
+          v_finished_runs := v_finished_runs
+            || pg_catalog.array_fill(v_ready_runs[i], array[pg_catalog.cardinality(v_skipped)]);
+          v_finished_steps := v_finished_steps || v_skipped;
+        end if;
+      end if;
+    end loop;
+
+    ---------------------------------------------------------------------------------------------
+    -- Ready plain steps, of runs still started: all at once.
+    ---------------------------------------------------------------------------------------------
+    if true = any(v_ready_plain) then
+      with ready as (
+        select u.run_id, u.step_slug, ss.flow_slug, s.start_delay
+        from rows from (
+          pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps), pg_catalog.unnest(v_ready_plain)
+        ) as u (run_id, step_slug, plain)
+        inner join pgflow.step_states as ss
+          on ss.run_id = u.run_id and ss.step_slug = u.step_slug and ss.status = 'created'
+        inner join pgflow.steps as s
+          on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+        inner join pgflow.runs as r on r.run_id = u.run_id and r.status = 'started'
+        where u.plain
+      ),
+      started as (
+        update pgflow.step_states as ss
+        set status = 'started', remaining_tasks = 1, initial_tasks = 1, started_at = _advance.now
+        from ready
+        where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug
+        returning ss.run_id, ss.step_slug
+      ),
+      inserted as (
+        insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at)
+        select
+          ready.run_id, ready.step_slug, 0, ready.flow_slug, 'queued',
+          _advance.now + pgflow._seconds(ready.start_delay), _advance.now
+        from ready
+        inner join started on ready.run_id = started.run_id and ready.step_slug = started.step_slug
+        returning step_tasks.flow_slug, step_tasks.visible_at
+      )
+      select pg_catalog.array_agg(distinct inserted.flow_slug) into v_flows
+      from inserted
+      where inserted.visible_at <= _advance.now;
+
+      -- delayed tasks send nothing: workers find them on their fallback poll
+      foreach v_flow in array coalesce(v_flows, '{}'::text[]) loop
+        perform pgflow._notify_tasks_ready(v_flow);
+      end loop;
+    end if;
+
+    v_ready_runs := '{}'::uuid[];
+    v_ready_steps := '{}'::text[];
+    v_ready_plain := '{}'::boolean[];
+  end loop;
+
+  if pg_catalog.cardinality(v_done_runs) > 0 then
+    perform pgflow._complete_runs(v_done_runs, _advance.now);
+  end if;
 end;
 $$;
 
--- Called by complete_task and fail_task, holding the reported step's row, whenever they refuse a
--- report (return false). PF007 when the task does not exist. When the run is no longer started, a
+-- Called by the task reports, holding the reported step's row and no task row of the run, whenever
+-- they refuse a report (return false). PF007 when the task does not exist. When the run is no longer started, a
 -- cancel or failure may have ended it while this transaction held the step's row (waiting for the
 -- task row, say): that transaction had to skip the row, so the task and step it left unfinished are
 -- cancelled here, and no step of an ended run stays started.
@@ -425,7 +511,9 @@ set search_path = ''
 as $$
 begin
   perform pgflow._check_task_exists(_reject_report.run_id, _reject_report.step_slug, _reject_report.task_index);
-  if (select r.status from pgflow.runs as r where r.run_id = _reject_report.run_id) = 'started' then
+  -- FOR SHARE waits for a cancel or failure of the run in progress (it holds the row FOR NO KEY UPDATE
+  -- and never waits for this transaction, which holds no task row of the run), then sees its outcome.
+  if (select r.status from pgflow.runs as r where r.run_id = _reject_report.run_id for share) = 'started' then
     return false;
   end if;
 

@@ -93,9 +93,14 @@ begin
   from pgflow.steps as s
   where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version;
 
-  perform pgflow._advance_run(
-    v_run.run_id,
+  perform pgflow._advance(
     '{}',
+    '{}',
+    array(
+      select v_run.run_id
+      from pgflow.steps as s
+      where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version and s.deps_count = 0
+    ),
     array(
       select s.step_slug
       from pgflow.steps as s
@@ -103,6 +108,10 @@ begin
     ),
     v_now
   );
+  if v_run.remaining_steps = 0 then
+    -- a flow without steps has nothing to do
+    perform pgflow._complete_runs(array[v_run.run_id], v_now);
+  end if;
 
   select r.* into v_run from pgflow.runs as r where r.run_id = v_run.run_id;
   return v_run;

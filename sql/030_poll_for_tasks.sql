@@ -8,8 +8,9 @@
 -- Called by poll_for_tasks and expire_tasks, one caller at a time: turns overdue attempts into failed
 -- attempts, which are retried or exhausted like any failure. Tasks whose rows are busy are left for
 -- the next pass. An attempt is overdue when its deadline has passed, or when the worker holding it
--- has sent no heartbeat for pgflow.worker_timeout (default 30 s) or has called stop_worker without
--- reporting it. Returns how many attempts it expired.
+-- has sent no heartbeat for pgflow.worker_timeout (default 30 s). Returns how many attempts it expired.
+-- Both searches start from something small (the earliest deadlines; the silent workers), never from
+-- every started task, so a pass costs next to nothing when there is nothing to expire.
 create or replace function pgflow._expire_tasks(now timestamptz)
 returns int
 language plpgsql
@@ -24,16 +25,15 @@ begin
   for v_task in
     select
       t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id,
-      null::timestamptz as last_heartbeat_at, null::timestamptz as stopped_at
+      null::timestamptz as last_heartbeat_at
     from pgflow.step_tasks as t
     where t.status = 'started' and t.deadline <= _expire_tasks.now
     union all
-    select
-      t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at, w.stopped_at
-    from pgflow.step_tasks as t
-    inner join pgflow.workers as w on t.worker_id = w.worker_id
-    where t.status = 'started' and t.deadline > _expire_tasks.now
-      and (w.stopped_at is not null or w.last_heartbeat_at < _expire_tasks.now - v_timeout)
+    select t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at
+    from pgflow.workers as w
+    inner join pgflow.step_tasks as t on w.worker_id = t.worker_id and t.status = 'started'
+    where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout
+      and t.deadline > _expire_tasks.now
     limit 1000
   loop
     if pgflow._fail_attempt(
@@ -43,10 +43,6 @@ begin
       case
         when v_task.last_heartbeat_at is null then pg_catalog.format(
           'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
-        )
-        when v_task.stopped_at is not null then pg_catalog.format(
-          'attempt %s timed out: worker %L stopped at %s without reporting it', v_task.attempt, v_task.worker_id,
-          v_task.stopped_at
         )
         else pg_catalog.format(
           'attempt %s timed out: worker %L sent no heartbeat since %s', v_task.attempt, v_task.worker_id,
@@ -89,14 +85,20 @@ comment on function pgflow.expire_tasks() is
 'Counts overdue attempts (past their deadline, or held by a worker without heartbeats for '
 'pgflow.worker_timeout) as failed and retries or exhausts them. Returns how many it expired.';
 
--- Called by workers: claims up to max_tasks due tasks and returns them with their inputs.
-create or replace function pgflow.poll_for_tasks(
-  worker_id text, flow_slugs text[] default null, max_tasks int default 10
+-- Called by poll_for_tasks and poll_for_tasks_lean: claims up to max_tasks due tasks and returns them
+-- with their inputs (and the run input as flow_input, unless with_flow_input is false).
+create or replace function pgflow._poll_for_tasks(
+  worker_id text, flow_slugs text[], max_tasks int, with_flow_input boolean
 )
 returns setof pgflow.task
 language plpgsql
 volatile
 set search_path = ''
+-- The claim must walk step_tasks_due in visible_at order and stop after max_tasks rows. Without these,
+-- a table whose statistics are stale or small (a new deployment, a burst of new tasks) gets a bitmap
+-- scan that reads and sorts every due task on each claim.
+set enable_bitmapscan = off
+set enable_sort = off
 as $$
 declare
   v_now timestamptz := pgflow.now();
@@ -105,7 +107,7 @@ begin
   -- second, so the poll stays read-mostly).
   update pgflow.workers as w
   set last_heartbeat_at = v_now, stopped_at = null
-  where w.worker_id = poll_for_tasks.worker_id
+  where w.worker_id = _poll_for_tasks.worker_id
     and (w.stopped_at is not null or w.last_heartbeat_at < v_now - interval '1 second');
 
   -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it).
@@ -119,9 +121,9 @@ begin
     from pgflow.step_tasks as t
     where t.status = 'queued'
       and t.visible_at <= v_now
-      and (poll_for_tasks.flow_slugs is null or t.flow_slug = any(poll_for_tasks.flow_slugs))
+      and (_poll_for_tasks.flow_slugs is null or t.flow_slug = any(_poll_for_tasks.flow_slugs))
     order by t.visible_at
-    limit greatest(coalesce(poll_for_tasks.max_tasks, 10), 0)
+    limit greatest(coalesce(_poll_for_tasks.max_tasks, 10), 0)
     for update skip locked
   ),
   claimed as (
@@ -129,7 +131,7 @@ begin
     set
       status = 'started',
       attempt = t.attempt + 1,
-      worker_id = poll_for_tasks.worker_id,
+      worker_id = _poll_for_tasks.worker_id,
       started_at = v_now,
       deadline = v_now + pgflow._seconds(s.timeout)
     from candidates as c, pgflow.runs as r, pgflow.steps as s
@@ -157,12 +159,72 @@ begin
         where d.flow_slug = c.flow_slug and d.flow_version = c.flow_version and d.step_slug = c.step_slug
       )
     end,
-    c.flow_input,
+    case when _poll_for_tasks.with_flow_input then c.flow_input end,
     c.deadline
   from claimed as c;
+end;
+$$;
+
+-- Called by workers: claims up to max_tasks due tasks and returns them with their inputs.
+create or replace function pgflow.poll_for_tasks(
+  worker_id text, flow_slugs text[] default null, max_tasks int default 10
+)
+returns setof pgflow.task
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  return query
+  select * from pgflow._poll_for_tasks(
+    poll_for_tasks.worker_id, poll_for_tasks.flow_slugs, poll_for_tasks.max_tasks, true
+  );
 end;
 $$;
 
 comment on function pgflow.poll_for_tasks(text, text[], int) is
 'Claims up to max_tasks due tasks of the listed flows (null: any) with FOR UPDATE SKIP LOCKED and returns '
 'them with their inputs. Never blocks; expires overdue attempts first.';
+
+-- Called by workers that fetch run inputs only when a handler asks for one (the Python worker).
+create or replace function pgflow.poll_for_tasks_lean(
+  worker_id text, flow_slugs text[] default null, max_tasks int default 10
+)
+returns setof pgflow.task
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  return query
+  select * from pgflow._poll_for_tasks(
+    poll_for_tasks_lean.worker_id, poll_for_tasks_lean.flow_slugs, poll_for_tasks_lean.max_tasks, false
+  );
+end;
+$$;
+
+comment on function pgflow.poll_for_tasks_lean(text, text[], int) is
+'poll_for_tasks with flow_input left null: a worker that fetches run inputs with get_run_input when it needs '
+'them saves sending a large run input with every task of a wide map.';
+
+-- Called by workers that poll without flow_input, when a handler asks for it.
+create or replace function pgflow.get_run_input(run_id uuid)
+returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_input jsonb;
+begin
+  select r.input into v_input from pgflow.runs as r where r.run_id = get_run_input.run_id;
+  if not found then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format('run %s does not exist', get_run_input.run_id);
+  end if;
+  return v_input;
+end;
+$$;
+
+comment on function pgflow.get_run_input(uuid) is 'The input of a run. PF006 for an unknown run.';

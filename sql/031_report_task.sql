@@ -6,6 +6,249 @@
 -- Locks follow the order of 020_cascade.sql: the reported step's state row, then the run row (only
 -- when the step is about to finish), then the task row.
 
+-- One report of a batch, as _complete_reports reads them.
+create type pgflow._report as (
+  pos int,
+  run_id uuid,
+  step_slug text,
+  task_index int,
+  output jsonb,
+  attempt int
+);
+
+-- Called by _complete_reports: the parallel arrays of a batch as rows, numbered from 1.
+-- Unlike the other functions it has no "set search_path" (its names are all qualified): a SQL function
+-- with a SET clause is planned anew at every call and cannot be inlined, which cost more than the rest
+-- of a batch; inlined, the planner also sees how many reports there are and looks rows up by key.
+create or replace function pgflow._report_rows(
+  run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[]
+)
+returns setof pgflow._report
+language sql
+immutable
+rows 10
+as $$
+  select u.pos::int, u.run_id, u.step_slug, u.task_index, u.output, u.attempt
+  from rows from (
+    pg_catalog.unnest(_report_rows.run_ids),
+    pg_catalog.unnest(_report_rows.step_slugs),
+    pg_catalog.unnest(_report_rows.task_indexes),
+    pg_catalog.unnest(_report_rows.outputs),
+    pg_catalog.unnest(_report_rows.attempts)
+  ) with ordinality as u (run_id, step_slug, task_index, output, attempt, pos)
+$$;
+
+-- Called by complete_task and complete_tasks: records a batch of completions and cascades, in one
+-- transaction. The arrays are parallel (one report per position); an attempt of null is not checked.
+-- Returns, per report: true when recorded, false when refused (the task is not started, the attempt
+-- is not the current one, or the run is no longer started), null when the task does not exist.
+--
+-- Locks (020_cascade.sql) level by level for the whole batch: the reported steps' rows in (run_id,
+-- step_slug) order; the rows of the runs where a step may finish in this batch (its reports cover its
+-- remaining tasks), in run_id order; then the tasks. A completion that does not finish its step never
+-- locks its run.
+create or replace function pgflow._complete_reports(
+  run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[], now timestamptz
+)
+returns boolean[]
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_count int := coalesce(pg_catalog.cardinality(_complete_reports.run_ids), 0);
+  v_attempts int[] := coalesce(_complete_reports.attempts, pg_catalog.array_fill(null::int, array[v_count]));
+  v_runs uuid[];
+  v_finishing uuid[];
+  v_started uuid[];
+  v_others uuid[];
+  v_recorded int[];
+  v_finished_runs uuid[];
+  v_finished_steps text[];
+  v_refused record;
+  v_results boolean[];
+begin
+  if v_count = 0 then
+    return '{}'::boolean[];
+  end if;
+  if coalesce(pg_catalog.cardinality(_complete_reports.step_slugs), 0) <> v_count
+     or coalesce(pg_catalog.cardinality(_complete_reports.task_indexes), 0) <> v_count
+     or coalesce(pg_catalog.cardinality(_complete_reports.outputs), 0) <> v_count
+     or pg_catalog.cardinality(v_attempts) <> v_count then
+    raise exception using
+      errcode = 'PF005',
+      message = 'complete_tasks needs arrays of the same length: run_ids, step_slugs, task_indexes, outputs and '
+        'attempts (or null attempts)';
+  end if;
+
+  ---------------------------------------------------------------------------------------------------
+  -- 1. The reported steps' rows; the runs where a step may finish (its reports in this batch cover all
+  --    its remaining tasks).
+  ---------------------------------------------------------------------------------------------------
+  with reports as (
+    select u.run_id, u.step_slug, pg_catalog.count(*)::int as n
+    from pgflow._report_rows(
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
+      _complete_reports.outputs, v_attempts
+    ) as u
+    group by u.run_id, u.step_slug
+  ),
+  locked as (
+    select ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks
+    from pgflow.step_states as ss
+    inner join reports on ss.run_id = reports.run_id and ss.step_slug = reports.step_slug
+    order by ss.run_id, ss.step_slug
+    for no key update of ss
+  )
+  select
+    pg_catalog.array_agg(distinct locked.run_id),
+    pg_catalog.array_agg(distinct locked.run_id)
+      filter (where locked.status = 'started' and locked.remaining_tasks <= reports.n)
+  into v_runs, v_finishing
+  from locked
+  inner join reports on locked.run_id = reports.run_id and locked.step_slug = reports.step_slug;
+
+  ---------------------------------------------------------------------------------------------------
+  -- 2. Which runs are started: read under the lock for the runs where a step may finish, as they are
+  --    for the others.
+  ---------------------------------------------------------------------------------------------------
+  if v_finishing is not null then
+    select pg_catalog.array_agg(locked.run_id) filter (where locked.status = 'started') into v_started
+    from (
+      select r.run_id, r.status
+      from pgflow.runs as r
+      where r.run_id = any(v_finishing)
+      order by r.run_id
+      for no key update
+    ) as locked;
+  end if;
+  if pg_catalog.cardinality(v_runs) > coalesce(pg_catalog.cardinality(v_finishing), 0) then
+    select pg_catalog.array_agg(r.run_id) into v_others
+    from pgflow.runs as r
+    where r.run_id = any(v_runs) and not (r.run_id = any(coalesce(v_finishing, '{}'::uuid[])))
+      and r.status = 'started';
+    v_started := coalesce(v_started, '{}'::uuid[]) || coalesce(v_others, '{}'::uuid[]);
+  end if;
+
+  ---------------------------------------------------------------------------------------------------
+  -- 3. The tasks (started, at the reported attempt, of started runs) and their steps, in one statement:
+  --    completed tasks are counted off their step; the last one completes it, with its task's output
+  --    (single) or the array of its tasks' outputs in task_index order (map, aggregated once, here:
+  --    the tasks completed before this statement, and those completed by it).
+  ---------------------------------------------------------------------------------------------------
+  with reports as (
+    select u.*
+    from pgflow._report_rows(
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
+      _complete_reports.outputs, v_attempts
+    ) as u
+    where u.run_id = any(v_started)
+  ),
+  completed as (
+    update pgflow.step_tasks as t
+    set status = 'completed', output = coalesce(reports.output, 'null'::jsonb), finished_at = _complete_reports.now
+    from reports
+    where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
+      and t.status = 'started' and (reports.attempt is null or t.attempt = reports.attempt)
+    returning reports.pos, t.run_id, t.step_slug, t.task_index, t.output
+  ),
+  counted as (
+    select
+      completed.run_id, completed.step_slug, pg_catalog.count(*)::int as n,
+      (pg_catalog.array_agg(completed.output))[1] as output
+    from completed
+    group by completed.run_id, completed.step_slug
+  ),
+  stepped as (
+    update pgflow.step_states as ss
+    set
+      remaining_tasks = ss.remaining_tasks - counted.n,
+      status = case when ss.remaining_tasks = counted.n then 'completed' else ss.status end,
+      finished_at = case when ss.remaining_tasks = counted.n then _complete_reports.now end,
+      output = case
+        when ss.remaining_tasks <> counted.n then null
+        when s.step_type = 'single' then counted.output
+        else (
+          select pg_catalog.jsonb_agg(o.output order by o.task_index)
+          from (
+            select t.task_index, t.output
+            from pgflow.step_tasks as t
+            where t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.status = 'completed'
+            union all
+            select c.task_index, c.output
+            from completed as c
+            where c.run_id = ss.run_id and c.step_slug = ss.step_slug
+          ) as o
+        )
+      end
+    from counted, pgflow.steps as s
+    where ss.run_id = counted.run_id and ss.step_slug = counted.step_slug
+      and s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+    returning ss.run_id, ss.step_slug, ss.status
+  )
+  select
+    pg_catalog.array_agg(completed.pos),
+    (select pg_catalog.array_agg(st.run_id) from stepped as st where st.status = 'completed'),
+    (select pg_catalog.array_agg(st.step_slug) from stepped as st where st.status = 'completed')
+  into v_recorded, v_finished_runs, v_finished_steps
+  from completed;
+
+  ---------------------------------------------------------------------------------------------------
+  -- 4. The cascade from the steps that completed.
+  ---------------------------------------------------------------------------------------------------
+  if v_finished_runs is not null then
+    perform pgflow._advance(v_finished_runs, v_finished_steps, '{}', '{}', _complete_reports.now);
+  end if;
+
+  if coalesce(pg_catalog.cardinality(v_recorded), 0) = v_count then
+    return pg_catalog.array_fill(true, array[v_count]);
+  end if;
+
+  ---------------------------------------------------------------------------------------------------
+  -- 5. Refused reports. One of a run with no task recorded in this batch goes through _reject_report,
+  --    which repairs what an ending run had to leave (a run with a task recorded here cannot end
+  --    before this commits: ending it waits for that task's row).
+  ---------------------------------------------------------------------------------------------------
+  for v_refused in
+    select u.run_id, u.step_slug, u.task_index
+    from pgflow._report_rows(
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
+      _complete_reports.outputs, v_attempts
+    ) as u
+    where not (u.pos = any(coalesce(v_recorded, '{}')))
+      and not exists (
+        select
+        from pg_catalog.unnest(_complete_reports.run_ids) with ordinality as other (run_id, pos)
+        where other.run_id = u.run_id and other.pos::int = any(coalesce(v_recorded, '{}'))
+      )
+      and exists (
+        select from pgflow.step_tasks as t
+        where t.run_id = u.run_id and t.step_slug = u.step_slug and t.task_index = u.task_index
+      )
+    order by u.run_id
+  loop
+    perform pgflow._reject_report(v_refused.run_id, v_refused.step_slug, v_refused.task_index, _complete_reports.now);
+  end loop;
+
+  select pg_catalog.array_agg(
+    case
+      when u.pos = any(coalesce(v_recorded, '{}')) then true
+      when exists (
+        select from pgflow.step_tasks as t
+        where t.run_id = u.run_id and t.step_slug = u.step_slug and t.task_index = u.task_index
+      ) then false
+    end
+    order by u.pos
+  )
+  into v_results
+  from pgflow._report_rows(
+    _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
+    _complete_reports.outputs, v_attempts
+  ) as u;
+  return v_results;
+end;
+$$;
+
 -- Called by workers when a handler returned: records the output and cascades in the same transaction.
 create or replace function pgflow.complete_task(
   run_id uuid, step_slug text, task_index int, output jsonb, attempt int default null
@@ -16,50 +259,16 @@ volatile
 set search_path = ''
 as $$
 declare
-  v_now timestamptz := pgflow.now();
-  v_output jsonb := coalesce(complete_task.output, 'null'::jsonb);
-  v_state record;
-  v_run_status text;
-  v_last boolean;
+  v_recorded boolean;
 begin
-  select ss.status, ss.remaining_tasks into v_state
-  from pgflow.step_states as ss
-  where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug
-  for no key update;
-  if not found then
+  v_recorded := (pgflow._complete_reports(
+    array[complete_task.run_id], array[complete_task.step_slug], array[complete_task.task_index],
+    array[complete_task.output], array[complete_task.attempt], pgflow.now()
+  ))[1];
+  if v_recorded is null then
     perform pgflow._check_task_exists(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
   end if;
-
-  -- Only the report that finishes its step locks the run: the others leave it alone.
-  v_last := v_state.status = 'started' and v_state.remaining_tasks = 1;
-  if v_last then
-    select r.status into v_run_status from pgflow.runs as r where r.run_id = complete_task.run_id for no key update;
-  else
-    select r.status into v_run_status from pgflow.runs as r where r.run_id = complete_task.run_id;
-  end if;
-  if v_run_status <> 'started' then
-    return pgflow._reject_report(complete_task.run_id, complete_task.step_slug, complete_task.task_index, v_now);
-  end if;
-
-  update pgflow.step_tasks as t
-  set status = 'completed', output = v_output, finished_at = v_now
-  where t.run_id = complete_task.run_id
-    and t.step_slug = complete_task.step_slug
-    and t.task_index = complete_task.task_index
-    and t.status = 'started'
-    and (complete_task.attempt is null or t.attempt = complete_task.attempt);
-  if not found then
-    return pgflow._reject_report(complete_task.run_id, complete_task.step_slug, complete_task.task_index, v_now);
-  end if;
-
-  if v_last then
-    perform pgflow._complete_step(complete_task.run_id, complete_task.step_slug, v_output, v_now);
-  else
-    update pgflow.step_states as ss
-    set remaining_tasks = ss.remaining_tasks - 1
-    where ss.run_id = complete_task.run_id and ss.step_slug = complete_task.step_slug;
-  end if;
-  return true;
+  return v_recorded;
 end;
 $$;
 
@@ -67,6 +276,28 @@ comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 'Records the output of a started task and cascades: the step completes with its last task, dependents start, '
 'the run completes when nothing is left. Returns false, changing nothing, for a task that is not started, a '
 'stale attempt or a run that is no longer started. PF007 when the task does not exist.';
+
+-- Called by workers that report several results at once (the Python worker does): complete_task for a
+-- batch, in one transaction, with the same cascade and fencing.
+create or replace function pgflow.complete_tasks(
+  run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[] default null
+)
+returns boolean[]
+language plpgsql
+volatile
+set search_path = ''
+as $$
+begin
+  return pgflow._complete_reports(
+    complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs,
+    complete_tasks.attempts, pgflow.now()
+  );
+end;
+$$;
+
+comment on function pgflow.complete_tasks(uuid[], text[], int[], jsonb[], int[]) is
+'complete_task for a batch of reports given as parallel arrays, in one transaction. Returns one element per '
+'report: true (recorded), false (refused, as complete_task) or null (no such task).';
 
 -- Called by fail_task and by expiry: one failed attempt, retried after the retry delay while attempts
 -- are left, else the step's when_exhausted applies. Returns whether the failure was recorded.
@@ -92,6 +323,7 @@ declare
   v_failed int;
   v_delay numeric;
   v_message text;
+  v_skipped text[];
 begin
   if _fail_attempt.wait then
     select ss.flow_slug, ss.flow_version into v_state
@@ -209,14 +441,13 @@ begin
   if v_step.when_exhausted = 'fail' then
     perform pgflow._fail_run(_fail_attempt.run_id, _fail_attempt.step_slug, v_message, _fail_attempt.now);
   else
-    perform pgflow._advance_run(
-      _fail_attempt.run_id,
-      pgflow._skip_step(
-        _fail_attempt.run_id, _fail_attempt.step_slug, v_step.when_exhausted = 'skip-cascade', v_message,
-        _fail_attempt.now
-      ),
-      '{}',
+    v_skipped := pgflow._skip_step(
+      _fail_attempt.run_id, _fail_attempt.step_slug, v_step.when_exhausted = 'skip-cascade', v_message,
       _fail_attempt.now
+    );
+    perform pgflow._advance(
+      pg_catalog.array_fill(_fail_attempt.run_id, array[pg_catalog.cardinality(v_skipped)]), v_skipped,
+      '{}', '{}', _fail_attempt.now
     );
   end if;
   return true;
@@ -228,13 +459,15 @@ create or replace function pgflow.fail_task(
   run_id uuid, step_slug text, task_index int, error text, attempt int default null
 )
 returns boolean
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pgflow._fail_attempt(
+begin
+  return pgflow._fail_attempt(
     fail_task.run_id, fail_task.step_slug, fail_task.task_index, fail_task.error, fail_task.attempt, pgflow.now()
-  )
+  );
+end;
 $$;
 
 comment on function pgflow.fail_task(uuid, text, int, text, int) is

@@ -1,6 +1,6 @@
--- Controlling runs: cancel_run, resume_run and prune_runs.
--- cancel_run and resume_run lock the run row first (020_cascade.sql: run, then tasks, then other
--- steps' rows with SKIP LOCKED where another transaction may hold them).
+-- Controlling runs: cancel_run, resume_run and prune_runs, in the lock order of 020_cascade.sql.
+-- cancel_run takes the run's row, then its tasks', and skips the step rows other transactions hold;
+-- resume_run and prune_runs, which rewrite or delete every step row, take those first.
 
 -- Called by operators and clients: stops a started run.
 create or replace function pgflow.cancel_run(run_id uuid, reason text default null)
@@ -56,6 +56,14 @@ declare
   v_run pgflow.runs;
   v_ready text[];
 begin
+  -- Unlike cancel_run, resume_run rewrites every step's row, so it takes them first (level 1 of the lock
+  -- order, as a task report does) and only then the run's row: a refused report holding a step's row
+  -- may be waiting for the run's.
+  perform
+  from pgflow.step_states as ss
+  where ss.run_id = resume_run.run_id
+  order by ss.step_slug
+  for no key update;
   select r.* into v_run from pgflow.runs as r where r.run_id = resume_run.run_id for no key update;
   if not found then
     raise exception using
@@ -128,7 +136,10 @@ begin
   from pgflow.step_states as ss
   where ss.run_id = resume_run.run_id and ss.status = 'created' and ss.remaining_deps = 0;
 
-  perform pgflow._advance_run(resume_run.run_id, '{}', v_ready, v_now);
+  perform pgflow._advance(
+    '{}', '{}', pg_catalog.array_fill(resume_run.run_id, array[pg_catalog.cardinality(v_ready)]), v_ready, v_now
+  );
+  perform pgflow._complete_runs(array[resume_run.run_id], v_now);
   perform pgflow._notify_tasks_ready(v_run.flow_slug);
 
   select r.* into v_run from pgflow.runs as r where r.run_id = resume_run.run_id;
@@ -148,6 +159,7 @@ volatile
 set search_path = ''
 as $$
 declare
+  v_runs uuid[];
   v_deleted int;
 begin
   if prune_runs.older_than is null then
@@ -155,9 +167,30 @@ begin
       errcode = 'PF005',
       message = 'prune_runs needs an interval, for example prune_runs(''7 days'')';
   end if;
-  delete from pgflow.runs as r
+  select pg_catalog.array_agg(r.run_id) into v_runs
+  from pgflow.runs as r
   where r.finished_at is not null and r.finished_at < pgflow.now() - prune_runs.older_than;
+  if v_runs is null then
+    return 0;
+  end if;
+  -- in the lock order: step states, runs (still finished: resume_run takes them in the same order), tasks
+  perform
+  from pgflow.step_states as ss
+  where ss.run_id = any(v_runs)
+  order by ss.run_id, ss.step_slug
+  for update;
+  select pg_catalog.array_agg(r.run_id) into v_runs
+  from (
+    select r.run_id
+    from pgflow.runs as r
+    where r.run_id = any(v_runs) and r.finished_at is not null
+    order by r.run_id
+    for update
+  ) as r;
+  delete from pgflow.runs as r where r.run_id = any(v_runs);
   get diagnostics v_deleted = row_count;
+  delete from pgflow.step_tasks as t where t.run_id = any(v_runs);
+  delete from pgflow.step_states as ss where ss.run_id = any(v_runs);
   return v_deleted;
 end;
 $$;

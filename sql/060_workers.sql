@@ -21,16 +21,39 @@ $$;
 comment on function pgflow.heartbeat(text, text[]) is
 'Registers a worker or refreshes its heartbeat. A worker silent for pgflow.worker_timeout loses its started tasks.';
 
--- Called by workers when they shut down.
+-- Called by workers when they shut down. A worker that stops while still holding started tasks has
+-- given them up: they count as failed attempts at once (retried or exhausted like any failure), except
+-- any whose rows are busy at that moment, which wait for their deadline.
 create or replace function pgflow.stop_worker(worker_id text)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
+declare
+  v_now timestamptz := pgflow.now();
+  v_task record;
+begin
   update pgflow.workers as w
-  set stopped_at = pgflow.now()
-  where w.worker_id = stop_worker.worker_id and w.stopped_at is null
+  set stopped_at = v_now
+  where w.worker_id = stop_worker.worker_id and w.stopped_at is null;
+
+  for v_task in
+    select t.run_id, t.step_slug, t.task_index, t.attempt
+    from pgflow.step_tasks as t
+    where t.worker_id = stop_worker.worker_id and t.status = 'started'
+    order by t.run_id, t.step_slug, t.task_index
+  loop
+    perform pgflow._fail_attempt(
+      v_task.run_id, v_task.step_slug, v_task.task_index,
+      pg_catalog.format(
+        'attempt %s timed out: worker %L stopped without reporting it', v_task.attempt, stop_worker.worker_id
+      ),
+      v_task.attempt, v_now, wait => false
+    );
+  end loop;
+end;
 $$;
 
-comment on function pgflow.stop_worker(text) is 'Marks a worker stopped.';
+comment on function pgflow.stop_worker(text) is
+'Marks a worker stopped; the tasks it still holds count as failed attempts (they are retried).';

@@ -5,9 +5,11 @@ Threads and connections (each thread owns its connection):
 - the caller of ``run()``: the poll loop. It claims only as many tasks as there are free slots, then waits
   for a wake-up (a ``tasks_ready`` notification for one of its flows, a slot freeing up) or the fallback
   poll interval, which also finds delayed retries;
-- ``concurrency`` handler threads: run a handler, report its result with the attempt number (so a late
-  result from an attempt that timed out is fenced off by the engine), retrying the report until the
-  database answers;
+- ``concurrency`` handler threads run the handlers;
+- a reporter thread sends their results with the attempt number (so a late result from an attempt that
+  timed out is fenced off by the engine): the completions that are ready together in one
+  ``pgflow.complete_tasks`` transaction, failures with ``pgflow.fail_task``, retried until the database
+  answers. A task's slot is freed once its result is committed;
 - a listener (``LISTEN pgflow``) and a heartbeat thread, so a slow handler never delays heartbeats.
 Every connection reconnects with backoff when the database goes away; nothing in hand is dropped.
 On SIGINT/SIGTERM (or ``stop()``) the worker stops claiming, finishes the tasks in hand within the grace
@@ -28,7 +30,8 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +63,15 @@ class Task:
         return f"run {self.run_id}, step {self.step_slug}, task {self.task_index}, attempt {self.attempt}"
 
 
+@dataclass(frozen=True)
+class _Result:
+    """What a handler produced for a task: its output as JSON text, or an error."""
+
+    task: Task
+    output: str | None = None
+    error: str | None = None
+
+
 def backoff(failures: int, cap: float = 5.0) -> float:
     """Seconds to wait after the n-th consecutive failure: exponential from 0.1 s, capped, with jitter."""
     return min(cap, 0.1 * 2 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
@@ -84,6 +96,8 @@ class Worker:
         heartbeat_interval: float = 5.0,
         shutdown_timeout: float = 30.0,
         define: bool = True,
+        listen: bool = True,
+        on_report: Callable[[Task, bool], None] | None = None,
     ) -> None:
         flow_list = [flows] if isinstance(flows, Flow) else list(flows)
         if not flow_list:
@@ -98,6 +112,10 @@ class Worker:
         self.heartbeat_interval = heartbeat_interval
         self.shutdown_timeout = shutdown_timeout
         self.define = define
+        self.listen = listen
+        #: called after each report is committed, with the task and whether the engine recorded it
+        #: (metrics, tracing); it runs on the reporting thread and must be quick
+        self.on_report = on_report
 
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
@@ -105,6 +123,10 @@ class Worker:
         self._in_flight = 0
         self._in_flight_changed = threading.Condition()
         self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[_Result | None] = queue.SimpleQueue()
+        self._inputs: OrderedDict[uuid.UUID, Any] = OrderedDict()
+        self._inputs_lock = threading.Lock()
+        self._lookup_conn: list[psycopg.Connection[Any] | None] = [None]
         self._threads: list[threading.Thread] = []
         self._poll_conn: psycopg.Connection[Any] | None = None
         self._report_deadline: float | None = None
@@ -135,8 +157,11 @@ class Worker:
             self._finished.set()
             for _ in range(self.concurrency):
                 self._queue.put(None)
+            self._results.put(None)
             self._say_goodbye()
             self._close_poll_conn()
+            if self._lookup_conn[0] is not None:
+                self._lookup_conn[0].close()
             for thread in self._threads:
                 thread.join(timeout=2.0)
             restore()
@@ -167,7 +192,10 @@ class Worker:
         return restore
 
     def _start_threads(self) -> None:
-        targets = [(self._heartbeat_loop, "heartbeat"), (self._listen_loop, "listener")]
+        targets: list[tuple[Callable[[], None], str]] = [(self._heartbeat_loop, "heartbeat")]
+        if self.listen:
+            targets.append((self._listen_loop, "listener"))
+        targets.append((self._report_loop, "reporter"))
         targets += [(self._handler_loop, f"handler-{i}") for i in range(self.concurrency)]
         for target, name in targets:
             thread = threading.Thread(target=target, name=f"pgflow-{name}", daemon=True)
@@ -238,8 +266,10 @@ class Worker:
             free = self.concurrency - self._in_flight
             if free > 0:
                 try:
+                    # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
+                    # run input would otherwise come back with each of its tasks
                     rows = self._poll_connection().execute(
-                        "select * from pgflow.poll_for_tasks(%s, %s, %s)", (self.worker_id, flow_slugs, free)
+                        "select * from pgflow.poll_for_tasks_lean(%s, %s, %s)", (self.worker_id, flow_slugs, free)
                     ).fetchall()
                     failures = 0
                 except psycopg.OperationalError as exc:
@@ -266,34 +296,25 @@ class Worker:
     # Handler threads
     # ------------------------------------------------------------------------------------------------
     def _handler_loop(self) -> None:
-        conn: list[psycopg.Connection[Any] | None] = [None]
-        try:
-            while True:
-                task = self._queue.get()
-                if task is None:
-                    return
-                try:
-                    self._process(task, conn)
-                except Exception:  # never lose the slot, whatever happened
-                    log.exception("unexpected error while processing %s", task.describe())
-                finally:
-                    with self._in_flight_changed:
-                        self._in_flight -= 1
-                        self._in_flight_changed.notify_all()
-                    self._wake.set()
-        finally:
-            if conn[0] is not None:
-                conn[0].close()
+        while True:
+            task = self._queue.get()
+            if task is None:
+                return
+            try:
+                self._results.put(self._process(task))
+            except Exception:  # never lose the slot, whatever happened
+                log.exception("unexpected error while processing %s", task.describe())
+                self._results.put(_Result(task, error="the worker failed to run the handler"))
 
-    def _process(self, task: Task, conn: list[psycopg.Connection[Any] | None]) -> None:
+    def _process(self, task: Task) -> _Result:
+        """Run the task's handler; the result to report."""
         flow = self.flows.get(task.flow_slug)
         try:
             if flow is None:
                 raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
             step = flow.get_step(task.step_slug)
         except LookupError as exc:
-            self._report(conn, task, error=f"{exc}; is this worker running the current version of the flow?")
-            return
+            return _Result(task, error=f"{exc}; is this worker running the current version of the flow?")
 
         started = time.monotonic()
         try:
@@ -304,7 +325,7 @@ class Worker:
                     step_slug=task.step_slug,
                     task_index=task.task_index,
                     attempt=task.attempt,
-                    flow_input=task.flow_input,
+                    flow_input=self._run_input(task.run_id),
                     deadline=task.deadline,
                     worker_id=self.worker_id,
                 )
@@ -318,52 +339,126 @@ class Worker:
             log.exception(
                 "handler %s.%s failed (flow %s, %s)", task.flow_slug, task.step_slug, task.flow_slug, task.describe()
             )
-            self._report(conn, task, error=f"{type(exc).__name__}: {exc}")
-            return
+            return _Result(task, error=f"{type(exc).__name__}: {exc}")
         log.debug("%s.%s done in %.3f s (%s)", task.flow_slug, task.step_slug, time.monotonic() - started, task.describe())
-        self._report(conn, task, output=output)
+        return _Result(task, output=output)
 
-    def _report(
-        self,
-        conn: list[psycopg.Connection[Any] | None],
-        task: Task,
-        *,
-        output: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """complete_task or fail_task, retried with backoff until the database answers."""
-        if error is None:
-            sql = "select pgflow.complete_task(%s, %s, %s, %s::jsonb, %s)"
-            params: tuple[Any, ...] = (task.run_id, task.step_slug, task.task_index, output, task.attempt)
-        else:
-            sql = "select pgflow.fail_task(%s, %s, %s, %s, %s)"
-            params = (task.run_id, task.step_slug, task.task_index, error, task.attempt)
+    def _run_input(self, run_id: uuid.UUID) -> Any:
+        """A run's input, fetched once per run (the last 256 runs are kept)."""
+        with self._inputs_lock:
+            if run_id in self._inputs:
+                self._inputs.move_to_end(run_id)
+                return self._inputs[run_id]
+            value = self._execute(self._lookup_conn, "select pgflow.get_run_input(%s)", (run_id,), f"run {run_id}")
+            self._inputs[run_id] = value
+            if len(self._inputs) > 256:
+                self._inputs.popitem(last=False)
+            return value
+
+    # ------------------------------------------------------------------------------------------------
+    # The reporter thread: results go to the database in batches
+    # ------------------------------------------------------------------------------------------------
+    def _report_loop(self) -> None:
+        """Send the handlers' results: completions together with pgflow.complete_tasks (one transaction for
+        everything that is ready), failures with pgflow.fail_task. A task's slot is freed once its result
+        is committed."""
+        conn: list[psycopg.Connection[Any] | None] = [None]
+        try:
+            while True:
+                first = self._results.get()
+                if first is None:
+                    return
+                batch = [first]
+                # take whatever else is ready; while handlers of the same poll are still finishing, wait a
+                # moment for them so that their results share the transaction
+                deadline = time.monotonic() + 0.002
+                while len(batch) < 100:
+                    try:
+                        item = self._results.get_nowait()
+                    except queue.Empty:
+                        if len(batch) >= self._in_flight or time.monotonic() >= deadline:
+                            break
+                        time.sleep(0.0002)
+                        continue
+                    if item is None:
+                        self._results.put(None)
+                        break
+                    batch.append(item)
+                try:
+                    self._send(conn, batch)
+                except Exception:  # the slots must be freed whatever happens
+                    log.exception("unexpected error while reporting %d result(s)", len(batch))
+                finally:
+                    with self._in_flight_changed:
+                        self._in_flight -= len(batch)
+                        self._in_flight_changed.notify_all()
+                    self._wake.set()
+        finally:
+            if conn[0] is not None:
+                conn[0].close()
+
+    def _send(self, conn: list[psycopg.Connection[Any] | None], batch: list[_Result]) -> None:
+        completed = [r for r in batch if r.error is None]
+        if completed:
+            recorded = self._execute(
+                conn,
+                "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::jsonb[], %s::int[])",
+                (
+                    [r.task.run_id for r in completed],
+                    [r.task.step_slug for r in completed],
+                    [r.task.task_index for r in completed],
+                    [r.output for r in completed],
+                    [r.task.attempt for r in completed],
+                ),
+                f"{len(completed)} result(s)",
+            )
+            for result, ok in zip(completed, recorded or [False] * len(completed)):
+                self._reported(result.task, bool(ok))
+        for result in batch:
+            if result.error is not None:
+                row = self._execute(
+                    conn,
+                    "select pgflow.fail_task(%s, %s, %s, %s, %s)",
+                    (result.task.run_id, result.task.step_slug, result.task.task_index, result.error, result.task.attempt),
+                    result.task.describe(),
+                )
+                self._reported(result.task, bool(row))
+
+    def _execute(
+        self, conn: list[psycopg.Connection[Any] | None], sql: str, params: tuple[Any, ...], what: str
+    ) -> Any:
+        """One report statement, retried with backoff until the database answers (or the grace period of a
+        shutdown ends). Returns its single value, or None when it could not be sent."""
         failures = 0
         while True:
             try:
                 if conn[0] is None or conn[0].closed:
                     conn[0] = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
-                row = conn[0].execute(sql, params).fetchone()
-                if not (row and row[0]):
-                    log.warning(
-                        "the result of %s was not recorded: the attempt timed out or its run is no longer running",
-                        task.describe(),
-                    )
-                return
+                row = conn[0].execute(sql, params).fetchone()  # type: ignore[arg-type]
+                return row[0] if row else None
             except psycopg.OperationalError as exc:
                 failures += 1
                 if conn[0] is not None:
                     conn[0].close()
                     conn[0] = None
                 if self._report_deadline is not None and time.monotonic() > self._report_deadline:
-                    log.error("giving up reporting %s after the grace period: %s", task.describe(), _first_line(exc))
-                    return
+                    log.error("giving up reporting %s after the grace period: %s", what, _first_line(exc))
+                    return None
                 delay = backoff(failures)
-                log.warning("reporting %s failed (%s); retrying in %.1f s", task.describe(), _first_line(exc), delay)
+                log.warning("reporting %s failed (%s); retrying in %.1f s", what, _first_line(exc), delay)
                 time.sleep(delay)
             except psycopg.Error as exc:
-                log.error("reporting %s failed: %s", task.describe(), translate(exc))
-                return
+                log.error("reporting %s failed: %s", what, translate(exc))
+                return None
+
+    def _reported(self, task: Task, recorded: bool) -> None:
+        if not recorded:
+            log.warning(
+                "the result of %s was not recorded: the attempt timed out or its run is no longer running",
+                task.describe(),
+            )
+        if self.on_report is not None:
+            self.on_report(task, recorded)
 
     # ------------------------------------------------------------------------------------------------
     # Heartbeats and notifications

@@ -1,0 +1,239 @@
+"""`make bench`: every scenario, in one run, on one database server; results as JSON and a Markdown table.
+
+    python bench/run.py                 # everything (about 10 minutes on 2 cores)
+    python bench/run.py --quick         # smaller sizes, for a smoke test
+    python bench/run.py --only dag,wide # some scenarios
+
+Results go to bench/results/<UTC time>.json and bench/results/latest.json, and the table of bench/README.md
+(between its results markers) is rewritten. Benchmarks never fail on a number: targets are reported as
+met or missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import common, scenarios  # noqa: E402
+
+RESULTS = common.ROOT / "bench" / "results"
+README = common.ROOT / "bench" / "README.md"
+START, END = "<!-- results:start -->", "<!-- results:end -->"
+ALL = ("floor", "dag", "wide", "latency", "history", "definition", "peers")
+
+FULL = {"runs": 1000, "elements": 10000, "history": 1_000_000, "latency_runs": 4, "polling_runs": 2,
+        "define_steps": 1000, "cycle_steps": 10000, "worker_counts": (1, 2, 4)}
+QUICK = {"runs": 200, "elements": 2000, "history": 100_000, "latency_runs": 1, "polling_runs": 1,
+         "define_steps": 300, "cycle_steps": 2000, "worker_counts": (1, 4)}
+
+
+def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    common.log(f"{name} ...")
+    started = time.monotonic()
+    result = fn(*args, **kwargs)
+    common.log(f"{name}: {json.dumps(result, default=str)} ({time.monotonic() - started:.1f} s)")
+    return result
+
+
+def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
+    results: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in sizes.items()},
+        "machine": common.machine(),
+    }
+    with common.database.server() as admin:
+        results["server"] = common.server_facts(admin)
+        s: dict[str, Any] = {}
+        results["scenarios"] = s
+        diamond_tasks = sizes["runs"] * 5
+        if "floor" in only:
+            s["floor"] = {
+                "diamond_shape": {str(w): timed(f"floor {w} workers", scenarios.floor, admin, diamond_tasks, w)
+                                  for w in sizes["worker_counts"]},
+                "wide_shape": timed("floor wide", scenarios.floor, admin, sizes["elements"] + 1, 4),
+            }
+        if "dag" in only:
+            s["dag"] = {str(w): timed(f"dag {w} workers", scenarios.dag_throughput, admin, sizes["runs"], w)
+                        for w in sizes["worker_counts"]}
+        if "wide" in only:
+            s["wide"] = timed("wide map", scenarios.wide_map, admin, sizes["elements"], 4)
+        if "latency" in only:
+            s["latency"] = {
+                "notify": timed("latency with notifications", scenarios.handoff_latency, admin, listen=True,
+                                runs=sizes["latency_runs"]),
+                "polling": timed("latency polling alone", scenarios.handoff_latency, admin, listen=False,
+                                 runs=sizes["polling_runs"], poll_interval=0.1),
+            }
+        if "history" in only:
+            s["history"] = {
+                "empty": timed("dag on empty tables", scenarios.dag_throughput, admin, sizes["runs"], 4),
+                "full": timed(f"dag with {sizes['history']} finished tasks", scenarios.dag_throughput, admin,
+                              sizes["runs"], 4, history_tasks=sizes["history"]),
+            }
+        if "definition" in only:
+            s["definition"] = timed("definitions", scenarios.definition, admin, steps=sizes["define_steps"],
+                                    cycle_steps=sizes["cycle_steps"])
+        if "peers" in only:
+            s["peers"] = run_peers(admin, sizes)
+    results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return results
+
+
+def run_peers(admin: str, sizes: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from bench import peers  # noqa: PLC0415
+    except ImportError as exc:
+        return {"skipped": f"bench/peers.py cannot be imported: {exc}"}
+    out: dict[str, Any] = {}
+    for library in ("procrastinate", "pgqueuer"):
+        if not peers.available(library):
+            out[library] = {"skipped": f"{library} is not installed (pip install -e '.[bench]')"}
+            continue
+        out[library] = {}
+        for workload in ("chain", "wide"):
+            try:
+                out[library][workload] = timed(
+                    f"{library} {workload}", peers.run_peer, library, workload, admin, workers=4,
+                    chains=sizes["runs"], length=5, n=sizes["elements"],
+                )
+            except Exception as exc:  # a peer failing is a result, not a reason to lose the others
+                out[library][workload] = {"error": f"{type(exc).__name__}: {exc}"}
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# Reporting
+# ----------------------------------------------------------------------------------------------------
+def _fmt(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _met(ok: bool | None) -> str:
+    return "-" if ok is None else ("met" if ok else "**missed**")
+
+
+def markdown(results: dict[str, Any]) -> str:
+    s = results.get("scenarios", {})
+    rows: list[tuple[str, str, str, str, str]] = []  # scenario, measure, figure, comparison, target
+    floor = s.get("floor", {})
+    floor_by_w = floor.get("diamond_shape", {})
+    for w, r in floor_by_w.items():
+        rows.append(("1 floor", f"{r['jobs']:,} jobs, {w} worker(s)", f"{_fmt(r['tasks_per_s'])} tasks/s", "", ""))
+    if "wide_shape" in floor:
+        r = floor["wide_shape"]
+        rows.append(("1 floor", f"{r['jobs']:,} jobs, 4 workers", f"{_fmt(r['seconds'], 2)} s",
+                     f"{_fmt(r['tasks_per_s'])} tasks/s", ""))
+    for w, r in s.get("dag", {}).items():
+        ref = floor_by_w.get(w)
+        ratio = r["tasks_per_s"] / ref["tasks_per_s"] if ref else None
+        target = _met(ratio >= 0.5) + " (≥ 50% of the floor)" if (ratio is not None and w == "4") else ""
+        rows.append(("2 DAG", f"{r['runs']:,} diamond runs, {w} worker(s)",
+                     f"{_fmt(r['tasks_per_s'])} tasks/s, {_fmt(r['runs_per_s'])} runs/s",
+                     f"{ratio:.0%} of the floor" if ratio is not None else "", target))
+    if "wide" in s:
+        r = s["wide"]
+        ref = floor.get("wide_shape")
+        rows.append(("3 wide map", f"{r['elements']:,} elements + reduce, 4 workers",
+                     f"{_fmt(r['seconds'], 2)} s ({_fmt(r['tasks_per_s'])} tasks/s; fan-out "
+                     f"{_fmt(r['start_run_seconds'], 2)} s)",
+                     f"floor {_fmt(ref['seconds'], 2)} s" if ref else "", _met(r["seconds"] < 2) + " (< 2 s)"))
+    for mode, r in s.get("latency", {}).items():
+        label = "notifications" if r["listen"] else f"polling alone every {r['poll_interval']} s"
+        rows.append(("4 hand-off", f"50-step chain, {label}",
+                     f"p50 {_fmt(r['p50_ms'], 1)} ms, p95 {_fmt(r['p95_ms'], 1)} ms, p99 {_fmt(r['p99_ms'], 1)} ms",
+                     f"{r['samples']} hand-offs", _met(r["p50_ms"] < 5) + " (p50 < 5 ms)" if r["listen"] else ""))
+    if "history" in s:
+        empty, full = s["history"]["empty"], s["history"]["full"]
+        ratio = full["tasks_per_s"] / empty["tasks_per_s"]
+        rows.append(("5 history", f"scenario 2 (4 workers) with {full['history_tasks']:,} finished tasks",
+                     f"{_fmt(full['tasks_per_s'])} tasks/s",
+                     f"{ratio:.0%} of {_fmt(empty['tasks_per_s'])} tasks/s on empty tables",
+                     _met(ratio >= 0.9) + " (≥ 90%)"))
+    if "definition" in s:
+        r = s["definition"]
+        rows.append(("6 definition", f"define_flow, {r['steps']:,}-step random DAG", f"{_fmt(r['define_seconds'], 3)} s",
+                     "", _met(r["define_seconds"] < 1) + " (< 1 s)"))
+        rows.append(("6 definition", f"cycle detection, {r['cycle_steps']:,}-step graph",
+                     f"{_fmt(r['cycle_detection_seconds'], 3)} s",
+                     f"acyclic define of the same size {_fmt(r['define_acyclic_big_seconds'], 3)} s",
+                     _met(r["cycle_detection_seconds"] < 1) + " (< 1 s)"))
+    dag4 = s.get("dag", {}).get("4")
+    for library, r in s.get("peers", {}).items():
+        if not isinstance(r, dict) or "skipped" in r:
+            rows.append(("7 peers", library, "skipped", str(r.get("skipped", "")) if isinstance(r, dict) else "", ""))
+            continue
+        for workload, p in r.items():
+            if "error" in p:
+                rows.append(("7 peers", f"{library} {workload}", "error", p["error"][:80], ""))
+                continue
+            if workload == "chain":
+                ratio = dag4["tasks_per_s"] / p["jobs_per_s"] if dag4 else None
+                rows.append(("7 peers", f"{library} {p.get('version', '')}: {p['jobs']:,}-job chains, 4 workers",
+                             f"{_fmt(p['jobs_per_s'])} jobs/s",
+                             f"pgflow {ratio:.1f}x" if ratio else "",
+                             _met(ratio > 1) + " (pgflow ahead)" if ratio else ""))
+            else:
+                wide = s.get("wide")
+                rows.append(("7 peers", f"{library}: {p['jobs']:,} jobs (wide), 4 workers", f"{_fmt(p['seconds'], 2)} s",
+                             f"pgflow {_fmt(wide['seconds'], 2)} s" if wide else "", ""))
+    head = ["| scenario | measure | result | comparison | target |", "|---|---|---|---|---|"]
+    body = [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
+    m = results.get("machine", {})
+    srv = results.get("server", {})
+    footer = (
+        f"\nMeasured {results.get('started_at', '')} on {m.get('cpus')} × {m.get('cpu', 'CPU')}, "
+        f"{m.get('memory_gib')} GiB, {m.get('platform')}; PostgreSQL {srv.get('server_version')} "
+        f"(shared_buffers {srv.get('shared_buffers')}, synchronous_commit {srv.get('synchronous_commit')}); "
+        f"Python {m.get('python')}."
+    )
+    return "\n".join(head + body) + "\n" + footer + "\n"
+
+
+def write(results: dict[str, Any], update_readme: bool) -> str:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = results["started_at"].replace(":", "").replace("+0000", "Z").replace("+00:00", "Z")
+    text = json.dumps(results, indent=2, sort_keys=True, default=str)
+    (RESULTS / f"{stamp}.json").write_text(text + "\n")
+    (RESULTS / "latest.json").write_text(text + "\n")
+    table = markdown(results)
+    if update_readme and README.exists():
+        readme = README.read_text()
+        if START in readme and END in readme:
+            before, rest = readme.split(START, 1)
+            _, after = rest.split(END, 1)
+            README.write_text(f"{before}{START}\n{table}{END}{after}")
+    return table
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke test)")
+    parser.add_argument("--only", default=",".join(ALL), help=f"comma-separated subset of {','.join(ALL)}")
+    parser.add_argument("--no-readme", action="store_true", help="do not rewrite the table in bench/README.md")
+    args = parser.parse_args(argv)
+    only = tuple(x.strip() for x in args.only.split(",") if x.strip())
+    unknown = [x for x in only if x not in ALL]
+    if unknown:
+        parser.error(f"unknown scenario(s) {unknown}")
+    started = time.monotonic()
+    results = run(only, QUICK if args.quick else FULL)
+    results["wall_seconds"] = round(time.monotonic() - started, 1)
+    table = write(results, update_readme=not args.no_readme and not args.quick)
+    print(table)
+    common.log(f"done in {results['wall_seconds']} s; results in {RESULTS}/latest.json")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
