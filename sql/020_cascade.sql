@@ -13,6 +13,9 @@
 -- (run_id, step_slug) order, level 2 in run_id order, then level 3.
 -- Expiry (several tasks in one transaction) is the one exception: it never waits, taking the run row,
 -- then the step's, then the task's with SKIP LOCKED, and leaves busy tasks for its next pass.
+-- The functions on these paths set enable_seqscan = off: every statement in them looks rows up by key,
+-- and a plan made while a table was small (a fresh database, the first minutes of a burst) must not
+-- stay a sequential scan once PL/pgSQL caches it and the table grows.
 -- Two consequences the functions below rely on:
 --   * Holding the runs row, a transaction may wait for step_tasks rows (their holders never wait
 --     for the run), but never for step_states rows: it updates other steps' rows with SKIP LOCKED,
@@ -63,6 +66,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 begin
   update pgflow.runs as r
@@ -88,6 +92,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 begin
   update pgflow.step_tasks as t
@@ -118,6 +123,7 @@ returns text[]
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_skipped text[];
@@ -174,6 +180,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_completed uuid[];
@@ -213,6 +220,7 @@ returns text[]
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_run record;
@@ -346,6 +354,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_finished_runs uuid[] := coalesce(_advance.finished_runs, '{}'::uuid[]);
@@ -357,6 +366,8 @@ declare
   v_done_runs uuid[] := '{}'::uuid[];
   v_done uuid[];
   v_skipped text[];
+  -- runs a step's start failed in this call: their other ready steps do not start
+  v_failed uuid[] := '{}'::uuid[];
   v_flows text[];
   v_flow text;
 begin
@@ -437,7 +448,9 @@ begin
     for i in 1 .. pg_catalog.cardinality(v_ready_runs) loop
       if not v_ready_plain[i] then
         v_skipped := pgflow._start_step(v_ready_runs[i], v_ready_steps[i], _advance.now);
-        if v_skipped is not null then
+        if v_skipped is null then
+          v_failed := v_failed || v_ready_runs[i];
+        else
           v_finished_runs := v_finished_runs
             || pg_catalog.array_fill(v_ready_runs[i], array[pg_catalog.cardinality(v_skipped)]);
           v_finished_steps := v_finished_steps || v_skipped;
@@ -446,7 +459,8 @@ begin
     end loop;
 
     ---------------------------------------------------------------------------------------------
-    -- Ready plain steps, of runs still started: all at once.
+    -- Ready plain steps, of runs still started (the callers hold started runs; a run can only have
+    -- failed above, in this call): all at once.
     ---------------------------------------------------------------------------------------------
     if true = any(v_ready_plain) then
       with ready as (
@@ -458,8 +472,7 @@ begin
           on ss.run_id = u.run_id and ss.step_slug = u.step_slug and ss.status = 'created'
         inner join pgflow.steps as s
           on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
-        inner join pgflow.runs as r on r.run_id = u.run_id and r.status = 'started'
-        where u.plain
+        where u.plain and not (u.run_id = any(v_failed))
       ),
       started as (
         update pgflow.step_states as ss
@@ -508,6 +521,7 @@ returns boolean
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 begin
   perform pgflow._check_task_exists(_reject_report.run_id, _reject_report.step_slug, _reject_report.task_index);

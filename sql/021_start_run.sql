@@ -11,6 +11,7 @@ returns pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 #variable_conflict use_column
 declare

@@ -16,6 +16,7 @@ returns int
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_timeout interval := pgflow._worker_timeout();
@@ -94,6 +95,7 @@ returns setof pgflow.task
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 -- The claim must walk step_tasks_due in visible_at order and stop after max_tasks rows. Without these,
 -- a table whose statistics are stale or small (a new deployment, a burst of new tasks) gets a bitmap
 -- scan that reads and sorts every due task on each claim.
@@ -110,8 +112,15 @@ begin
   where w.worker_id = _poll_for_tasks.worker_id
     and (w.stopped_at is not null or w.last_heartbeat_at < v_now - interval '1 second');
 
-  -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it).
-  if pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
+  -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it), when
+  -- two index probes find something overdue.
+  if (
+    exists (select from pgflow.step_tasks as t where t.status = 'started' and t.deadline <= v_now)
+    or exists (
+      select from pgflow.workers as w
+      where w.stopped_at is null and w.last_heartbeat_at < v_now - pgflow._worker_timeout()
+    )
+  ) and pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
     perform pgflow._expire_tasks(v_now);
   end if;
 

@@ -54,6 +54,7 @@ returns boolean[]
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_count int := coalesce(pg_catalog.cardinality(_complete_reports.run_ids), 0);
@@ -314,6 +315,7 @@ returns boolean
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_state record;

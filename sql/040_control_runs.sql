@@ -8,6 +8,7 @@ returns pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_now timestamptz := pgflow.now();
@@ -50,6 +51,7 @@ returns pgflow.runs
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_now timestamptz := pgflow.now();

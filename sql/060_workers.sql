@@ -29,6 +29,7 @@ returns void
 language plpgsql
 volatile
 set search_path = ''
+set enable_seqscan = off
 as $$
 declare
   v_now timestamptz := pgflow.now();
