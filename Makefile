@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-sql test-py lint system-deps venv clean
+.PHONY: demo test test-sql test-py lint bench system-deps venv clean
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -21,6 +21,10 @@ test-py: $(STAMP) system-deps
 
 lint: $(STAMP)
 	$(BIN)/python scripts/run_tests.py lint
+
+bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/run.py
 
 system-deps:
 	@bash scripts/system_deps.sh

@@ -39,7 +39,7 @@ DONE_BATCH = "update bench_floor_queue set status = 'done', result = '1', done_a
 DONE_ONE = "update bench_floor_queue set status = 'done', result = '1', done_at = clock_timestamp() where id = %s"
 
 
-def _floor_worker_main(conninfo: str, batch: int, batched: bool) -> None:
+def _floor_worker_main(conninfo: str, batch: int, batched: bool, async_commit: bool) -> None:
     stop = False
 
     def on_term(*_: Any) -> None:
@@ -48,7 +48,8 @@ def _floor_worker_main(conninfo: str, batch: int, batched: bool) -> None:
 
     signal.signal(signal.SIGTERM, on_term)
     with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute("select 1")
+        if async_commit:
+            conn.execute("set synchronous_commit = off")
         while not stop:
             rows = conn.execute(CLAIM, (batch,)).fetchall()
             if not rows:
@@ -63,11 +64,11 @@ def _floor_worker_main(conninfo: str, batch: int, batched: bool) -> None:
 
 
 def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batched: bool = True,
-              timeout: float = 300) -> dict[str, Any]:
+              async_commit: bool = False, timeout: float = 300) -> dict[str, Any]:
     """Enqueue ``jobs`` jobs, release ``workers`` processes at once, and time until the last is done."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(SCHEMA)
-        procs = [SPAWN.Process(target=_floor_worker_main, args=(conninfo, batch, batched), daemon=True)
+        procs = [SPAWN.Process(target=_floor_worker_main, args=(conninfo, batch, batched, async_commit), daemon=True)
                  for _ in range(workers)]
         for proc in procs:
             proc.start()
@@ -95,4 +96,4 @@ def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batche
                     proc.kill()
         conn.execute("drop table bench_floor_queue")
     return {"jobs": jobs, "workers": workers, "batch": batch, "batched_done": batched, "seconds": seconds,
-            "tasks_per_s": jobs / seconds}
+            "tasks_per_s": jobs / seconds, "async_commit": async_commit}

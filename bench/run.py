@@ -26,12 +26,12 @@ from bench import common, scenarios  # noqa: E402
 RESULTS = common.ROOT / "bench" / "results"
 README = common.ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ALL = ("floor", "dag", "wide", "latency", "history", "definition", "peers")
+ALL = ("throughput", "wide", "latency", "history", "definition", "peers")
 
 FULL = {"runs": 1000, "elements": 10000, "history": 1_000_000, "latency_runs": 4, "polling_runs": 2,
-        "define_steps": 1000, "cycle_steps": 10000, "worker_counts": (1, 2, 4)}
+        "define_steps": 1000, "cycle_steps": 10000, "worker_counts": (1, 2, 4), "repeat": 3}
 QUICK = {"runs": 200, "elements": 2000, "history": 100_000, "latency_runs": 1, "polling_runs": 1,
-         "define_steps": 300, "cycle_steps": 2000, "worker_counts": (1, 4)}
+         "define_steps": 300, "cycle_steps": 2000, "worker_counts": (1, 4), "repeat": 1}
 
 
 def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -42,28 +42,64 @@ def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
     return result
 
 
+def paired(name: str, repeat: int, floor_fn: Any, engine_fn: Any) -> dict[str, Any]:
+    """The floor and pgflow measured alternately, ``repeat`` times each: medians, and the median of the
+    ratios of each pair (measured back to back, so that the machine's drift affects both alike)."""
+    floors, engines = [], []
+    for i in range(repeat):
+        floors.append(timed(f"{name} floor #{i + 1}", floor_fn))
+        engines.append(timed(f"{name} pgflow #{i + 1}", engine_fn))
+    return {
+        "floor": floors,
+        "pgflow": engines,
+        "floor_tasks_per_s": common.median([r["tasks_per_s"] for r in floors]),
+        "floor_seconds": common.median([r["seconds"] for r in floors]),
+        "tasks_per_s": common.median([r["tasks_per_s"] for r in engines]),
+        "seconds": common.median([r["seconds"] for r in engines]),
+        "ratio": common.median([e["tasks_per_s"] / f["tasks_per_s"] for f, e in zip(floors, engines)]),
+    }
+
+
 def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in sizes.items()},
         "machine": common.machine(),
     }
+    repeat = sizes["repeat"]
+    runs, elements = sizes["runs"], sizes["elements"]
     with common.database.server() as admin:
         results["server"] = common.server_facts(admin)
         s: dict[str, Any] = {}
         results["scenarios"] = s
-        diamond_tasks = sizes["runs"] * 5
-        if "floor" in only:
-            s["floor"] = {
-                "diamond_shape": {str(w): timed(f"floor {w} workers", scenarios.floor, admin, diamond_tasks, w)
-                                  for w in sizes["worker_counts"]},
-                "wide_shape": timed("floor wide", scenarios.floor, admin, sizes["elements"] + 1, 4),
+        if "throughput" in only:
+            # 1 and 2: the floor and the diamond DAG, same work (runs x 5 tasks), same worker processes
+            s["throughput"] = {
+                str(w): paired(
+                    f"{w} worker(s)", repeat,
+                    lambda w=w: scenarios.floor(admin, runs * 5, w),
+                    lambda w=w: scenarios.dag_throughput(admin, runs, w),
+                )
+                for w in sizes["worker_counts"]
             }
-        if "dag" in only:
-            s["dag"] = {str(w): timed(f"dag {w} workers", scenarios.dag_throughput, admin, sizes["runs"], w)
-                        for w in sizes["worker_counts"]}
+            s["throughput_async"] = {
+                "4": paired(
+                    "4 workers, asynchronous commit", repeat,
+                    lambda: scenarios.floor(admin, runs * 5, 4, async_commit=True),
+                    lambda: scenarios.dag_throughput(admin, runs, 4, async_commit=True),
+                )
+            }
         if "wide" in only:
-            s["wide"] = timed("wide map", scenarios.wide_map, admin, sizes["elements"], 4)
+            s["wide"] = paired(
+                "wide map", repeat,
+                lambda: scenarios.floor(admin, elements + 1, 4),
+                lambda: scenarios.wide_map(admin, elements, 4),
+            )
+            s["wide_async"] = paired(
+                "wide map, asynchronous commit", repeat,
+                lambda: scenarios.floor(admin, elements + 1, 4, async_commit=True),
+                lambda: scenarios.wide_map(admin, elements, 4, async_commit=True),
+            )
         if "latency" in only:
             s["latency"] = {
                 "notify": timed("latency with notifications", scenarios.handoff_latency, admin, listen=True,
@@ -72,10 +108,16 @@ def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
                                  runs=sizes["polling_runs"], poll_interval=0.1),
             }
         if "history" in only:
+            empties, fulls = [], []
+            for i in range(repeat):
+                empties.append(timed(f"dag on empty tables #{i + 1}", scenarios.dag_throughput, admin, runs, 4))
+            fulls.append(timed(f"dag with {sizes['history']} finished tasks", scenarios.dag_throughput, admin,
+                               runs, 4, history_tasks=sizes["history"]))
             s["history"] = {
-                "empty": timed("dag on empty tables", scenarios.dag_throughput, admin, sizes["runs"], 4),
-                "full": timed(f"dag with {sizes['history']} finished tasks", scenarios.dag_throughput, admin,
-                              sizes["runs"], 4, history_tasks=sizes["history"]),
+                "empty": empties, "full": fulls,
+                "empty_tasks_per_s": common.median([r["tasks_per_s"] for r in empties]),
+                "full_tasks_per_s": common.median([r["tasks_per_s"] for r in fulls]),
+                "history_tasks": sizes["history"],
             }
         if "definition" in only:
             s["definition"] = timed("definitions", scenarios.definition, admin, steps=sizes["define_steps"],
@@ -125,50 +167,55 @@ def _met(ok: bool | None) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     s = results.get("scenarios", {})
-    rows: list[tuple[str, str, str, str, str]] = []  # scenario, measure, figure, comparison, target
-    floor = s.get("floor", {})
-    floor_by_w = floor.get("diamond_shape", {})
-    for w, r in floor_by_w.items():
-        rows.append(("1 floor", f"{r['jobs']:,} jobs, {w} worker(s)", f"{_fmt(r['tasks_per_s'])} tasks/s", "", ""))
-    if "wide_shape" in floor:
-        r = floor["wide_shape"]
-        rows.append(("1 floor", f"{r['jobs']:,} jobs, 4 workers", f"{_fmt(r['seconds'], 2)} s",
-                     f"{_fmt(r['tasks_per_s'])} tasks/s", ""))
-    for w, r in s.get("dag", {}).items():
-        ref = floor_by_w.get(w)
-        ratio = r["tasks_per_s"] / ref["tasks_per_s"] if ref else None
-        target = _met(ratio >= 0.5) + " (≥ 50% of the floor)" if (ratio is not None and w == "4") else ""
-        rows.append(("2 DAG", f"{r['runs']:,} diamond runs, {w} worker(s)",
-                     f"{_fmt(r['tasks_per_s'])} tasks/s, {_fmt(r['runs_per_s'])} runs/s",
-                     f"{ratio:.0%} of the floor" if ratio is not None else "", target))
-    if "wide" in s:
-        r = s["wide"]
-        ref = floor.get("wide_shape")
-        rows.append(("3 wide map", f"{r['elements']:,} elements + reduce, 4 workers",
-                     f"{_fmt(r['seconds'], 2)} s ({_fmt(r['tasks_per_s'])} tasks/s; fan-out "
-                     f"{_fmt(r['start_run_seconds'], 2)} s)",
-                     f"floor {_fmt(ref['seconds'], 2)} s" if ref else "", _met(r["seconds"] < 2) + " (< 2 s)"))
-    for mode, r in s.get("latency", {}).items():
+    rows: list[tuple[str, str, str, str, str]] = []  # scenario, measure, result, comparison, target
+    throughput = s.get("throughput", {})
+    for w, r in throughput.items():
+        rows.append(("1 floor", f"{r['floor'][0]['jobs']:,} jobs, {w} worker(s)",
+                     f"{_fmt(r['floor_tasks_per_s'])} tasks/s", "", ""))
+    for w, r in throughput.items():
+        runs_per_s = common.median([e["runs_per_s"] for e in r["pgflow"]])
+        target = _met(r["ratio"] >= 0.5) + " (≥ 50% of the floor)" if w == "4" else ""
+        rows.append(("2 DAG", f"{r['pgflow'][0]['runs']:,} diamond runs (5 tasks), {w} worker(s)",
+                     f"{_fmt(r['tasks_per_s'])} tasks/s, {_fmt(runs_per_s)} runs/s",
+                     f"{r['ratio']:.0%} of the floor", target))
+    for w, r in s.get("throughput_async", {}).items():
+        rows.append(("2 DAG", f"same, {w} workers, synchronous_commit off (floor too)",
+                     f"{_fmt(r['tasks_per_s'])} tasks/s",
+                     f"{r['ratio']:.0%} of the floor ({_fmt(r['floor_tasks_per_s'])} tasks/s)", ""))
+    for key, label in (("wide", ""), ("wide_async", ", synchronous_commit off (floor too)")):
+        if key not in s:
+            continue
+        r = s[key]
+        first = r["pgflow"][0]
+        fan_out = common.median([e["start_run_seconds"] for e in r["pgflow"]])
+        rows.append(("3 wide map", f"{first['elements']:,} elements + reduce, 4 workers{label}",
+                     f"{_fmt(r['seconds'], 2)} s ({_fmt(r['tasks_per_s'])} tasks/s; fan-out {_fmt(fan_out, 2)} s)",
+                     f"floor {_fmt(r['floor_seconds'], 2)} s ({r['ratio']:.0%} of its tasks/s)",
+                     _met(r["seconds"] < 2) + " (< 2 s)" if key == "wide" else ""))
+    for r in s.get("latency", {}).values():
         label = "notifications" if r["listen"] else f"polling alone every {r['poll_interval']} s"
         rows.append(("4 hand-off", f"50-step chain, {label}",
                      f"p50 {_fmt(r['p50_ms'], 1)} ms, p95 {_fmt(r['p95_ms'], 1)} ms, p99 {_fmt(r['p99_ms'], 1)} ms",
-                     f"{r['samples']} hand-offs", _met(r["p50_ms"] < 5) + " (p50 < 5 ms)" if r["listen"] else ""))
+                     f"{r['samples']} hand-offs; start_run to first handler on idle workers: p50 "
+                     f"{_fmt(r.get('start_p50_ms'), 1)} ms, max {_fmt(r.get('start_max_ms'), 1)} ms",
+                     _met(r["p50_ms"] < 5) + " (p50 < 5 ms)" if r["listen"] else ""))
     if "history" in s:
-        empty, full = s["history"]["empty"], s["history"]["full"]
-        ratio = full["tasks_per_s"] / empty["tasks_per_s"]
-        rows.append(("5 history", f"scenario 2 (4 workers) with {full['history_tasks']:,} finished tasks",
-                     f"{_fmt(full['tasks_per_s'])} tasks/s",
-                     f"{ratio:.0%} of {_fmt(empty['tasks_per_s'])} tasks/s on empty tables",
+        h = s["history"]
+        ratio = h["full_tasks_per_s"] / h["empty_tasks_per_s"]
+        rows.append(("5 history", f"scenario 2 (4 workers) with {h['history_tasks']:,} finished tasks",
+                     f"{_fmt(h['full_tasks_per_s'])} tasks/s",
+                     f"{ratio:.0%} of {_fmt(h['empty_tasks_per_s'])} tasks/s on empty tables",
                      _met(ratio >= 0.9) + " (≥ 90%)"))
     if "definition" in s:
         r = s["definition"]
-        rows.append(("6 definition", f"define_flow, {r['steps']:,}-step random DAG", f"{_fmt(r['define_seconds'], 3)} s",
-                     "", _met(r["define_seconds"] < 1) + " (< 1 s)"))
+        rows.append(("6 definition", f"define_flow, {r['steps']:,}-step random DAG",
+                     f"{_fmt(r['define_seconds'], 3)} s", "", _met(r["define_seconds"] < 1) + " (< 1 s)"))
         rows.append(("6 definition", f"cycle detection, {r['cycle_steps']:,}-step graph",
                      f"{_fmt(r['cycle_detection_seconds'], 3)} s",
                      f"acyclic define of the same size {_fmt(r['define_acyclic_big_seconds'], 3)} s",
                      _met(r["cycle_detection_seconds"] < 1) + " (< 1 s)"))
-    dag4 = s.get("dag", {}).get("4")
+    dag4 = throughput.get("4")
+    wide = s.get("wide")
     for library, r in s.get("peers", {}).items():
         if not isinstance(r, dict) or "skipped" in r:
             rows.append(("7 peers", library, "skipped", str(r.get("skipped", "")) if isinstance(r, dict) else "", ""))
@@ -179,23 +226,26 @@ def markdown(results: dict[str, Any]) -> str:
                 continue
             if workload == "chain":
                 ratio = dag4["tasks_per_s"] / p["jobs_per_s"] if dag4 else None
-                rows.append(("7 peers", f"{library} {p.get('version', '')}: {p['jobs']:,}-job chains, 4 workers",
-                             f"{_fmt(p['jobs_per_s'])} jobs/s",
-                             f"pgflow {ratio:.1f}x" if ratio else "",
+                rows.append(("7 peers", f"{library} {p.get('version', '')}: {p['jobs']:,} jobs as 5-job chains, "
+                             f"4 workers", f"{_fmt(p['jobs_per_s'])} jobs/s",
+                             f"pgflow DAG {ratio:.1f}x" if ratio else "",
                              _met(ratio > 1) + " (pgflow ahead)" if ratio else ""))
             else:
-                wide = s.get("wide")
-                rows.append(("7 peers", f"{library}: {p['jobs']:,} jobs (wide), 4 workers", f"{_fmt(p['seconds'], 2)} s",
-                             f"pgflow {_fmt(wide['seconds'], 2)} s" if wide else "", ""))
+                rows.append(("7 peers", f"{library}: {p['jobs']:,} jobs (wide map + reduce), 4 workers",
+                             f"{_fmt(p['seconds'], 2)} s",
+                             f"pgflow {_fmt(wide['seconds'], 2)} s" if wide else "",
+                             _met(wide["seconds"] < p["seconds"]) + " (pgflow ahead)" if wide else ""))
     head = ["| scenario | measure | result | comparison | target |", "|---|---|---|---|---|"]
     body = [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     m = results.get("machine", {})
     srv = results.get("server", {})
+    repeat = results.get("sizes", {}).get("repeat", 1)
     footer = (
         f"\nMeasured {results.get('started_at', '')} on {m.get('cpus')} × {m.get('cpu', 'CPU')}, "
         f"{m.get('memory_gib')} GiB, {m.get('platform')}; PostgreSQL {srv.get('server_version')} "
         f"(shared_buffers {srv.get('shared_buffers')}, synchronous_commit {srv.get('synchronous_commit')}); "
-        f"Python {m.get('python')}."
+        f"Python {m.get('python')}. Scenarios 1-3: medians of {repeat} runs, floor and pgflow alternating; "
+        f"ratios are medians of back-to-back pairs. Whole run: {results.get('wall_seconds', '?')} s."
     )
     return "\n".join(head + body) + "\n" + footer + "\n"
 

@@ -70,20 +70,20 @@ class RunWaiter:
 # ----------------------------------------------------------------------------------------------------
 # 1. The floor
 # ----------------------------------------------------------------------------------------------------
-def floor(admin: str, jobs: int, workers: int) -> dict[str, Any]:
+def floor(admin: str, jobs: int, workers: int, *, async_commit: bool = False) -> dict[str, Any]:
     with fresh_database(admin) as url:
-        return run_floor(url, jobs, workers)
+        return run_floor(url, jobs, workers, async_commit=async_commit)
 
 
 # ----------------------------------------------------------------------------------------------------
 # 2. DAG throughput (and 5. with history)
 # ----------------------------------------------------------------------------------------------------
 def dag_throughput(admin: str, runs: int, workers: int, *, history_tasks: int = 0,
-                   timeout: float = 600) -> dict[str, Any]:
+                   async_commit: bool = False, timeout: float = 600) -> dict[str, Any]:
     with fresh_database(admin) as url:
         _define(url, "diamond")
         fill_seconds = fill_history(url, history_tasks) if history_tasks else 0.0
-        with EngineWorkers(url, ["diamond"], workers), RunWaiter(url) as waiter, \
+        with EngineWorkers(url, ["diamond"], workers, async_commit=async_commit), RunWaiter(url) as waiter, \
                 psycopg.connect(url, autocommit=True) as conn:
             with conn.transaction():
                 run_ids = [row[0] for row in conn.execute(
@@ -96,7 +96,7 @@ def dag_throughput(admin: str, runs: int, workers: int, *, history_tasks: int = 
         return {
             "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10, "seconds": seconds,
             "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds,
-            "history_tasks": history_tasks, "history_fill_seconds": fill_seconds,
+            "history_tasks": history_tasks, "history_fill_seconds": fill_seconds, "async_commit": async_commit,
         }
 
 
@@ -144,10 +144,11 @@ def fill_history(url: str, tasks: int) -> float:
 # ----------------------------------------------------------------------------------------------------
 # 3. Wide map
 # ----------------------------------------------------------------------------------------------------
-def wide_map(admin: str, elements: int, workers: int, timeout: float = 600) -> dict[str, Any]:
+def wide_map(admin: str, elements: int, workers: int, *, async_commit: bool = False,
+             timeout: float = 600) -> dict[str, Any]:
     with fresh_database(admin) as url:
         _define(url, "wide")
-        with EngineWorkers(url, ["wide"], workers), RunWaiter(url) as waiter, \
+        with EngineWorkers(url, ["wide"], workers, async_commit=async_commit), RunWaiter(url) as waiter, \
                 psycopg.connect(url, autocommit=True) as conn:
             start = db_now(conn)
             run = conn.execute(
@@ -162,6 +163,7 @@ def wide_map(admin: str, elements: int, workers: int, timeout: float = 600) -> d
         return {
             "elements": elements, "tasks": elements + 1, "workers": workers, "seconds": seconds,
             "start_run_seconds": fanned_out - start, "tasks_per_s": (elements + 1) / seconds,
+            "async_commit": async_commit,
         }
 
 
@@ -175,9 +177,12 @@ def handoff_latency(admin: str, *, listen: bool, runs: int, workers: int = 2,
         _define(url, "chain")
         pool = EngineWorkers(url, ["chain"], workers, listen=listen, poll_interval=poll_interval,
                              record_dir=Path(tmp))
+        started: dict[str, float] = {}
         with pool, RunWaiter(url) as waiter, psycopg.connect(url, autocommit=True) as conn:
             for _ in range(runs):  # one run at a time: the latency of a hand-off, not of a queue
+                time.sleep(0.3)  # the workers are idle: their next poll is due anywhere in the interval
                 row = conn.execute("select run_id from pgflow.start_run('bench_chain', '{}')").fetchone()
+                started[str(row[0])] = time.time()  # start_run's transaction is committed
                 assert row is not None
                 waiter.wait([row[0]], 300)
         starts: dict[tuple[str, str], float] = {}
@@ -193,10 +198,13 @@ def handoff_latency(admin: str, *, listen: bool, runs: int, workers: int = 2,
                     samples.append((starts[(run, step)] - reports[(run, prev)]) * 1000)
         if len(samples) != runs * (len(slugs) - 1):
             raise RuntimeError(f"expected {runs * (len(slugs) - 1)} hand-offs, measured {len(samples)}")
+        # from start_run's commit to the first step's handler, on idle workers
+        first = [(starts[(run, slugs[0])] - t) * 1000 for run, t in started.items()]
         return {
             "listen": listen, "poll_interval": poll_interval, "workers": workers, "runs": runs,
             "samples": len(samples), "p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95),
             "p99_ms": percentile(samples, 99), "max_ms": max(samples),
+            "start_p50_ms": percentile(first, 50), "start_max_ms": max(first),
         }
 
 

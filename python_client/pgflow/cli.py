@@ -140,6 +140,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         heartbeat_interval=args.heartbeat_interval,
         shutdown_timeout=args.shutdown_timeout,
+        async_commit=args.async_commit,
     )
     worker.run()
     return 0
@@ -271,6 +272,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between heartbeats (at most a third of pgflow.worker_timeout)",
     )
     p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
+    p.add_argument(
+        "--async-commit", action="store_true",
+        help="commit claims and results without waiting for the WAL flush (faster; after a database crash the "
+        "last fraction of a second of results is lost and those tasks run again)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.set_defaults(func=cmd_worker)
 

@@ -98,6 +98,7 @@ class Worker:
         define: bool = True,
         listen: bool = True,
         on_report: Callable[[Task, bool], None] | None = None,
+        async_commit: bool = False,
     ) -> None:
         flow_list = [flows] if isinstance(flows, Flow) else list(flows)
         if not flow_list:
@@ -116,6 +117,10 @@ class Worker:
         #: called after each report is committed, with the task and whether the engine recorded it
         #: (metrics, tracing); it runs on the reporting thread and must be quick
         self.on_report = on_report
+        #: claim and report with synchronous_commit off: commits stop waiting for the WAL flush. A crash of
+        #: the database server can then lose the last fraction of a second of claims and results; those
+        #: tasks run again once their attempts time out (pgflow runs tasks at least once either way)
+        self.async_commit = async_commit
 
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
@@ -246,9 +251,16 @@ class Worker:
     # ------------------------------------------------------------------------------------------------
     # The poll loop (the thread that called run())
     # ------------------------------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection[Any]:
+        """A connection for claims and reports."""
+        conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
+        if self.async_commit:
+            conn.execute("set synchronous_commit = off")
+        return conn
+
     def _poll_connection(self) -> psycopg.Connection[Any]:
         if self._poll_conn is None or self._poll_conn.closed:
-            self._poll_conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
+            self._poll_conn = self._connect()
         return self._poll_conn
 
     def _close_poll_conn(self) -> None:
@@ -340,7 +352,10 @@ class Worker:
                 "handler %s.%s failed (flow %s, %s)", task.flow_slug, task.step_slug, task.flow_slug, task.describe()
             )
             return _Result(task, error=f"{type(exc).__name__}: {exc}")
-        log.debug("%s.%s done in %.3f s (%s)", task.flow_slug, task.step_slug, time.monotonic() - started, task.describe())
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "%s.%s done in %.3f s (%s)", task.flow_slug, task.step_slug, time.monotonic() - started, task.describe()
+            )
         return _Result(task, output=output)
 
     def _run_input(self, run_id: uuid.UUID) -> Any:
@@ -370,16 +385,19 @@ class Worker:
                     return
                 batch = [first]
                 # take whatever else is ready; while handlers of the same poll are still finishing, wait a
-                # moment for them so that their results share the transaction
+                # moment (2 ms at most) for them so that their results share the transaction
                 deadline = time.monotonic() + 0.002
                 while len(batch) < 100:
                     try:
                         item = self._results.get_nowait()
                     except queue.Empty:
-                        if len(batch) >= self._in_flight or time.monotonic() >= deadline:
+                        remaining = deadline - time.monotonic()
+                        if len(batch) >= self._in_flight or remaining <= 0:
                             break
-                        time.sleep(0.0002)
-                        continue
+                        try:
+                            item = self._results.get(timeout=remaining)
+                        except queue.Empty:
+                            break
                     if item is None:
                         self._results.put(None)
                         break
@@ -433,7 +451,7 @@ class Worker:
         while True:
             try:
                 if conn[0] is None or conn[0].closed:
-                    conn[0] = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
+                    conn[0] = self._connect()
                 row = conn[0].execute(sql, params).fetchone()  # type: ignore[arg-type]
                 return row[0] if row else None
             except psycopg.OperationalError as exc:
