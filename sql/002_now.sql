@@ -19,8 +19,9 @@ $$;
 comment on function pgflow.now() is
 'The engine''s clock: the session setting pgflow.fake_now when set, else the transaction time.';
 
--- Called by poll_for_tasks and expire_tasks: how long a worker may go without a heartbeat.
-create or replace function pgflow._worker_timeout()
+-- Called by poll_for_tasks, expire_tasks and workers (to pace their heartbeats): how long a worker may go
+-- without a heartbeat before its tasks are taken back, the session setting pgflow.worker_timeout.
+create or replace function pgflow.worker_timeout()
 returns interval
 language sql
 stable
@@ -52,3 +53,7 @@ as $$
     _retry_delay.base_delay * pg_catalog.power(2::numeric, least(greatest(_retry_delay.failed_attempts, 1) - 1, 64))
   )
 $$;
+
+comment on function pgflow.worker_timeout() is
+'How long a worker may go without a heartbeat before its tasks are taken back: the session setting '
+'pgflow.worker_timeout, 30 seconds when unset.';

@@ -19,7 +19,7 @@ set search_path = ''
 set enable_seqscan = off
 as $$
 declare
-  v_timeout interval := pgflow._worker_timeout();
+  v_timeout interval := pgflow.worker_timeout();
   v_task record;
   v_expired int := 0;
 begin
@@ -118,7 +118,7 @@ begin
     exists (select from pgflow.step_tasks as t where t.status = 'started' and t.deadline <= v_now)
     or exists (
       select from pgflow.workers as w
-      where w.stopped_at is null and w.last_heartbeat_at < v_now - pgflow._worker_timeout()
+      where w.stopped_at is null and w.last_heartbeat_at < v_now - pgflow.worker_timeout()
     )
   ) and pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
     perform pgflow._expire_tasks(v_now);

@@ -492,7 +492,7 @@ class Worker:
                     if conn is None or conn.closed:
                         conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
                         # beat at least three times per worker timeout, whatever this session sets it to
-                        row = conn.execute("select extract(epoch from pgflow._worker_timeout())").fetchone()
+                        row = conn.execute("select extract(epoch from pgflow.worker_timeout())").fetchone()
                         if row and row[0]:
                             interval = min(self.heartbeat_interval, float(row[0]) / 3)
                     conn.execute("select pgflow.heartbeat(%s, %s)", (self.worker_id, flow_slugs))
