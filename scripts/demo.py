@@ -1,9 +1,9 @@
 """`make demo`: the parallel analysis flow, run by two worker processes, with live progress and a timeline.
 
 Finds a PostgreSQL server as `make test` does (DATABASE_URL, the local server, or a throwaway cluster),
-uses the database `pgflow_demo` on it (or DATABASE_URL's own database), installs the schema, starts two
-`pgflow worker` processes, starts a run, shows its progress, then prints a timeline of the steps and the
-run's output.
+creates the database `pgflow_demo` on it anew (or uses DATABASE_URL's own database), installs the schema,
+starts two `pgflow worker` processes, starts a run, shows its progress, then prints a timeline of the
+steps and the run's output.
 """
 
 from __future__ import annotations
@@ -40,10 +40,10 @@ def demo_database() -> Iterator[str]:
             yield url
         return
     with database.server() as admin:
+        # a new demo database at each run (kept afterwards, to explore with the CLI)
         with psycopg.connect(admin, autocommit=True) as conn:
-            exists = conn.execute("select 1 from pg_database where datname = %s", (DEMO_DB,)).fetchone()
-            if not exists:
-                conn.execute(f'create database "{DEMO_DB}"')
+            conn.execute(f'drop database if exists "{DEMO_DB}" with (force)')
+            conn.execute(f'create database "{DEMO_DB}"')
         yield make_conninfo(admin, dbname=DEMO_DB)
 
 

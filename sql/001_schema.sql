@@ -13,9 +13,11 @@ create schema if not exists pgflow;
 
 comment on schema pgflow is 'pgflow: a DAG workflow engine inside PostgreSQL';
 
--- Installed schema versions, newest last (written by the installer).
+-- Installed schema versions, newest last (written by the installer), with the checksum of the SQL
+-- files they were installed from.
 create table pgflow.schema_migrations (
   version text primary key,
+  checksum text,
   applied_at timestamptz not null default clock_timestamp()
 );
 

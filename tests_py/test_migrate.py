@@ -54,3 +54,19 @@ def test_migrate_reports_an_unreachable_database() -> None:
     assert proc.returncode == 2
     assert "cannot reach the database" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_migrate_refuses_a_same_version_schema_from_other_files(admin_url: str) -> None:
+    """A database whose installed schema has this version but came from other SQL files (a development
+    build, say) is not silently left as it is."""
+    with scratch_database(admin_url) as url:
+        pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("update pgflow.schema_migrations set checksum = 'something else'")
+        proc = subprocess.run(
+            [sys.executable, "-m", "pgflow.cli", "--database-url", url, "migrate"],
+            capture_output=True, text=True, timeout=60,
+        )
+        assert proc.returncode == 1
+        assert "installed from other SQL files" in proc.stderr
+        assert "Traceback" not in proc.stderr

@@ -7,6 +7,7 @@ so two processes migrating at once end with one install and one no-op.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from importlib import resources
 from pathlib import Path
@@ -38,6 +39,15 @@ def shipped_version() -> str:
     if not match:
         raise PgflowError(f"cannot read the schema version from {_VERSION_FILE}")
     return match.group(1)
+
+
+def shipped_checksum() -> str:
+    """SHA-256 of the schema's SQL files, in the order they are applied."""
+    digest = hashlib.sha256()
+    for script in sorted(sql_dir().glob("*.sql")):
+        digest.update(script.name.encode())
+        digest.update(script.read_bytes())
+    return digest.hexdigest()
 
 
 def installed_version(conn: psycopg.Connection) -> str | None:
@@ -75,6 +85,15 @@ def migrate(conninfo: str | None = None) -> str:
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_LOCK_KEY,))
             current = installed_version(conn)
             if current == target:
+                row = conn.execute(
+                    "select checksum from pgflow.schema_migrations where version = %s", (target,)
+                ).fetchone()
+                if row and row[0] and row[0] != shipped_checksum():
+                    raise PgflowError(
+                        f"this database has pgflow schema {target} installed from other SQL files than this "
+                        f"package's: install into a new database, or ship the change as a new version with an "
+                        f"upgrade script in sql/migrations/"
+                    )
                 return target
             if current is None:
                 scripts = sorted(sql_dir().glob("*.sql"))
@@ -86,6 +105,7 @@ def migrate(conninfo: str | None = None) -> str:
                 except psycopg.Error as exc:
                     raise PgflowError(f"installing {script.name} failed: {exc}") from exc
             conn.execute(
-                "insert into pgflow.schema_migrations (version) values (%s) on conflict do nothing", (target,)
+                "insert into pgflow.schema_migrations (version, checksum) values (%s, %s) on conflict do nothing",
+                (target, shipped_checksum()),
             )
     return target
