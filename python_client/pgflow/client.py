@@ -79,6 +79,8 @@ class Client:
         self.conninfo = conninfo
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
         self._lock = threading.RLock()
+        # flows this client defined, by slug: start_run(flow) defines a flow once, not at every start
+        self._defined: dict[str, str] = {}
 
     # ------------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -140,9 +142,13 @@ class Client:
         idempotency_key: str | None = None,
         run_id: uuid.UUID | str | None = None,
     ) -> Run:
-        """Start a run of the flow's current version. Given a Flow, defines it first (a no-op when unchanged)."""
+        """Start a run of the flow's current version. Given a Flow, defines it first (once per client and
+        definition; a no-op in the database when unchanged)."""
         if isinstance(flow_or_slug, Flow):
-            self.define(flow_or_slug)
+            definition = json.dumps(flow_or_slug.definition(), sort_keys=True)
+            if self._defined.get(flow_or_slug.slug) != definition:
+                self.define(flow_or_slug)
+                self._defined[flow_or_slug.slug] = definition
             slug = flow_or_slug.slug
         else:
             slug = flow_or_slug
