@@ -78,26 +78,53 @@ def floor(admin: str, jobs: int, workers: int, *, async_commit: bool = False) ->
 # ----------------------------------------------------------------------------------------------------
 # 2. DAG throughput (and 5. with history)
 # ----------------------------------------------------------------------------------------------------
-def dag_throughput(admin: str, runs: int, workers: int, *, history_tasks: int = 0,
-                   async_commit: bool = False, timeout: float = 600) -> dict[str, Any]:
+def dag_throughput(admin: str, runs: int, workers: int, *, async_commit: bool = False,
+                   timeout: float = 600) -> dict[str, Any]:
+    """Scenario 2 in a fresh database."""
     with fresh_database(admin) as url:
         _define(url, "diamond")
-        fill_seconds = fill_history(url, history_tasks) if history_tasks else 0.0
-        with EngineWorkers(url, ["diamond"], workers, async_commit=async_commit), RunWaiter(url) as waiter, \
-                psycopg.connect(url, autocommit=True) as conn:
-            with conn.transaction():
-                run_ids = [row[0] for row in conn.execute(
-                    "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)", (runs,)
-                )]
-            start = db_now(conn)
-            end = waiter.wait(run_ids, timeout)
-        seconds = end - start
-        tasks = runs * len(flows.diamond.steps)
-        return {
-            "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10, "seconds": seconds,
-            "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds,
-            "history_tasks": history_tasks, "history_fill_seconds": fill_seconds, "async_commit": async_commit,
-        }
+        return dag_in(url, runs, workers, async_commit=async_commit, timeout=timeout)
+
+
+def dag_in(url: str, runs: int, workers: int, *, async_commit: bool = False, timeout: float = 600) -> dict[str, Any]:
+    """Scenario 2 in a database where the diamond is defined (and may hold any history)."""
+    with EngineWorkers(url, ["diamond"], workers, async_commit=async_commit), RunWaiter(url) as waiter, \
+            psycopg.connect(url, autocommit=True) as conn:
+        with conn.transaction():
+            run_ids = [row[0] for row in conn.execute(
+                "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)", (runs,)
+            )]
+        start = db_now(conn)
+        end = waiter.wait(run_ids, timeout)
+        history = conn.execute(
+            "select count(*) from pgflow.step_tasks where status = 'completed' and not (run_id = any(%s))",
+            (run_ids,),
+        ).fetchone()
+    seconds = end - start
+    tasks = runs * len(flows.diamond.steps)
+    return {
+        "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10, "seconds": seconds,
+        "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds, "async_commit": async_commit,
+        "finished_tasks_before": history[0] if history else None,
+    }
+
+
+def history_pairs(admin: str, runs: int, workers: int, history_tasks: int, repeat: int) -> dict[str, Any]:
+    """Scenario 5: scenario 2 in a database holding ``history_tasks`` finished tasks, alternating with
+    scenario 2 in a fresh, empty database."""
+    empties, fulls = [], []
+    with fresh_database(admin) as url:
+        _define(url, "diamond")
+        fill_seconds = fill_history(url, history_tasks)
+        for _ in range(repeat):
+            empties.append(dag_throughput(admin, runs, workers))
+            fulls.append(dag_in(url, runs, workers))
+    return {
+        "history_tasks": history_tasks, "fill_seconds": fill_seconds, "empty": empties, "full": fulls,
+        "empty_tasks_per_s": median([r["tasks_per_s"] for r in empties]),
+        "full_tasks_per_s": median([r["tasks_per_s"] for r in fulls]),
+        "ratio": median([f["tasks_per_s"] / e["tasks_per_s"] for e, f in zip(empties, fulls)]),
+    }
 
 
 def fill_history(url: str, tasks: int) -> float:
