@@ -31,6 +31,7 @@ from typing import Any
 import psycopg
 
 from . import errors, graph
+from .errors import first_line
 from .client import TERMINAL, Client, as_run_id
 from .flow import Flow
 from .migrate import migrate
@@ -336,10 +337,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"pgflow: {exc}", file=sys.stderr)
         return 1
     except psycopg.OperationalError as exc:
-        print(f"pgflow: cannot reach the database: {_first_line(exc)}", file=sys.stderr)
+        print(f"pgflow: cannot reach the database: {first_line(exc)}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        print(f"pgflow: {_first_line(errors.translate(exc))}", file=sys.stderr)
+        print(f"pgflow: {first_line(errors.translate(exc))}", file=sys.stderr)
         return 1
     except TimeoutError as exc:
         print(f"pgflow: {exc}", file=sys.stderr)
@@ -351,11 +352,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 if __name__ == "__main__":

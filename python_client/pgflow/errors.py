@@ -102,6 +102,12 @@ ERRORS_BY_SQLSTATE: dict[str, type[PgflowError]] = {
 }
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (psycopg's carry the server's DETAIL and HINT after it)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
 def translate(error: psycopg.Error) -> Exception:
     """The PgflowError subclass for an engine error, or the psycopg error itself for anything else."""
     sqlstate = getattr(error, "sqlstate", None)

@@ -40,7 +40,7 @@ from psycopg.types.json import Jsonb
 
 from . import _conninfo
 from .context import Context
-from .errors import translate
+from .errors import first_line, translate
 from .flow import Flow
 
 log = logging.getLogger("pgflow.worker")
@@ -76,10 +76,6 @@ def backoff(failures: int, cap: float = 5.0) -> float:
     """Seconds to wait after the n-th consecutive failure: exponential from 0.1 s, capped, with jitter."""
     return min(cap, 0.1 * 2 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
 
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 class Worker:
@@ -222,7 +218,7 @@ class Worker:
                 failures += 1
                 self._close_poll_conn()
                 delay = backoff(failures)
-                log.warning("defining flow %s failed (%s); retrying in %.1f s", flow.slug, _first_line(exc), delay)
+                log.warning("defining flow %s failed (%s); retrying in %.1f s", flow.slug, first_line(exc), delay)
                 self._stopping.wait(delay)
             except psycopg.Error as exc:
                 raise translate(exc) from exc
@@ -246,7 +242,7 @@ class Worker:
             with psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True, connect_timeout=5) as conn:
                 conn.execute("select pgflow.stop_worker(%s)", (self.worker_id,))
         except psycopg.Error as exc:
-            log.warning("worker %s could not record its stop: %s", self.worker_id, _first_line(exc))
+            log.warning("worker %s could not record its stop: %s", self.worker_id, first_line(exc))
 
     # ------------------------------------------------------------------------------------------------
     # The poll loop (the thread that called run())
@@ -288,7 +284,7 @@ class Worker:
                     failures += 1
                     self._close_poll_conn()
                     delay = backoff(failures)
-                    log.warning("poll failed (%s); reconnecting in %.1f s", _first_line(exc), delay)
+                    log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
                 except psycopg.Error as exc:
@@ -460,10 +456,10 @@ class Worker:
                     conn[0].close()
                     conn[0] = None
                 if self._report_deadline is not None and time.monotonic() > self._report_deadline:
-                    log.error("giving up reporting %s after the grace period: %s", what, _first_line(exc))
+                    log.error("giving up reporting %s after the grace period: %s", what, first_line(exc))
                     return None
                 delay = backoff(failures)
-                log.warning("reporting %s failed (%s); retrying in %.1f s", what, _first_line(exc), delay)
+                log.warning("reporting %s failed (%s); retrying in %.1f s", what, first_line(exc), delay)
                 time.sleep(delay)
             except psycopg.Error as exc:
                 log.error("reporting %s failed: %s", what, translate(exc))
@@ -502,7 +498,7 @@ class Worker:
                     if conn is not None:
                         conn.close()
                         conn = None
-                    log.warning("heartbeat failed (%s); retrying", _first_line(exc))
+                    log.warning("heartbeat failed (%s); retrying", first_line(exc))
                 except psycopg.Error as exc:
                     log.error("heartbeat failed: %s", translate(exc))
                 self._finished.wait(interval if failures == 0 else backoff(failures))
@@ -525,7 +521,7 @@ class Worker:
                                 self._wake.set()
             except psycopg.OperationalError as exc:
                 failures += 1
-                log.warning("listener lost its connection (%s); reconnecting", _first_line(exc))
+                log.warning("listener lost its connection (%s); reconnecting", first_line(exc))
                 self._finished.wait(backoff(failures))
 
     def _is_for_us(self, payload: str) -> bool:
