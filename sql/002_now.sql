@@ -57,3 +57,21 @@ $$;
 comment on function pgflow.worker_timeout() is
 'How long a worker may go without a heartbeat before its tasks are taken back: the session setting '
 'pgflow.worker_timeout, 30 seconds when unset.';
+
+-- Called by the task reports, start_run and the cascade, and by workers (to fail a result too large to
+-- send before sending it): the largest JSON value, in bytes of its stored (jsonb) form, that a task may
+-- report as its output, that a map step's outputs may add up to, that the engine builds as a step's input
+-- (the object of its dependencies' outputs) and that a run may take as input. 64 MiB: a quarter of
+-- jsonb's own limit of 256 MiB per value, so that no value the engine builds from stored ones can reach it.
+create or replace function pgflow.max_output_size()
+returns bigint
+language sql
+immutable
+parallel safe
+as $$
+  select 67108864::bigint
+$$;
+
+comment on function pgflow.max_output_size() is
+'The largest output a task may report, in bytes of its stored jsonb form (64 MiB); also the limit on a map '
+'step''s outputs together, on the input built for a step from its dependencies'' outputs, and on a run input.';

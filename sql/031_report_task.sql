@@ -309,7 +309,8 @@ comment on function pgflow.complete_tasks(uuid[], text[], int[], jsonb[], int[])
 -- a cycle of waits; holding the run row also keeps a cancel or failure of the run from starting while
 -- this holds the step's row.
 create or replace function pgflow._fail_attempt(
-  run_id uuid, step_slug text, task_index int, error text, attempt int, now timestamptz, wait boolean default true
+  run_id uuid, step_slug text, task_index int, error text, attempt int, now timestamptz, wait boolean default true,
+  retry boolean default true
 )
 returns boolean
 language plpgsql
@@ -392,7 +393,7 @@ begin
   ---------------------------------------------------------------------------------------------------
   -- Attempts left: queue the task again, claimable after the retry delay.
   ---------------------------------------------------------------------------------------------------
-  if v_failed < v_step.max_attempts then
+  if _fail_attempt.retry and v_failed < v_step.max_attempts then
     v_delay := pgflow._retry_delay(v_step.base_delay, v_step.max_delay, v_failed);
     update pgflow.step_tasks as t
     set
@@ -458,7 +459,7 @@ $$;
 
 -- Called by workers when a handler raised (or by anything that wants to fail an attempt).
 create or replace function pgflow.fail_task(
-  run_id uuid, step_slug text, task_index int, error text, attempt int default null
+  run_id uuid, step_slug text, task_index int, error text, attempt int default null, retry boolean default true
 )
 returns boolean
 language plpgsql
@@ -467,11 +468,13 @@ set search_path = ''
 as $$
 begin
   return pgflow._fail_attempt(
-    fail_task.run_id, fail_task.step_slug, fail_task.task_index, fail_task.error, fail_task.attempt, pgflow.now()
+    fail_task.run_id, fail_task.step_slug, fail_task.task_index, fail_task.error, fail_task.attempt, pgflow.now(),
+    retry => fail_task.retry
   );
 end;
 $$;
 
-comment on function pgflow.fail_task(uuid, text, int, text, int) is
+comment on function pgflow.fail_task(uuid, text, int, text, int, boolean) is
 'Records a failed attempt: the task is retried after min(max_delay, base_delay * 2^(n-1)) seconds while attempts '
-'are left, else the step''s when_exhausted applies (fail, skip, skip-cascade). Fenced like complete_task.';
+'are left and retry is true, else the step''s when_exhausted applies (fail, skip, skip-cascade). Fenced like '
+'complete_task.';
