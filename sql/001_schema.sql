@@ -135,6 +135,9 @@ create table pgflow.step_states (
   error text,
   started_at timestamptz,
   finished_at timestamptz,
+  -- bytes of the outputs recorded so far (a single step's output; the sum of a map step's task outputs),
+  -- measured in jsonb form, checked against pgflow.max_output_size(); null before any
+  output_size bigint,
   primary key (run_id, step_slug),
   constraint step_states_status_is_valid
   check (status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')),
@@ -187,17 +190,37 @@ create index step_tasks_due on pgflow.step_tasks (visible_at) where status = 'qu
 create index step_tasks_started_deadline on pgflow.step_tasks (deadline) where status = 'started';
 create index step_tasks_started_worker on pgflow.step_tasks (worker_id) where status = 'started';
 
--- Workers announce themselves with heartbeat(); their started tasks expire when they go quiet.
+-- Workers announce themselves with heartbeat(); their started tasks expire when they go quiet for longer
+-- than the timeout they registered (their lease ends at expires_at; a poll or a heartbeat renews it).
 create table pgflow.workers (
   worker_id text primary key,
   flow_slugs text[],
   started_at timestamptz not null,
   last_heartbeat_at timestamptz not null,
-  stopped_at timestamptz
+  stopped_at timestamptz,
+  -- the worker's own timeout, registered by heartbeat() from its session's pgflow.worker_timeout
+  worker_timeout interval not null,
+  -- the end of its lease: its last sign of life plus worker_timeout, moved later after a server restart
+  expires_at timestamptz not null,
+  constraint workers_worker_timeout_is_bounded
+  check (worker_timeout between interval '1 second' and interval '1 hour')
 );
 
--- Expiry looks for running workers that went silent.
-create index workers_running on pgflow.workers (last_heartbeat_at) where stopped_at is null;
+-- Expiry looks for running workers whose lease has ended.
+create index workers_running on pgflow.workers (expires_at) where stopped_at is null;
+
+-- Every start of the database server the engine has noticed (by the first heartbeat or poll after it).
+-- While the server was down, or nothing reached it, no worker could be heard: credit is that time (from
+-- the last sign of life the engine had recorded to the first call after the start), and the leases of
+-- the workers and the deadlines of the attempts in flight were moved later by it, so that an outage
+-- never counts against a worker.
+create table pgflow.server_starts (
+  server_started_at timestamptz primary key,
+  noticed_at timestamptz not null,
+  last_heard_at timestamptz,
+  credit interval not null,
+  constraint server_starts_credit_is_not_negative check (credit >= interval '0')
+);
 
 -- What poll_for_tasks returns: one claimed task with the input its handler receives.
 create type pgflow.task as (
@@ -218,4 +241,16 @@ comment on table pgflow.runs is 'Executions of a flow version.';
 comment on table pgflow.step_states is 'Per-run step state with the remaining_deps and remaining_tasks counters.';
 comment on table pgflow.step_tasks is 'Units of work: one per single step, one per element of a map step.';
 comment on table pgflow.workers is 'Workers known by their heartbeats.';
+-- One report of a batch, as _complete_reports reads them.
+create type pgflow._report as (
+  pos int,
+  run_id uuid,
+  step_slug text,
+  task_index int,
+  output jsonb,
+  attempt int
+);
+
 comment on type pgflow.task is 'A claimed task, as returned by poll_for_tasks.';
+comment on table pgflow.server_starts is
+'Database server starts noticed by the engine, with the time it heard nothing before each (credited to workers).';

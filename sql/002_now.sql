@@ -1,34 +1,96 @@
--- Time: every timestamp and due-time comparison in the engine reads pgflow.now(), so tests
--- and simulations control time with the session setting pgflow.fake_now instead of sleeping.
+-- Time, limits and the checks of arguments shared by every public function.
+--
+-- Every timestamp and due-time comparison in the engine reads pgflow.now(), so tests and simulations
+-- control time with the session setting pgflow.fake_now instead of sleeping. Fake time is a test
+-- harness's tool: it is honoured only in sessions whose session user is a superuser or owns the pgflow
+-- schema, so that no other session can move the clock that decides what happens to everyone's work.
+
+-- Called by pgflow.now() only when pgflow.fake_now is set: the fake time when this session may use it,
+-- else the transaction time. PF005 when the setting is not a timestamp.
+create or replace function pgflow._fake_now()
+returns timestamptz
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_allowed boolean;
+begin
+  select r.rolsuper or r.oid = n.nspowner into v_allowed
+  from pg_catalog.pg_roles as r
+  cross join pg_catalog.pg_namespace as n
+  where r.rolname = session_user and n.nspname = 'pgflow';
+  if not coalesce(v_allowed, false) then
+    return pg_catalog.transaction_timestamp();
+  end if;
+  return pg_catalog.current_setting('pgflow.fake_now')::timestamptz;
+exception
+  when invalid_datetime_format or datetime_field_overflow or invalid_parameter_value then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'the setting pgflow.fake_now must be a timestamp with time zone, got %L',
+        pg_catalog.current_setting('pgflow.fake_now', true)
+      );
+end;
+$$;
 
 -- Called by every engine function that reads the clock. Like the other one-line helpers of this file it
 -- has no "set search_path" (every name in it is qualified): PostgreSQL then inlines it into the
--- caller's query, where a function with a SET clause would be planned anew at every call.
+-- caller's query, where a function with a SET clause would be planned anew at every call. The check of
+-- who may fake time runs only when the setting is there.
 create or replace function pgflow.now()
 returns timestamptz
 language sql
 stable
 parallel safe
 as $$
-  select coalesce(
-    nullif(pg_catalog.current_setting('pgflow.fake_now', true), '')::timestamptz,
-    pg_catalog.transaction_timestamp()
-  )
+  select case
+    when coalesce(pg_catalog.current_setting('pgflow.fake_now', true), '') = '' then pg_catalog.transaction_timestamp()
+    else pgflow._fake_now()
+  end
 $$;
 
 comment on function pgflow.now() is
-'The engine''s clock: the session setting pgflow.fake_now when set, else the transaction time.';
+'The engine''s clock: the transaction time, or the session setting pgflow.fake_now in sessions whose session user '
+'is a superuser or owns the pgflow schema (a test harness''s clock; ignored in other sessions).';
 
--- Called by poll_for_tasks, expire_tasks and workers (to pace their heartbeats): how long a worker may go
--- without a heartbeat before its tasks are taken back, the session setting pgflow.worker_timeout.
+-- Called by heartbeat (which registers it as the calling worker's own timeout) and by workers, to pace
+-- their heartbeats: the session setting pgflow.worker_timeout, 30 seconds when unset. Bounded to
+-- 1 second .. 1 hour: shorter, and a worker could not beat fast enough; longer, and the tasks of a dead
+-- worker would be held for hours. PF005 for anything else.
 create or replace function pgflow.worker_timeout()
 returns interval
-language sql
+language plpgsql
 stable
-parallel safe
+set search_path = ''
 as $$
-  select coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds')::interval
+declare
+  v_setting text := coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds');
+  v_timeout interval;
+begin
+  begin
+    v_timeout := v_setting::interval;
+  exception
+    when invalid_datetime_format or datetime_field_overflow or interval_field_overflow
+      or invalid_parameter_value or numeric_value_out_of_range then
+      v_timeout := null;
+  end;
+  if v_timeout is null or v_timeout < interval '1 second' or v_timeout > interval '1 hour' then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'the setting pgflow.worker_timeout must be an interval from 1 second to 1 hour, got %L', v_setting
+      );
+  end if;
+  return v_timeout;
+end;
 $$;
+
+comment on function pgflow.worker_timeout() is
+'This session''s worker timeout: the setting pgflow.worker_timeout (1 second to 1 hour), 30 seconds when unset. '
+'heartbeat() registers it as the worker''s own timeout; a worker that neither polls nor beats for that long '
+'loses its started tasks. PF005 when the setting is not such an interval.';
 
 -- Called wherever a number of seconds becomes an interval (once per task created).
 create or replace function pgflow._seconds(seconds numeric)
@@ -54,10 +116,6 @@ as $$
   )
 $$;
 
-comment on function pgflow.worker_timeout() is
-'How long a worker may go without a heartbeat before its tasks are taken back: the session setting '
-'pgflow.worker_timeout, 30 seconds when unset.';
-
 -- Called by the task reports, start_run and the cascade, and by workers (to fail a result too large to
 -- send before sending it): the largest JSON value, in bytes of its stored (jsonb) form, that a task may
 -- report as its output, that a map step's outputs may add up to, that the engine builds as a step's input
@@ -75,3 +133,92 @@ $$;
 comment on function pgflow.max_output_size() is
 'The largest output a task may report, in bytes of its stored jsonb form (64 MiB); also the limit on a map '
 'step''s outputs together, on the input built for a step from its dependencies'' outputs, and on a run input.';
+
+-- Called by the public functions to refuse a bad argument: PF005 with a sentence naming the function, the
+-- argument and what it must be, and what it got (shortened to 100 characters).
+create or replace function pgflow._bad_argument(function_name text, argument text, rule text, got text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  raise exception using
+    errcode = 'PF005',
+    message = pg_catalog.format(
+      '%s: %s must be %s, got %s',
+      _bad_argument.function_name, _bad_argument.argument, _bad_argument.rule,
+      case
+        when _bad_argument.got is null then 'null'
+        when pg_catalog.length(_bad_argument.got) > 100
+          then pg_catalog.quote_literal(pg_catalog.left(_bad_argument.got, 100)) || pg_catalog.format(
+            '... (%s characters)', pg_catalog.length(_bad_argument.got)
+          )
+        else pg_catalog.quote_literal(_bad_argument.got)
+      end
+    );
+end;
+$$;
+
+-- Called by the public functions for the arguments that name something: PF005 unless the value is a text
+-- of 1 to max_length characters (worker ids and idempotency keys are indexed: 255 keeps every key far
+-- under the 2,704 bytes a B-tree entry may take).
+create or replace function pgflow._check_name(function_name text, argument text, value text, max_length int default 255)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if _check_name.value is null or _check_name.value = '' or pg_catalog.length(_check_name.value) > _check_name.max_length
+  then
+    perform pgflow._bad_argument(
+      _check_name.function_name, _check_name.argument,
+      pg_catalog.format('a text of 1 to %s characters', _check_name.max_length), _check_name.value
+    );
+  end if;
+end;
+$$;
+
+-- Called by the public functions for their required arguments: PF005 when the value is null.
+create or replace function pgflow._check_not_null(function_name text, argument text, is_null boolean)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if _check_not_null.is_null then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format('%s: %s must not be null', _check_not_null.function_name, _check_not_null.argument);
+  end if;
+end;
+$$;
+
+-- Called by the reports and cancel_run: an error or reason text as stored, at most 65,536 characters (the
+-- rest is cut, and the cut says how long the text was), so that one runaway message cannot bloat a row.
+create or replace function pgflow._clip(message text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+  select case
+    when pg_catalog.length(_clip.message) <= 65536 then _clip.message
+    else pg_catalog.left(_clip.message, 65536)
+      || pg_catalog.format('... (cut: %s characters in all)', pg_catalog.length(_clip.message))
+  end
+$$;
+
+-- Called wherever an output or input is measured against pgflow.max_output_size(): the size in bytes of a
+-- JSON value in its jsonb form, as it is stored before compression. (#> '{}' hands back the whole value,
+-- decompressed when it came compressed from a table: the size of a compressed value would understate it.)
+create or replace function pgflow._json_size(value jsonb)
+returns bigint
+language sql
+immutable
+parallel safe
+as $$
+  select pg_catalog.pg_column_size(_json_size.value #> '{}')::bigint
+$$;

@@ -28,45 +28,74 @@ begin
 end;
 $$;
 
+-- The rules of step and flow options, in one place: _option_is_valid and _option_rule are what every
+-- validator reads (the set-based check of whole definitions, and the per-step check that words the
+-- error). Integers are written as integers (2, not 2.0); seconds are numbers; every bound keeps the value
+-- a valid interval and a reachable deadline (a timeout under 0.1 s could not be met by any worker).
+create or replace function pgflow._option_is_valid(option_name text, option_value jsonb)
+returns boolean
+language sql
+immutable
+parallel safe
+as $$
+  select case
+    when coalesce(pg_catalog.jsonb_typeof(_option_is_valid.option_value), 'null') = 'null' then true
+    when pg_catalog.jsonb_typeof(_option_is_valid.option_value) <> 'number' then false
+    when _option_is_valid.option_name = 'max_attempts' then
+      (_option_is_valid.option_value #>> '{}') ~ '^[0-9]{1,10}$'
+      and (_option_is_valid.option_value #>> '{}')::numeric between 1 and 2147483647
+    when _option_is_valid.option_name = 'timeout' then
+      (_option_is_valid.option_value #>> '{}')::numeric between 0.1 and 3153600000
+    else (_option_is_valid.option_value #>> '{}')::numeric between 0 and 3153600000
+  end
+$$;
+
+-- Called by _check_option: what a valid value of the option is, as words for the error message.
+create or replace function pgflow._option_rule(option_name text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+  select case _option_rule.option_name
+    when 'max_attempts' then 'an integer from 1 to 2147483647'
+    when 'timeout' then 'a number of seconds from 0.1 to 3153600000 (100 years)'
+    else 'a number of seconds from 0 to 3153600000 (100 years)'
+  end
+$$;
+
+-- The keys a step object may have, in one place.
+create or replace function pgflow._step_keys()
+returns text[]
+language sql
+immutable
+parallel safe
+as $$
+  select array[
+    'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
+    'if', 'if_not', 'when_unmet', 'when_exhausted'
+  ]
+$$;
+
 -- Called by the validators: checks one option value (a JSON value) and returns it as numeric,
--- or null when it is absent or JSON null. PF001 when it is out of range or not a number.
+-- or null when it is absent or JSON null. PF001 when it breaks the option's rule.
 create or replace function pgflow._check_option(owner text, option_name text, option_value jsonb)
 returns numeric
 language plpgsql
 immutable
 set search_path = ''
 as $$
-declare
-  v_number numeric;
-  v_rule text;
 begin
-  if _check_option.option_value is null or pg_catalog.jsonb_typeof(_check_option.option_value) = 'null' then
-    return null;
-  end if;
-
-  v_rule := case _check_option.option_name
-    when 'max_attempts' then 'an integer from 1 to 2147483647'
-    when 'timeout' then 'a number of seconds greater than 0 and at most 3153600000'
-    else 'a number of seconds from 0 to 3153600000'
-  end;
-
-  if pg_catalog.jsonb_typeof(_check_option.option_value) = 'number' then
-    v_number := (_check_option.option_value #>> '{}')::numeric;
-  end if;
-
-  if v_number is null
-     or (_check_option.option_name = 'max_attempts'
-         and (v_number <> pg_catalog.trunc(v_number) or v_number < 1 or v_number > 2147483647))
-     or (_check_option.option_name = 'timeout' and (v_number <= 0 or v_number > 3153600000))
-     or (_check_option.option_name <> 'max_attempts' and (v_number < 0 or v_number > 3153600000)) then
+  if not pgflow._option_is_valid(_check_option.option_name, _check_option.option_value) then
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
         '%s: option %s must be %s, got %s',
-        _check_option.owner, _check_option.option_name, v_rule, _check_option.option_value::text
+        _check_option.owner, _check_option.option_name, pgflow._option_rule(_check_option.option_name),
+        _check_option.option_value::text
       );
   end if;
-  return v_number;
+  return (nullif(_check_option.option_value, 'null'::jsonb) #>> '{}')::numeric;
 end;
 $$;
 
@@ -156,17 +185,13 @@ begin
 
   select pg_catalog.string_agg(k.key, ', ' order by k.key) into v_unknown
   from pg_catalog.jsonb_object_keys(_normalize_step.step) as k (key)
-  where k.key not in (
-    'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted'
-  );
+  where not (k.key = any(pgflow._step_keys()));
   if v_unknown is not null then
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: unknown key(s) %s; a step takes slug, depends_on, type, max_attempts, base_delay, max_delay, '
-        'timeout, start_delay, if, if_not, when_unmet and when_exhausted',
-        v_owner, v_unknown
+        '%s: unknown key(s) %s; a step takes %s',
+        v_owner, v_unknown, pg_catalog.array_to_string(pgflow._step_keys(), ', ')
       );
   end if;
 
@@ -217,6 +242,22 @@ begin
       );
   end if;
 
+  if coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if'), 'null') not in ('object', 'array', 'null')
+     or coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if_not'), 'null') not in ('object', 'array', 'null')
+  then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: a condition (if, if_not) must be a JSON object or array that the step''s input must contain, got %s',
+        v_owner,
+        case
+          when coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if'), 'null') not in ('object', 'array', 'null')
+            then _normalize_step.step -> 'if'
+          else _normalize_step.step -> 'if_not'
+        end
+      );
+  end if;
+
   return pg_catalog.jsonb_build_object(
     'slug', v_slug,
     'type', v_type,
@@ -256,11 +297,10 @@ begin
     and pg_catalog.length(e.step ->> 'slug') <= 128
     and not exists (
       select from pg_catalog.jsonb_object_keys(e.step) as k (key)
-      where k.key not in (
-        'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-        'if', 'if_not', 'when_unmet', 'when_exhausted'
-      )
+      where not (k.key = any(pgflow._step_keys()))
     )
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'if'), 'null') in ('object', 'array', 'null')
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'if_not'), 'null') in ('object', 'array', 'null')
     and coalesce(e.step ->> 'type', 'single') in ('single', 'map')
     and coalesce(pg_catalog.jsonb_typeof(e.step -> 'type'), 'null') in ('string', 'null')
     and coalesce(e.step ->> 'when_unmet', 'skip') in ('skip', 'skip-cascade', 'fail')
@@ -276,18 +316,7 @@ begin
     and not exists (
       select
       from (values ('max_attempts'), ('base_delay'), ('max_delay'), ('timeout'), ('start_delay')) as o (key)
-      where case
-        when coalesce(pg_catalog.jsonb_typeof(e.step -> o.key), 'null') = 'null' then false
-        when pg_catalog.jsonb_typeof(e.step -> o.key) <> 'number' then true
-        when o.key = 'max_attempts' then not (
-          (e.step ->> o.key)::numeric = pg_catalog.trunc((e.step ->> o.key)::numeric)
-          and (e.step ->> o.key)::numeric between 1 and 2147483647
-        )
-        when o.key = 'timeout' then not (
-          (e.step ->> o.key)::numeric > 0 and (e.step ->> o.key)::numeric <= 3153600000
-        )
-        else not ((e.step ->> o.key)::numeric between 0 and 3153600000)
-      end
+      where not pgflow._option_is_valid(o.key, e.step -> o.key)
     ),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
@@ -589,12 +618,22 @@ begin
   select pg_catalog.array_agg(p.slug order by p.pos desc) into v_path
   from pg_catalog.unnest(v_path) with ordinality as p (slug, pos);
 
+  -- A long cycle is shown by its first 10 steps (the message stays short enough to read and to log); the
+  -- DETAIL has all of it.
   raise exception using
     errcode = 'PF003',
-    message = pg_catalog.format(
-      'flow %L has a dependency cycle: %s (each step depends on the one before it)',
-      _topological_order.flow_slug, pg_catalog.array_to_string(v_path, ' -> ')
-    ),
+    message = case
+      when pg_catalog.cardinality(v_path) <= 21 then pg_catalog.format(
+        'flow %L has a dependency cycle: %s (each step depends on the one before it)',
+        _topological_order.flow_slug, pg_catalog.array_to_string(v_path, ' -> ')
+      )
+      else pg_catalog.format(
+        'flow %L has a dependency cycle of %s steps: %s -> ... -> %s (each step depends on the one before it; '
+        'the DETAIL lists the whole cycle)',
+        _topological_order.flow_slug, pg_catalog.cardinality(v_path) - 1,
+        pg_catalog.array_to_string(v_path[1:10], ' -> '), v_path[pg_catalog.cardinality(v_path)]
+      )
+    end,
     detail = pg_catalog.jsonb_build_object('cycle', pg_catalog.to_jsonb(v_path))::text;
 end;
 $$;

@@ -4,7 +4,8 @@
 -- Versions of one flow are created one at a time: every writer takes a transaction-level advisory
 -- lock on the flow slug first, so two definers never race for the same version number.
 
--- Called by define_flow, create_flow and add_step before they read the current version.
+-- Called by define_flow, create_flow and add_step before they read the current version: the exclusive
+-- side of the flow's definition lock.
 create or replace function pgflow._lock_flow_definition(flow_slug text)
 returns void
 language sql
@@ -13,6 +14,20 @@ set search_path = ''
 as $$
   select pg_catalog.pg_advisory_xact_lock(
     pg_catalog.hashtext('pgflow.flows'), pg_catalog.hashtext(_lock_flow_definition.flow_slug)
+  )
+$$;
+
+-- Called by start_run before it reads the current version: the shared side of the same lock. Runs of a flow
+-- start side by side, but never while a definition writer changes the flow (add_step appends to the current
+-- version until it has runs): a run's step states always equal the steps of the version it records.
+create or replace function pgflow._lock_flow_for_start(flow_slug text)
+returns void
+language sql
+volatile
+set search_path = ''
+as $$
+  select pg_catalog.pg_advisory_xact_lock_shared(
+    pg_catalog.hashtext('pgflow.flows'), pg_catalog.hashtext(_lock_flow_for_start.flow_slug)
   )
 $$;
 
@@ -184,6 +199,7 @@ declare
   v_steps jsonb;
   v_row pgflow.steps;
 begin
+  perform pgflow._check_slug('flow', add_step.flow_slug);
   perform pgflow._lock_flow_definition(add_step.flow_slug);
 
   select f.* into v_flow

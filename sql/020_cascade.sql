@@ -78,7 +78,7 @@ begin
 
   update pgflow.step_states as ss
   set status = 'failed', error = _fail_run.message, finished_at = _fail_run.now
-  where ss.run_id = _fail_run.run_id and ss.step_slug = _fail_run.step_slug;
+  where ss.run_id = _fail_run.run_id and ss.step_slug = _fail_run.step_slug and ss.status in ('created', 'started');
 
   perform pgflow._close_run(_fail_run.run_id, 'failed', _fail_run.now);
 end;
@@ -173,6 +173,37 @@ begin
 end;
 $$;
 
+-- Called, holding the runs row, by fail_task and expiry (a task out of attempts, or failed without retry),
+-- by the reports (an output too large to store) and by _start_step (an input too large to build): the step
+-- cannot go on, and its when_exhausted decides: "fail" fails the run (returns null); "skip" and
+-- "skip-cascade" skip it (and, with cascade, everything downstream) and return the slugs of the steps
+-- skipped, for the caller to hand to _advance.
+create or replace function pgflow._exhaust_step(run_id uuid, step_slug text, message text, now timestamptz)
+returns text[]
+language plpgsql
+volatile
+set search_path = ''
+set enable_seqscan = off
+as $$
+declare
+  v_mode text;
+begin
+  select s.when_exhausted into v_mode
+  from pgflow.step_states as ss
+  inner join pgflow.steps as s
+    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  where ss.run_id = _exhaust_step.run_id and ss.step_slug = _exhaust_step.step_slug;
+
+  if v_mode = 'fail' then
+    perform pgflow._fail_run(_exhaust_step.run_id, _exhaust_step.step_slug, _exhaust_step.message, _exhaust_step.now);
+    return null;
+  end if;
+  return pgflow._skip_step(
+    _exhaust_step.run_id, _exhaust_step.step_slug, v_mode = 'skip-cascade', _exhaust_step.message, _exhaust_step.now
+  );
+end;
+$$;
+
 -- Called by _advance for the runs whose last step just finished: each run's output is an object
 -- {leaf_step_slug: output} over its completed leaf steps (steps nothing depends on).
 create or replace function pgflow._complete_runs(run_ids uuid[], now timestamptz)
@@ -211,10 +242,28 @@ begin
 end;
 $$;
 
+-- Called by _start_step and _advance: the size of the input a dependent step would receive (the object of
+-- its completed dependencies' outputs), in bytes, from the output sizes recorded when they completed (the
+-- keys add a few bytes each, which the limit's margin to jsonb's own absorbs).
+-- (No "set search_path": every name is qualified, and _advance's statement inlines it.)
+create or replace function pgflow._input_size(run_id uuid, flow_slug text, flow_version int, step_slug text)
+returns bigint
+language sql
+stable
+as $$
+  select coalesce(pg_catalog.sum(ss.output_size), 0)::bigint
+  from pgflow.deps as d
+  inner join pgflow.step_states as ss
+    on ss.run_id = _input_size.run_id and ss.step_slug = d.dep_slug and ss.status = 'completed'
+  where d.flow_slug = _input_size.flow_slug and d.flow_version = _input_size.flow_version
+    and d.step_slug = _input_size.step_slug
+$$;
+
 -- Called by _advance for a ready step that is more than one plain task: a map step (its tasks come
--- from an array) or a step with a condition. Evaluates the condition against the input the step
--- would receive (for a map step, the array it maps over), then creates the tasks. Returns the slugs
--- of the steps that finished at once (an empty map; skipped steps), or null when the run failed.
+-- from an array), a step with a condition, or a step whose input would be too large to build. Checks the
+-- size of that input, evaluates the condition against it (for a map step, against the array it maps
+-- over), then creates the tasks. Returns the slugs of the steps that finished at once (an empty map;
+-- skipped steps), or null when the run failed.
 create or replace function pgflow._start_step(run_id uuid, step_slug text, now timestamptz)
 returns text[]
 language plpgsql
@@ -230,6 +279,7 @@ declare
   v_condition_input jsonb;
   v_dep text;
   v_count int;
+  v_input_size bigint;
 begin
   select r.input, ss.flow_slug, ss.flow_version into v_run
   from pgflow.runs as r
@@ -243,9 +293,23 @@ begin
   where s.flow_slug = v_run.flow_slug and s.flow_version = v_run.flow_version and s.step_slug = _start_step.step_slug;
 
   -- the input the step would receive: the run input for a root step, else its completed deps' outputs
+  -- (unless those add up to more than the engine builds: then the step cannot run)
   if v_step.deps_count = 0 then
     v_input := v_run.input;
   else
+    v_input_size := pgflow._input_size(_start_step.run_id, v_step.flow_slug, v_step.flow_version, v_step.step_slug);
+    if v_input_size > pgflow.max_output_size() then
+      return pgflow._exhaust_step(
+        _start_step.run_id,
+        v_step.step_slug,
+        pg_catalog.format(
+          'input of step %L would be %s bytes (the outputs of its dependencies together), more than the limit of %s '
+          'bytes (pgflow.max_output_size())',
+          v_step.step_slug, v_input_size, pgflow.max_output_size()
+        ),
+        _start_step.now
+      );
+    end if;
     select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, ss.output), '{}'::jsonb) into v_input
     from pgflow.deps as d
     inner join pgflow.step_states as ss
@@ -370,6 +434,8 @@ declare
   v_failed uuid[] := '{}'::uuid[];
   v_flows text[];
   v_flow text;
+  v_big_runs uuid[];
+  v_big_steps text[];
 begin
   if pg_catalog.cardinality(v_ready_runs) > 0 then
     select pg_catalog.array_agg(
@@ -464,7 +530,12 @@ begin
     ---------------------------------------------------------------------------------------------
     if true = any(v_ready_plain) then
       with ready as (
-        select u.run_id, u.step_slug, ss.flow_slug, s.start_delay
+        select
+          u.run_id, u.step_slug, ss.flow_slug, s.start_delay,
+          -- one dependency's output always fits; several may not (those go through _start_step)
+          s.deps_count < 2
+          or pgflow._input_size(u.run_id, ss.flow_slug, ss.flow_version, ss.step_slug) <= pgflow.max_output_size()
+          as fits
         from rows from (
           pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps), pg_catalog.unnest(v_ready_plain)
         ) as u (run_id, step_slug, plain)
@@ -478,7 +549,7 @@ begin
         update pgflow.step_states as ss
         set status = 'started', remaining_tasks = 1, initial_tasks = 1, started_at = _advance.now
         from ready
-        where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug
+        where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug and ready.fits
         returning ss.run_id, ss.step_slug
       ),
       inserted as (
@@ -490,13 +561,27 @@ begin
         inner join started on ready.run_id = started.run_id and ready.step_slug = started.step_slug
         returning step_tasks.flow_slug, step_tasks.visible_at
       )
-      select pg_catalog.array_agg(distinct inserted.flow_slug) into v_flows
-      from inserted
-      where inserted.visible_at <= _advance.now;
+      select
+        (select pg_catalog.array_agg(distinct inserted.flow_slug) from inserted where inserted.visible_at <= _advance.now),
+        (select pg_catalog.array_agg(ready.run_id) from ready where not ready.fits),
+        (select pg_catalog.array_agg(ready.step_slug) from ready where not ready.fits)
+      into v_flows, v_big_runs, v_big_steps;
 
       -- delayed tasks send nothing: workers find them on their fallback poll
       foreach v_flow in array coalesce(v_flows, '{}'::text[]) loop
         perform pgflow._notify_tasks_ready(v_flow);
+      end loop;
+
+      -- plain steps whose input would be too large: _start_step ends them as when_exhausted says
+      for i in 1 .. coalesce(pg_catalog.cardinality(v_big_runs), 0) loop
+        v_skipped := pgflow._start_step(v_big_runs[i], v_big_steps[i], _advance.now);
+        if v_skipped is null then
+          v_failed := v_failed || v_big_runs[i];
+        else
+          v_finished_runs := v_finished_runs
+            || pg_catalog.array_fill(v_big_runs[i], array[pg_catalog.cardinality(v_skipped)]);
+          v_finished_steps := v_finished_steps || v_skipped;
+        end if;
       end loop;
     end if;
 

@@ -20,7 +20,22 @@ declare
   v_flow pgflow.flows;
   v_run pgflow.runs;
   v_root_map text;
+  v_input_size bigint := pgflow._json_size(coalesce(start_run.input, 'null'::jsonb));
 begin
+  perform pgflow._check_not_null('start_run', 'flow_slug', start_run.flow_slug is null);
+  if start_run.idempotency_key is not null then
+    perform pgflow._check_name('start_run', 'idempotency_key', start_run.idempotency_key);
+  end if;
+  if v_input_size > pgflow.max_output_size() then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'start_run: input is %s bytes, more than the limit of %s bytes (pgflow.max_output_size())',
+        v_input_size, pgflow.max_output_size()
+      );
+  end if;
+
+  perform pgflow._lock_flow_for_start(start_run.flow_slug);
   select f.* into v_flow
   from pgflow.flows as f
   where f.flow_slug = start_run.flow_slug
@@ -78,15 +93,21 @@ begin
     ),
     v_now
   )
-  on conflict (flow_slug, idempotency_key) where idempotency_key is not null do nothing
+  on conflict do nothing
   returning * into v_run;
 
   if not found then
-    -- a concurrent call with the same idempotency key won the race: return its run
+    -- a concurrent call won the race: with the same idempotency key, its run is this call's run; with the
+    -- same run_id, this call cannot create it
     select r.* into v_run
     from pgflow.runs as r
     where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
-    return v_run;
+    if found then
+      return v_run;
+    end if;
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format('run %s already exists; pass a new run_id or none', start_run.run_id);
   end if;
 
   insert into pgflow.step_states (run_id, step_slug, flow_slug, flow_version, status, remaining_deps)
@@ -121,7 +142,8 @@ $$;
 
 comment on function pgflow.start_run(text, jsonb, uuid, text) is
 'Starts a run of the current version of a flow. A second call with the same idempotency_key returns the '
-'first run. Errors: PF004 unknown flow, PF005 a root map step needs an array input.';
+'first run. Errors: PF004 unknown flow; PF005 a root map step needs an array input, an input over '
+'pgflow.max_output_size(), a bad idempotency_key; PF008 a run_id that exists.';
 
 -- Called by SQL written for pgflow's TypeScript edition.
 create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id uuid default null)

@@ -7,10 +7,11 @@
 
 -- Called by poll_for_tasks and expire_tasks, one caller at a time: turns overdue attempts into failed
 -- attempts, which are retried or exhausted like any failure. Tasks whose rows are busy are left for
--- the next pass. An attempt is overdue when its deadline has passed, or when the worker holding it
--- has sent no heartbeat for pgflow.worker_timeout (default 30 s). Returns how many attempts it expired.
--- Both searches start from something small (the earliest deadlines; the silent workers), never from
--- every started task, so a pass costs next to nothing when there is nothing to expire.
+-- the next pass. An attempt is overdue when its deadline has passed, or when the lease of the worker
+-- holding it has ended (it neither polled nor beat for the timeout it registered). Returns how many
+-- attempts it expired. Both searches start from something small (the earliest deadlines; the workers
+-- whose lease ended), never from every started task, so a pass costs next to nothing when there is
+-- nothing to expire.
 create or replace function pgflow._expire_tasks(now timestamptz)
 returns int
 language plpgsql
@@ -19,21 +20,21 @@ set search_path = ''
 set enable_seqscan = off
 as $$
 declare
-  v_timeout interval := pgflow.worker_timeout();
   v_task record;
   v_expired int := 0;
 begin
   for v_task in
     select
       t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id,
-      null::timestamptz as last_heartbeat_at
+      null::timestamptz as last_heartbeat_at, null::interval as worker_timeout
     from pgflow.step_tasks as t
     where t.status = 'started' and t.deadline <= _expire_tasks.now
     union all
-    select t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at
+    select
+      t.run_id, t.step_slug, t.task_index, t.attempt, t.deadline, t.worker_id, w.last_heartbeat_at, w.worker_timeout
     from pgflow.workers as w
     inner join pgflow.step_tasks as t on w.worker_id = t.worker_id and t.status = 'started'
-    where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout
+    where w.stopped_at is null and w.expires_at <= _expire_tasks.now
       and t.deadline > _expire_tasks.now
     limit 1000
   loop
@@ -46,8 +47,8 @@ begin
           'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
         )
         else pg_catalog.format(
-          'attempt %s timed out: worker %L sent no heartbeat since %s', v_task.attempt, v_task.worker_id,
-          v_task.last_heartbeat_at
+          'attempt %s timed out: worker %L sent no heartbeat since %s (its timeout is %s)', v_task.attempt,
+          v_task.worker_id, v_task.last_heartbeat_at, v_task.worker_timeout
         )
       end,
       v_task.attempt,
@@ -61,7 +62,7 @@ begin
   -- silent workers whose tasks are all expired are marked stopped, so later passes skip them
   update pgflow.workers as w
   set stopped_at = _expire_tasks.now
-  where w.stopped_at is null and w.last_heartbeat_at < _expire_tasks.now - v_timeout
+  where w.stopped_at is null and w.expires_at <= _expire_tasks.now
     and not exists (select from pgflow.step_tasks as t where t.worker_id = w.worker_id and t.status = 'started');
 
   return v_expired;
@@ -76,15 +77,18 @@ language plpgsql
 volatile
 set search_path = ''
 as $$
+declare
+  v_now timestamptz := pgflow.now();
 begin
+  perform pgflow._notice_server_start(v_now);
   perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks'));
-  return pgflow._expire_tasks(pgflow.now());
+  return pgflow._expire_tasks(v_now);
 end;
 $$;
 
 comment on function pgflow.expire_tasks() is
-'Counts overdue attempts (past their deadline, or held by a worker without heartbeats for '
-'pgflow.worker_timeout) as failed and retries or exhausts them. Returns how many it expired.';
+'Counts overdue attempts (past their deadline, or held by a worker that neither polled nor beat for its own '
+'timeout) as failed and retries or exhausts them. Returns how many it expired.';
 
 -- Called by poll_for_tasks and poll_for_tasks_lean: claims up to max_tasks due tasks and returns them
 -- with their inputs (and the run input as flow_input, unless with_flow_input is false).
@@ -104,11 +108,27 @@ set enable_sort = off
 as $$
 declare
   v_now timestamptz := pgflow.now();
+  v_function text := case when _poll_for_tasks.with_flow_input then 'poll_for_tasks' else 'poll_for_tasks_lean' end;
 begin
-  -- A poll is a sign of life: a registered worker that polls is not silent (refreshed at most once a
-  -- second, so the poll stays read-mostly).
+  perform pgflow._check_name(v_function, 'worker_id', _poll_for_tasks.worker_id);
+  if pg_catalog.array_position(_poll_for_tasks.flow_slugs, null) is not null then
+    perform pgflow._bad_argument(
+      v_function, 'flow_slugs', 'null (every flow) or an array of flow slugs without nulls',
+      _poll_for_tasks.flow_slugs::text
+    );
+  end if;
+  if _poll_for_tasks.max_tasks is null or _poll_for_tasks.max_tasks not between 0 and 10000 then
+    perform pgflow._bad_argument(
+      v_function, 'max_tasks', 'an integer from 0 to 10000', _poll_for_tasks.max_tasks::text
+    );
+  end if;
+
+  perform pgflow._notice_server_start(v_now);
+
+  -- A poll is a sign of life: a registered worker that polls renews its lease (at most once a second,
+  -- so the poll stays read-mostly).
   update pgflow.workers as w
-  set last_heartbeat_at = v_now, stopped_at = null
+  set last_heartbeat_at = v_now, expires_at = v_now + w.worker_timeout, stopped_at = null
   where w.worker_id = _poll_for_tasks.worker_id
     and (w.stopped_at is not null or w.last_heartbeat_at < v_now - interval '1 second');
 
@@ -116,10 +136,7 @@ begin
   -- two index probes find something overdue.
   if (
     exists (select from pgflow.step_tasks as t where t.status = 'started' and t.deadline <= v_now)
-    or exists (
-      select from pgflow.workers as w
-      where w.stopped_at is null and w.last_heartbeat_at < v_now - pgflow.worker_timeout()
-    )
+    or exists (select from pgflow.workers as w where w.stopped_at is null and w.expires_at <= v_now)
   ) and pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
     perform pgflow._expire_tasks(v_now);
   end if;
@@ -132,7 +149,7 @@ begin
       and t.visible_at <= v_now
       and (_poll_for_tasks.flow_slugs is null or t.flow_slug = any(_poll_for_tasks.flow_slugs))
     order by t.visible_at
-    limit greatest(coalesce(_poll_for_tasks.max_tasks, 10), 0)
+    limit _poll_for_tasks.max_tasks
     for update skip locked
   ),
   claimed as (
@@ -192,8 +209,9 @@ end;
 $$;
 
 comment on function pgflow.poll_for_tasks(text, text[], int) is
-'Claims up to max_tasks due tasks of the listed flows (null: any) with FOR UPDATE SKIP LOCKED and returns '
-'them with their inputs. Never blocks; expires overdue attempts first.';
+'Claims up to max_tasks (0 to 10000) due tasks of the listed flows (null: any) with FOR UPDATE SKIP LOCKED and '
+'returns them with their inputs. Never blocks; expires overdue attempts first. PF005 for a worker_id that is '
+'not a text of 1 to 255 characters, a null in flow_slugs, or max_tasks out of range.';
 
 -- Called by workers that fetch run inputs only when a handler asks for one (the Python worker).
 create or replace function pgflow.poll_for_tasks_lean(
@@ -226,6 +244,7 @@ as $$
 declare
   v_input jsonb;
 begin
+  perform pgflow._check_not_null('get_run_input', 'run_id', get_run_input.run_id is null);
   select r.input into v_input from pgflow.runs as r where r.run_id = get_run_input.run_id;
   if not found then
     raise exception using

@@ -6,16 +6,6 @@
 -- Locks follow the order of 020_cascade.sql: the reported step's state row, then the run row (only
 -- when the step is about to finish), then the task row.
 
--- One report of a batch, as _complete_reports reads them.
-create type pgflow._report as (
-  pos int,
-  run_id uuid,
-  step_slug text,
-  task_index int,
-  output jsonb,
-  attempt int
-);
-
 -- Called by _complete_reports: the parallel arrays of a batch as rows, numbered from 1.
 -- Unlike the other functions it has no "set search_path" (its names are all qualified): a SQL function
 -- with a SET clause is planned anew at every call and cannot be inlined, which cost more than the rest
@@ -40,15 +30,21 @@ $$;
 
 -- Called by complete_task and complete_tasks: records a batch of completions and cascades, in one
 -- transaction. The arrays are parallel (one report per position); an attempt of null is not checked.
--- Returns, per report: true when recorded, false when refused (the task is not started, the attempt
--- is not the current one, or the run is no longer started), null when the task does not exist.
+-- Returns, per report: true when recorded, false when not (the task is not started, the attempt is not
+-- the current one, the run is no longer started — or the output cannot be stored: see below), null when
+-- the task does not exist.
+--
+-- An output larger than pgflow.max_output_size(), or one that would take its map step's outputs together
+-- past it, cannot be stored: that report fails its task at once, without retry, with an error naming the
+-- limit, and the step's when_exhausted applies; the other reports of the batch are recorded.
 --
 -- Locks (020_cascade.sql) level by level for the whole batch: the reported steps' rows in (run_id,
--- step_slug) order; the rows of the runs where a step may finish in this batch (its reports cover its
--- remaining tasks), in run_id order; then the tasks. A completion that does not finish its step never
--- locks its run.
+-- step_slug) order; the rows of the runs where a step may end in this batch (its reports cover its
+-- remaining tasks, or one of them cannot be stored), in run_id order; then the tasks. A completion that
+-- does not end its step never locks its run.
 create or replace function pgflow._complete_reports(
-  run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[], now timestamptz
+  run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[], now timestamptz,
+  function_name text
 )
 returns boolean[]
 language plpgsql
@@ -63,10 +59,12 @@ declare
   v_finishing uuid[];
   v_started uuid[];
   v_others uuid[];
+  v_unstorable int[];
+  v_reasons text[];
   v_recorded int[];
   v_finished_runs uuid[];
   v_finished_steps text[];
-  v_refused record;
+  v_report record;
   v_results boolean[];
 begin
   if v_count = 0 then
@@ -78,39 +76,103 @@ begin
      or pg_catalog.cardinality(v_attempts) <> v_count then
     raise exception using
       errcode = 'PF005',
-      message = 'complete_tasks needs arrays of the same length: run_ids, step_slugs, task_indexes, outputs and '
-        'attempts (or null attempts)';
+      message = pg_catalog.format(
+        '%s needs arrays of the same length: run_ids, step_slugs, task_indexes, outputs and attempts (or null '
+        'attempts)',
+        _complete_reports.function_name
+      );
+  end if;
+  if pg_catalog.array_position(_complete_reports.run_ids, null) is not null then
+    perform pgflow._check_not_null(_complete_reports.function_name, 'run_id', true);
+  end if;
+  if pg_catalog.array_position(_complete_reports.step_slugs, null) is not null then
+    perform pgflow._check_not_null(_complete_reports.function_name, 'step_slug', true);
+  end if;
+  if pg_catalog.array_position(_complete_reports.task_indexes, null) is not null then
+    perform pgflow._check_not_null(_complete_reports.function_name, 'task_index', true);
+  end if;
+  if exists (select from pg_catalog.unnest(v_attempts) as a (attempt) where a.attempt < 1) then
+    perform pgflow._bad_argument(
+      _complete_reports.function_name, 'attempt', 'null or a positive integer',
+      (select pg_catalog.min(a.attempt)::text from pg_catalog.unnest(v_attempts) as a (attempt))
+    );
   end if;
 
   ---------------------------------------------------------------------------------------------------
-  -- 1. The reported steps' rows; the runs where a step may finish (its reports in this batch cover all
-  --    its remaining tasks).
+  -- 1. The reported steps' rows. Which reports can be stored: each output on its own, and a step's
+  --    outputs together (those it has, plus this batch's for its tasks that are started at the reported
+  --    attempt, in batch order). The runs where a step may end: its reports cover its remaining tasks,
+  --    or one of them cannot be stored (its task fails without retry).
   ---------------------------------------------------------------------------------------------------
   with reports as (
-    select u.run_id, u.step_slug, pg_catalog.count(*)::int as n
+    select u.pos, u.run_id, u.step_slug, u.task_index, u.attempt, pgflow._json_size(u.output) as size
     from pgflow._report_rows(
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
       _complete_reports.outputs, v_attempts
     ) as u
-    group by u.run_id, u.step_slug
   ),
   locked as (
-    select ss.run_id, ss.step_slug, ss.status, ss.remaining_tasks
+    select ss.run_id, ss.step_slug, ss.flow_slug, ss.status, ss.remaining_tasks, ss.output_size
     from pgflow.step_states as ss
-    inner join reports on ss.run_id = reports.run_id and ss.step_slug = reports.step_slug
+    where (ss.run_id, ss.step_slug) in (select reports.run_id, reports.step_slug from reports)
     order by ss.run_id, ss.step_slug
     for no key update of ss
+  ),
+  valid as (
+    select
+      reports.pos, reports.run_id, reports.step_slug, locked.flow_slug, reports.size,
+      coalesce(locked.output_size, 0)
+      + pg_catalog.sum(case when reports.size <= pgflow.max_output_size() then reports.size else 0 end) over (
+        partition by reports.run_id, reports.step_slug order by reports.pos rows unbounded preceding
+      ) as step_size
+    from reports
+    inner join locked on reports.run_id = locked.run_id and reports.step_slug = locked.step_slug
+    where locked.status = 'started'
+      and exists (
+        select from pgflow.step_tasks as t
+        where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
+          and t.status = 'started' and (reports.attempt is null or t.attempt = reports.attempt)
+      )
+  ),
+  unstorable as (
+    select
+      valid.pos, valid.run_id,
+      case
+        when valid.size > pgflow.max_output_size() then pg_catalog.format(
+          'output of %s.%s is too large to store: %s bytes, more than the limit of %s bytes '
+          '(pgflow.max_output_size())',
+          valid.flow_slug, valid.step_slug, valid.size, pgflow.max_output_size()
+        )
+        else pg_catalog.format(
+          'output of %s.%s is too large to store: with it the outputs of map step %L would add up to %s bytes, '
+          'more than the limit of %s bytes (pgflow.max_output_size())',
+          valid.flow_slug, valid.step_slug, valid.step_slug, valid.step_size, pgflow.max_output_size()
+        )
+      end as reason
+    from valid
+    where valid.size > pgflow.max_output_size() or valid.step_size > pgflow.max_output_size()
+  ),
+  counts as (
+    select reports.run_id, reports.step_slug, pg_catalog.count(*)::int as n
+    from reports
+    group by reports.run_id, reports.step_slug
   )
   select
-    pg_catalog.array_agg(distinct locked.run_id),
-    pg_catalog.array_agg(distinct locked.run_id)
-      filter (where locked.status = 'started' and locked.remaining_tasks <= reports.n)
-  into v_runs, v_finishing
-  from locked
-  inner join reports on locked.run_id = reports.run_id and locked.step_slug = reports.step_slug;
+    (select pg_catalog.array_agg(distinct locked.run_id) from locked),
+    (
+      select pg_catalog.array_agg(distinct locked.run_id)
+      from locked
+      inner join counts on locked.run_id = counts.run_id and locked.step_slug = counts.step_slug
+      where (locked.status = 'started' and locked.remaining_tasks <= counts.n)
+        or locked.run_id in (select unstorable.run_id from unstorable)
+    ),
+    (select pg_catalog.array_agg(unstorable.pos order by unstorable.pos) from unstorable),
+    (select pg_catalog.array_agg(unstorable.reason order by unstorable.pos) from unstorable)
+  into v_runs, v_finishing, v_unstorable, v_reasons;
+  v_unstorable := coalesce(v_unstorable, '{}'::int[]);
 
   ---------------------------------------------------------------------------------------------------
-  -- 2. Which runs are started: read under the lock for the runs where a step may finish, as they are
+  -- 2. Which runs are started: read under the lock for the runs where a step may end, as they are
   --    for the others.
   ---------------------------------------------------------------------------------------------------
   if v_finishing is not null then
@@ -132,18 +194,19 @@ begin
   end if;
 
   ---------------------------------------------------------------------------------------------------
-  -- 3. The tasks (started, at the reported attempt, of started runs) and their steps, in one statement:
-  --    completed tasks are counted off their step; the last one completes it, with its task's output
-  --    (single) or the array of its tasks' outputs in task_index order (map, aggregated once, here:
-  --    the tasks completed before this statement, and those completed by it).
+  -- 3. The tasks (started, at the reported attempt, of started steps of started runs; outputs that can be
+  --    stored) and their steps, in one statement: completed tasks are counted off their step, with the
+  --    size of their outputs; the last one completes it, with its task's output (single) or the array of
+  --    its tasks' outputs in task_index order (map, aggregated once, here: the tasks completed before this
+  --    statement, and those completed by it).
   ---------------------------------------------------------------------------------------------------
   with reports as (
-    select u.*
+    select u.*, pgflow._json_size(u.output) as size
     from pgflow._report_rows(
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
       _complete_reports.outputs, v_attempts
     ) as u
-    where u.run_id = any(v_started)
+    where u.run_id = any(v_started) and not (u.pos = any(v_unstorable))
   ),
   completed as (
     update pgflow.step_tasks as t
@@ -151,12 +214,16 @@ begin
     from reports
     where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
       and t.status = 'started' and (reports.attempt is null or t.attempt = reports.attempt)
-    returning reports.pos, t.run_id, t.step_slug, t.task_index, t.output
+      and exists (
+        select from pgflow.step_states as ss
+        where ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'
+      )
+    returning reports.pos, t.run_id, t.step_slug, t.task_index, t.output, reports.size
   ),
   counted as (
     select
       completed.run_id, completed.step_slug, pg_catalog.count(*)::int as n,
-      (pg_catalog.array_agg(completed.output))[1] as output
+      (pg_catalog.array_agg(completed.output))[1] as output, pg_catalog.sum(completed.size)::bigint as size
     from completed
     group by completed.run_id, completed.step_slug
   ),
@@ -166,6 +233,7 @@ begin
       remaining_tasks = ss.remaining_tasks - counted.n,
       status = case when ss.remaining_tasks = counted.n then 'completed' else ss.status end,
       finished_at = case when ss.remaining_tasks = counted.n then _complete_reports.now end,
+      output_size = coalesce(ss.output_size, 0) + counted.size,
       output = case
         when ss.remaining_tasks <> counted.n then null
         when s.step_type = 'single' then counted.output
@@ -193,6 +261,7 @@ begin
     (select pg_catalog.array_agg(st.step_slug) from stepped as st where st.status = 'completed')
   into v_recorded, v_finished_runs, v_finished_steps
   from completed;
+  v_recorded := coalesce(v_recorded, '{}'::int[]);
 
   ---------------------------------------------------------------------------------------------------
   -- 4. The cascade from the steps that completed.
@@ -201,26 +270,45 @@ begin
     perform pgflow._advance(v_finished_runs, v_finished_steps, '{}', '{}', _complete_reports.now);
   end if;
 
-  if coalesce(pg_catalog.cardinality(v_recorded), 0) = v_count then
+  if pg_catalog.cardinality(v_recorded) = v_count then
     return pg_catalog.array_fill(true, array[v_count]);
   end if;
 
   ---------------------------------------------------------------------------------------------------
-  -- 5. Refused reports. One of a run with no task recorded in this batch goes through _reject_report,
+  -- 5. Outputs that cannot be stored fail their tasks, without retry (their runs' rows are held).
+  ---------------------------------------------------------------------------------------------------
+  for v_report in
+    select u.pos, u.run_id, u.step_slug, u.task_index, u.attempt
+    from pgflow._report_rows(
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
+      _complete_reports.outputs, v_attempts
+    ) as u
+    where u.pos = any(v_unstorable)
+    order by u.pos
+  loop
+    perform pgflow._fail_attempt(
+      v_report.run_id, v_report.step_slug, v_report.task_index,
+      v_reasons[pg_catalog.array_position(v_unstorable, v_report.pos)], v_report.attempt, _complete_reports.now,
+      retry => false
+    );
+  end loop;
+
+  ---------------------------------------------------------------------------------------------------
+  -- 6. Refused reports. One of a run with no task recorded in this batch goes through _reject_report,
   --    which repairs what an ending run had to leave (a run with a task recorded here cannot end
   --    before this commits: ending it waits for that task's row).
   ---------------------------------------------------------------------------------------------------
-  for v_refused in
+  for v_report in
     select u.run_id, u.step_slug, u.task_index
     from pgflow._report_rows(
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
       _complete_reports.outputs, v_attempts
     ) as u
-    where not (u.pos = any(coalesce(v_recorded, '{}')))
+    where not (u.pos = any(v_recorded)) and not (u.pos = any(v_unstorable))
       and not exists (
         select
         from pg_catalog.unnest(_complete_reports.run_ids) with ordinality as other (run_id, pos)
-        where other.run_id = u.run_id and other.pos::int = any(coalesce(v_recorded, '{}'))
+        where other.run_id = u.run_id and other.pos::int = any(v_recorded)
       )
       and exists (
         select from pgflow.step_tasks as t
@@ -228,12 +316,12 @@ begin
       )
     order by u.run_id
   loop
-    perform pgflow._reject_report(v_refused.run_id, v_refused.step_slug, v_refused.task_index, _complete_reports.now);
+    perform pgflow._reject_report(v_report.run_id, v_report.step_slug, v_report.task_index, _complete_reports.now);
   end loop;
 
   select pg_catalog.array_agg(
     case
-      when u.pos = any(coalesce(v_recorded, '{}')) then true
+      when u.pos = any(v_recorded) then true
       when exists (
         select from pgflow.step_tasks as t
         where t.run_id = u.run_id and t.step_slug = u.step_slug and t.task_index = u.task_index
@@ -264,7 +352,7 @@ declare
 begin
   v_recorded := (pgflow._complete_reports(
     array[complete_task.run_id], array[complete_task.step_slug], array[complete_task.task_index],
-    array[complete_task.output], array[complete_task.attempt], pgflow.now()
+    array[complete_task.output], array[complete_task.attempt], pgflow.now(), 'complete_task'
   ))[1];
   if v_recorded is null then
     perform pgflow._check_task_exists(complete_task.run_id, complete_task.step_slug, complete_task.task_index);
@@ -276,7 +364,8 @@ $$;
 comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 'Records the output of a started task and cascades: the step completes with its last task, dependents start, '
 'the run completes when nothing is left. Returns false, changing nothing, for a task that is not started, a '
-'stale attempt or a run that is no longer started. PF007 when the task does not exist.';
+'stale attempt or a run that is no longer started. An output over pgflow.max_output_size() fails the task '
+'without retry (and returns false). PF007 when the task does not exist; PF005 for null arguments.';
 
 -- Called by workers that report several results at once (the Python worker does): complete_task for a
 -- batch, in one transaction, with the same cascade and fencing.
@@ -291,17 +380,19 @@ as $$
 begin
   return pgflow._complete_reports(
     complete_tasks.run_ids, complete_tasks.step_slugs, complete_tasks.task_indexes, complete_tasks.outputs,
-    complete_tasks.attempts, pgflow.now()
+    complete_tasks.attempts, pgflow.now(), 'complete_tasks'
   );
 end;
 $$;
 
 comment on function pgflow.complete_tasks(uuid[], text[], int[], jsonb[], int[]) is
 'complete_task for a batch of reports given as parallel arrays, in one transaction. Returns one element per '
-'report: true (recorded), false (refused, as complete_task) or null (no such task).';
+'report: true (recorded), false (refused, as complete_task, or an output too large, which fails its task) or '
+'null (no such task). One report that cannot be stored never keeps the others from being recorded.';
 
 -- Called by fail_task and by expiry: one failed attempt, retried after the retry delay while attempts
--- are left, else the step's when_exhausted applies. Returns whether the failure was recorded.
+-- are left (and retry is true), else the step's when_exhausted applies. Returns whether the failure was
+-- recorded.
 --
 -- With wait => false (expiry, which handles several tasks in one transaction) it never waits: it takes
 -- the run row first, then the step's and the task's, all with SKIP LOCKED, and leaves a busy task for
@@ -329,7 +420,7 @@ declare
   v_skipped text[];
 begin
   if _fail_attempt.wait then
-    select ss.flow_slug, ss.flow_version into v_state
+    select ss.flow_slug, ss.flow_version, ss.status into v_state
     from pgflow.step_states as ss
     where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
     for no key update;
@@ -345,7 +436,7 @@ begin
     if not found then
       return false;
     end if;
-    select ss.flow_slug, ss.flow_version into v_state
+    select ss.flow_slug, ss.flow_version, ss.status into v_state
     from pgflow.step_states as ss
     where ss.run_id = _fail_attempt.run_id and ss.step_slug = _fail_attempt.step_slug
     for no key update skip locked;
@@ -367,7 +458,8 @@ begin
   if not found then
     perform pgflow._check_task_exists(_fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index);
   end if;
-  if v_task.status <> 'started' or v_task.attempt <> coalesce(_fail_attempt.attempt, v_task.attempt) then
+  if v_task.status <> 'started' or v_state.status <> 'started'
+     or v_task.attempt <> coalesce(_fail_attempt.attempt, v_task.attempt) then
     return pgflow._reject_report(
       _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
     );
@@ -383,7 +475,7 @@ begin
     end if;
   end if;
 
-  select s.max_attempts, s.base_delay, s.max_delay, s.when_exhausted into v_step
+  select s.max_attempts, s.base_delay, s.max_delay into v_step
   from pgflow.steps as s
   where s.flow_slug = v_state.flow_slug and s.flow_version = v_state.flow_version
     and s.step_slug = _fail_attempt.step_slug;
@@ -398,7 +490,7 @@ begin
     update pgflow.step_tasks as t
     set
       status = 'queued',
-      error = _fail_attempt.error,
+      error = pgflow._clip(_fail_attempt.error),
       visible_at = _fail_attempt.now + pgflow._seconds(v_delay),
       worker_id = null,
       deadline = null,
@@ -417,7 +509,8 @@ begin
   end if;
 
   ---------------------------------------------------------------------------------------------------
-  -- Exhausted: the step ends, so the run row is locked (expiry holds it already) before the task.
+  -- Exhausted (or not to be retried): the step ends, so the run row is locked (expiry holds it already)
+  -- before the task.
   ---------------------------------------------------------------------------------------------------
   if _fail_attempt.wait then
     select r.status into v_run_status from pgflow.runs as r where r.run_id = _fail_attempt.run_id for no key update;
@@ -429,7 +522,7 @@ begin
   end if;
 
   update pgflow.step_tasks as t
-  set status = 'failed', error = _fail_attempt.error, finished_at = _fail_attempt.now
+  set status = 'failed', error = pgflow._clip(_fail_attempt.error), finished_at = _fail_attempt.now
   where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
     and t.task_index = _fail_attempt.task_index and t.status = 'started' and t.attempt = v_task.attempt;
   if not found then
@@ -438,16 +531,16 @@ begin
     );
   end if;
 
-  v_message := pg_catalog.format(
-    'step %L failed after %s attempt(s): %s', _fail_attempt.step_slug, v_failed, _fail_attempt.error
-  );
-  if v_step.when_exhausted = 'fail' then
-    perform pgflow._fail_run(_fail_attempt.run_id, _fail_attempt.step_slug, v_message, _fail_attempt.now);
-  else
-    v_skipped := pgflow._skip_step(
-      _fail_attempt.run_id, _fail_attempt.step_slug, v_step.when_exhausted = 'skip-cascade', v_message,
-      _fail_attempt.now
-    );
+  v_message := pgflow._clip(case
+    when v_failed < v_step.max_attempts then pg_catalog.format(
+      'step %L failed at attempt %s, not to be retried: %s', _fail_attempt.step_slug, v_failed, _fail_attempt.error
+    )
+    else pg_catalog.format(
+      'step %L failed after %s attempt(s): %s', _fail_attempt.step_slug, v_failed, _fail_attempt.error
+    )
+  end);
+  v_skipped := pgflow._exhaust_step(_fail_attempt.run_id, _fail_attempt.step_slug, v_message, _fail_attempt.now);
+  if v_skipped is not null then
     perform pgflow._advance(
       pg_catalog.array_fill(_fail_attempt.run_id, array[pg_catalog.cardinality(v_skipped)]), v_skipped,
       '{}', '{}', _fail_attempt.now
@@ -467,6 +560,14 @@ volatile
 set search_path = ''
 as $$
 begin
+  perform pgflow._check_not_null('fail_task', 'run_id', fail_task.run_id is null);
+  perform pgflow._check_not_null('fail_task', 'step_slug', fail_task.step_slug is null);
+  perform pgflow._check_not_null('fail_task', 'task_index', fail_task.task_index is null);
+  perform pgflow._check_not_null('fail_task', 'error', fail_task.error is null);
+  perform pgflow._check_not_null('fail_task', 'retry', fail_task.retry is null);
+  if fail_task.attempt < 1 then
+    perform pgflow._bad_argument('fail_task', 'attempt', 'null or a positive integer', fail_task.attempt::text);
+  end if;
   return pgflow._fail_attempt(
     fail_task.run_id, fail_task.step_slug, fail_task.task_index, fail_task.error, fail_task.attempt, pgflow.now(),
     retry => fail_task.retry
@@ -477,4 +578,4 @@ $$;
 comment on function pgflow.fail_task(uuid, text, int, text, int, boolean) is
 'Records a failed attempt: the task is retried after min(max_delay, base_delay * 2^(n-1)) seconds while attempts '
 'are left and retry is true, else the step''s when_exhausted applies (fail, skip, skip-cascade). Fenced like '
-'complete_task.';
+'complete_task. Errors longer than 65,536 characters are cut. PF007 unknown task; PF005 null arguments.';

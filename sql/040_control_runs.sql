@@ -14,6 +14,7 @@ declare
   v_now timestamptz := pgflow.now();
   v_run pgflow.runs;
 begin
+  perform pgflow._check_not_null('cancel_run', 'run_id', cancel_run.run_id is null);
   select r.* into v_run from pgflow.runs as r where r.run_id = cancel_run.run_id for no key update;
   if not found then
     raise exception using
@@ -32,7 +33,7 @@ begin
   end if;
 
   update pgflow.runs as r
-  set status = 'cancelled', error = cancel_run.reason, finished_at = v_now
+  set status = 'cancelled', error = pgflow._clip(cancel_run.reason), finished_at = v_now
   where r.run_id = cancel_run.run_id
   returning * into v_run;
 
@@ -58,6 +59,7 @@ declare
   v_run pgflow.runs;
   v_ready text[];
 begin
+  perform pgflow._check_not_null('resume_run', 'run_id', resume_run.run_id is null);
   -- Unlike cancel_run, resume_run rewrites every step's row, so it takes them first (level 1 of the lock
   -- order, as a task report does) and only then the run's row: a refused report holding a step's row
   -- may be waiting for the run's.
@@ -80,13 +82,17 @@ begin
       );
   end if;
 
-  -- Tasks that did not complete are queued again with a fresh attempt budget. Their attempt number
-  -- keeps counting, so a late report from an attempt before the resume is still fenced off.
+  -- The steps that did not finish (failed, cancelled: completed and skipped steps stay as they are) are
+  -- re-opened, and so are their tasks that did not complete: queued again with a fresh attempt budget.
+  -- Their attempt number keeps counting, so a late report from an attempt before the resume is still
+  -- fenced off. The tasks of a completed or skipped step are never touched.
   update pgflow.step_tasks as t
   set
     status = 'queued', attempts_base = t.attempt, visible_at = v_now, queued_at = v_now,
     worker_id = null, deadline = null, started_at = null, finished_at = null
-  where t.run_id = resume_run.run_id and t.status in ('queued', 'started', 'failed', 'cancelled');
+  from pgflow.step_states as ss
+  where t.run_id = resume_run.run_id and t.status in ('queued', 'started', 'failed', 'cancelled')
+    and ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status not in ('completed', 'skipped');
 
   -- Steps that did not finish are rebuilt from their tasks and dependencies: a step with tasks is
   -- started again with the tasks still to do; a step without tasks waits for its dependencies.
@@ -163,15 +169,19 @@ as $$
 declare
   v_runs uuid[];
   v_deleted int;
+  v_before timestamptz;
 begin
-  if prune_runs.older_than is null then
-    raise exception using
-      errcode = 'PF005',
-      message = 'prune_runs needs an interval, for example prune_runs(''7 days'')';
+  if prune_runs.older_than is null or prune_runs.older_than < interval '0'
+     or prune_runs.older_than > interval '1000 years' then
+    perform pgflow._bad_argument(
+      'prune_runs', 'older_than', 'an interval from 0 to 1000 years, for example ''7 days''',
+      prune_runs.older_than::text
+    );
   end if;
+  v_before := pgflow.now() - prune_runs.older_than;
   select pg_catalog.array_agg(r.run_id) into v_runs
   from pgflow.runs as r
-  where r.finished_at is not null and r.finished_at < pgflow.now() - prune_runs.older_than;
+  where r.finished_at is not null and r.finished_at < v_before;
   if v_runs is null then
     return 0;
   end if;
@@ -185,7 +195,7 @@ begin
   from (
     select r.run_id
     from pgflow.runs as r
-    where r.run_id = any(v_runs) and r.finished_at is not null
+    where r.run_id = any(v_runs) and r.finished_at is not null and r.finished_at < v_before
     order by r.run_id
     for update
   ) as r;
@@ -199,4 +209,4 @@ $$;
 
 comment on function pgflow.prune_runs(interval) is
 'Deletes runs that finished (completed, failed or cancelled) more than older_than ago, with their step states '
-'and tasks. Returns how many runs it deleted.';
+'and tasks. Returns how many runs it deleted. PF005 unless older_than is an interval from 0 to 1000 years.';

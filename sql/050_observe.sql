@@ -11,6 +11,7 @@ as $$
 declare
   v_status jsonb;
 begin
+  perform pgflow._check_not_null('get_run_status', 'run_id', get_run_status.run_id is null);
   select
     pg_catalog.jsonb_build_object(
       'run_id', r.run_id,
@@ -103,16 +104,27 @@ create or replace function pgflow.list_runs(
   flow_slug text default null, status text default null, max_runs int default 50
 )
 returns setof pgflow.runs
-language sql
+language plpgsql
 stable
 set search_path = ''
 as $$
+begin
+  if list_runs.status not in ('started', 'completed', 'failed', 'cancelled') then
+    perform pgflow._bad_argument(
+      'list_runs', 'status', 'null or one of started, completed, failed, cancelled', list_runs.status
+    );
+  end if;
+  if list_runs.max_runs is null or list_runs.max_runs not between 0 and 10000 then
+    perform pgflow._bad_argument('list_runs', 'max_runs', 'an integer from 0 to 10000', list_runs.max_runs::text);
+  end if;
+  return query
   select r.*
   from pgflow.runs as r
   where (list_runs.flow_slug is null or r.flow_slug = list_runs.flow_slug)
     and (list_runs.status is null or r.status = list_runs.status)
   order by r.started_at desc, r.run_id
-  limit greatest(coalesce(list_runs.max_runs, 50), 0)
+  limit list_runs.max_runs;
+end;
 $$;
 
 comment on function pgflow.list_runs(text, text, int) is
@@ -129,6 +141,7 @@ as $$
 declare
   v_flow pgflow.flows;
 begin
+  perform pgflow._check_not_null('describe_flow', 'flow_slug', describe_flow.flow_slug is null);
   select f.* into v_flow
   from pgflow.flows as f
   where f.flow_slug = describe_flow.flow_slug

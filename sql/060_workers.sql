@@ -1,25 +1,103 @@
--- Workers: registration and heartbeats. poll_for_tasks expires the started tasks of a worker whose
--- heartbeat is older than pgflow.worker_timeout.
+-- Workers: registration, heartbeats, leases, and what a restart of the database server does to them.
+--
+-- A worker registers with heartbeat(), which records the timeout of the worker's own session
+-- (pgflow.worker_timeout): its lease runs until expires_at, and every heartbeat or poll renews it. When a
+-- lease ends, the next poll (or expire_tasks) takes the worker's started tasks back. Liveness is judged
+-- only on time the database could hear the worker: after a server restart, the first heartbeat or poll
+-- moves every lease and every deadline in flight later by the time the engine heard nothing.
+
+-- Called by heartbeat, poll_for_tasks and expire_tasks before they judge or renew any lease: notices a start
+-- of the database server that no call has noticed yet and credits the workers with the time the engine heard
+-- nothing before it — from the last sign of life it recorded (a heartbeat, a poll, a claim) to now. Leases
+-- of running workers and deadlines of started attempts move that much later (rows busy at that moment are
+-- being renewed or finished by their holders and are skipped). Costs one index probe when nothing restarted.
+create or replace function pgflow._notice_server_start(now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = ''
+as $$
+declare
+  v_server_started_at timestamptz := pg_catalog.pg_postmaster_start_time();
+  v_last_heard timestamptz;
+  v_credit interval := interval '0';
+begin
+  if exists (select from pgflow.server_starts as s where s.server_started_at = v_server_started_at) then
+    return;
+  end if;
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.server_starts'));
+  if exists (select from pgflow.server_starts as s where s.server_started_at = v_server_started_at) then
+    return;  -- another session noticed it while this one waited
+  end if;
+
+  select greatest(
+    (select pg_catalog.max(w.last_heartbeat_at) from pgflow.workers as w where w.stopped_at is null),
+    (select pg_catalog.max(t.started_at) from pgflow.step_tasks as t where t.status = 'started')
+  )
+  into v_last_heard;
+  if v_last_heard < _notice_server_start.now then
+    v_credit := _notice_server_start.now - v_last_heard;
+
+    update pgflow.workers as w
+    set expires_at = w.expires_at + v_credit
+    where w.worker_id in (
+      select busy.worker_id from pgflow.workers as busy where busy.stopped_at is null for no key update skip locked
+    );
+
+    update pgflow.step_tasks as t
+    set deadline = t.deadline + v_credit
+    where (t.run_id, t.step_slug, t.task_index) in (
+      select busy.run_id, busy.step_slug, busy.task_index
+      from pgflow.step_tasks as busy
+      where busy.status = 'started'
+      for no key update skip locked
+    );
+  end if;
+
+  insert into pgflow.server_starts (server_started_at, noticed_at, last_heard_at, credit)
+  values (v_server_started_at, _notice_server_start.now, v_last_heard, v_credit)
+  on conflict do nothing;
+end;
+$$;
 
 -- Called by workers on start and then periodically, from a thread of their own.
 create or replace function pgflow.heartbeat(worker_id text, flow_slugs text[] default null)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  insert into pgflow.workers as w (worker_id, flow_slugs, started_at, last_heartbeat_at)
-  values (heartbeat.worker_id, heartbeat.flow_slugs, pgflow.now(), pgflow.now())
-  on conflict (worker_id) do update
+declare
+  v_now timestamptz := pgflow.now();
+  v_timeout interval := pgflow.worker_timeout();
+begin
+  perform pgflow._check_name('heartbeat', 'worker_id', heartbeat.worker_id);
+  if pg_catalog.array_position(heartbeat.flow_slugs, null) is not null then
+    perform pgflow._bad_argument(
+      'heartbeat', 'flow_slugs', 'null or an array of flow slugs without nulls', heartbeat.flow_slugs::text
+    );
+  end if;
+  perform pgflow._notice_server_start(v_now);
+
+  insert into pgflow.workers as w (
+    worker_id, flow_slugs, started_at, last_heartbeat_at, worker_timeout, expires_at
+  )
+  values (heartbeat.worker_id, heartbeat.flow_slugs, v_now, v_now, v_timeout, v_now + v_timeout)
+  on conflict on constraint workers_pkey do update
   set
     flow_slugs = coalesce(excluded.flow_slugs, w.flow_slugs),
     last_heartbeat_at = excluded.last_heartbeat_at,
+    worker_timeout = excluded.worker_timeout,
+    expires_at = excluded.expires_at,
     started_at = case when w.stopped_at is null then w.started_at else excluded.started_at end,
-    stopped_at = null
+    stopped_at = null;
+end;
 $$;
 
 comment on function pgflow.heartbeat(text, text[]) is
-'Registers a worker or refreshes its heartbeat. A worker silent for pgflow.worker_timeout loses its started tasks.';
+'Registers a worker or renews its lease, with this session''s pgflow.worker_timeout as the worker''s own timeout. '
+'A worker that neither polls nor beats for that long loses its started tasks. PF005 for a worker_id that is not a '
+'text of 1 to 255 characters, a null in flow_slugs, or a bad pgflow.worker_timeout.';
 
 -- Called by workers when they shut down. A worker that stops while still holding started tasks has
 -- given them up: they count as failed attempts at once (retried or exhausted like any failure), except
@@ -35,6 +113,7 @@ declare
   v_now timestamptz := pgflow.now();
   v_task record;
 begin
+  perform pgflow._check_name('stop_worker', 'worker_id', stop_worker.worker_id);
   update pgflow.workers as w
   set stopped_at = v_now
   where w.worker_id = stop_worker.worker_id and w.stopped_at is null;
@@ -57,4 +136,5 @@ end;
 $$;
 
 comment on function pgflow.stop_worker(text) is
-'Marks a worker stopped; the tasks it still holds count as failed attempts (they are retried).';
+'Marks a worker stopped; the tasks it still holds count as failed attempts (they are retried). PF005 for a '
+'worker_id that is not a text of 1 to 255 characters.';

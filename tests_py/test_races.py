@@ -191,9 +191,16 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
     Afterwards the run has no task queued or started and no step state created or started.
     The ending session plans its task scan as an index scan, so it visits task 0 before task 1; that only
     makes the order of step 2 deterministic (a sequential scan visits them in either order)."""
-    steps = [{"slug": "m", "type": "map"}, {"slug": "x", "max_attempts": 1}, {"slug": "r", "depends_on": ["m", "x"]}]
+    # x is due a millisecond after m's tasks, so that the first two claims are m's (tasks due at the same
+    # time come in no defined order)
+    steps = [
+        {"slug": "m", "type": "map"},
+        {"slug": "x", "max_attempts": 1, "start_delay": 0.001},
+        {"slug": "r", "depends_on": ["m", "x"]},
+    ]
     define(conn, flow_slug, steps, {})
     run_id = start_run(conn, flow_slug, [10, 20, 30])
+    time.sleep(0.01)
     worker = psycopg.connect(database_url, autocommit=True)
     poller = psycopg.connect(database_url)
     ending = psycopg.connect(database_url, autocommit=True)

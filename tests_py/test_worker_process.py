@@ -146,23 +146,24 @@ def test_sigterm_finishes_the_task_in_hand_and_stops_claiming(harness: Harness, 
 # 2. SIGKILL mid-task: another worker takes the task over once the dead one is detected
 # ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("flow", "survivor_timeout"),
+    ("flow", "worker_timeout"),
     [
         pytest.param("sleepy", "2s", id="stale-heartbeat"),  # step timeout 60 s: only the heartbeat can expire it
         pytest.param("short", None, id="deadline"),  # step timeout 2 s, worker timeout left at 30 s
     ],
 )
 def test_sigkill_mid_task_is_retried_by_another_worker(
-    harness: Harness, conn: psycopg.Connection, flow: str, survivor_timeout: str | None
+    harness: Harness, conn: psycopg.Connection, flow: str, worker_timeout: str | None
 ) -> None:
     h = harness
-    victim = h.worker(flow)
+    # staleness is judged by the timeout the victim itself registered
+    victim = h.worker(flow, worker_timeout=worker_timeout)
     run = h.client.start_run(h.flows[flow], {"sleep": 60, "first_only": True})
     assert h.markers.wait(run.run_id, "nap", 0, 1)["worker_id"] == victim.worker_id
 
     victim.send(signal.SIGKILL)
     assert victim.wait(timeout=10) == -signal.SIGKILL
-    survivor = h.worker(flow, worker_timeout=survivor_timeout)
+    survivor = h.worker(flow, worker_timeout=worker_timeout)
 
     output = wait_run(h, run.run_id, 20, survivor)
     assert output == {"nap": {"attempt": 2, "worker_id": survivor.worker_id}}

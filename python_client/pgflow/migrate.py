@@ -19,6 +19,8 @@ from .errors import PgflowError
 
 _LOCK_KEY = "pgflow.migrate"
 _VERSION_FILE = "090_schema_version.sql"
+# Run before any install or upgrade: refuses a pgflow schema, or objects in it, owned by another role.
+_PREFLIGHT_FILE = "000_preflight.sql"
 
 
 def sql_dir() -> Path:
@@ -98,7 +100,7 @@ def migrate(conninfo: str | None = None) -> str:
             if current is None:
                 scripts = sorted(sql_dir().glob("*.sql"))
             else:
-                scripts = _upgrade_path(current, target)
+                scripts = [sql_dir() / _PREFLIGHT_FILE, *_upgrade_path(current, target)]
             for script in scripts:
                 try:
                     conn.execute(script.read_text().encode())
