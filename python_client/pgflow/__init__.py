@@ -18,9 +18,11 @@ from .errors import (
 from .execute import execute
 from .flow import Flow, Step
 from .migrate import migrate
+from .migrate import shipped_version as _shipped_version
 from .worker import Task, Worker
 
-__version__ = "0.1.0"
+# The package and its schema share one version, written only in sql/090_schema_version.sql.
+__version__: str = _shipped_version()
 
 __all__ = [
     "Client",
