@@ -164,23 +164,36 @@ class PrivateCluster:
             self._database.ROOT = saved
         return self
 
-    def restart(self) -> None:
-        """pg_ctl restart (fast shutdown) with the options throwaway_cluster() started the server with."""
+    def _pg_ctl(self, action: str, mode: str = "fast") -> None:
+        """pg_ctl ACTION (restart, stop, start) with the options throwaway_cluster() started the server with."""
         params = conninfo_to_dict(self.url)
         base = self.home / ".pgdata"
         as_user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        options = [] if action == "stop" else [
+            "-o", f"-p {params['port']} -k {params['host']} -c listen_addresses='' -c fsync=off "
+            "-c max_connections=200",
+        ]
         result = subprocess.run(
             [
                 *as_user, str(self._database._bindir() / "pg_ctl"), "-D", str(base / "data"),
-                "-l", str(base / "server.log"), "-m", "fast", "-w", "restart",
-                "-o", f"-p {params['port']} -k {params['host']} -c listen_addresses='' -c fsync=off "
-                "-c max_connections=200",
+                "-l", str(base / "server.log"), "-m", mode, "-w", action, *options,
             ],
             capture_output=True,
             text=True,
             timeout=60,
         )
-        assert result.returncode == 0, f"pg_ctl restart failed: {result.stdout}{result.stderr}"
+        assert result.returncode == 0, f"pg_ctl {action} failed: {result.stdout}{result.stderr}"
+
+    def restart(self, mode: str = "fast") -> None:
+        """Restart the server (``mode``: fast or immediate shutdown)."""
+        self._pg_ctl("restart", mode)
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server; ``start()`` brings it back."""
+        self._pg_ctl("stop", mode)
+
+    def start(self) -> None:
+        self._pg_ctl("start")
 
     def __exit__(self, *exc: object) -> None:
         saved = self._database.ROOT

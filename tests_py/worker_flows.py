@@ -74,6 +74,18 @@ def build(suffix: str) -> dict[str, pgflow.Flow]:
 
     flows["short"] = short
 
+    # the sleeping step with one attempt only: a task that is expired fails its run
+    once = pgflow.Flow(slug("once", suffix), max_attempts=1, timeout=60)
+
+    @once.step(slug="nap")
+    def once_nap(run_input: Any, ctx: pgflow.Context) -> dict[str, Any]:
+        _mark(ctx, "start")
+        _nap(run_input, ctx)
+        _mark(ctx, "end")
+        return {"attempt": ctx.attempt, "worker_id": ctx.worker_id}
+
+    flows["once"] = once
+
     # a root map over the run input (elements {"sleep": s, "n": n}) and a step that sums the results
     fanout = pgflow.Flow(slug("fanout", suffix), max_attempts=3, base_delay=0, timeout=60)
 
@@ -109,3 +121,4 @@ sleepy = _flows["sleepy"]
 short = _flows["short"]
 fanout = _flows["fanout"]
 flaky = _flows["flaky"]
+once = _flows["once"]

@@ -79,12 +79,25 @@ def _upgrade_path(start: str, target: str) -> list[Path]:
     return path_files
 
 
+def _run_script(conn: psycopg.Connection, script: Path) -> None:
+    """Run one SQL file; PgflowError naming the file (and the engine's message) when it fails."""
+    try:
+        conn.execute(script.read_text().encode())
+    except psycopg.Error as exc:
+        message = exc.diag.message_primary or str(exc)
+        raise PgflowError(f"installing {script.name} failed: {message}") from exc
+
+
 def migrate(conninfo: str | None = None) -> str:
-    """Install or upgrade the pgflow schema; returns the version now installed. Idempotent and concurrency-safe."""
+    """Install or upgrade the pgflow schema; returns the version now installed. Idempotent and concurrency-safe.
+
+    Refuses (PgflowError) a ``pgflow`` schema, or objects in it, owned by another role than the connected one
+    (sql/000_preflight.sql): checked at every call, also when the schema is already current."""
     target = shipped_version()
     with _conninfo.connect(conninfo) as conn:
         with conn.transaction():
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_LOCK_KEY,))
+            _run_script(conn, sql_dir() / _PREFLIGHT_FILE)
             current = installed_version(conn)
             if current == target:
                 row = conn.execute(
@@ -100,12 +113,9 @@ def migrate(conninfo: str | None = None) -> str:
             if current is None:
                 scripts = sorted(sql_dir().glob("*.sql"))
             else:
-                scripts = [sql_dir() / _PREFLIGHT_FILE, *_upgrade_path(current, target)]
+                scripts = _upgrade_path(current, target)
             for script in scripts:
-                try:
-                    conn.execute(script.read_text().encode())
-                except psycopg.Error as exc:
-                    raise PgflowError(f"installing {script.name} failed: {exc}") from exc
+                _run_script(conn, script)
             conn.execute(
                 "insert into pgflow.schema_migrations (version, checksum) values (%s, %s) on conflict do nothing",
                 (target, shipped_checksum()),

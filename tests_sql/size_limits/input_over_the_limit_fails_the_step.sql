@@ -20,7 +20,8 @@ select is(pgflow.complete_task(:'run_id', 'b', 0, pg_catalog.to_jsonb(repeat('b'
 select is(pgflow_tests.step_status(:'run_id', 'join'), 'skipped', 'join cannot be given its input: it is skipped');
 select alike(
   (select error from pgflow.step_states where run_id = :'run_id' and step_slug = 'join'),
-  'input of step ''join'' would be % bytes (the outputs of its dependencies together), more than the limit of 67108864 bytes%',
+  'input of step ''join'' would be % bytes (the outputs of its dependencies together), '
+  || 'more than the limit of 67108864 bytes%',
   'its error names the size and the limit'
 );
 select is(pgflow_tests.step_status(:'run_id', 'after'), 'started', 'the dependent runs without it');
