@@ -212,13 +212,17 @@ as $$
 $$;
 
 -- Called wherever an output or input is measured against pgflow.max_output_size(): the size in bytes of a
--- JSON value in its jsonb form, as it is stored before compression. (#> '{}' hands back the whole value,
--- decompressed when it came compressed from a table: the size of a compressed value would understate it.)
+-- JSON value in its jsonb form, before compression. Values that come as arguments are not compressed, and
+-- their size is read from their header; one that came compressed from a table is decompressed first (as an
+-- array element: the size of the compressed form would understate it).
 create or replace function pgflow._json_size(value jsonb)
 returns bigint
 language sql
 immutable
 parallel safe
 as $$
-  select pg_catalog.pg_column_size(_json_size.value #> '{}')::bigint
+  select case
+    when pg_catalog.pg_column_compression(_json_size.value) is null then pg_catalog.pg_column_size(_json_size.value)
+    else pg_catalog.pg_column_size((array[_json_size.value])[1])
+  end::bigint
 $$;

@@ -66,6 +66,8 @@ declare
   v_finished_steps text[];
   v_report record;
   v_results boolean[];
+  v_outputs jsonb[];
+  v_pos int;
 begin
   if v_count = 0 then
     return '{}'::boolean[];
@@ -105,10 +107,11 @@ begin
   --    or one of them cannot be stored (its task fails without retry).
   ---------------------------------------------------------------------------------------------------
   with reports as (
-    select u.pos, u.run_id, u.step_slug, u.task_index, u.attempt, pgflow._json_size(u.output) as size
+    select
+      u.pos, u.run_id, u.step_slug, u.task_index, u.attempt,
+      pgflow._json_size(_complete_reports.outputs[u.pos]) as size
     from pgflow._report_rows(
-      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
-      _complete_reports.outputs, v_attempts
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes, null, v_attempts
     ) as u
   ),
   locked as (
@@ -170,6 +173,14 @@ begin
     (select pg_catalog.array_agg(unstorable.reason order by unstorable.pos) from unstorable)
   into v_runs, v_finishing, v_unstorable, v_reasons;
   v_unstorable := coalesce(v_unstorable, '{}'::int[]);
+  -- the outputs to store: those that cannot be stored are left out before the batch is read as rows
+  -- (reading it copies every output once)
+  if pg_catalog.cardinality(v_unstorable) > 0 then
+    v_outputs := _complete_reports.outputs;
+    foreach v_pos in array v_unstorable loop
+      v_outputs[v_pos] := null;
+    end loop;
+  end if;
 
   ---------------------------------------------------------------------------------------------------
   -- 2. Which runs are started: read under the lock for the runs where a step may end, as they are
@@ -204,7 +215,7 @@ begin
     select u.*, pgflow._json_size(u.output) as size
     from pgflow._report_rows(
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
-      _complete_reports.outputs, v_attempts
+      coalesce(v_outputs, _complete_reports.outputs), v_attempts
     ) as u
     where u.run_id = any(v_started) and not (u.pos = any(v_unstorable))
   ),
@@ -280,8 +291,7 @@ begin
   for v_report in
     select u.pos, u.run_id, u.step_slug, u.task_index, u.attempt
     from pgflow._report_rows(
-      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
-      _complete_reports.outputs, v_attempts
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes, null, v_attempts
     ) as u
     where u.pos = any(v_unstorable)
     order by u.pos
@@ -301,8 +311,7 @@ begin
   for v_report in
     select u.run_id, u.step_slug, u.task_index
     from pgflow._report_rows(
-      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
-      _complete_reports.outputs, v_attempts
+      _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes, null, v_attempts
     ) as u
     where not (u.pos = any(v_recorded)) and not (u.pos = any(v_unstorable))
       and not exists (
@@ -331,8 +340,7 @@ begin
   )
   into v_results
   from pgflow._report_rows(
-    _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
-    _complete_reports.outputs, v_attempts
+    _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes, null, v_attempts
   ) as u;
   return v_results;
 end;
