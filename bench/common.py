@@ -72,7 +72,7 @@ def median(values: Sequence[float]) -> float:
 # pgflow worker processes
 # ----------------------------------------------------------------------------------------------------
 def _engine_worker_main(conninfo: str, flow_names: list[str], concurrency: int, worker_id: str, listen: bool,
-                        poll_interval: float, record_path: str | None, async_commit: bool) -> None:
+                        poll_interval: float, record_path: str | None) -> None:
     from bench import flows  # noqa: PLC0415 - imported in the child process
 
     reports: list[tuple[str, str, float]] = []
@@ -90,7 +90,6 @@ def _engine_worker_main(conninfo: str, flow_names: list[str], concurrency: int, 
         listen=listen,
         poll_interval=poll_interval,
         on_report=on_report if record_path else None,
-        async_commit=async_commit,
     )
     worker.run()
     if record_path:
@@ -101,15 +100,14 @@ class EngineWorkers:
     """``count`` pgflow worker processes, each ``pgflow.Worker(concurrency=...)``; stopped with SIGTERM."""
 
     def __init__(self, conninfo: str, flow_names: list[str], count: int, *, concurrency: int = 10,
-                 listen: bool = True, poll_interval: float = 1.0, record_dir: Path | None = None,
-                 async_commit: bool = False) -> None:
+                 listen: bool = True, poll_interval: float = 1.0, record_dir: Path | None = None) -> None:
         self.conninfo = conninfo
         self.ids = [f"bench-{os.getpid()}-{i}-{time.monotonic_ns() % 100000}" for i in range(count)]
         self.record_paths = [str(record_dir / f"{wid}.json") if record_dir else None for wid in self.ids]
         self.procs = [
             SPAWN.Process(
                 target=_engine_worker_main,
-                args=(conninfo, flow_names, concurrency, wid, listen, poll_interval, path, async_commit),
+                args=(conninfo, flow_names, concurrency, wid, listen, poll_interval, path),
                 daemon=True,
             )
             for wid, path in zip(self.ids, self.record_paths)

@@ -82,23 +82,11 @@ def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
                 )
                 for w in sizes["worker_counts"]
             }
-            s["throughput_async"] = {
-                "4": paired(
-                    "4 workers, asynchronous commit", repeat,
-                    lambda: scenarios.floor(admin, runs * 5, 4, async_commit=True),
-                    lambda: scenarios.dag_throughput(admin, runs, 4, async_commit=True),
-                )
-            }
         if "wide" in only:
             s["wide"] = paired(
                 "wide map", repeat,
                 lambda: scenarios.floor(admin, elements + 1, 4),
                 lambda: scenarios.wide_map(admin, elements, 4),
-            )
-            s["wide_async"] = paired(
-                "wide map, asynchronous commit", repeat,
-                lambda: scenarios.floor(admin, elements + 1, 4, async_commit=True),
-                lambda: scenarios.wide_map(admin, elements, 4, async_commit=True),
             )
         if "latency" in only:
             s["latency"] = {
@@ -171,11 +159,7 @@ def markdown(results: dict[str, Any]) -> str:
         rows.append(("2 DAG", f"{r['pgflow'][0]['runs']:,} diamond runs (5 tasks), {w} worker(s)",
                      f"{_fmt(r['tasks_per_s'])} tasks/s, {_fmt(runs_per_s)} runs/s",
                      f"{r['ratio']:.0%} of the floor", target))
-    for w, r in s.get("throughput_async", {}).items():
-        rows.append(("2 DAG", f"same, {w} workers, synchronous_commit off (floor too)",
-                     f"{_fmt(r['tasks_per_s'])} tasks/s",
-                     f"{r['ratio']:.0%} of the floor ({_fmt(r['floor_tasks_per_s'])} tasks/s)", ""))
-    for key, label in (("wide", ""), ("wide_async", ", synchronous_commit off (floor too)")):
+    for key, label in (("wide", ""),):
         if key not in s:
             continue
         r = s[key]

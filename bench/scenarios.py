@@ -78,17 +78,17 @@ def floor(admin: str, jobs: int, workers: int, *, async_commit: bool = False) ->
 # ----------------------------------------------------------------------------------------------------
 # 2. DAG throughput (and 5. with history)
 # ----------------------------------------------------------------------------------------------------
-def dag_throughput(admin: str, runs: int, workers: int, *, async_commit: bool = False,
-                   timeout: float = 600) -> dict[str, Any]:
+def dag_throughput(admin: str, runs: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
     """Scenario 2 in a fresh database."""
     with fresh_database(admin) as url:
         _define(url, "diamond")
-        return dag_in(url, runs, workers, async_commit=async_commit, timeout=timeout)
+        return dag_in(url, runs, workers, timeout=timeout)
 
 
-def dag_in(url: str, runs: int, workers: int, *, async_commit: bool = False, timeout: float = 600) -> dict[str, Any]:
-    """Scenario 2 in a database where the diamond is defined (and may hold any history)."""
-    with EngineWorkers(url, ["diamond"], workers, async_commit=async_commit), RunWaiter(url) as waiter, \
+def dag_in(url: str, runs: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
+    """Scenario 2 in a database where the diamond is defined (and may hold any history). pgflow's workers
+    always commit durably."""
+    with EngineWorkers(url, ["diamond"], workers), RunWaiter(url) as waiter, \
             psycopg.connect(url, autocommit=True) as conn:
         with conn.transaction():
             run_ids = [row[0] for row in conn.execute(
@@ -104,7 +104,7 @@ def dag_in(url: str, runs: int, workers: int, *, async_commit: bool = False, tim
     tasks = runs * len(flows.diamond.steps)
     return {
         "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10, "seconds": seconds,
-        "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds, "async_commit": async_commit,
+        "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds,
         "finished_tasks_before": history[0] if history else None,
     }
 
@@ -171,11 +171,10 @@ def fill_history(url: str, tasks: int) -> float:
 # ----------------------------------------------------------------------------------------------------
 # 3. Wide map
 # ----------------------------------------------------------------------------------------------------
-def wide_map(admin: str, elements: int, workers: int, *, async_commit: bool = False,
-             timeout: float = 600) -> dict[str, Any]:
+def wide_map(admin: str, elements: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
     with fresh_database(admin) as url:
         _define(url, "wide")
-        with EngineWorkers(url, ["wide"], workers, async_commit=async_commit), RunWaiter(url) as waiter, \
+        with EngineWorkers(url, ["wide"], workers), RunWaiter(url) as waiter, \
                 psycopg.connect(url, autocommit=True) as conn:
             start = db_now(conn)
             run = conn.execute(
@@ -190,7 +189,6 @@ def wide_map(admin: str, elements: int, workers: int, *, async_commit: bool = Fa
         return {
             "elements": elements, "tasks": elements + 1, "workers": workers, "seconds": seconds,
             "start_run_seconds": fanned_out - start, "tasks_per_s": (elements + 1) / seconds,
-            "async_commit": async_commit,
         }
 
 

@@ -245,7 +245,7 @@ def test_handler_with_two_arguments_receives_a_context(
         assert str(element_ctx.run_id) == str(run_id)
 
 
-def test_non_json_output_fails_the_attempt(database_url: str, flow_slug: str) -> None:
+def test_non_json_output_fails_the_task_without_retry(database_url: str, flow_slug: str) -> None:
     rec = Recorder()
     flow = pgflow.Flow(flow_slug)
 
@@ -256,8 +256,8 @@ def test_non_json_output_fails_the_attempt(database_url: str, flow_slug: str) ->
 
     with pytest.raises(pgflow.RunFailed) as info:
         pgflow.execute(flow, {}, database_url, timeout=30)
-    assert "unserializable" in (info.value.error or "")
-    assert rec.calls["unserializable"] == 2  # each return was a failed attempt, retried up to max_attempts
+    assert f"output of {flow_slug}.unserializable is not storable JSON: $.when is an object" in (info.value.error or "")
+    assert rec.calls["unserializable"] == 1  # an output that cannot be stored is not retried (SPEC §7)
 
 
 def test_execute_raises_timeout_error(database_url: str, conn: psycopg.Connection, flow_slug: str) -> None:

@@ -1,13 +1,19 @@
-"""Worker options added for throughput and instrumentation: asynchronous commit, no LISTEN, the on_report hook,
-and results reported in batches (complete_tasks)."""
+"""Worker options added for throughput and instrumentation: no LISTEN, the on_report hook, and results
+reported in batches (complete_tasks). Claims and reports always commit durably: there is no option to
+commit them asynchronously."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
-
-import psycopg
+from pathlib import Path
 
 import pgflow
+import psycopg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _flow(slug: str) -> pgflow.Flow:
@@ -24,7 +30,7 @@ def _flow(slug: str) -> pgflow.Flow:
     return flow
 
 
-def test_async_commit_polling_only_worker_completes_runs_and_reports_each_task(
+def test_polling_only_worker_completes_runs_and_reports_each_task(
     database_url: str, flow_slug: str
 ) -> None:
     flow = _flow(flow_slug)
@@ -40,7 +46,7 @@ def test_async_commit_polling_only_worker_completes_runs_and_reports_each_task(
         runs = [client.start_run(flow_slug, list(range(20))) for _ in range(3)]
         worker = pgflow.Worker(
             database_url, [flow], concurrency=10, define=False, listen=False, poll_interval=0.05,
-            async_commit=True, on_report=on_report,
+            on_report=on_report,
         )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
@@ -80,3 +86,18 @@ def test_results_of_one_poll_are_committed_together(database_url: str, flow_slug
     assert row is not None
     # ten tasks claimed by one poll: far fewer transactions than tasks (one, or a few if a handler lagged)
     assert row[0] <= 3, row
+
+
+def test_there_is_no_asynchronous_commit_option(database_url: str, flow_slug: str) -> None:
+    """Claims and reports always commit durably: with synchronous_commit off, a crash of the server could hand
+    out the same attempt number twice and lose completions the worker was told were recorded. The option is
+    gone from the Python API and from the command line."""
+    with pytest.raises(TypeError, match="async_commit"):
+        pgflow.Worker(database_url, [_flow(flow_slug)], async_commit=True)  # type: ignore[call-arg]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pgflow.cli", "worker", "tests_py.cli_flows:diamond", "--async-commit",
+         "--database-url", database_url],
+        cwd=ROOT, capture_output=True, text=True, timeout=30,
+    )
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert "unrecognized arguments: --async-commit" in proc.stderr

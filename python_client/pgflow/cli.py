@@ -11,8 +11,9 @@
     pgflow prune --older-than 7d
 
 Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults). Errors are one line
-on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage or an unreachable
-database.
+on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage (a malformed database
+URL included) or an unreachable database. No password is ever printed: error lines and the worker's log
+records (tracebacks included) are redacted.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from . import errors, graph
+from . import _conninfo, _redact, errors, graph
 from .errors import first_line
 from .client import TERMINAL, Client, as_run_id
 from .flow import Flow
@@ -133,16 +134,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    worker = Worker(
-        args.database_url,
-        flows,
-        concurrency=args.concurrency,
-        worker_id=args.worker_id,
-        poll_interval=args.poll_interval,
-        heartbeat_interval=args.heartbeat_interval,
-        shutdown_timeout=args.shutdown_timeout,
-        async_commit=args.async_commit,
-    )
+    # every record that reaches the console is redacted, whichever library logged it
+    for handler in logging.getLogger().handlers:
+        _redact.install(handler)
+    try:
+        worker = Worker(
+            args.database_url,
+            flows,
+            concurrency=args.concurrency,
+            worker_id=args.worker_id,
+            poll_interval=args.poll_interval,
+            heartbeat_interval=args.heartbeat_interval,
+            shutdown_timeout=args.shutdown_timeout,
+        )
+    except errors.InvalidInput as exc:
+        raise UsageError(exc.message) from None
     worker.run()
     return 0
 
@@ -158,10 +164,10 @@ def cmd_start(args: argparse.Namespace) -> int:
         try:
             output = client.wait(run.run_id, timeout=args.timeout)
         except errors.RunFailed as exc:
-            print(f"pgflow: run {run.run_id} failed: {exc.error}", file=sys.stderr)
+            _error(f"run {run.run_id} failed: {exc.error}")
             return 1
         except errors.RunCancelled as exc:
-            print(f"pgflow: {exc}", file=sys.stderr)
+            _error(str(exc))
             return 1
         print(json.dumps(output))
         return 0
@@ -171,8 +177,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     run_id = parse_run_id(args.run_id)
     with Client(args.database_url) as client:
         if not args.watch:
-            status = client.get_run_status(run_id)
-            print(json.dumps(status, indent=2) if args.json else render_status(status))
+            now = client.get_run_status(run_id)
+            print(json.dumps(now, indent=2) if args.json else render_status(now))
             return 0
         tty = sys.stdout.isatty()
         previous_lines = 0
@@ -273,11 +279,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between heartbeats (at most a third of pgflow.worker_timeout)",
     )
     p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
-    p.add_argument(
-        "--async-commit", action="store_true",
-        help="commit claims and results without waiting for the WAL flush (faster; after a database crash the "
-        "last fraction of a second of results is lost and those tasks run again)",
-    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.set_defaults(func=cmd_worker)
 
@@ -329,21 +330,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "database_url"):
         args.database_url = None
     try:
+        problem = _conninfo.check(args.database_url)
+        if problem is not None:
+            raise UsageError(f"the database URL is not a valid connection string: {problem}")
         return int(args.func(args))
     except UsageError as exc:
-        print(f"pgflow: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 2
     except errors.PgflowError as exc:
-        print(f"pgflow: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
-    except psycopg.OperationalError as exc:
-        print(f"pgflow: cannot reach the database: {first_line(exc)}", file=sys.stderr)
-        return 2
     except psycopg.Error as exc:
-        print(f"pgflow: {first_line(errors.translate(exc))}", file=sys.stderr)
+        if isinstance(exc, psycopg.OperationalError) and (getattr(exc, "sqlstate", None) or "")[:2] != "54":
+            _error(f"cannot reach the database: {first_line(exc)}")
+            return 2
+        _error(first_line(errors.translate(exc)))
         return 1
     except TimeoutError as exc:
-        print(f"pgflow: {exc}", file=sys.stderr)
+        _error(str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
@@ -352,6 +356,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except Exception as exc:  # a bug: the traceback is shown, redacted
+        print(_redact.format_exception(exc), file=sys.stderr, end="")
+        return 1
+
+
+def _error(message: str) -> None:
+    """Print an error as one line on stderr, ``pgflow: ...``, without any password."""
+    print(f"pgflow: {_redact.redact(message)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

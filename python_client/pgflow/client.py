@@ -2,6 +2,15 @@
 
 Every method is one call of a ``pgflow.*`` SQL function. The connection is opened on first use (never by
 the constructor), reopened once if it was lost, and closed by ``close()`` or the ``with`` block.
+
+Arguments are checked before anything is written (and before anything is sent, but for an interval given
+as text, which the database parses): a bad one raises ``InvalidInput`` (PF005, also a
+``ValueError``) naming it — JSON that PostgreSQL cannot store (NaN, ±Infinity, a NUL character, a value json
+cannot encode) with the path of the offending value, text holding a NUL character, a negative or unreadable
+duration, a number out of range. A flow definition that cannot be stored raises ``InvalidDefinition``
+(PF001). Whatever else the database refuses arrives as the engine's ``PgflowError`` subclass, or as
+``InvalidInput`` for a value it cannot take (SQLSTATE classes 22 and 54); no psycopg error escapes for a
+bad argument.
 """
 
 from __future__ import annotations
@@ -17,10 +26,9 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
-from . import _conninfo
-from .errors import RunCancelled, RunFailed, translate
+from . import _arguments, _conninfo
+from .errors import InvalidInput, RunCancelled, RunFailed, first_line, is_transient, translate
 from .flow import Flow
 
 TERMINAL = ("completed", "failed", "cancelled")
@@ -60,16 +68,23 @@ def _row(cls: type, row: dict[str, Any]) -> Any:
     return cls(**{k: v for k, v in row.items() if k in names})
 
 
-def as_run_id(run: Run | uuid.UUID | str) -> uuid.UUID:
-    """A run id from a Run, a UUID or its text; ValueError for anything else."""
+def as_run_id(run: Run | uuid.UUID | str, name: str = "run") -> uuid.UUID:
+    """A run id from a Run, a UUID or its text; ``InvalidInput`` (a ValueError) naming the argument for
+    anything else."""
     if isinstance(run, Run):
         return run.run_id
     if isinstance(run, uuid.UUID):
         return run
-    try:
-        return uuid.UUID(str(run))
-    except ValueError:
-        raise ValueError(f"{run!r} is not a run id (a UUID)") from None
+    if run is not None:
+        try:
+            return uuid.UUID(str(run))  # also the UUID types of other libraries
+        except ValueError:
+            pass
+    shown = repr(run) if len(repr(run)) <= 60 else repr(run)[:57] + "..."
+    raise InvalidInput(f"{name} {shown} is not a run id (a UUID)")
+
+
+_STATUSES = ("started", "completed", "failed", "cancelled")
 
 
 class Client:
@@ -97,38 +112,54 @@ class Client:
 
     def _connection(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True, row_factory=dict_row)
+            self._conn = _conninfo.connect(self.conninfo, autocommit=True, row_factory=dict_row)
         return self._conn
 
-    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-        """Run one statement and return its rows; engine errors become PgflowError subclasses."""
+    def _query(self, sql: str, params: tuple[Any, ...] = (), *, function: str = "") -> list[dict[str, Any]]:
+        """Run one statement and return its rows. Engine errors become PgflowError subclasses; a value the
+        database cannot take (SQLSTATE class 22 or 54, or refused by psycopg before sending) becomes
+        InvalidInput naming ``function``; a lost connection is reopened once."""
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
                     return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
-                except psycopg.OperationalError:
-                    # the connection was lost (server restart, killed backend): reconnect once
-                    self.close()
-                    if attempt == 2:
-                        raise
                 except psycopg.Error as exc:
-                    raise translate(exc) from exc
+                    if conn.broken or is_transient(exc):
+                        # the connection was lost (server restart, killed backend) or the statement lost a
+                        # race: reconnect, and send it once more
+                        self.close()
+                        if attempt == 2:
+                            raise
+                        continue
+                    raise _refusal(exc, function) from exc
+                except UnicodeEncodeError as exc:
+                    raise InvalidInput(f"an argument of {function or 'this call'} is not Unicode: {exc}") from None
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------------------------------------
     # Flows
     # ------------------------------------------------------------------------------------------------
     def define(self, flow: Flow) -> FlowVersion:
-        """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version."""
-        steps, options = flow.definition()
+        """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version.
+        Raises InvalidDefinition (PF001) for a definition the engine refuses or that is not storable JSON (an
+        option or a condition holding NaN, a datetime...), UnknownDependency, CycleDetected."""
+        slug, steps, options = _arguments.definition(flow)
         rows = self._query(
-            "select * from pgflow.define_flow(%s, %s, %s)", (flow.slug, Jsonb(steps), Jsonb(options))
+            "select * from pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options),
+            function="define_flow",
         )
         return _row(FlowVersion, rows[0])
 
     def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
-        rows = self._query("select pgflow.describe_flow(%s, %s) as flow", (flow_slug, version))
+        """One version of a flow (the current one by default) as pgflow.describe_flow's JSON. FlowNotFound
+        when there is no such flow or version."""
+        _arguments.text("flow_slug", flow_slug)
+        if version is not None:
+            _arguments.integer("version", version, minimum=1)
+        rows = self._query(
+            "select pgflow.describe_flow(%s, %s) as flow", (flow_slug, version), function="describe_flow"
+        )
         return rows[0]["flow"]
 
     # ------------------------------------------------------------------------------------------------
@@ -143,19 +174,31 @@ class Client:
         run_id: uuid.UUID | str | None = None,
     ) -> Run:
         """Start a run of the flow's current version. Given a Flow, defines it first (once per client and
-        definition; a no-op in the database when unchanged)."""
+        definition; a no-op in the database when unchanged). ``input`` is any JSON value (None means ``{}``).
+
+        Raises InvalidInput, before anything is sent, when ``input`` is not storable JSON (the message names
+        the offending value's path), ``idempotency_key`` is not a string of 1-255 characters without NUL, or
+        ``run_id`` is not a UUID; FlowNotFound for an unknown slug; InvalidInput (PF005) for an input the
+        flow cannot take (a root map step given a non-array)."""
+        input_text = _arguments.json_text("input", {} if input is None else input)
+        _arguments.text("idempotency_key", idempotency_key, optional=True, max_length=_arguments.MAX_TEXT)
+        given_run_id = None if run_id is None else as_run_id(run_id, "run_id")
         if isinstance(flow_or_slug, Flow):
-            definition = json.dumps(flow_or_slug.definition(), sort_keys=True)
+            definition = json.dumps(_arguments.definition(flow_or_slug), sort_keys=True)
             if self._defined.get(flow_or_slug.slug) != definition:
                 self.define(flow_or_slug)
                 self._defined[flow_or_slug.slug] = definition
             slug = flow_or_slug.slug
+        elif isinstance(flow_or_slug, str):
+            slug = _arguments.text("flow_or_slug", flow_or_slug)  # type: ignore[assignment]
         else:
-            slug = flow_or_slug
+            raise InvalidInput(
+                f"flow_or_slug must be a pgflow.Flow or a flow slug, got {type(flow_or_slug).__name__}"
+            )
         rows = self._query(
-            "select * from pgflow.start_run(%s, %s, %s, %s)",
-            (slug, Jsonb({} if input is None else input), None if run_id is None else as_run_id(run_id),
-             idempotency_key),
+            "select * from pgflow.start_run(%s, %s::jsonb, %s, %s)",
+            (slug, input_text, given_run_id, idempotency_key),
+            function="start_run",
         )
         return _row(Run, rows[0])
 
@@ -175,25 +218,68 @@ class Client:
         )
 
     def get_run_status(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
-        """pgflow.get_run_status as a dict: counts, percentage, output, error, one entry per step."""
-        rows = self._query("select pgflow.get_run_status(%s) as status", (as_run_id(run),))
+        """pgflow.get_run_status as a dict: counts, percentage, output, error, one entry per step. RunNotFound
+        for an unknown run."""
+        rows = self._query(
+            "select pgflow.get_run_status(%s) as status", (as_run_id(run),), function="get_run_status"
+        )
         return rows[0]["status"]
 
     def list_runs(self, flow_slug: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
-        rows = self._query("select * from pgflow.list_runs(%s, %s, %s)", (flow_slug, status, limit))
+        """The most recent runs (newest first), at most ``limit`` (0 to 2^31-1), optionally only those of one
+        flow and one status (started, completed, failed, cancelled)."""
+        _arguments.text("flow_slug", flow_slug, optional=True)
+        if status is not None and status not in _STATUSES:
+            raise InvalidInput(f"status must be one of {', '.join(_STATUSES)} or None, got {status!r}")
+        _arguments.integer("limit", limit, minimum=0)
+        rows = self._query(
+            "select * from pgflow.list_runs(%s, %s, %s)", (flow_slug, status, limit), function="list_runs"
+        )
         return [_row(Run, r) for r in rows]
 
     def cancel_run(self, run: Run | uuid.UUID | str, reason: str | None = None) -> Run:
-        rows = self._query("select * from pgflow.cancel_run(%s, %s)", (as_run_id(run), reason))
+        """Cancel a started run (its queued and started tasks too); a cancelled run is returned unchanged.
+        InvalidState for a completed or failed run, RunNotFound for an unknown one."""
+        if reason is not None and reason != "":
+            _arguments.text("reason", reason)
+        rows = self._query(
+            "select * from pgflow.cancel_run(%s, %s)", (as_run_id(run), reason), function="cancel_run"
+        )
         return _row(Run, rows[0])
 
     def resume_run(self, run: Run | uuid.UUID | str) -> Run:
-        rows = self._query("select * from pgflow.resume_run(%s)", (as_run_id(run),))
+        """Start a failed or cancelled run again where it stopped. InvalidState for a run in another status,
+        RunNotFound for an unknown one."""
+        rows = self._query("select * from pgflow.resume_run(%s)", (as_run_id(run),), function="resume_run")
         return _row(Run, rows[0])
 
     def prune_runs(self, older_than: dt.timedelta | str) -> int:
-        """Delete runs finished more than ``older_than`` ago (a timedelta or a PostgreSQL interval)."""
-        rows = self._query("select pgflow.prune_runs(%s::interval) as deleted", (older_than,))
+        """Delete runs finished more than ``older_than`` ago — a ``datetime.timedelta`` or a PostgreSQL
+        interval such as ``'7 days'`` — with everything they own; returns how many runs were deleted.
+        InvalidInput naming ``older_than`` when it is of another type, not an interval, negative, or too
+        large for the engine's clock to subtract."""
+        if isinstance(older_than, dt.timedelta):
+            if older_than < dt.timedelta(0):
+                raise InvalidInput(f"older_than must not be negative, got {older_than}")
+        elif isinstance(older_than, str):
+            _arguments.text("older_than", older_than)
+            try:
+                rows = self._query("select %s::interval < interval '0 seconds' as negative", (older_than,))
+            except InvalidInput as exc:
+                raise InvalidInput(f"older_than {older_than!r} is not an interval: {exc.message}") from None
+            if rows[0]["negative"]:
+                raise InvalidInput(f"older_than must not be negative, got {older_than!r}")
+        else:
+            raise InvalidInput(
+                f"older_than must be a datetime.timedelta or an interval such as '7 days', "
+                f"got {type(older_than).__name__}"
+            )
+        try:
+            rows = self._query("select pgflow.prune_runs(%s::interval) as deleted", (older_than,))
+        except InvalidInput as exc:
+            if str(getattr(exc.__cause__, "sqlstate", None) or "")[:2] in ("22", "54"):
+                raise InvalidInput(f"older_than {str(older_than)!r} is out of range: {exc.message}") from None
+            raise
         return int(rows[0]["deleted"])
 
     # ------------------------------------------------------------------------------------------------
@@ -203,10 +289,11 @@ class Client:
         """Yield the run's status now, then every ``interval`` seconds and at once when it finishes (a
         run_finished notification), ending with the terminal status."""
         run_id = as_run_id(run)
+        _arguments.number("interval", interval)
         listener: psycopg.Connection[Any] | None = None
         try:
             try:
-                listener = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
+                listener = _conninfo.connect(self.conninfo, autocommit=True)
                 listener.execute("listen pgflow")
             except psycopg.OperationalError:
                 listener = None  # still works by polling
@@ -231,8 +318,12 @@ class Client:
 
     def wait(self, run: Run | uuid.UUID | str, timeout: float | None = None, *, interval: float = 1.0) -> Any:
         """Wait for the run to finish and return its output. Raises RunFailed (with the engine's error),
-        RunCancelled, or TimeoutError after ``timeout`` seconds."""
+        RunCancelled, or TimeoutError after ``timeout`` seconds (None: no limit; 0: look once). InvalidInput
+        when ``timeout`` is not None or a finite number ≥ 0, or ``interval`` not a finite number > 0."""
         run_id = as_run_id(run)
+        if timeout is not None:
+            _arguments.number("timeout", timeout, inclusive=True)
+        _arguments.number("interval", interval)
         deadline = None if timeout is None else time.monotonic() + timeout
         step = interval if deadline is None else min(interval, max(timeout or 0.0, 0.01))
         for status in self.watch(run_id, interval=step):
@@ -246,6 +337,20 @@ class Client:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"run {run_id} did not finish within {timeout} s (status {state})")
         raise AssertionError("unreachable")
+
+
+def _refusal(error: psycopg.Error, function: str) -> Exception:
+    """The exception for a statement the database refused: the engine's PgflowError subclass, InvalidInput for
+    a value it cannot take (SQLSTATE class 22 "data exception" or 54 "program limit exceeded", or refused by
+    psycopg before sending), else the psycopg error itself (a missing schema, a missing privilege...)."""
+    translated = translate(error)
+    if translated is not error:
+        return translated
+    sqlstate = getattr(error, "sqlstate", None) or ""
+    if sqlstate[:2] in ("22", "54") or (not sqlstate and isinstance(error, psycopg.DataError)):
+        where = f"an argument of {function}" if function else "an argument"
+        return InvalidInput(f"the database cannot take {where}: {first_line(error)}")
+    return error
 
 
 def _is_run_finished(payload: str, run_id: uuid.UUID) -> bool:

@@ -1,4 +1,5 @@
-"""Exceptions: one class per SQLSTATE the engine raises, plus the outcomes of waiting for a run."""
+"""Exceptions: one class per SQLSTATE the engine raises, the outcomes of waiting for a run, and
+``NonRetryableError`` for handlers."""
 
 from __future__ import annotations
 
@@ -42,8 +43,10 @@ class FlowNotFound(PgflowError):
     sqlstate = "PF004"
 
 
-class InvalidInput(PgflowError):
-    """PF005: the input does not fit (for example a root map step given a non-array)."""
+class InvalidInput(PgflowError, ValueError):
+    """PF005: an input or argument does not fit (a root map step given a non-array, a run input that is not
+    storable JSON, a negative duration...). The message names the argument. Also a ``ValueError``, so that
+    either ``except`` catches it."""
 
     sqlstate = "PF005"
 
@@ -86,6 +89,12 @@ class RunCancelled(PgflowError):
         self.status = status
 
 
+class NonRetryableError(Exception):
+    """Raised by a handler (or a subclass of it) to fail its task at once, without retry, whatever
+    attempts it has left: the worker reports it with ``pgflow.fail_task(..., retry => false)`` and the step's
+    ``when_exhausted`` applies. The error recorded is ``"<class name>: <message>"``, as for any exception."""
+
+
 ERRORS_BY_SQLSTATE: dict[str, type[PgflowError]] = {
     cls.sqlstate: cls
     for cls in (
@@ -106,6 +115,24 @@ def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (psycopg's carry the server's DETAIL and HINT after it)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+#: SQLSTATE classes of errors that say nothing against the statement itself: the connection went away (08),
+#: the transaction lost a race (40), the server ran short of resources (53), an object was busy (55), an
+#: operator or a timeout intervened (57), the system failed (58). Sent again unchanged, it may succeed.
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+
+
+def is_transient(error: psycopg.Error) -> bool:
+    """Whether a statement that raised ``error`` may succeed if sent again unchanged (a lost connection, a
+    deadlock, a server short of memory...), as opposed to being refused for what it says (bad data, a value
+    over a limit, an engine error). psycopg files some of both kinds under OperationalError (54000 "program
+    limit exceeded" is one), so the SQLSTATE decides; an error without one is transient when it is about the
+    connection."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate is None:
+        return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
+    return sqlstate[:2] in _TRANSIENT_CLASSES
 
 
 def translate(error: psycopg.Error) -> Exception:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from . import _arguments
 from .client import Client
 from .errors import InvalidState, RunCancelled
 from .flow import Flow
@@ -16,20 +17,27 @@ def execute(
     input: Any = None,
     conninfo: str | None = None,
     *,
-    timeout: float = 600,
+    timeout: float | None = 600,
     concurrency: int = 4,
 ) -> Any:
     """Define the flow, start a run, work it with an in-process worker until it finishes, and return its
     output. Independent branches and map elements run at the same time, up to ``concurrency``.
 
-    Raises ``RunFailed`` with the engine's error when the run fails, and ``TimeoutError`` (after
-    cancelling the run) when it does not finish within ``timeout`` seconds. The worker also takes tasks
-    of other runs of the same flow if there are any.
+    ``timeout``: seconds, a finite number > 0 (None: no limit). ``concurrency``: an int ≥ 1. Raises ``InvalidInput`` (a
+    ValueError) for a bad ``timeout``, ``concurrency``, ``conninfo`` or an ``input`` that is not storable
+    JSON, and ``InvalidDefinition`` for a flow whose definition cannot be stored — all before any flow is
+    defined or any run started. Raises ``RunFailed`` with the engine's error when the run fails, and
+    ``TimeoutError`` (after cancelling the run) when it does not finish within ``timeout`` seconds. The worker
+    also takes tasks of other runs of the same flow if there are any.
     """
+    if timeout is not None:
+        timeout = _arguments.number("timeout", timeout)
+    _arguments.definition(flow)
+    _arguments.json_text("input", {} if input is None else input)
+    worker = Worker(conninfo, [flow], concurrency=concurrency, define=False, poll_interval=0.5)
     with Client(conninfo) as client:
         client.define(flow)
         run = client.start_run(flow.slug, input)
-        worker = Worker(conninfo, [flow], concurrency=concurrency, define=False, poll_interval=0.5)
         thread = threading.Thread(target=worker.run, name="pgflow-execute", daemon=True)
         thread.start()
         finished = False
@@ -39,7 +47,7 @@ def execute(
             return output
         except TimeoutError:
             try:
-                client.cancel_run(run.run_id, f"execute() gave up after {timeout} s")
+                client.cancel_run(run.run_id, f"execute() gave up after {timeout or 0:g} s")
             except (RunCancelled, InvalidState):
                 pass
             raise

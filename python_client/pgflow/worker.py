@@ -8,10 +8,29 @@ Threads and connections (each thread owns its connection):
 - ``concurrency`` handler threads run the handlers;
 - a reporter thread sends their results with the attempt number (so a late result from an attempt that
   timed out is fenced off by the engine): the completions that are ready together in one
-  ``pgflow.complete_tasks`` transaction, failures with ``pgflow.fail_task``, retried until the database
+  ``pgflow.complete_tasks`` transaction, failures with ``pgflow.fail_task``, sent again until the database
   answers. A task's slot is freed once its result is committed;
 - a listener (``LISTEN pgflow``) and a heartbeat thread, so a slow handler never delays heartbeats.
-Every connection reconnects with backoff when the database goes away; nothing in hand is dropped.
+Every connection reconnects with backoff when the database goes away; nothing in hand is dropped. Claims and
+reports always commit durably (``synchronous_commit`` as the server has it): an attempt number handed out,
+or a completion the worker was told is recorded, survives a crash of the database server.
+
+What is reported (SPEC §7):
+- a handler's result goes to the database as JSON text checked first (``_storable``): a result PostgreSQL
+  cannot store (NaN, ±Infinity, a NUL character, a value json cannot encode) or larger than
+  ``pgflow.max_output_size()`` fails its task at once, without retry, with an error that starts
+  ``output of <flow>.<step> is not storable JSON:`` and names the value's type and path, or the size;
+- a handler raising ``NonRetryableError`` fails its task without retry; any other exception is a failed
+  attempt, retried while attempts are left;
+- a batch the database refuses as a whole (an error that is not about the connection) is reported again one
+  result at a time: each result it still refuses fails its own task, without retry, with the database's
+  message; every other result is recorded;
+- error texts never hold a NUL character (written ``\x00``), a lone surrogate or a password, and are cut at
+  ``MAX_ERROR_SIZE`` bytes.
+Every log line about a task names its run, flow, step, task index and attempt, in the message and as the
+record's fields ``run_id``, ``flow_slug``, ``step_slug``, ``task_index`` and ``attempt``. When the engine
+does not record a report (it returned false), the worker reads the task's and its run's current state and
+says what it found; it never guesses a reason.
 On SIGINT/SIGTERM (or ``stop()``) the worker stops claiming, finishes the tasks in hand within the grace
 period, calls ``pgflow.stop_worker`` and returns.
 """
@@ -36,14 +55,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
-from . import _conninfo
+from . import _arguments, _conninfo, _redact, _storable
 from .context import Context
-from .errors import first_line, translate
+from .errors import InvalidInput, NonRetryableError, first_line, is_transient, translate
 from .flow import Flow
 
-log = logging.getLogger("pgflow.worker")
+log = _redact.get_logger("pgflow.worker")
+
+#: the largest error text sent to the engine, in bytes of UTF-8 (64 KiB); a longer one is cut, and says so
+MAX_ERROR_SIZE = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,16 +81,48 @@ class Task:
     deadline: Any
 
     def describe(self) -> str:
-        return f"run {self.run_id}, step {self.step_slug}, task {self.task_index}, attempt {self.attempt}"
+        """``attempt 2 of run <uuid>, flow f, step s, task 0``: how log lines name the task."""
+        return (
+            f"attempt {self.attempt} of run {self.run_id}, flow {self.flow_slug}, step {self.step_slug}, "
+            f"task {self.task_index}"
+        )
+
+    def log_fields(self) -> dict[str, Any]:
+        """The task as structured fields of a log record (``extra=``)."""
+        return {
+            "run_id": str(self.run_id),
+            "flow_slug": self.flow_slug,
+            "step_slug": self.step_slug,
+            "task_index": self.task_index,
+            "attempt": self.attempt,
+        }
 
 
 @dataclass(frozen=True)
 class _Result:
-    """What a handler produced for a task: its output as JSON text, or an error."""
+    """What a handler produced for a task: its output as JSON text, or an error (retried or not)."""
 
     task: Task
     output: str | None = None
     error: str | None = None
+    retry: bool = True
+
+
+class _Refused(Exception):
+    """The database answered a report with an error about the report itself (not about the connection)."""
+
+    def __init__(self, error: psycopg.Error) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+    def describe(self) -> str:
+        """The database's message (first line) and its SQLSTATE."""
+        sqlstate = getattr(self.error, "sqlstate", None)
+        return first_line(self.error) + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+
+
+class _GaveUp(Exception):
+    """The database could not be reached before the end of the shutdown's grace period."""
 
 
 def backoff(failures: int, cap: float = 5.0) -> float:
@@ -77,9 +130,41 @@ def backoff(failures: int, cap: float = 5.0) -> float:
     return min(cap, 0.1 * 2 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
 
 
+def storable_error(text: str) -> str:
+    """An error text the engine can store and a reader can show: passwords redacted, NUL characters written
+    ``\\x00``, lone surrogates escaped (``\\udc80``), and at most ``MAX_ERROR_SIZE`` bytes of UTF-8 (a longer
+    text is cut and ends with ``[... truncated: N bytes in all]``)."""
+    # redacted before it is cut, so that a password is never left half-visible at the cut
+    text = _redact.redact(text[: 2 * MAX_ERROR_SIZE])
+    text = text.replace("\x00", "\\x00")
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= MAX_ERROR_SIZE:
+        return data.decode("utf-8")
+    suffix = f" [... truncated: {len(data)} bytes in all]" if len(text) < 2 * MAX_ERROR_SIZE else \
+        " [... truncated]"
+    return data[: MAX_ERROR_SIZE - len(suffix)].decode("utf-8", "ignore") + suffix
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``"<class name>: <message>"``, the error recorded for a handler's exception (whatever its __str__ does)."""
+    try:
+        message = str(exc)
+    except Exception as broken:  # an exception whose __str__ raises still fails its task
+        message = f"<the message could not be read: {type(broken).__name__}>"
+    return f"{type(exc).__name__}: {message}"
+
 
 class Worker:
-    """Runs the handlers of some flows for as long as ``run()`` lasts."""
+    """Runs the handlers of some flows for as long as ``run()`` lasts.
+
+    ``conninfo``: a libpq connection string or URL (default ``DATABASE_URL``, then libpq's defaults).
+    ``flows``: a Flow or Flows with distinct slugs. ``concurrency``: handlers run at once (int ≥ 1).
+    ``worker_id``: at most 255 characters (default host-pid-random). ``poll_interval``,
+    ``heartbeat_interval``: seconds > 0; ``shutdown_timeout``: seconds ≥ 0 (the grace period). ``define``:
+    define the flows when starting. ``listen``: wake on notifications (else poll only). ``on_report``: called
+    with each task and whether its report was recorded. Bad options raise ``InvalidInput`` (a ValueError)
+    before anything connects.
+    """
 
     def __init__(
         self,
@@ -94,29 +179,45 @@ class Worker:
         define: bool = True,
         listen: bool = True,
         on_report: Callable[[Task, bool], None] | None = None,
-        async_commit: bool = False,
     ) -> None:
-        flow_list = [flows] if isinstance(flows, Flow) else list(flows)
+        if conninfo is not None and not isinstance(conninfo, str):
+            raise InvalidInput(f"conninfo must be a connection string or None, got {type(conninfo).__name__}")
+        problem = _conninfo.check(conninfo)
+        if problem is not None:
+            raise InvalidInput(f"conninfo is not a valid connection string: {problem}")
+        if isinstance(flows, Flow):
+            flow_list = [flows]
+        elif isinstance(flows, Iterable) and not isinstance(flows, (str, bytes)):
+            flow_list = list(flows)
+        else:
+            raise InvalidInput(f"flows must be a Flow or Flows, got {type(flows).__name__}")
         if not flow_list:
-            raise ValueError("a Worker needs at least one flow")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, got {concurrency}")
+            raise InvalidInput("a Worker needs at least one flow")
+        by_slug: dict[str, Flow] = {}
+        for flow in flow_list:
+            if not isinstance(flow, Flow):
+                raise InvalidInput(f"flows must hold pgflow.Flow objects, got {type(flow).__name__}")
+            if by_slug.get(flow.slug, flow) is not flow:
+                raise InvalidInput(f"flows holds two different flows with the slug {flow.slug!r}")
+            by_slug[flow.slug] = flow
+            _arguments.definition(flow)  # InvalidDefinition now for a definition that cannot be stored
         self.conninfo = conninfo
-        self.flows = {flow.slug: flow for flow in flow_list}
-        self.concurrency = concurrency
-        self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-        self.poll_interval = poll_interval
-        self.heartbeat_interval = heartbeat_interval
-        self.shutdown_timeout = shutdown_timeout
-        self.define = define
-        self.listen = listen
+        self.flows = by_slug
+        self.concurrency = _arguments.integer("concurrency", concurrency, minimum=1, maximum=10_000)
+        if worker_id is None:
+            worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        _arguments.text("worker_id", worker_id, max_length=_arguments.MAX_TEXT)
+        self.worker_id: str = worker_id
+        self.poll_interval = _arguments.number("poll_interval", poll_interval)
+        self.heartbeat_interval = _arguments.number("heartbeat_interval", heartbeat_interval)
+        self.shutdown_timeout = _arguments.number("shutdown_timeout", shutdown_timeout, inclusive=True)
+        if on_report is not None and not callable(on_report):
+            raise InvalidInput(f"on_report must be callable or None, got {type(on_report).__name__}")
+        self.define = bool(define)
+        self.listen = bool(listen)
         #: called after each report is committed, with the task and whether the engine recorded it
         #: (metrics, tracing); it runs on the reporting thread and must be quick
         self.on_report = on_report
-        #: claim and report with synchronous_commit off: commits stop waiting for the WAL flush. A crash of
-        #: the database server can then lose the last fraction of a second of claims and results; those
-        #: tasks run again once their attempts time out (pgflow runs tasks at least once either way)
-        self.async_commit = async_commit
 
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
@@ -131,6 +232,9 @@ class Worker:
         self._threads: list[threading.Thread] = []
         self._poll_conn: psycopg.Connection[Any] | None = None
         self._report_deadline: float | None = None
+        #: pgflow.max_output_size(), read once before the first claim (None: no limit known)
+        self._max_output_size: int | None = None
+        self._limits_read = False
 
     # ------------------------------------------------------------------------------------------------
     # Public API
@@ -142,13 +246,18 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
+        """Tasks claimed and not yet reported."""
         return self._in_flight
 
     def run(self) -> None:
-        """Work until ``stop()``, SIGINT or SIGTERM."""
+        """Work until ``stop()``, SIGINT or SIGTERM. Raises the engine's error (a PgflowError) when a flow's
+        definition is refused, or a psycopg error the database answers a poll with that is not about the
+        connection; connection losses are waited out."""
         restore = self._install_signal_handlers()
         try:
-            log.info("worker %s starting: flows %s, concurrency %d", self.worker_id, sorted(self.flows), self.concurrency)
+            log.info(
+                "worker %s starting: flows %s, concurrency %d", self.worker_id, sorted(self.flows), self.concurrency
+            )
             self._start_threads()
             if self.define:
                 self._define_flows()
@@ -199,7 +308,7 @@ class Worker:
         targets.append((self._report_loop, "reporter"))
         targets += [(self._handler_loop, f"handler-{i}") for i in range(self.concurrency)]
         for target, name in targets:
-            thread = threading.Thread(target=target, name=f"pgflow-{name}", daemon=True)
+            thread = threading.Thread(target=_logged(target, name), name=f"pgflow-{name}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
@@ -208,20 +317,20 @@ class Worker:
         pending = list(self.flows.values())
         while pending and not self._stopping.is_set():
             flow = pending[0]
-            steps, options = flow.definition()
+            slug, steps, options = _arguments.definition(flow)
             try:
                 conn = self._poll_connection()
-                conn.execute("select pgflow.define_flow(%s, %s, %s)", (flow.slug, Jsonb(steps), Jsonb(options)))
+                conn.execute("select pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options))
                 pending.pop(0)
                 failures = 0
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
+                if not is_transient(exc):
+                    raise translate(exc) from exc
                 failures += 1
                 self._close_poll_conn()
                 delay = backoff(failures)
                 log.warning("defining flow %s failed (%s); retrying in %.1f s", flow.slug, first_line(exc), delay)
                 self._stopping.wait(delay)
-            except psycopg.Error as exc:
-                raise translate(exc) from exc
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self.shutdown_timeout
@@ -239,7 +348,7 @@ class Worker:
 
     def _say_goodbye(self) -> None:
         try:
-            with psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True, connect_timeout=5) as conn:
+            with _conninfo.connect(self.conninfo, autocommit=True, connect_timeout=5) as conn:
                 conn.execute("select pgflow.stop_worker(%s)", (self.worker_id,))
         except psycopg.Error as exc:
             log.warning("worker %s could not record its stop: %s", self.worker_id, first_line(exc))
@@ -248,11 +357,9 @@ class Worker:
     # The poll loop (the thread that called run())
     # ------------------------------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection[Any]:
-        """A connection for claims and reports."""
-        conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
-        if self.async_commit:
-            conn.execute("set synchronous_commit = off")
-        return conn
+        """A connection for claims and reports. Its commits are durable: with synchronous_commit off, a crash
+        of the server could hand out an attempt number twice and lose completions reported as recorded."""
+        return _conninfo.connect(self.conninfo, autocommit=True)
 
     def _poll_connection(self) -> psycopg.Connection[Any]:
         if self._poll_conn is None or self._poll_conn.closed:
@@ -266,6 +373,16 @@ class Worker:
             finally:
                 self._poll_conn = None
 
+    def _read_limits(self, conn: psycopg.Connection[Any]) -> None:
+        """Read pgflow.max_output_size() once (a schema without it sets no limit here; the engine's own
+        checks still apply)."""
+        try:
+            row = conn.execute("select pgflow.max_output_size()").fetchone()
+            self._max_output_size = int(row[0]) if row and row[0] is not None else None
+        except psycopg.errors.UndefinedFunction:
+            self._max_output_size = None
+        self._limits_read = True
+
     def _poll_loop(self) -> None:
         failures = 0
         flow_slugs = sorted(self.flows)
@@ -274,21 +391,26 @@ class Worker:
             free = self.concurrency - self._in_flight
             if free > 0:
                 try:
+                    conn = self._poll_connection()
+                    if not self._limits_read:
+                        self._read_limits(conn)
                     # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
                     # run input would otherwise come back with each of its tasks
-                    rows = self._poll_connection().execute(
+                    rows = conn.execute(
                         "select * from pgflow.poll_for_tasks_lean(%s, %s, %s)", (self.worker_id, flow_slugs, free)
                     ).fetchall()
                     failures = 0
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:
+                    # a poll refused for its data (54000 while building a task's input, say) is waited out
+                    # like a lost connection: the worker keeps serving once the database can answer again
+                    if not (is_transient(exc) or isinstance(exc, psycopg.OperationalError)):
+                        raise translate(exc) from exc
                     failures += 1
                     self._close_poll_conn()
                     delay = backoff(failures)
                     log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
-                except psycopg.Error as exc:
-                    raise translate(exc) from exc
                 for row in rows:
                     self._dispatch(Task(*row))
                 if rows and len(rows) == free:
@@ -310,8 +432,8 @@ class Worker:
                 return
             try:
                 self._results.put(self._process(task))
-            except Exception:  # never lose the slot, whatever happened
-                log.exception("unexpected error while processing %s", task.describe())
+            except BaseException:  # never lose the slot, whatever happened
+                log.exception("unexpected error while processing %s", task.describe(), extra=task.log_fields())
                 self._results.put(_Result(task, error="the worker failed to run the handler"))
 
     def _process(self, task: Task) -> _Result:
@@ -322,7 +444,9 @@ class Worker:
                 raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
             step = flow.get_step(task.step_slug)
         except LookupError as exc:
-            return _Result(task, error=f"{exc}; is this worker running the current version of the flow?")
+            error = f"{exc}; is this worker running the current version of the flow?"
+            log.error("%s: %s", task.describe(), error, extra=task.log_fields())
+            return _Result(task, error=storable_error(error))
 
         started = time.monotonic()
         try:
@@ -333,7 +457,7 @@ class Worker:
                     step_slug=task.step_slug,
                     task_index=task.task_index,
                     attempt=task.attempt,
-                    flow_input=self._run_input(task.run_id),
+                    flow_input=self._run_input(task),
                     deadline=task.deadline,
                     worker_id=self.worker_id,
                 )
@@ -342,25 +466,47 @@ class Worker:
                 result = step.handler(task.input)
             if inspect.isawaitable(result):
                 result = asyncio.run(_await(result))
-            output = json.dumps(result)
-        except Exception as exc:
-            log.exception(
-                "handler %s.%s failed (flow %s, %s)", task.flow_slug, task.step_slug, task.flow_slug, task.describe()
+        except NonRetryableError as exc:
+            error = storable_error(describe_exception(exc))
+            log.error(
+                "handler %s failed, not to be retried: %s: %s",
+                task.step_slug, task.describe(), first_line_of(error), exc_info=True, extra=task.log_fields(),
             )
-            return _Result(task, error=f"{type(exc).__name__}: {exc}")
+            return _Result(task, error=error, retry=False)
+        except BaseException as exc:  # SystemExit or KeyboardInterrupt in a handler thread fail the attempt too
+            error = storable_error(describe_exception(exc))
+            log.error(
+                "handler %s failed: %s: %s", task.step_slug, task.describe(), first_line_of(error),
+                exc_info=True, extra=task.log_fields(),
+            )
+            return _Result(task, error=error)
+        try:
+            output = _storable.dumps(result)
+            size = _storable.utf8_size(output)
+            limit = self._max_output_size
+            if limit is not None and size > limit:
+                raise _storable.NotStorable(
+                    "$", f"is {size} bytes of JSON, over the limit of {limit} bytes (pgflow.max_output_size())"
+                )
+        except _storable.NotStorable as exc:
+            error = storable_error(f"output of {task.flow_slug}.{task.step_slug} is not storable JSON: {exc}")
+            log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
+            return _Result(task, error=error, retry=False)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "%s.%s done in %.3f s (%s)", task.flow_slug, task.step_slug, time.monotonic() - started, task.describe()
-            )
+            log.debug("%s done in %.3f s", task.describe(), time.monotonic() - started, extra=task.log_fields())
         return _Result(task, output=output)
 
-    def _run_input(self, run_id: uuid.UUID) -> Any:
+    def _run_input(self, task: Task) -> Any:
         """A run's input, fetched once per run (the last 256 runs are kept)."""
+        run_id = task.run_id
         with self._inputs_lock:
             if run_id in self._inputs:
                 self._inputs.move_to_end(run_id)
                 return self._inputs[run_id]
-            value = self._execute(self._lookup_conn, "select pgflow.get_run_input(%s)", (run_id,), f"run {run_id}")
+            try:
+                value = self._call(self._lookup_conn, "select pgflow.get_run_input(%s)", (run_id,), task)
+            except (_Refused, _GaveUp) as exc:
+                raise RuntimeError(f"the input of run {run_id} could not be read: {exc}") from None
             self._inputs[run_id] = value
             if len(self._inputs) > 256:
                 self._inputs.popitem(last=False)
@@ -412,67 +558,201 @@ class Worker:
                 conn[0].close()
 
     def _send(self, conn: list[psycopg.Connection[Any] | None], batch: list[_Result]) -> None:
+        """Report a batch: the completions in one complete_tasks call (one by one if the database refuses the
+        batch as a whole), then the failures one by one. Every result ends reported, or logged with why not."""
         completed = [r for r in batch if r.error is None]
+        failed = [r for r in batch if r.error is not None]
+        not_recorded: list[tuple[_Result, str]] = []
         if completed:
-            recorded = self._execute(
-                conn,
-                "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::jsonb[], %s::int[])",
-                (
-                    [r.task.run_id for r in completed],
-                    [r.task.step_slug for r in completed],
-                    [r.task.task_index for r in completed],
-                    [r.output for r in completed],
-                    [r.task.attempt for r in completed],
-                ),
-                f"{len(completed)} result(s)",
-            )
-            for result, ok in zip(completed, recorded or [False] * len(completed)):
-                self._reported(result.task, bool(ok))
-        for result in batch:
-            if result.error is not None:
-                row = self._execute(
+            try:
+                recorded = self._call(
                     conn,
-                    "select pgflow.fail_task(%s, %s, %s, %s, %s)",
-                    (result.task.run_id, result.task.step_slug, result.task.task_index, result.error, result.task.attempt),
-                    result.task.describe(),
+                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::jsonb[], %s::int[])",
+                    (
+                        [r.task.run_id for r in completed],
+                        [r.task.step_slug for r in completed],
+                        [r.task.task_index for r in completed],
+                        [r.output for r in completed],
+                        [r.task.attempt for r in completed],
+                    ),
+                    f"{len(completed)} result(s)",
                 )
-                self._reported(result.task, bool(row))
+            except _GaveUp as exc:
+                for result in completed:
+                    self._gave_up(result, "result", exc)
+            except _Refused as refused:
+                log.warning(
+                    "the database refused a batch of %d result(s) as a whole (%s); reporting them one by one",
+                    len(completed), refused.describe(),
+                )
+                failed = [*self._complete_one_by_one(conn, completed, not_recorded), *failed]
+            else:
+                if not isinstance(recorded, list) or len(recorded) != len(completed):
+                    log.error("complete_tasks answered %r for %d result(s)", recorded, len(completed))
+                    recorded = [False] * len(completed)
+                for result, ok in zip(completed, recorded):
+                    if ok:
+                        self._notify(result.task, True)
+                    else:
+                        not_recorded.append((result, "result"))
+        for result in failed:
+            ok = self._fail(conn, result)
+            if ok is None:
+                continue
+            if ok:
+                self._notify(result.task, True)
+            else:
+                not_recorded.append((result, "failure"))
+        if not_recorded:
+            self._explain_not_recorded(conn, not_recorded)
 
-    def _execute(
-        self, conn: list[psycopg.Connection[Any] | None], sql: str, params: tuple[Any, ...], what: str
+    def _complete_one_by_one(
+        self, conn: list[psycopg.Connection[Any] | None], completed: list[_Result],
+        not_recorded: list[tuple[_Result, str]],
+    ) -> list[_Result]:
+        """complete_task for each result; the results the database refuses come back as failures, without
+        retry, with its message."""
+        refused_results: list[_Result] = []
+        for result in completed:
+            task = result.task
+            try:
+                ok = self._call(
+                    conn,
+                    "select pgflow.complete_task(%s, %s, %s, %s::jsonb, %s)",
+                    (task.run_id, task.step_slug, task.task_index, result.output, task.attempt),
+                    task,
+                )
+            except _GaveUp as exc:
+                self._gave_up(result, "result", exc)
+                continue
+            except _Refused as refused:
+                error = storable_error(
+                    f"output of {task.flow_slug}.{task.step_slug} was refused by the database: {refused.describe()}"
+                )
+                log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
+                refused_results.append(_Result(task, error=error, retry=False))
+                continue
+            if ok:
+                self._notify(task, True)
+            else:
+                not_recorded.append((result, "result"))
+        return refused_results
+
+    def _fail(self, conn: list[psycopg.Connection[Any] | None], result: _Result) -> bool | None:
+        """fail_task for one result: whether the engine recorded it, or None when it could not be sent (the
+        reason is logged). An error text the database refuses is sent again in plain ASCII."""
+        task = result.task
+        assert result.error is not None
+        error = result.error
+        for _ in range(2):
+            try:
+                return bool(self._call(
+                    conn,
+                    "select pgflow.fail_task(%s, %s, %s, %s, %s, retry => %s)",
+                    (task.run_id, task.step_slug, task.task_index, error, task.attempt, result.retry),
+                    task,
+                ))
+            except _GaveUp as exc:
+                self._gave_up(result, "failure", exc)
+                return None
+            except _Refused as refused:
+                ascii_error = error.encode("ascii", "backslashreplace").decode("ascii")
+                if ascii_error != error:
+                    error = ascii_error
+                    continue
+                log.error(
+                    "the failure of %s was not recorded: the database refused it: %s",
+                    task.describe(), refused.describe(), extra=task.log_fields(),
+                )
+                self._notify(task, False)
+                return None
+        return None
+
+    def _call(
+        self, conn: list[psycopg.Connection[Any] | None], sql: str, params: tuple[Any, ...], what: Task | str
     ) -> Any:
-        """One report statement, retried with backoff until the database answers (or the grace period of a
-        shutdown ends). Returns its single value, or None when it could not be sent."""
+        """One statement, sent again with backoff while the database cannot be reached or answers with an error
+        that is not about the statement (``is_transient``); its single value. Raises ``_Refused`` when the
+        database refuses the statement itself, ``_GaveUp`` when the shutdown's grace period ends first."""
         failures = 0
+        described = what.describe() if isinstance(what, Task) else what
+        extra = what.log_fields() if isinstance(what, Task) else None
         while True:
             try:
-                if conn[0] is None or conn[0].closed:
-                    conn[0] = self._connect()
-                row = conn[0].execute(sql, params).fetchone()  # type: ignore[arg-type]
+                current = conn[0]
+                if current is None or current.closed:
+                    current = conn[0] = self._connect()
+                row = current.execute(sql, params).fetchone()  # type: ignore[arg-type,unused-ignore]
                 return row[0] if row else None
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
+                broken = conn[0] is None or conn[0].broken
+                if not broken and not is_transient(exc):
+                    raise _Refused(exc) from None
                 failures += 1
                 if conn[0] is not None:
                     conn[0].close()
                     conn[0] = None
                 if self._report_deadline is not None and time.monotonic() > self._report_deadline:
-                    log.error("giving up reporting %s after the grace period: %s", what, first_line(exc))
-                    return None
+                    raise _GaveUp(first_line(exc)) from None
                 delay = backoff(failures)
-                log.warning("reporting %s failed (%s); retrying in %.1f s", what, first_line(exc), delay)
+                log.warning(
+                    "sending %s failed (%s); retrying in %.1f s", described, first_line(exc), delay, extra=extra
+                )
                 time.sleep(delay)
-            except psycopg.Error as exc:
-                log.error("reporting %s failed: %s", what, translate(exc))
-                return None
 
-    def _reported(self, task: Task, recorded: bool) -> None:
-        if not recorded:
-            log.warning(
-                "the result of %s was not recorded: the attempt timed out or its run is no longer running",
-                task.describe(),
-            )
+    def _gave_up(self, result: _Result, kind: str, exc: _GaveUp) -> None:
+        task = result.task
+        log.error(
+            "the %s of %s was not sent: the database could not be reached before the end of the grace period "
+            "(%s); the attempt will time out and be retried if attempts are left",
+            kind, task.describe(), exc, extra=task.log_fields(),
+        )
+        self._notify(task, False)
+
+    def _notify(self, task: Task, recorded: bool) -> None:
+        """Call on_report (its own failure is logged, never lets a slot go)."""
         if self.on_report is not None:
-            self.on_report(task, recorded)
+            try:
+                self.on_report(task, recorded)
+            except Exception:
+                log.exception("on_report failed for %s", task.describe(), extra=task.log_fields())
+
+    def _explain_not_recorded(
+        self, conn: list[psycopg.Connection[Any] | None], reports: list[tuple[_Result, str]]
+    ) -> None:
+        """Log, for each report the engine did not record (it returned false), what the task and its run are
+        now: read in one query, never guessed."""
+        states: dict[tuple[uuid.UUID, str, int], tuple[Any, ...]] = {}
+        unreadable: str | None = None
+        try:
+            current = conn[0]
+            if current is None or current.closed:
+                current = conn[0] = self._connect()
+            rows = current.execute(
+                """
+                select t.run_id, t.step_slug, t.task_index, t.status, t.attempt, t.error, r.status
+                from pgflow.step_tasks as t
+                inner join pgflow.runs as r on r.run_id = t.run_id
+                inner join unnest(%s::uuid[], %s::text[], %s::int[]) as k (run_id, step_slug, task_index)
+                  on k.run_id = t.run_id and k.step_slug = t.step_slug and k.task_index = t.task_index
+                """,
+                (
+                    [r.task.run_id for r, _ in reports],
+                    [r.task.step_slug for r, _ in reports],
+                    [r.task.task_index for r, _ in reports],
+                ),
+            ).fetchall()
+            states = {(row[0], row[1], row[2]): row[3:] for row in rows}
+        except psycopg.Error as exc:
+            unreadable = first_line(exc)
+        for result, kind in reports:
+            task = result.task
+            if unreadable is not None:
+                why = f"the engine declined it, and the task's current state could not be read ({unreadable})"
+            else:
+                why = _why_declined(task, states.get((task.run_id, task.step_slug, task.task_index)))
+            log.warning("the %s of %s was not recorded: %s", kind, task.describe(), why, extra=task.log_fields())
+            self._notify(task, False)
 
     # ------------------------------------------------------------------------------------------------
     # Heartbeats and notifications
@@ -486,21 +766,22 @@ class Worker:
             while not self._finished.is_set():
                 try:
                     if conn is None or conn.closed:
-                        conn = psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True)
+                        conn = _conninfo.connect(self.conninfo, autocommit=True)
                         # beat at least three times per worker timeout, whatever this session sets it to
                         row = conn.execute("select extract(epoch from pgflow.worker_timeout())").fetchone()
                         if row and row[0]:
                             interval = min(self.heartbeat_interval, float(row[0]) / 3)
                     conn.execute("select pgflow.heartbeat(%s, %s)", (self.worker_id, flow_slugs))
                     failures = 0
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:
                     failures += 1
                     if conn is not None:
                         conn.close()
                         conn = None
-                    log.warning("heartbeat failed (%s); retrying", first_line(exc))
-                except psycopg.Error as exc:
-                    log.error("heartbeat failed: %s", translate(exc))
+                    if is_transient(exc):
+                        log.warning("heartbeat failed (%s); retrying", first_line(exc))
+                    else:
+                        log.error("heartbeat failed: %s", first_line(translate(exc)))
                 self._finished.wait(interval if failures == 0 else backoff(failures))
         finally:
             if conn is not None:
@@ -510,7 +791,7 @@ class Worker:
         failures = 0
         while not self._finished.is_set():
             try:
-                with psycopg.connect(_conninfo.resolve(self.conninfo), autocommit=True) as conn:
+                with _conninfo.connect(self.conninfo, autocommit=True) as conn:
                     conn.execute("listen pgflow")
                     failures = 0
                     self._wake.set()  # notifications may have been missed while disconnected
@@ -519,7 +800,7 @@ class Worker:
                         for note in conn.notifies(timeout=0.1):
                             if self._is_for_us(note.payload):
                                 self._wake.set()
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 failures += 1
                 log.warning("listener lost its connection (%s); reconnecting", first_line(exc))
                 self._finished.wait(backoff(failures))
@@ -530,6 +811,41 @@ class Worker:
         except ValueError:
             return False
         return isinstance(data, dict) and data.get("type") == "tasks_ready" and data.get("flow_slug") in self.flows
+
+
+def _why_declined(task: Task, state: tuple[Any, ...] | None) -> str:
+    """Why the engine declined a report of ``task``, from the task's and its run's current state
+    (status, attempt, error, run status), or None when the task no longer exists."""
+    if state is None:
+        return "the task no longer exists"
+    status, attempt, error, run_status = state
+    last_error = f" (last error: {first_line_of(error)})" if error else ""
+    if run_status != "started":
+        return f"its run is {run_status} (the task is {status} at attempt {attempt})"
+    if attempt != task.attempt:
+        return f"the task is now at attempt {attempt} ({status}){last_error}"
+    if status != "started":
+        return f"the task is {status} at this attempt{last_error}"
+    return "the engine declined it, although the task is started at this attempt and its run is started"
+
+
+def first_line_of(text: str) -> str:
+    """The first line of a text, at most 300 characters."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _logged(target: Callable[[], None], name: str) -> Callable[[], None]:
+    """A thread's target whose unexpected exception is logged (redacted) instead of printed raw by
+    threading.excepthook."""
+
+    def run() -> None:
+        try:
+            target()
+        except Exception:
+            log.exception("the worker's %s thread stopped on an unexpected error", name)
+
+    return run
 
 
 async def _await(awaitable: Any) -> Any:

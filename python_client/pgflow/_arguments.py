@@ -1,0 +1,90 @@
+"""Checks of the arguments of the Python API, made before anything is sent or started: each raises
+``InvalidInput`` (a ``ValueError`` too) with a sentence naming the argument."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from . import _storable
+from .errors import InvalidDefinition, InvalidInput, PgflowError
+from .flow import Flow
+
+#: the longest worker id, idempotency key and slug-like text the engine takes
+MAX_TEXT = 255
+
+
+def number(name: str, value: Any, *, minimum: float = 0.0, inclusive: bool = False) -> float:
+    """``value`` as a float when it is a finite real number above ``minimum`` (or equal to it when
+    ``inclusive``); InvalidInput otherwise (bools, strings, NaN and infinities included)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidInput(f"{name} must be a number of seconds, got {_shown(value)}")
+    if not math.isfinite(value):
+        raise InvalidInput(f"{name} must be a finite number of seconds, got {value!r}")
+    if value < minimum or (value == minimum and not inclusive):
+        bound = f"at least {minimum:g}" if inclusive else f"greater than {minimum:g}"
+        raise InvalidInput(f"{name} must be {bound} seconds, got {value!r}")
+    return float(value)
+
+
+def integer(name: str, value: Any, *, minimum: int, maximum: int = 2**31 - 1) -> int:
+    """``value`` when it is an int (not a bool) in [minimum, maximum]; InvalidInput otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"{name} must be an integer, got {_shown(value)}")
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+def text(name: str, value: Any, *, optional: bool = False, max_length: int | None = None) -> str | None:
+    """``value`` when it is a non-empty str PostgreSQL can store (no NUL, no lone surrogate), at most
+    ``max_length`` characters; None when ``optional`` and None. InvalidInput otherwise."""
+    if value is None and optional:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, got {_shown(value)}")
+    if not value:
+        raise InvalidInput(f"{name} must not be empty")
+    if max_length is not None and len(value) > max_length:
+        raise InvalidInput(f"{name} must be at most {max_length} characters, got {len(value)}")
+    if "\x00" in value:
+        raise InvalidInput(f"{name} contains a NUL character (\\u0000), which PostgreSQL cannot store")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{name} contains a lone surrogate, which is not Unicode") from None
+    return value
+
+
+def json_text(name: str, value: Any, error: type[PgflowError] = InvalidInput) -> str:
+    """``value`` as JSON text PostgreSQL can store; ``error`` (InvalidInput by default) naming the argument
+    and the path of the offending value otherwise."""
+    try:
+        return _storable.dumps(value)
+    except _storable.NotStorable as exc:
+        raise error(f"{name} is not storable JSON: {exc}") from None
+
+
+def _shown(value: Any) -> str:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return f"{shown} ({_storable.type_name(value)})"
+
+
+def definition(flow: Any) -> tuple[str, str, str]:
+    """A flow's slug and ``define_flow``'s steps and options as JSON text; ``InvalidDefinition`` (PF001) when
+    ``flow`` is not a Flow or its definition cannot be stored (an option or a condition holding NaN, a
+    datetime...), naming where."""
+    if not isinstance(flow, Flow):
+        raise InvalidDefinition(f"flow must be a pgflow.Flow, got {type(flow).__name__}")
+    try:
+        slug = text("the flow's slug", flow.slug)
+    except InvalidInput as exc:
+        raise InvalidDefinition(exc.message) from None
+    assert slug is not None
+    steps, options = flow.definition()
+    return (
+        slug,
+        json_text(f"the steps of flow {slug}", steps, InvalidDefinition),
+        json_text(f"the options of flow {slug}", options, InvalidDefinition),
+    )

@@ -1,0 +1,243 @@
+"""No credential ever appears in any output: the CLI's errors, a worker's logs (tracebacks included), the
+exceptions raised to a caller from a connection attempt, and the error texts a worker records. Driven as a
+user would: `pgflow` commands as subprocesses with malformed URLs, URLs of a port nothing listens on and
+key/value conninfo strings, every byte they print searched for the password."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pgflow
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+
+from . import cli_flows
+from ._client_helpers import running_worker
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRET = "S3cret-Zebra-91"
+TIMEOUT = 30
+
+
+def _dead_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PORT = _dead_port()
+
+#: connection strings holding SECRET, by kind
+URLS = {
+    "malformed_url": f"postgres:/alice:{SECRET}@127.0.0.1/db",
+    "malformed_ipv6_url": f"postgresql://alice:{SECRET}@[::1/db",
+    "url_with_at_in_password": f"postgresql://alice:{SECRET}@x@127.0.0.1:{PORT}/db?connect_timeout=2",
+    "url_to_a_dead_port": f"postgresql://alice:{SECRET}@127.0.0.1:{PORT}/db?connect_timeout=2",
+    "url_with_bad_option": f"postgresql://alice:{SECRET}@127.0.0.1:{PORT}/db?sslmode=bogus",
+    "keyword_value": f"host=127.0.0.1 port={PORT} user=alice password={SECRET} connect_timeout=2",
+    "keyword_value_quoted": f"host=127.0.0.1 port={PORT} password='{SECRET} x' connect_timeout=2",
+    "keyword_value_malformed": f"host=127.0.0.1 port={PORT} password={SECRET} dbname",
+}
+
+
+def _env(database_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
+    env[cli_flows.PREFIX_VARIABLE] = f"cred{uuid.uuid4().hex[:8]}"
+    if database_url is not None:
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def _pgflow(args: list[str], url: str, via: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "pgflow.cli", *args]
+    if via == "flag":
+        return subprocess.run(
+            [*cmd, "--database-url", url], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=TIMEOUT
+        )
+    return subprocess.run(cmd, cwd=ROOT, env=_env(url), capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def _assert_clean(text: str, what: str) -> None:
+    assert SECRET not in text, f"the password appears in {what}:\n{text}"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The CLI
+# ----------------------------------------------------------------------------------------------------
+COMMANDS = {
+    "status": ["status", "3338289f-9c79-49fb-a244-865fe05c5fe9"],
+    "runs": ["runs"],
+    "migrate": ["migrate"],
+    "prune": ["prune", "--older-than", "7d"],
+}
+#: (command, kind of URL, via): every kind with two commands through DATABASE_URL, and every command both
+#: ways for the malformed URL of the report and the dead port
+CLI_CASES = sorted(
+    {(command, kind, "env") for kind in URLS for command in ("status", "migrate")}
+    | {(command, kind, via) for kind in ("malformed_url", "url_to_a_dead_port") for command in COMMANDS
+       for via in ("env", "flag")}
+)
+
+
+def test_cli_errors_never_show_the_password() -> None:
+    def attempt(case: tuple[str, str, str]) -> str | None:
+        command, kind, via = case
+        proc = _pgflow(COMMANDS[command], URLS[kind], via)
+        shown = proc.stdout + proc.stderr
+        if proc.returncode == 0 or not proc.stderr.startswith("pgflow: ") or "Traceback" in proc.stderr:
+            return f"{case}: not one clean error line (exit {proc.returncode}): {shown!r}"
+        if SECRET in shown:
+            return f"{case}: the password appears: {shown!r}"
+        return None
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        problems = [p for p in pool.map(attempt, CLI_CASES) if p]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_malformed_database_url_is_bad_usage_and_says_where() -> None:
+    proc = _pgflow(COMMANDS["status"], URLS["malformed_url"], "env")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        'pgflow: the database URL is not a valid connection string: missing "=" after '
+        '"postgres:/alice:***@127.0.0.1/db" in connection info string'
+    )
+
+
+def test_workers_never_log_the_password(tmp_path: Path) -> None:
+    """`pgflow worker -v` with each kind of URL (through DATABASE_URL, and through --database-url for two of
+    them), all at once, for 3 seconds or until they exit by themselves; their output in log files."""
+    cases = [(kind, "env") for kind in URLS] + [("malformed_url", "flag"), ("url_to_a_dead_port", "flag")]
+    procs = []
+    for kind, via in cases:
+        cmd = [sys.executable, "-m", "pgflow.cli", "worker", "tests_py.cli_flows:diamond", "-v",
+               "--shutdown-timeout", "1"]
+        env = _env(URLS[kind] if via == "env" else None)
+        if via == "flag":
+            cmd += ["--database-url", URLS[kind]]
+        log_path = tmp_path / f"{kind}.{via}.log"
+        with log_path.open("w") as log:
+            procs.append((kind, via, log_path, subprocess.Popen(
+                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
+            )))
+    try:
+        deadline = time.monotonic() + 3
+        for _, _, _, proc in procs:
+            try:
+                proc.wait(timeout=max(deadline - time.monotonic(), 0.01))
+            except subprocess.TimeoutExpired:
+                pass
+        for _, _, _, proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for _, _, _, proc in procs:
+            proc.wait(timeout=TIMEOUT)
+    finally:
+        for _, _, _, proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    outputs = {(kind, via): path.read_text() for kind, via, path, _ in procs}
+    assert all(o.strip() for o in outputs.values()), outputs
+    # the dead port: the worker kept trying, and said so (several connection failures, none with the password)
+    assert outputs[("url_to_a_dead_port", "env")].count("failed") >= 3, outputs[("url_to_a_dead_port", "env")]
+    leaked = {case: out for case, out in outputs.items() if SECRET in out}
+    assert not leaked, leaked
+
+
+# ----------------------------------------------------------------------------------------------------
+# The Python API
+# ----------------------------------------------------------------------------------------------------
+def _everything_shown(exc: BaseException) -> str:
+    """What a traceback of ``exc`` shows (chained causes and contexts included), and its repr."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)) + repr(exc) + repr(exc.args)
+
+
+@pytest.mark.parametrize("kind", sorted(URLS))
+def test_exceptions_from_connection_attempts_never_carry_the_password(kind: str) -> None:
+    url = URLS[kind]
+    calls = {
+        "Client.get_run_status": lambda: pgflow.Client(url).get_run_status(uuid.uuid4()),
+        "Client.start_run": lambda: pgflow.Client(url).start_run("some_flow", {}),
+        "migrate": lambda: pgflow.migrate(url),
+    }
+    for name, call in calls.items():
+        with pytest.raises(Exception) as info:  # the class is whatever libpq's failure is
+            call()
+        _assert_clean(_everything_shown(info.value), f"the exception of {name} ({kind})")
+
+
+@pytest.mark.parametrize("kind", ["malformed_url", "malformed_ipv6_url", "keyword_value_malformed"])
+def test_a_worker_given_a_malformed_conninfo_refuses_it_without_showing_the_password(kind: str) -> None:
+    flow = pgflow.Flow("never_defined")
+
+    @flow.step
+    def only(input: Any) -> Any:
+        return input
+
+    with pytest.raises(pgflow.InvalidInput) as info:
+        pgflow.Worker(URLS[kind], flow)
+    assert "conninfo is not a valid connection string" in str(info.value)
+    _assert_clean(_everything_shown(info.value), f"Worker's exception ({kind})")
+
+
+def test_a_worker_that_cannot_connect_logs_no_password(caplog: pytest.LogCaptureFixture) -> None:
+    flow = pgflow.Flow("never_defined")
+
+    @flow.step
+    def only(input: Any) -> Any:
+        return input
+
+    caplog.set_level(logging.DEBUG)
+    worker = pgflow.Worker(URLS["url_to_a_dead_port"], flow, shutdown_timeout=0)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    threading.Event().wait(1.5)
+    worker.stop()
+    thread.join(timeout=20)
+    assert not thread.is_alive()
+    formatter = logging.Formatter("%(message)s")
+    text = "\n".join(formatter.format(r) for r in caplog.records)
+    assert "failed" in text, text  # it did try, and said so
+    _assert_clean(text, "the worker's log records")
+
+
+def test_errors_a_worker_records_and_logs_have_passwords_redacted(
+    database_url: str, conn: psycopg.Connection, flow_slug: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The worker's own conninfo holds a password (the test server trusts local connections and ignores it);
+    a handler's error quoting it, and quoting another URL's password, is recorded and logged redacted."""
+    url = make_conninfo(database_url, password=SECRET)
+    flow = pgflow.Flow(flow_slug)
+
+    @flow.step(max_attempts=1)
+    def login(input: Any) -> Any:
+        raise RuntimeError(f"login with {SECRET} failed; tried postgresql://bob:Other-Pw-77@db.internal/x")
+
+    caplog.set_level(logging.INFO)
+    with pgflow.Client(url) as client:
+        run = client.start_run(flow, {})
+        with running_worker(url, flow, concurrency=1), pytest.raises(pgflow.RunFailed):
+            client.wait(run.run_id, timeout=20)
+    row = conn.execute(
+        "select error from pgflow.step_tasks where run_id = %s and step_slug = 'login'", (run.run_id,)
+    ).fetchone()
+    assert row == ("RuntimeError: login with *** failed; tried postgresql://bob:***@db.internal/x",)
+    text = "\n".join(logging.Formatter("%(message)s").format(r) for r in caplog.records)
+    assert "login with ***" in text, text
+    _assert_clean(text, "the worker's log records")
+    assert "Other-Pw-77" not in text
