@@ -215,8 +215,11 @@ Statuses = dict[tuple[Any, ...], str]
 
 
 def statuses(conn: psycopg.Connection[Any]) -> Statuses:
-    """Every step state's and task's status, keyed ("step", run_id, step) and ("task", run_id, step, index)."""
+    """Every run's, step state's and task's status, keyed ("run", run_id), ("step", run_id, step) and
+    ("task", run_id, step, index)."""
     found: Statuses = {}
+    for run_id, status in conn.execute("select run_id, status from pgflow.runs"):
+        found[("run", run_id)] = status
     for run_id, step, status in conn.execute("select run_id, step_slug, status from pgflow.step_states"):
         found[("step", run_id, step)] = status
     for run_id, step, index, status in conn.execute(
@@ -227,7 +230,7 @@ def statuses(conn: psycopg.Connection[Any]) -> Statuses:
 
 
 def terminal_changes(before: Statuses, after: Statuses, resumed: Iterable[uuid.UUID] = ()) -> list[str]:
-    """Steps and tasks that left a terminal status between two ``statuses`` snapshots. In the runs of
+    """Runs, steps and tasks that left a terminal status between two ``statuses`` snapshots. In the runs of
     ``resumed`` (resume_run was called on them in between), failed and cancelled ones may re-open; nothing
     else may leave a terminal status (a pruned run's rows may disappear)."""
     resumed_ids = {str(r) for r in resumed}
@@ -236,7 +239,7 @@ def terminal_changes(before: Statuses, after: Statuses, resumed: Iterable[uuid.U
         new = after.get(key)
         if new is None or new == old:
             continue
-        terminal = TERMINAL_STEP if key[0] == "step" else TERMINAL_TASK
+        terminal = TERMINAL_TASK if key[0] == "task" else TERMINAL_STEP
         if old not in terminal:
             continue
         if str(key[1]) in resumed_ids and old in ("failed", "cancelled"):
