@@ -468,7 +468,7 @@ begin
         update pgflow.runs as r
         set remaining_steps = r.remaining_steps - per_run.n
         from per_run
-        where r.run_id = per_run.run_id and r.status = 'started'
+        where r.run_id = per_run.run_id
         returning r.run_id, r.remaining_steps
       ),
       per_dependent as (
