@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-sql test-py lint bench system-deps venv clean
+.PHONY: demo test test-sql test-py lint bench system-deps venv clean chaos
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -25,6 +25,10 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/run.py
+
+# chaos runs on a private cluster, about 10 minutes; bigger or longer: make chaos CHAOS_ARGS="--tasks 10000 --window 300"
+chaos: $(STAMP)
+	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
 
 system-deps:
 	@bash scripts/system_deps.sh

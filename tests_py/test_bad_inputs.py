@@ -301,5 +301,10 @@ def markdown_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def test_docs_hold_the_current_table() -> None:
+    """docs/reliability.md shows this file's table as it is (regenerate with python -m tests_py.test_bad_inputs)."""
+    assert markdown_table() in DOC.read_text(), "docs/reliability.md's bad-input table is stale"
+
+
 if __name__ == "__main__":
     print(markdown_table(), end="")

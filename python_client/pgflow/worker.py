@@ -782,7 +782,9 @@ class Worker:
                         log.warning("heartbeat failed (%s); retrying", first_line(exc))
                     else:
                         log.error("heartbeat failed: %s", first_line(translate(exc)))
-                self._finished.wait(interval if failures == 0 else backoff(failures))
+                # after a failure, beat again no later than the interval: a worker must be heard within its
+                # own timeout once the database is back, however long it was gone
+                self._finished.wait(interval if failures == 0 else min(interval, backoff(failures)))
         finally:
             if conn is not None:
                 conn.close()
