@@ -60,7 +60,6 @@ create table pgflow.steps (
   when_exhausted text not null,
   created_at timestamptz not null,
   primary key (flow_slug, flow_version, step_slug),
-  unique (flow_slug, flow_version, step_index),
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint steps_slug_is_valid check (step_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(step_slug) <= 128),
   constraint steps_type_is_valid check (step_type in ('single', 'map')),
@@ -71,6 +70,15 @@ create table pgflow.steps (
   constraint steps_timeout_is_positive check (timeout > 0),
   constraint steps_when_unmet_is_valid check (when_unmet in ('skip', 'skip-cascade', 'fail')),
   constraint steps_when_exhausted_is_valid check (when_exhausted in ('fail', 'skip', 'skip-cascade'))
+);
+
+-- A step's position is unique in its flow version. The index holding that is on an expression no query
+-- names, so that the planner never reads it: on the columns, led by (flow_slug, flow_version), it competed
+-- with the primary key for every lookup of a step, and on empty statistics (a new database), which
+-- estimate that prefix at one row, it was picked, reading every step of the flow version for each lookup;
+-- led by step_index, it was read whole to find the steps of one flow version.
+create unique index steps_step_index_is_unique on pgflow.steps (
+  (array[flow_slug, flow_version::text, step_index::text])
 );
 
 -- Edges of the DAG: step_slug depends on dep_slug. Both name steps of the same flow version: the
@@ -86,8 +94,13 @@ create table pgflow.deps (
   constraint deps_no_self_dependency check (dep_slug <> step_slug)
 );
 
--- "Which steps depend on this one?": the cascade walks edges in this direction.
-create index deps_by_dep on pgflow.deps (flow_slug, flow_version, dep_slug);
+-- "Which steps depend on this one?": the cascade walks edges in this direction. dep_slug leads, so that
+-- the other question ("what does this step depend on?", asked to build a step's input) has only the primary
+-- key to answer it: led by (flow_slug, flow_version) like the key, this index was picked for it on empty
+-- statistics, and every claim read all the dependencies of the flow version. (On empty statistics the key's
+-- prefix (flow_slug, flow_version) also ties with this index for the first question; of two indexes that
+-- tie, PostgreSQL keeps the one created last, this one.)
+create index deps_by_dep on pgflow.deps (dep_slug, flow_slug, flow_version);
 
 -- One row per execution of a flow version.
 create table pgflow.runs (

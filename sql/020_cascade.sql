@@ -24,6 +24,12 @@
 --   * Every queued task belongs to a started run: whoever ends a run cancels its queued tasks while
 --     holding the runs row, and nothing creates tasks for a run that is not started. The claim in
 --     poll_for_tasks relies on this.
+-- Where a join was seen to go wrong, rows found from other rows are read by their whole key, every key
+-- value a parameter: a steps row in a scalar subquery, a dependency's state in a lateral subquery with limit
+-- 1. Joined to the rows that supply the key instead, such a row may be looked up by only part of it
+-- (flow_slug and flow_version from one row, step_slug alone from another, the run id alone), a part the
+-- planner estimates at one row on empty or small statistics: each lookup then scans every step, dependency
+-- or state of a flow version or run, and a wide or long flow becomes quadratic.
 
 -- Called whenever tasks became claimable right away. PostgreSQL delivers identical notifications of
 -- one transaction once, so this is at most one notification per flow per transaction.
@@ -222,15 +228,21 @@ begin
     set
       status = 'completed',
       finished_at = _complete_runs.now,
+      -- a leaf is no step's dependency: each completed step's dependents looked up by key, in the aggregate's
+      -- filter (in the where clause, the planner made an anti-join of it that, on empty statistics, read every
+      -- dependency of the flow version again for each step of the run)
       output = (
-        select coalesce(pg_catalog.jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb)
+        select coalesce(
+          pg_catalog.jsonb_object_agg(ss.step_slug, ss.output) filter (
+            where not exists (
+              select from pgflow.deps as d
+              where d.dep_slug = ss.step_slug and d.flow_slug = r.flow_slug and d.flow_version = r.flow_version
+            )
+          ),
+          '{}'::jsonb
+        )
         from pgflow.step_states as ss
-        where ss.run_id = r.run_id
-          and ss.status = 'completed'
-          and not exists (
-            select from pgflow.deps as d
-            where d.flow_slug = r.flow_slug and d.flow_version = r.flow_version and d.dep_slug = ss.step_slug
-          )
+        where ss.run_id = r.run_id and ss.status = 'completed'
       )
     where r.run_id = any(_complete_runs.run_ids) and r.status = 'started' and r.remaining_steps = 0
     returning r.run_id
@@ -251,10 +263,16 @@ returns bigint
 language sql
 stable
 as $$
-  select coalesce(pg_catalog.sum(ss.output_size), 0)::bigint
+  -- (each dependency's state by its whole key, see the top of this file: joined, with the run id a
+  -- constant, every completed state of the run was read for each step started)
+  select coalesce(pg_catalog.sum(dep.output_size), 0)::bigint
   from pgflow.deps as d
-  inner join pgflow.step_states as ss
-    on ss.run_id = _input_size.run_id and ss.step_slug = d.dep_slug and ss.status = 'completed'
+  cross join lateral (
+    select ss.output_size
+    from pgflow.step_states as ss
+    where ss.run_id = _input_size.run_id and ss.step_slug = d.dep_slug and ss.status = 'completed'
+    limit 1
+  ) as dep
   where d.flow_slug = _input_size.flow_slug and d.flow_version = _input_size.flow_version
     and d.step_slug = _input_size.step_slug
 $$;
@@ -310,10 +328,15 @@ begin
         _start_step.now
       );
     end if;
-    select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, ss.output), '{}'::jsonb) into v_input
+    -- (each dependency's state by its whole key, as poll_for_tasks builds inputs)
+    select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, dep.output), '{}'::jsonb) into v_input
     from pgflow.deps as d
-    inner join pgflow.step_states as ss
-      on ss.run_id = _start_step.run_id and d.dep_slug = ss.step_slug and ss.status = 'completed'
+    cross join lateral (
+      select ss.output
+      from pgflow.step_states as ss
+      where ss.run_id = _start_step.run_id and ss.step_slug = d.dep_slug and ss.status = 'completed'
+      limit 1
+    ) as dep
     where d.flow_slug = v_step.flow_slug and d.flow_version = v_step.flow_version and d.step_slug = v_step.step_slug;
   end if;
 
@@ -472,17 +495,11 @@ begin
         returning r.run_id, r.remaining_steps
       ),
       per_dependent as (
-        select
-          finished.run_id, d.step_slug, pg_catalog.count(*)::int as n,
-          pg_catalog.bool_and(
-            s.step_type = 'single' and s.condition_if is null and s.condition_if_not is null
-          ) as plain
+        select finished.run_id, d.step_slug, pg_catalog.count(*)::int as n
         from finished
         inner join pgflow.step_states as fs on fs.run_id = finished.run_id and fs.step_slug = finished.step_slug
         inner join pgflow.deps as d
           on d.flow_slug = fs.flow_slug and d.flow_version = fs.flow_version and d.dep_slug = finished.step_slug
-        inner join pgflow.steps as s
-          on s.flow_slug = d.flow_slug and s.flow_version = d.flow_version and s.step_slug = d.step_slug
         group by finished.run_id, d.step_slug
       ),
       dependents_counted as (
@@ -490,13 +507,22 @@ begin
         set remaining_deps = ss.remaining_deps - per_dependent.n
         from per_dependent
         where ss.run_id = per_dependent.run_id and ss.step_slug = per_dependent.step_slug
-        returning ss.run_id, ss.step_slug, ss.remaining_deps, ss.status, per_dependent.plain
+        returning ss.run_id, ss.step_slug, ss.flow_slug, ss.flow_version, ss.remaining_deps, ss.status
       )
+      -- (steps rows for the ready dependents only, by key: joined in per_dependent, next to deps, the
+      -- planner could, and on empty statistics did, scan every step of the flow version for each one)
       select
         (select pg_catalog.array_agg(rc.run_id) from runs_counted as rc where rc.remaining_steps = 0),
         v_ready_runs || coalesce(pg_catalog.array_agg(dc.run_id), '{}'::uuid[]),
         v_ready_steps || coalesce(pg_catalog.array_agg(dc.step_slug), '{}'::text[]),
-        coalesce(v_ready_plain, '{}'::boolean[]) || coalesce(pg_catalog.array_agg(dc.plain), '{}'::boolean[])
+        coalesce(v_ready_plain, '{}'::boolean[]) || coalesce(
+          pg_catalog.array_agg((
+            select s.step_type = 'single' and s.condition_if is null and s.condition_if_not is null
+            from pgflow.steps as s
+            where s.flow_slug = dc.flow_slug and s.flow_version = dc.flow_version and s.step_slug = dc.step_slug
+          )),
+          '{}'::boolean[]
+        )
       into v_done, v_ready_runs, v_ready_steps, v_ready_plain
       from dependents_counted as dc
       where dc.remaining_deps = 0 and dc.status = 'created';
@@ -531,9 +557,9 @@ begin
     if true = any(v_ready_plain) then
       with ready as (
         select
-          u.run_id, u.step_slug, ss.flow_slug, s.start_delay,
+          u.run_id, u.step_slug, ss.flow_slug, step.start_delay,
           -- one dependency's output always fits; several may not (those go through _start_step)
-          s.deps_count < 2
+          step.deps_count < 2
           or pgflow._input_size(u.run_id, ss.flow_slug, ss.flow_version, ss.step_slug) <= pgflow.max_output_size()
           as fits
         from rows from (
@@ -541,8 +567,14 @@ begin
         ) as u (run_id, step_slug, plain)
         inner join pgflow.step_states as ss
           on ss.run_id = u.run_id and ss.step_slug = u.step_slug and ss.status = 'created'
-        inner join pgflow.steps as s
-          on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+        -- (the step's row by key, see the top of this file: joined, with 2,500 ready roots, steps was read by
+        -- step_slug alone and every step of the flow version scanned for each root)
+        cross join lateral (
+          select s.start_delay, s.deps_count
+          from pgflow.steps as s
+          where s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+          limit 1
+        ) as step
         where u.plain and not (u.run_id = any(v_failed))
       ),
       started as (
@@ -550,15 +582,16 @@ begin
         set status = 'started', remaining_tasks = 1, initial_tasks = 1, started_at = _advance.now
         from ready
         where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug and ready.fits
-        returning ss.run_id, ss.step_slug
+        returning ss.run_id, ss.step_slug, ready.flow_slug, ready.start_delay
       ),
+      -- from started alone: joined back to ready, two CTE scans each estimated at one row made a nested
+      -- loop comparing every ready step with every started one (quadratic in a wide flow's roots)
       inserted as (
         insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at)
         select
-          ready.run_id, ready.step_slug, 0, ready.flow_slug, 'queued',
-          _advance.now + pgflow._seconds(ready.start_delay), _advance.now
-        from ready
-        inner join started on ready.run_id = started.run_id and ready.step_slug = started.step_slug
+          started.run_id, started.step_slug, 0, started.flow_slug, 'queued',
+          _advance.now + pgflow._seconds(started.start_delay), _advance.now
+        from started
         returning step_tasks.flow_slug, step_tasks.visible_at
       )
       select

@@ -141,9 +141,14 @@ begin
     perform pgflow._expire_tasks(v_now);
   end if;
 
+  -- The update joins nothing but its candidates: the run, the step and the dependencies' states are read
+  -- by key in subqueries (see 020_cascade.sql). Joined, the claimed task was found by its run id alone
+  -- (every task of the run read for each one claimed), the step by part of its key, the states by run.
   return query
   with candidates as (
-    select t.run_id, t.step_slug, t.task_index
+    select
+      t.run_id, t.step_slug, t.task_index, t.flow_slug,
+      (select r.flow_version from pgflow.runs as r where r.run_id = t.run_id) as flow_version
     from pgflow.step_tasks as t
     where t.status = 'queued'
       and t.visible_at <= v_now
@@ -159,14 +164,25 @@ begin
       attempt = t.attempt + 1,
       worker_id = _poll_for_tasks.worker_id,
       started_at = v_now,
-      deadline = v_now + pgflow._seconds(s.timeout)
-    from candidates as c, pgflow.runs as r, pgflow.steps as s
+      deadline = v_now + pgflow._seconds((
+        select s.timeout
+        from pgflow.steps as s
+        where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
+      ))
+    from candidates as c
     where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
-      and r.run_id = t.run_id
-      and s.flow_slug = r.flow_slug and s.flow_version = r.flow_version and s.step_slug = t.step_slug
     returning
-      t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline,
-      r.input as flow_input, r.flow_version, s.step_type, s.deps_count
+      t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline, c.flow_version,
+      (
+        select s.step_type
+        from pgflow.steps as s
+        where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
+      ) as step_type,
+      (
+        select s.deps_count
+        from pgflow.steps as s
+        where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
+      ) as deps_count
   )
   select
     c.run_id,
@@ -176,16 +192,22 @@ begin
     c.attempt,
     case
       when c.step_type = 'map' then c.input
-      when c.deps_count = 0 then c.flow_input
+      when c.deps_count = 0 then (select r.input from pgflow.runs as r where r.run_id = c.run_id)
       else (
-        select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, ss.output), '{}'::jsonb)
+        -- each dependency's state in a subquery of its own (limit 1: the key is unique), so that it is not
+        -- planned as a join
+        select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, dep.output), '{}'::jsonb)
         from pgflow.deps as d
-        inner join pgflow.step_states as ss
-          on ss.run_id = c.run_id and d.dep_slug = ss.step_slug and ss.status = 'completed'
+        cross join lateral (
+          select ss.output
+          from pgflow.step_states as ss
+          where ss.run_id = c.run_id and ss.step_slug = d.dep_slug and ss.status = 'completed'
+          limit 1
+        ) as dep
         where d.flow_slug = c.flow_slug and d.flow_version = c.flow_version and d.step_slug = c.step_slug
       )
     end,
-    case when _poll_for_tasks.with_flow_input then c.flow_input end,
+    case when _poll_for_tasks.with_flow_input then (select r.input from pgflow.runs as r where r.run_id = c.run_id) end,
     c.deadline
   from claimed as c;
 end;

@@ -224,7 +224,12 @@ begin
     set status = 'completed', output = coalesce(reports.output, 'null'::jsonb), finished_at = _complete_reports.now
     from reports
     where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
-      and t.status = 'started' and (reports.attempt is null or t.attempt = reports.attempt)
+      -- started, written as neither queued nor finished (step_tasks_finished_at_matches_status) so that no
+      -- partial index on started tasks can serve this statement: between two vacuums those hold an entry
+      -- for every task claimed since, and a hash join over one of them (the plan estimates chose on a new
+      -- database) walked all those entries for each batch instead of looking its tasks up by key
+      and t.finished_at is null and t.status <> 'queued'
+      and (reports.attempt is null or t.attempt = reports.attempt)
       and exists (
         select from pgflow.step_states as ss
         where ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'
