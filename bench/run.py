@@ -21,17 +21,19 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, scenarios  # noqa: E402
+from bench import common, scenarios, wide_flow  # noqa: E402
 
 RESULTS = common.ROOT / "bench" / "results"
 README = common.ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
-ALL = ("throughput", "wide", "latency", "history", "definition", "peers")
+ALL = ("throughput", "wide", "latency", "history", "definition", "peers", "wideflow")
 
 FULL = {"runs": 1000, "elements": 10000, "history": 1_000_000, "latency_runs": 4, "polling_runs": 2,
-        "define_steps": 1000, "cycle_steps": 10000, "worker_counts": (1, 2, 4), "repeat": 3}
+        "define_steps": 1000, "cycle_steps": 10000, "worker_counts": (1, 2, 4), "repeat": 3,
+        "wide_flow_start": (1250, 2500, 5000, 10000), "wide_flow_complete": (1000, 2000, 4000)}
 QUICK = {"runs": 200, "elements": 2000, "history": 100_000, "latency_runs": 1, "polling_runs": 1,
-         "define_steps": 300, "cycle_steps": 2000, "worker_counts": (1, 4), "repeat": 1}
+         "define_steps": 300, "cycle_steps": 2000, "worker_counts": (1, 4), "repeat": 1,
+         "wide_flow_start": (500, 1000, 2000), "wide_flow_complete": (250, 500, 1000)}
 
 
 def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -105,6 +107,9 @@ def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
                                     cycle_steps=sizes["cycle_steps"])
         if "peers" in only:
             s["peers"] = run_peers(admin, sizes)
+        if "wideflow" in only:
+            s["wide_flow"] = timed("wide flows", wide_flow.wide_flow, admin, list(sizes["wide_flow_start"]),
+                                   list(sizes["wide_flow_complete"]), repeat)
     results["finished_at"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     return results
 
@@ -211,6 +216,8 @@ def markdown(results: dict[str, Any]) -> str:
                              f"{_fmt(p['seconds'], 2)} s",
                              f"pgflow {_fmt(wide['seconds'], 2)} s" if wide else "",
                              _met(wide["seconds"] < p["seconds"]) + " (pgflow ahead)" if wide else ""))
+    if "wide_flow" in s:
+        rows += _wide_flow_rows(s["wide_flow"])
     head = ["| scenario | measure | result | comparison | target |", "|---|---|---|---|---|"]
     body = [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     m = results.get("machine", {})
@@ -224,6 +231,31 @@ def markdown(results: dict[str, Any]) -> str:
         f"ratios are medians of back-to-back pairs. Whole run: {results.get('wall_seconds', '?')} s."
     )
     return "\n".join(head + body) + "\n" + footer + "\n"
+
+
+def _wide_flow_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Scenario 8: seconds per N, and time(2N)/time(N) against the target of linear cost (each ratio < 3)."""
+    def series(seconds: dict[str, float]) -> str:
+        return ", ".join(f"{int(n):,}: {_fmt(v, 3)} s" for n, v in seconds.items())
+
+    def ratios(values: dict[str, float]) -> tuple[str, str]:
+        text = ", ".join(f"{k}: {v:.2f}" for k, v in values.items())
+        return f"time(2N)/time(N) {text}", _met(all(v < 3 for v in values.values())) + " (linear: < 3)"
+
+    never = "never analyzed" if not r.get("analyzed_tables") else f"analyzed: {', '.join(r['analyzed_tables'])}"
+    rows = [("8 wide flow", f"start_run, N roots + join ({never})", series(r["start_run"]),
+             *ratios(r["start_run_ratios"]))]
+    for key, label in (("one_per_transaction", "one per transaction"), ("batches_of_10", "batches of 10")):
+        c = r[key]
+        ratio_text, target = ratios(c["roots_ratios"])
+        quarters = ", ".join(f"{v:.2f}" for v in c["last_over_first_quarter"].values())
+        rows.append(("8 wide flow", f"claim and complete the N roots, {label}", series(c["roots_seconds"]),
+                     f"{ratio_text}; last quarter of the roots / first: {quarters}", target))
+        rows.append(("8 wide flow", f"claim / complete join (input of N outputs), {label}",
+                     ", ".join(f"{int(n):,}: {_fmt(c['join_claim_seconds'][n], 3)} / "
+                               f"{_fmt(c['join_complete_seconds'][n], 3)} s" for n in c["join_claim_seconds"]),
+                     "", ""))
+    return rows
 
 
 def write(results: dict[str, Any], update_readme: bool) -> str:
