@@ -183,24 +183,25 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
 ) -> None:
     """One exact interleaving of a task report with the end of its run, forced with row locks and observed
     with pg_blocking_pids:
-    1. a worker has claimed task 0 of map step m; a poller claims task 1 in a transaction it keeps open;
-    2. the run ends (cancel_run, or a fail_task exhausting step x): it locks task 0, then waits for task 1;
-    3. the worker reports task 0 (complete_task, or fail_task with attempts left): the report takes m's
-       step state, reads the run as still started, and waits for task 0;
+    1. a worker has claimed a task of map step m; a poller claims a later task of m in a transaction it
+       keeps open;
+    2. the run ends (cancel_run, or a fail_task exhausting step x): it locks the worker's task, then waits
+       for the poller's;
+    3. the worker reports its task (complete_task, or fail_task with attempts left): the report takes m's
+       step state, reads the run as still started, and waits for its task;
     4. the poller commits: the run ends, and the report is refused.
     Afterwards the run has no task queued or started and no step state created or started.
-    The ending session plans its task scan as an index scan, so it visits task 0 before task 1; that only
-    makes the order of step 2 deterministic (a sequential scan visits them in either order)."""
-    # x is due a millisecond after m's tasks, so that the first two claims are m's (tasks due at the same
-    # time come in no defined order)
+    The ending session plans its task scan as an index scan, so it visits the tasks in task_index order; that
+    only makes the order of step 2 deterministic (a sequential scan visits them in either order). Tasks due at
+    the same time are claimed in no defined order, so a run whose first two claims come in the other order is
+    cancelled and the setup starts again with a new run."""
+    # x is due a millisecond after m's tasks, so that the first two claims are m's
     steps = [
         {"slug": "m", "type": "map"},
         {"slug": "x", "max_attempts": 1, "start_delay": 0.001},
         {"slug": "r", "depends_on": ["m", "x"]},
     ]
     define(conn, flow_slug, steps, {})
-    run_id = start_run(conn, flow_slug, [10, 20, 30])
-    time.sleep(0.01)
     worker = psycopg.connect(database_url, autocommit=True)
     poller = psycopg.connect(database_url)
     ending = psycopg.connect(database_url, autocommit=True)
@@ -208,9 +209,18 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
     try:
         ending.execute("set enable_seqscan = off")
         ending.execute("set enable_bitmapscan = off")
-        held = poll(worker, "worker", [flow_slug], 1)
-        kept_open = poll(poller, "poller", [flow_slug], 1)
-        assert [(t[1], t[2]) for t in held + kept_open] == [("m", 0), ("m", 1)], "claims come oldest first"
+        for _ in range(10):
+            run_id = start_run(conn, flow_slug, [10, 20, 30])
+            time.sleep(0.01)
+            held = poll(worker, "worker", [flow_slug], 1)
+            kept_open = poll(poller, "poller", [flow_slug], 1)
+            assert [t[1] for t in held + kept_open] == ["m", "m"], "claims come oldest first"
+            if held[0][2] < kept_open[0][2]:
+                break
+            poller.rollback()
+            conn.execute("select pgflow.cancel_run(%s)", [run_id])
+        else:
+            raise AssertionError("ten runs in a row had their map tasks claimed in the other order")
         rest = poll(ending, "ender", [flow_slug], 10)
         x_task = next(t for t in rest if t[1] == "x")
 
