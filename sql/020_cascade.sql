@@ -277,6 +277,32 @@ as $$
     and d.step_slug = _input_size.step_slug
 $$;
 
+-- Called by _advance for each ready step: whether it starts as one plain task, all such steps together in one
+-- statement (single, no condition, and an input that fits; with several dependencies their outputs together
+-- may not), or through _start_step. The step's row by its whole key (see the top of this file).
+create or replace function pgflow._starts_plainly(run_id uuid, flow_slug text, flow_version int, step_slug text)
+returns boolean
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_step record;
+begin
+  select s.step_type, s.condition_if, s.condition_if_not, s.deps_count into v_step
+  from pgflow.steps as s
+  where s.flow_slug = _starts_plainly.flow_slug and s.flow_version = _starts_plainly.flow_version
+    and s.step_slug = _starts_plainly.step_slug;
+  return v_step.step_type = 'single' and v_step.condition_if is null and v_step.condition_if_not is null
+    and (
+      v_step.deps_count < 2
+      or pgflow._input_size(
+        _starts_plainly.run_id, _starts_plainly.flow_slug, _starts_plainly.flow_version, _starts_plainly.step_slug
+      ) <= pgflow.max_output_size()
+    );
+end;
+$$;
+
 -- Called by _advance for a ready step that is more than one plain task: a map step (its tasks come
 -- from an array), a step with a condition, or a step whose input would be too large to build. Checks the
 -- size of that input, evaluates the condition against it (for a map step, against the array it maps
@@ -448,7 +474,7 @@ declare
   v_finished_steps text[] := coalesce(_advance.finished_steps, '{}'::text[]);
   v_ready_runs uuid[] := coalesce(_advance.ready_runs, '{}'::uuid[]);
   v_ready_steps text[] := coalesce(_advance.ready_steps, '{}'::text[]);
-  -- per ready step: true for a plain step (single, without condition)
+  -- per ready step: whether it starts plainly (_starts_plainly)
   v_ready_plain boolean[];
   v_done_runs uuid[] := '{}'::uuid[];
   v_done uuid[];
@@ -457,19 +483,15 @@ declare
   v_failed uuid[] := '{}'::uuid[];
   v_flows text[];
   v_flow text;
-  v_big_runs uuid[];
-  v_big_steps text[];
 begin
   if pg_catalog.cardinality(v_ready_runs) > 0 then
     select pg_catalog.array_agg(
-      s.step_type = 'single' and s.condition_if is null and s.condition_if_not is null order by u.pos
+      pgflow._starts_plainly(ss.run_id, ss.flow_slug, ss.flow_version, ss.step_slug) order by u.pos
     )
     into v_ready_plain
     from rows from (pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps))
       with ordinality as u (run_id, step_slug, pos)
-    inner join pgflow.step_states as ss on ss.run_id = u.run_id and ss.step_slug = u.step_slug
-    inner join pgflow.steps as s
-      on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug;
+    inner join pgflow.step_states as ss on ss.run_id = u.run_id and ss.step_slug = u.step_slug;
   end if;
 
   loop
@@ -516,11 +538,7 @@ begin
         v_ready_runs || coalesce(pg_catalog.array_agg(dc.run_id), '{}'::uuid[]),
         v_ready_steps || coalesce(pg_catalog.array_agg(dc.step_slug), '{}'::text[]),
         coalesce(v_ready_plain, '{}'::boolean[]) || coalesce(
-          pg_catalog.array_agg((
-            select s.step_type = 'single' and s.condition_if is null and s.condition_if_not is null
-            from pgflow.steps as s
-            where s.flow_slug = dc.flow_slug and s.flow_version = dc.flow_version and s.step_slug = dc.step_slug
-          )),
+          pg_catalog.array_agg(pgflow._starts_plainly(dc.run_id, dc.flow_slug, dc.flow_version, dc.step_slug)),
           '{}'::boolean[]
         )
       into v_done, v_ready_runs, v_ready_steps, v_ready_plain
@@ -535,7 +553,7 @@ begin
     exit when pg_catalog.cardinality(v_ready_runs) = 0;
 
     ---------------------------------------------------------------------------------------------
-    -- Ready map steps and steps with conditions, one at a time.
+    -- Ready map steps, steps with conditions and steps whose input would be too large, one at a time.
     ---------------------------------------------------------------------------------------------
     for i in 1 .. pg_catalog.cardinality(v_ready_runs) loop
       if not v_ready_plain[i] then
@@ -556,12 +574,7 @@ begin
     ---------------------------------------------------------------------------------------------
     if true = any(v_ready_plain) then
       with ready as (
-        select
-          u.run_id, u.step_slug, ss.flow_slug, step.start_delay,
-          -- one dependency's output always fits; several may not (those go through _start_step)
-          step.deps_count < 2
-          or pgflow._input_size(u.run_id, ss.flow_slug, ss.flow_version, ss.step_slug) <= pgflow.max_output_size()
-          as fits
+        select u.run_id, u.step_slug, ss.flow_slug, step.start_delay
         from rows from (
           pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps), pg_catalog.unnest(v_ready_plain)
         ) as u (run_id, step_slug, plain)
@@ -570,7 +583,7 @@ begin
         -- (the step's row by key, see the top of this file: joined, with 2,500 ready roots, steps was read by
         -- step_slug alone and every step of the flow version scanned for each root)
         cross join lateral (
-          select s.start_delay, s.deps_count
+          select s.start_delay
           from pgflow.steps as s
           where s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
           limit 1
@@ -581,7 +594,7 @@ begin
         update pgflow.step_states as ss
         set status = 'started', remaining_tasks = 1, initial_tasks = 1, started_at = _advance.now
         from ready
-        where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug and ready.fits
+        where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug
         returning ss.run_id, ss.step_slug, ready.flow_slug, ready.start_delay
       ),
       -- from started alone: joined back to ready, two CTE scans each estimated at one row made a nested
@@ -594,27 +607,13 @@ begin
         from started
         returning step_tasks.flow_slug, step_tasks.visible_at
       )
-      select
-        (select pg_catalog.array_agg(distinct inserted.flow_slug) from inserted where inserted.visible_at <= _advance.now),
-        (select pg_catalog.array_agg(ready.run_id) from ready where not ready.fits),
-        (select pg_catalog.array_agg(ready.step_slug) from ready where not ready.fits)
-      into v_flows, v_big_runs, v_big_steps;
+      select pg_catalog.array_agg(distinct inserted.flow_slug) into v_flows
+      from inserted
+      where inserted.visible_at <= _advance.now;
 
       -- delayed tasks send nothing: workers find them on their fallback poll
       foreach v_flow in array coalesce(v_flows, '{}'::text[]) loop
         perform pgflow._notify_tasks_ready(v_flow);
-      end loop;
-
-      -- plain steps whose input would be too large: _start_step ends them as when_exhausted says
-      for i in 1 .. coalesce(pg_catalog.cardinality(v_big_runs), 0) loop
-        v_skipped := pgflow._start_step(v_big_runs[i], v_big_steps[i], _advance.now);
-        if v_skipped is null then
-          v_failed := v_failed || v_big_runs[i];
-        else
-          v_finished_runs := v_finished_runs
-            || pg_catalog.array_fill(v_big_runs[i], array[pg_catalog.cardinality(v_skipped)]);
-          v_finished_steps := v_finished_steps || v_skipped;
-        end if;
       end loop;
     end if;
 
