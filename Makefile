@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-sql test-py lint bench system-deps venv clean chaos
+.PHONY: demo test test-sql test-py lint bench system-deps venv clean fuzz chaos
 
 demo: $(STAMP)
 	$(BIN)/python scripts/demo.py
@@ -18,6 +18,11 @@ test-sql: $(STAMP) system-deps
 
 test-py: $(STAMP) system-deps
 	$(BIN)/python scripts/run_tests.py py
+
+# the property-based search of the SQL API, for as long as asked: make fuzz FUZZ_SECONDS=600
+FUZZ_SECONDS ?= 300
+fuzz: $(STAMP) system-deps
+	PGFLOW_FUZZ_SECONDS=$(FUZZ_SECONDS) $(BIN)/python scripts/run_tests.py py -- tests_py/test_properties.py -s
 
 lint: $(STAMP)
 	$(BIN)/python scripts/run_tests.py lint
