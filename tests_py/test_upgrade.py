@@ -24,7 +24,6 @@ import re
 import subprocess
 import sys
 import time
-import tomllib
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -394,12 +393,23 @@ def test_the_release_copy_is_the_released_sql(release: Path) -> None:
     assert release_checksum(release) == RELEASED_CHECKSUMS[release_version(release)]
 
 
+
+def hatch_version_source(pyproject: str) -> dict[str, str]:
+    """The [tool.hatch.version] table of pyproject.toml (its path and pattern), after checking that the project's
+    version is dynamic. (Read with regular expressions: tomllib is Python 3.11+, the package supports 3.10.)"""
+    project = re.search(r"^\[project\]\n(.*?)(?=^\[)", pyproject, flags=re.MULTILINE | re.DOTALL)
+    assert project is not None
+    assert not re.search(r"^version\s*=", project.group(1), flags=re.MULTILINE), "the version is written here"
+    assert re.search(r'^dynamic\s*=\s*\[[^]]*"version"', project.group(1), flags=re.MULTILINE)
+    table = re.search(r"^\[tool\.hatch\.version\]\n(.*?)(?=^\[|\Z)", pyproject, flags=re.MULTILINE | re.DOTALL)
+    assert table is not None
+    values = dict(re.findall(r'^(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"', table.group(1), flags=re.MULTILINE))
+    return {key: value.encode().decode("unicode_escape") for key, value in values.items()}
+
 def test_the_version_is_written_once() -> None:
     """The package's version (hatchling reads it with the pattern of pyproject.toml), pgflow.__version__ and
     the installer's target are all the version of sql/090_schema_version.sql."""
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
-    source = project["tool"]["hatch"]["version"]
+    source = hatch_version_source((ROOT / "pyproject.toml").read_text())
     match = re.search(source["pattern"], (ROOT / source["path"]).read_text(), flags=re.MULTILINE)
     assert match is not None
     assert match.group("version") == pgflow.__version__ == shipped_version()
