@@ -633,16 +633,16 @@ class ScenarioResult:
         return not self.problems
 
 
-def _read_records(directory: Path) -> tuple[list[dict[str, Any]], int]:
-    """The handlers' execution records, and how many lines could not be read."""
+def _read_records(directory: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The handlers' execution records, and the lines that could not be read (each as file:line: text)."""
     found: list[dict[str, Any]] = []
-    unreadable = 0
+    unreadable: list[str] = []
     for path in sorted(directory.glob("*.jsonl")):
-        for line in path.read_text().splitlines():
+        for number, line in enumerate(path.read_bytes().decode("utf-8", "backslashreplace").splitlines(), 1):
             try:
                 found.append(json.loads(line))
             except ValueError:
-                unreadable += 1
+                unreadable.append(f"{path.name}:{number}: {line[:300]!r}")
     return found, unreadable
 
 
@@ -804,7 +804,7 @@ def _analyse(
     # handler executions
     records, unreadable = _read_records(records_dir)
     if unreadable:
-        problems.append(f"{unreadable} execution record(s) could not be read")
+        problems.append(f"{len(unreadable)} execution record(s) could not be read: {'; '.join(unreadable[:3])}")
     executions: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     ended: dict[tuple[Any, ...], float] = {}
     for rec in records:

@@ -134,7 +134,9 @@ begin
       and exists (
         select from pgflow.step_tasks as t
         where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
-          and t.status = 'started' and (reports.attempt is null or t.attempt = reports.attempt)
+          -- started (written as in step 3 below, so that it is looked up by key)
+          and t.finished_at is null and t.status <> 'queued'
+          and (reports.attempt is null or t.attempt = reports.attempt)
       )
   ),
   unstorable as (
