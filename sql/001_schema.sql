@@ -235,6 +235,16 @@ create table pgflow.server_starts (
   constraint server_starts_credit_is_not_negative check (credit >= interval '0')
 );
 
+-- The engine's own locks, as rows that only the engine's owner can lock (PostgreSQL's advisory locks can be
+-- taken by any session of the database, and would let any of them stall expiry or definitions): one row per
+-- flow ('flow:<slug>', inserted by its first definition; definition writers lock it FOR UPDATE, start_run FOR
+-- KEY SHARE), 'expire_tasks' (one expiry pass at a time) and 'server_starts' (one notice of a server start).
+create table pgflow.locks (
+  name text primary key
+);
+
+insert into pgflow.locks (name) values ('expire_tasks'), ('server_starts');
+
 -- What poll_for_tasks returns: one claimed task with the input its handler receives.
 create type pgflow.task as (
   run_id uuid,
@@ -265,5 +275,6 @@ create type pgflow._report as (
 );
 
 comment on type pgflow.task is 'A claimed task, as returned by poll_for_tasks.';
+comment on table pgflow.locks is 'The engine''s locks, as rows (internal: grant nothing on it).';
 comment on table pgflow.server_starts is
 'Database server starts noticed by the engine, with the time it heard nothing before each (credited to workers).';

@@ -56,9 +56,11 @@ comment on function pgflow.now() is
 'is a superuser or owns the pgflow schema (a test harness''s clock; ignored in other sessions).';
 
 -- Called by heartbeat (which registers it as the calling worker's own timeout) and by workers, to pace
--- their heartbeats: the session setting pgflow.worker_timeout, 30 seconds when unset. Bounded to
--- 1 second .. 1 hour: shorter, and a worker could not beat fast enough; longer, and the tasks of a dead
--- worker would be held for hours. PF005 for anything else.
+-- their heartbeats: the session setting pgflow.worker_timeout, 30 seconds when unset, as a number of seconds
+-- (an interval of mixed units, such as '1 year -360 days', is judged by what it adds to a time, not by how
+-- PostgreSQL compares intervals, which counts a year as 360 days). Bounded to 1 second .. 1 hour: shorter,
+-- and a worker could not beat fast enough; longer, and the tasks of a dead worker would be held for hours.
+-- PF005 for anything else.
 create or replace function pgflow.worker_timeout()
 returns interval
 language plpgsql
@@ -67,23 +69,24 @@ set search_path = ''
 as $$
 declare
   v_setting text := coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds');
-  v_timeout interval;
+  v_seconds numeric;
 begin
   begin
-    v_timeout := v_setting::interval;
+    v_seconds := extract(epoch from pg_catalog.transaction_timestamp() + v_setting::interval)
+      - extract(epoch from pg_catalog.transaction_timestamp());
   exception
     when invalid_datetime_format or datetime_field_overflow or interval_field_overflow
-      or invalid_parameter_value or numeric_value_out_of_range then
-      v_timeout := null;
+      or invalid_parameter_value or numeric_value_out_of_range or syntax_error then
+      v_seconds := null;
   end;
-  if v_timeout is null or v_timeout < interval '1 second' or v_timeout > interval '1 hour' then
+  if v_seconds is null or v_seconds < 1 or v_seconds > 3600 then
     raise exception using
       errcode = 'PF005',
       message = pg_catalog.format(
         'the setting pgflow.worker_timeout must be an interval from 1 second to 1 hour, got %L', v_setting
       );
   end if;
-  return v_timeout;
+  return pg_catalog.make_interval(secs => v_seconds::double precision);
 end;
 $$;
 
@@ -134,8 +137,24 @@ comment on function pgflow.max_output_size() is
 'The largest output a task may report, in bytes of its stored jsonb form (64 MiB); also the limit on a map '
 'step''s outputs together, on the input built for a step from its dependencies'' outputs, and on a run input.';
 
+-- Called wherever an error message quotes a value it was given: the value quoted, shortened to its first 100
+-- characters (and how long it was) so that no message grows with its input; 'null' for null.
+create or replace function pgflow._shown(value text)
+returns text
+language sql
+immutable
+parallel safe
+as $$
+  select case
+    when _shown.value is null then 'null'
+    when pg_catalog.length(_shown.value) <= 100 then pg_catalog.quote_literal(_shown.value)
+    else pg_catalog.quote_literal(pg_catalog.left(_shown.value, 100))
+      || pg_catalog.format('... (%s characters)', pg_catalog.length(_shown.value))
+  end
+$$;
+
 -- Called by the public functions to refuse a bad argument: PF005 with a sentence naming the function, the
--- argument and what it must be, and what it got (shortened to 100 characters).
+-- argument and what it must be, and what it got (shortened by _shown).
 create or replace function pgflow._bad_argument(function_name text, argument text, rule text, got text)
 returns void
 language plpgsql
@@ -147,15 +166,7 @@ begin
     errcode = 'PF005',
     message = pg_catalog.format(
       '%s: %s must be %s, got %s',
-      _bad_argument.function_name, _bad_argument.argument, _bad_argument.rule,
-      case
-        when _bad_argument.got is null then 'null'
-        when pg_catalog.length(_bad_argument.got) > 100
-          then pg_catalog.quote_literal(pg_catalog.left(_bad_argument.got, 100)) || pg_catalog.format(
-            '... (%s characters)', pg_catalog.length(_bad_argument.got)
-          )
-        else pg_catalog.quote_literal(_bad_argument.got)
-      end
+      _bad_argument.function_name, _bad_argument.argument, _bad_argument.rule, pgflow._shown(_bad_argument.got)
     );
 end;
 $$;
@@ -175,6 +186,49 @@ begin
     perform pgflow._bad_argument(
       _check_name.function_name, _check_name.argument,
       pg_catalog.format('a text of 1 to %s characters', _check_name.max_length), _check_name.value
+    );
+  end if;
+end;
+$$;
+
+-- Called by the public functions for their array arguments: PF005 unless the value is null or a list (an array
+-- of one dimension, indexed from 1, as every client sends them).
+create or replace function pgflow._check_list(function_name text, argument text, value anyarray)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if _check_list.value is not null
+     and (pg_catalog.array_ndims(_check_list.value) > 1 or pg_catalog.array_lower(_check_list.value, 1) <> 1) then
+    perform pgflow._bad_argument(
+      _check_list.function_name, _check_list.argument, 'a one-dimensional array indexed from 1',
+      pg_catalog.array_dims(_check_list.value) || ' ' || _check_list.value::text
+    );
+  end if;
+end;
+$$;
+
+-- Called by poll_for_tasks and heartbeat for flow_slugs: PF005 unless the value is null or a list of at most
+-- 1,000 flow slugs (each 1 to 128 letters, digits and underscores, not starting with a digit).
+create or replace function pgflow._check_slugs(function_name text, argument text, value text[], null_means text)
+returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  perform pgflow._check_list(_check_slugs.function_name, _check_slugs.argument, _check_slugs.value);
+  if pg_catalog.cardinality(_check_slugs.value) > 1000
+     or exists (
+       select from pg_catalog.unnest(_check_slugs.value) as s (slug)
+       where s.slug is null or s.slug !~ '^[a-zA-Z_][a-zA-Z0-9_]*$' or pg_catalog.length(s.slug) > 128
+     ) then
+    perform pgflow._bad_argument(
+      _check_slugs.function_name, _check_slugs.argument,
+      pg_catalog.format('null (%s) or an array of at most 1,000 flow slugs', _check_slugs.null_means),
+      _check_slugs.value::text
     );
   end if;
 end;

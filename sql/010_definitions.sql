@@ -22,7 +22,7 @@ begin
       errcode = 'PF001',
       message = pg_catalog.format(
         '%s %s is not a valid slug: use 1 to 128 letters, digits and underscores, not starting with a digit',
-        _check_slug.what, coalesce(pg_catalog.quote_literal(_check_slug.slug), 'null')
+        _check_slug.what, pgflow._shown(_check_slug.slug)
       );
   end if;
 end;
@@ -92,7 +92,7 @@ begin
       message = pg_catalog.format(
         '%s: option %s must be %s, got %s',
         _check_option.owner, _check_option.option_name, pgflow._option_rule(_check_option.option_name),
-        _check_option.option_value::text
+        pgflow._shown(_check_option.option_value::text)
       );
   end if;
   return (nullif(_check_option.option_value, 'null'::jsonb) #>> '{}')::numeric;
@@ -118,7 +118,7 @@ begin
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: options must be a JSON object, got %s', v_owner, _normalize_flow_options.options
+        '%s: options must be a JSON object, got %s', v_owner, pgflow._shown(_normalize_flow_options.options::text)
       );
   end if;
 
@@ -130,7 +130,7 @@ begin
       errcode = 'PF001',
       message = pg_catalog.format(
         '%s: unknown option(s) %s; flow options are max_attempts, base_delay, max_delay and timeout',
-        v_owner, v_unknown
+        v_owner, pgflow._shown(v_unknown)
       );
   end if;
 
@@ -166,7 +166,7 @@ begin
       errcode = 'PF001',
       message = pg_catalog.format(
         'flow %L: step #%s must be a JSON object with at least a "slug", got %s',
-        _normalize_step.flow_slug, _normalize_step.step_position, coalesce(_normalize_step.step::text, 'null')
+        _normalize_step.flow_slug, _normalize_step.step_position, pgflow._shown(_normalize_step.step::text)
       );
   end if;
 
@@ -176,7 +176,7 @@ begin
       message = pg_catalog.format(
         'flow %L: step #%s needs a "slug" string, got %s',
         _normalize_step.flow_slug, _normalize_step.step_position,
-        coalesce((_normalize_step.step -> 'slug')::text, 'nothing')
+        coalesce(pgflow._shown((_normalize_step.step -> 'slug')::text), 'nothing')
       );
   end if;
   v_slug := _normalize_step.step ->> 'slug';
@@ -191,7 +191,7 @@ begin
       errcode = 'PF001',
       message = pg_catalog.format(
         '%s: unknown key(s) %s; a step takes %s',
-        v_owner, v_unknown, pg_catalog.array_to_string(pgflow._step_keys(), ', ')
+        v_owner, pgflow._shown(v_unknown), pg_catalog.array_to_string(pgflow._step_keys(), ', ')
       );
   end if;
 
@@ -201,7 +201,7 @@ begin
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: type must be "single" or "map", got %s', v_owner, _normalize_step.step -> 'type'
+        '%s: type must be "single" or "map", got %s', v_owner, pgflow._shown((_normalize_step.step -> 'type')::text)
       );
   end if;
 
@@ -217,7 +217,9 @@ begin
        ) then
       raise exception using
         errcode = 'PF001',
-        message = pg_catalog.format('%s: depends_on must be an array of step slugs, got %s', v_owner, v_deps);
+        message = pg_catalog.format(
+          '%s: depends_on must be an array of step slugs, got %s', v_owner, pgflow._shown(v_deps::text)
+        );
     end if;
     -- sorted and without repeats, so that the same DAG always normalizes the same way
     select coalesce(pg_catalog.jsonb_agg(distinct d.dep order by d.dep), '[]'::jsonb) into v_deps
@@ -229,7 +231,8 @@ begin
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: when_unmet must be "skip", "skip-cascade" or "fail", got %s', v_owner, _normalize_step.step -> 'when_unmet'
+        '%s: when_unmet must be "skip", "skip-cascade" or "fail", got %s',
+        v_owner, pgflow._shown((_normalize_step.step -> 'when_unmet')::text)
       );
   end if;
   v_when_exhausted := coalesce(_normalize_step.step ->> 'when_exhausted', 'fail');
@@ -238,7 +241,7 @@ begin
       errcode = 'PF001',
       message = pg_catalog.format(
         '%s: when_exhausted must be "fail", "skip" or "skip-cascade", got %s',
-        v_owner, _normalize_step.step -> 'when_exhausted'
+        v_owner, pgflow._shown((_normalize_step.step -> 'when_exhausted')::text)
       );
   end if;
 
@@ -250,11 +253,11 @@ begin
       message = pg_catalog.format(
         '%s: a condition (if, if_not) must be a JSON object or array that the step''s input must contain, got %s',
         v_owner,
-        case
+        pgflow._shown(case
           when coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if'), 'null') not in ('object', 'array', 'null')
             then _normalize_step.step -> 'if'
           else _normalize_step.step -> 'if_not'
-        end
+        end::text)
       );
   end if;
 
@@ -375,35 +378,61 @@ as $$
 declare
   v_slugs jsonb;
   v_message text;
+  v_unknown_count int;
   v_detail jsonb;
   v_map text;
 begin
   select pg_catalog.jsonb_object_agg(s.step ->> 'slug', true) into v_slugs
   from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as s (step);
 
-  with unknown as (
-    select s.step ->> 'slug' as step_slug, d.dep
-    from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as s (step)
-    cross join lateral pg_catalog.jsonb_array_elements_text(s.step -> 'depends_on') as d (dep)
-    where not coalesce(v_slugs ? d.dep, false)
-  )
-  select
-    pg_catalog.string_agg(pg_catalog.format('%s (needed by %s)', u.dep, u.needed_by), ', ' order by u.dep),
-    pg_catalog.jsonb_object_agg(u.dep, u.needed_by_json)
-  into v_message, v_detail
-  from (
+  -- (the pairs are made first, as plain texts: a step's JSON carried along each of its dependencies would make
+  -- the sort below quadratic in the number of dependencies)
+  with pairs as materialized (
+    select s.slug as step_slug, d.dep
+    from (
+      select e.step ->> 'slug' as slug, e.step -> 'depends_on' as deps
+      from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as e (step)
+    ) as s
+    cross join lateral pg_catalog.jsonb_array_elements_text(s.deps) as d (dep)
+  ),
+  unknown as (
+    select pairs.step_slug, pairs.dep from pairs where not coalesce(v_slugs ? pairs.dep, false)
+  ),
+  grouped as (
     select
       unknown.dep,
-      pg_catalog.string_agg(unknown.step_slug, ', ' order by unknown.step_slug) as needed_by,
-      pg_catalog.jsonb_agg(unknown.step_slug order by unknown.step_slug) as needed_by_json
+      pg_catalog.array_agg(unknown.step_slug order by unknown.step_slug) as needed_by
     from unknown
     group by unknown.dep
-  ) as u;
+  )
+  select
+    (
+      select pg_catalog.string_agg(
+        pg_catalog.format(
+          '%s (needed by %s%s)', pgflow._shown(g.dep), pg_catalog.array_to_string(g.needed_by[1:3], ', '),
+          case
+            when pg_catalog.cardinality(g.needed_by) > 3
+              then pg_catalog.format(' and %s more', pg_catalog.cardinality(g.needed_by) - 3)
+            else ''
+          end
+        ),
+        ', ' order by g.dep
+      )
+      from (select grouped.* from grouped order by grouped.dep limit 10) as g
+    ),
+    pg_catalog.count(*)::int,
+    pg_catalog.jsonb_object_agg(grouped.dep, pg_catalog.to_jsonb(grouped.needed_by))
+  into v_message, v_unknown_count, v_detail
+  from grouped;
 
-  if v_message is not null then
+  -- the message names the first 10 (by slug), each with the first 3 steps that need it; the DETAIL has all
+  if v_unknown_count > 0 then
     raise exception using
       errcode = 'PF002',
-      message = pg_catalog.format('flow %L: unknown dependencies: %s', _check_dependencies.flow_slug, v_message),
+      message = pg_catalog.format(
+        'flow %L: unknown dependencies: %s%s', _check_dependencies.flow_slug, v_message,
+        case when v_unknown_count > 10 then pg_catalog.format(' and %s more', v_unknown_count - 10) else '' end
+      ),
       detail = pg_catalog.jsonb_build_object('unknown_dependencies', v_detail)::text;
   end if;
 
@@ -417,11 +446,11 @@ begin
       message = pg_catalog.format(
         'flow %L, step %L: a map step maps over the output of at most one dependency, it has %s',
         _check_dependencies.flow_slug, v_map,
-        (
+        pgflow._shown((
           select s.step -> 'depends_on'
           from pg_catalog.jsonb_array_elements(_check_dependencies.steps) as s (step)
           where s.step ->> 'slug' = v_map
-        )
+        )::text)
       );
   end if;
 end;
@@ -449,7 +478,7 @@ begin
       errcode = 'PF001',
       message = pg_catalog.format(
         'flow %L: steps must be a non-empty JSON array of step objects, got %s',
-        _normalize_definition.flow_slug, coalesce(_normalize_definition.steps::text, 'null')
+        _normalize_definition.flow_slug, pgflow._shown(_normalize_definition.steps::text)
       );
   end if;
 

@@ -1,20 +1,22 @@
 -- Defining flows: define_flow (the whole DAG in one call, versioned) and the pgflow-compatible
 -- incremental API create_flow / add_step.
 --
--- Versions of one flow are created one at a time: every writer takes a transaction-level advisory
--- lock on the flow slug first, so two definers never race for the same version number.
+-- Versions of one flow are created one at a time: every writer first locks the flow's row of pgflow.locks,
+-- so two definers never race for the same version number, and start_run never starts a run of a version
+-- being changed (it takes the same row FOR KEY SHARE).
 
 -- Called by define_flow, create_flow and add_step before they read the current version: the exclusive
--- side of the flow's definition lock.
+-- side of the flow's definition lock (its row of pgflow.locks, made by the flow's first definition).
 create or replace function pgflow._lock_flow_definition(flow_slug text)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pg_catalog.pg_advisory_xact_lock(
-    pg_catalog.hashtext('pgflow.flows'), pg_catalog.hashtext(_lock_flow_definition.flow_slug)
-  )
+begin
+  insert into pgflow.locks (name) values ('flow:' || _lock_flow_definition.flow_slug) on conflict do nothing;
+  perform from pgflow.locks as l where l.name = 'flow:' || _lock_flow_definition.flow_slug for update;
+end;
 $$;
 
 -- Called by start_run before it reads the current version: the shared side of the same lock. Runs of a flow
@@ -22,13 +24,14 @@ $$;
 -- version until it has runs): a run's step states always equal the steps of the version it records.
 create or replace function pgflow._lock_flow_for_start(flow_slug text)
 returns void
-language sql
+language plpgsql
 volatile
 set search_path = ''
 as $$
-  select pg_catalog.pg_advisory_xact_lock_shared(
-    pg_catalog.hashtext('pgflow.flows'), pg_catalog.hashtext(_lock_flow_for_start.flow_slug)
-  )
+begin
+  -- (no row: the flow was never defined, and start_run finds no version of it)
+  perform from pgflow.locks as l where l.name = 'flow:' || _lock_flow_for_start.flow_slug for key share;
+end;
 $$;
 
 -- Called by define_flow: writes a new version (flow row, steps with effective options, deps).
@@ -200,6 +203,7 @@ declare
   v_row pgflow.steps;
 begin
   perform pgflow._check_slug('flow', add_step.flow_slug);
+  perform pgflow._check_list('add_step', 'deps_slugs', add_step.deps_slugs);
   perform pgflow._lock_flow_definition(add_step.flow_slug);
 
   select f.* into v_flow

@@ -211,7 +211,8 @@ end;
 $$;
 
 -- Called by _advance for the runs whose last step just finished: each run's output is an object
--- {leaf_step_slug: output} over its completed leaf steps (steps nothing depends on).
+-- {leaf_step_slug: output} over its completed leaf steps (steps nothing depends on); a run whose output would
+-- be larger than pgflow.max_output_size() fails instead.
 create or replace function pgflow._complete_runs(run_ids uuid[], now timestamptz)
 returns void
 language plpgsql
@@ -222,7 +223,44 @@ as $$
 declare
   v_completed uuid[];
   v_run_id uuid;
+  v_big record;
 begin
+  -- A run's output is the object of its completed leaf steps' outputs: when those would add up to more than
+  -- pgflow.max_output_size(), the output cannot be made and the run fails instead (its steps stay completed).
+  for v_big in
+    select r.run_id, sized.size, sized.leaves
+    from pgflow.runs as r
+    cross join lateral (
+      -- (whether a step is a leaf, per step in the select list, looked up by key: see the output below)
+      select
+        coalesce(pg_catalog.sum(step.output_size) filter (where step.leaf), 0) as size,
+        pg_catalog.array_agg(step.step_slug order by step.step_slug) filter (where step.leaf) as leaves
+      from (
+        select
+          ss.step_slug, ss.output_size,
+          not exists (
+            select from pgflow.deps as d
+            where d.dep_slug = ss.step_slug and d.flow_slug = r.flow_slug and d.flow_version = r.flow_version
+          ) as leaf
+        from pgflow.step_states as ss
+        where ss.run_id = r.run_id and ss.status = 'completed'
+      ) as step
+    ) as sized
+    where r.run_id = any(_complete_runs.run_ids) and r.status = 'started' and r.remaining_steps = 0
+      and sized.size > pgflow.max_output_size()
+  loop
+    perform pgflow._fail_run(
+      v_big.run_id,
+      null,
+      pg_catalog.format(
+        'the run''s output, the outputs of its leaf steps %s together, would be %s bytes, more than the limit of %s '
+        'bytes (pgflow.max_output_size())',
+        pgflow._shown(pg_catalog.array_to_string(v_big.leaves, ', ')), v_big.size, pgflow.max_output_size()
+      ),
+      _complete_runs.now
+    );
+  end loop;
+
   with completed as (
     update pgflow.runs as r
     set
@@ -632,7 +670,7 @@ $$;
 -- they refuse a report (return false). PF007 when the task does not exist. When the run is no longer started, a
 -- cancel or failure may have ended it while this transaction held the step's row (waiting for the
 -- task row, say): that transaction had to skip the row, so the task and step it left unfinished are
--- cancelled here, and no step of an ended run stays started.
+-- cancelled here (_repair_report), and no step of an ended run stays started.
 create or replace function pgflow._reject_report(run_id uuid, step_slug text, task_index int, now timestamptz)
 returns boolean
 language plpgsql
@@ -644,18 +682,36 @@ begin
   perform pgflow._check_task_exists(_reject_report.run_id, _reject_report.step_slug, _reject_report.task_index);
   -- FOR SHARE waits for a cancel or failure of the run in progress (it holds the row FOR NO KEY UPDATE
   -- and never waits for this transaction, which holds no task row of the run), then sees its outcome.
-  if (select r.status from pgflow.runs as r where r.run_id = _reject_report.run_id for share) = 'started' then
+  perform from pgflow.runs as r where r.run_id = _reject_report.run_id for share;
+  return pgflow._repair_report(
+    _reject_report.run_id, _reject_report.step_slug, _reject_report.task_index, _reject_report.now
+  );
+end;
+$$;
+
+-- Called by _reject_report, and by complete_tasks for the reports it refused once no end of their runs can
+-- be in progress (it holds the rows of those runs, or waited for the end on a task row): when the run has
+-- ended, the task and the step the report is about are cancelled if the end had to leave them. Returns false.
+create or replace function pgflow._repair_report(run_id uuid, step_slug text, task_index int, now timestamptz)
+returns boolean
+language plpgsql
+volatile
+set search_path = ''
+set enable_seqscan = off
+as $$
+begin
+  if (select r.status from pgflow.runs as r where r.run_id = _repair_report.run_id) = 'started' then
     return false;
   end if;
 
   update pgflow.step_tasks as t
-  set status = 'cancelled', finished_at = _reject_report.now
-  where t.run_id = _reject_report.run_id and t.step_slug = _reject_report.step_slug
-    and t.task_index = _reject_report.task_index and t.status in ('queued', 'started');
+  set status = 'cancelled', finished_at = _repair_report.now
+  where t.run_id = _repair_report.run_id and t.step_slug = _repair_report.step_slug
+    and t.task_index = _repair_report.task_index and t.status in ('queued', 'started');
 
   update pgflow.step_states as ss
-  set status = 'cancelled', finished_at = _reject_report.now
-  where ss.run_id = _reject_report.run_id and ss.step_slug = _reject_report.step_slug
+  set status = 'cancelled', finished_at = _repair_report.now
+  where ss.run_id = _repair_report.run_id and ss.step_slug = _repair_report.step_slug
     and ss.status in ('created', 'started');
   return false;
 end;
@@ -677,11 +733,11 @@ begin
     raise exception using
       errcode = 'PF007',
       message = pg_catalog.format(
-        'task %s of step %L in run %s does not exist',
-        _check_task_exists.task_index, _check_task_exists.step_slug, _check_task_exists.run_id
+        'task %s of step %s in run %s does not exist',
+        _check_task_exists.task_index, pgflow._shown(_check_task_exists.step_slug), _check_task_exists.run_id
       ),
       detail = pg_catalog.jsonb_build_object(
-        'run_id', _check_task_exists.run_id, 'step_slug', _check_task_exists.step_slug,
+        'run_id', _check_task_exists.run_id, 'step_slug', pg_catalog.left(_check_task_exists.step_slug, 200),
         'task_index', _check_task_exists.task_index
       )::text;
   end if;

@@ -23,9 +23,6 @@ declare
   v_input_size bigint := pgflow._json_size(coalesce(start_run.input, 'null'::jsonb));
 begin
   perform pgflow._check_not_null('start_run', 'flow_slug', start_run.flow_slug is null);
-  if start_run.idempotency_key is not null then
-    perform pgflow._check_name('start_run', 'idempotency_key', start_run.idempotency_key);
-  end if;
   if v_input_size > pgflow.max_output_size() then
     raise exception using
       errcode = 'PF005',
@@ -44,7 +41,9 @@ begin
   if not found then
     raise exception using
       errcode = 'PF004',
-      message = pg_catalog.format('flow %L does not exist; define it first with define_flow', start_run.flow_slug);
+      message = pg_catalog.format(
+        'flow %s does not exist; define it first with define_flow', pgflow._shown(start_run.flow_slug)
+      );
   end if;
 
   if start_run.idempotency_key is not null then
@@ -54,6 +53,8 @@ begin
     if found then
       return v_run;
     end if;
+    -- (checked once no run has the key: a run of 0.1.0 may have a longer one)
+    perform pgflow._check_name('start_run', 'idempotency_key', start_run.idempotency_key);
   end if;
 
   select s.step_slug into v_root_map

@@ -22,6 +22,8 @@ as $$
 declare
   v_task record;
   v_expired int := 0;
+  v_error text;
+  v_sqlstate text;
 begin
   for v_task in
     select
@@ -38,25 +40,34 @@ begin
       and t.deadline > _expire_tasks.now
     limit 1000
   loop
-    if pgflow._fail_attempt(
-      v_task.run_id,
-      v_task.step_slug,
-      v_task.task_index,
-      case
-        when v_task.last_heartbeat_at is null then pg_catalog.format(
-          'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
-        )
-        else pg_catalog.format(
-          'attempt %s timed out: worker %L sent no heartbeat since %s (its timeout is %s)', v_task.attempt,
-          v_task.worker_id, v_task.last_heartbeat_at, v_task.worker_timeout
-        )
-      end,
-      v_task.attempt,
-      _expire_tasks.now,
-      wait => false
-    ) then
-      v_expired := v_expired + 1;
-    end if;
+    -- Each attempt in a block of its own: an error the engine did not foresee while one is expired is reported
+    -- as a WARNING (in the server's log) and that attempt is left for the next pass; it never fails the poll.
+    begin
+      if pgflow._fail_attempt(
+        v_task.run_id,
+        v_task.step_slug,
+        v_task.task_index,
+        case
+          when v_task.last_heartbeat_at is null then pg_catalog.format(
+            'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
+          )
+          else pg_catalog.format(
+            'attempt %s timed out: worker %s sent no heartbeat since %s (its timeout is %s)', v_task.attempt,
+            pgflow._shown(v_task.worker_id), v_task.last_heartbeat_at, v_task.worker_timeout
+          )
+        end,
+        v_task.attempt,
+        _expire_tasks.now,
+        wait => false
+      ) then
+        v_expired := v_expired + 1;
+      end if;
+    exception
+      when others then
+        get stacked diagnostics v_error = message_text, v_sqlstate = returned_sqlstate;
+        raise warning 'pgflow: expiring attempt % of task % of step % in run % failed (%): %',
+          v_task.attempt, v_task.task_index, v_task.step_slug, v_task.run_id, v_sqlstate, v_error;
+    end;
   end loop;
 
   -- silent workers whose tasks are all expired are marked stopped, so later passes skip them
@@ -81,7 +92,7 @@ declare
   v_now timestamptz := pgflow.now();
 begin
   perform pgflow._notice_server_start(v_now);
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks'));
+  perform from pgflow.locks as l where l.name = 'expire_tasks' for update;
   return pgflow._expire_tasks(v_now);
 end;
 $$;
@@ -111,12 +122,7 @@ declare
   v_function text := case when _poll_for_tasks.with_flow_input then 'poll_for_tasks' else 'poll_for_tasks_lean' end;
 begin
   perform pgflow._check_name(v_function, 'worker_id', _poll_for_tasks.worker_id);
-  if pg_catalog.array_position(_poll_for_tasks.flow_slugs, null) is not null then
-    perform pgflow._bad_argument(
-      v_function, 'flow_slugs', 'null (every flow) or an array of flow slugs without nulls',
-      _poll_for_tasks.flow_slugs::text
-    );
-  end if;
+  perform pgflow._check_slugs(v_function, 'flow_slugs', _poll_for_tasks.flow_slugs, 'every flow');
   if _poll_for_tasks.max_tasks is null or _poll_for_tasks.max_tasks not between 0 and 10000 then
     perform pgflow._bad_argument(
       v_function, 'max_tasks', 'an integer from 0 to 10000', _poll_for_tasks.max_tasks::text
@@ -137,7 +143,7 @@ begin
   if (
     exists (select from pgflow.step_tasks as t where t.status = 'started' and t.deadline <= v_now)
     or exists (select from pgflow.workers as w where w.stopped_at is null and w.expires_at <= v_now)
-  ) and pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('pgflow.expire_tasks')) then
+  ) and exists (select from pgflow.locks as l where l.name = 'expire_tasks' for update skip locked) then
     perform pgflow._expire_tasks(v_now);
   end if;
 

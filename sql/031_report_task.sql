@@ -39,9 +39,11 @@ $$;
 -- limit, and the step's when_exhausted applies; the other reports of the batch are recorded.
 --
 -- Locks (020_cascade.sql) level by level for the whole batch: the reported steps' rows in (run_id,
--- step_slug) order; the rows of the runs where a step may end in this batch (its reports cover its
--- remaining tasks, or one of them cannot be stored), in run_id order; then the tasks. A completion that
--- does not end its step never locks its run.
+-- step_slug) order; then, in run_id order, the rows of the runs where a step may end in this batch (its
+-- reports cover its remaining tasks, or one of them cannot be stored: FOR NO KEY UPDATE) and of the runs of
+-- reports that will be refused (their task is not started at that attempt: FOR SHARE, so that an end of the
+-- run in progress is waited for here, in order, and never later); then the tasks. A completion that does not
+-- end its step never locks its run.
 create or replace function pgflow._complete_reports(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[], now timestamptz,
   function_name text
@@ -61,6 +63,10 @@ declare
   v_others uuid[];
   v_unstorable int[];
   v_reasons text[];
+  v_guarded uuid[];
+  v_locked uuid[] := '{}'::uuid[];
+  v_lock record;
+  v_status text;
   v_recorded int[];
   v_finished_runs uuid[];
   v_finished_steps text[];
@@ -69,6 +75,11 @@ declare
   v_outputs jsonb[];
   v_pos int;
 begin
+  perform pgflow._check_list(_complete_reports.function_name, 'run_ids', _complete_reports.run_ids);
+  perform pgflow._check_list(_complete_reports.function_name, 'step_slugs', _complete_reports.step_slugs);
+  perform pgflow._check_list(_complete_reports.function_name, 'task_indexes', _complete_reports.task_indexes);
+  perform pgflow._check_list(_complete_reports.function_name, 'outputs', _complete_reports.outputs);
+  perform pgflow._check_list(_complete_reports.function_name, 'attempts', _complete_reports.attempts);
   if v_count = 0 then
     return '{}'::boolean[];
   end if;
@@ -149,7 +160,7 @@ begin
           valid.flow_slug, valid.step_slug, valid.size, pgflow.max_output_size()
         )
         else pg_catalog.format(
-          'output of %s.%s is too large to store: with it the outputs of map step %L would add up to %s bytes, '
+          'output of %s.%s is too large to store: with it the outputs of step %L would add up to %s bytes, '
           'more than the limit of %s bytes (pgflow.max_output_size())',
           valid.flow_slug, valid.step_slug, valid.step_slug, valid.step_size, pgflow.max_output_size()
         )
@@ -172,8 +183,13 @@ begin
         or locked.run_id in (select unstorable.run_id from unstorable)
     ),
     (select pg_catalog.array_agg(unstorable.pos order by unstorable.pos) from unstorable),
-    (select pg_catalog.array_agg(unstorable.reason order by unstorable.pos) from unstorable)
-  into v_runs, v_finishing, v_unstorable, v_reasons;
+    (select pg_catalog.array_agg(unstorable.reason order by unstorable.pos) from unstorable),
+    (
+      select pg_catalog.array_agg(distinct reports.run_id)
+      from reports
+      where not exists (select from valid where valid.pos = reports.pos)
+    )
+  into v_runs, v_finishing, v_unstorable, v_reasons, v_guarded;
   v_unstorable := coalesce(v_unstorable, '{}'::int[]);
   -- the outputs to store: those that cannot be stored are left out before the batch is read as rows
   -- (reading it copies every output once)
@@ -185,11 +201,36 @@ begin
   end if;
 
   ---------------------------------------------------------------------------------------------------
-  -- 2. Which runs are started: read under the lock for the runs where a step may end, as they are
-  --    for the others.
+  -- 2. Which runs are started: read under the lock for the runs where a step may end and the runs of
+  --    reports to be refused, as they are for the others.
   ---------------------------------------------------------------------------------------------------
-  if v_finishing is not null then
-    select pg_catalog.array_agg(locked.run_id) filter (where locked.status = 'started') into v_started
+  if v_guarded is not null then
+    v_started := '{}'::uuid[];
+    for v_lock in
+      select l.run_id, pg_catalog.bool_or(l.finishing) as finishing
+      from (
+        select f.run_id, true as finishing from pg_catalog.unnest(v_finishing) as f (run_id)
+        union all
+        select g.run_id, false from pg_catalog.unnest(v_guarded) as g (run_id)
+      ) as l
+      group by l.run_id
+      order by l.run_id
+    loop
+      if v_lock.finishing then
+        select r.status into v_status from pgflow.runs as r where r.run_id = v_lock.run_id for no key update;
+      else
+        select r.status into v_status from pgflow.runs as r where r.run_id = v_lock.run_id for share;
+      end if;
+      if v_status = 'started' then
+        v_started := v_started || v_lock.run_id;
+      end if;
+      v_locked := v_locked || v_lock.run_id;
+    end loop;
+  elsif v_finishing is not null then
+    select
+      pg_catalog.array_agg(locked.run_id) filter (where locked.status = 'started'),
+      pg_catalog.array_agg(locked.run_id)
+    into v_started, v_locked
     from (
       select r.run_id, r.status
       from pgflow.runs as r
@@ -198,11 +239,11 @@ begin
       for no key update
     ) as locked;
   end if;
-  if pg_catalog.cardinality(v_runs) > coalesce(pg_catalog.cardinality(v_finishing), 0) then
+  v_locked := coalesce(v_locked, '{}'::uuid[]);
+  if exists (select from pg_catalog.unnest(v_runs) as u (run_id) where not (u.run_id = any(v_locked))) then
     select pg_catalog.array_agg(r.run_id) into v_others
     from pgflow.runs as r
-    where r.run_id = any(v_runs) and not (r.run_id = any(coalesce(v_finishing, '{}'::uuid[])))
-      and r.status = 'started';
+    where r.run_id = any(v_runs) and not (r.run_id = any(v_locked)) and r.status = 'started';
     v_started := coalesce(v_started, '{}'::uuid[]) || coalesce(v_others, '{}'::uuid[]);
   end if;
 
@@ -311,9 +352,11 @@ begin
   end loop;
 
   ---------------------------------------------------------------------------------------------------
-  -- 6. Refused reports. One of a run with no task recorded in this batch goes through _reject_report,
-  --    which repairs what an ending run had to leave (a run with a task recorded here cannot end
-  --    before this commits: ending it waits for that task's row).
+  -- 6. Refused reports. One of a run with no task recorded in this batch is repaired if its run ended and
+  --    the end had to leave its task or step (a run with a task recorded here cannot end before this
+  --    commits: ending it waits for that task's row). No end can still be in progress: the run's row was
+  --    locked in step 2 (a report refused from the start), or the refusal came from a task that an end
+  --    had changed, after waiting for that end's lock on the task's row.
   ---------------------------------------------------------------------------------------------------
   for v_report in
     select u.run_id, u.step_slug, u.task_index
@@ -332,7 +375,7 @@ begin
       )
     order by u.run_id
   loop
-    perform pgflow._reject_report(v_report.run_id, v_report.step_slug, v_report.task_index, _complete_reports.now);
+    perform pgflow._repair_report(v_report.run_id, v_report.step_slug, v_report.task_index, _complete_reports.now);
   end loop;
 
   select pg_catalog.array_agg(

@@ -62,7 +62,22 @@ begin
   perform pgflow._check_not_null('resume_run', 'run_id', resume_run.run_id is null);
   -- Unlike cancel_run, resume_run rewrites every step's row, so it takes them first (level 1 of the lock
   -- order, as a task report does) and only then the run's row: a refused report holding a step's row
-  -- may be waiting for the run's.
+  -- may be waiting for the run's. It looks at the run before it locks anything: the rows of a started run
+  -- may be held by a report whose cascade goes on to other steps' rows (level 4), and waiting for those in
+  -- step order could close a cycle; an ended run has no cascade left in it.
+  select r.* into v_run from pgflow.runs as r where r.run_id = resume_run.run_id;
+  if not found then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format('run %s does not exist', resume_run.run_id);
+  end if;
+  if v_run.status not in ('failed', 'cancelled') then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'run %s is %s; only a failed or cancelled run can be resumed', v_run.run_id, v_run.status
+      );
+  end if;
   perform
   from pgflow.step_states as ss
   where ss.run_id = resume_run.run_id
@@ -171,14 +186,20 @@ declare
   v_deleted int;
   v_before timestamptz;
 begin
-  if prune_runs.older_than is null or prune_runs.older_than < interval '0'
-     or prune_runs.older_than > interval '1000 years' then
+  -- judged by the time it gives (an interval of mixed units, such as '-1 year +360 days', compares as 0 but
+  -- reaches into the future)
+  begin
+    v_before := pgflow.now() - prune_runs.older_than;
+  exception
+    when datetime_field_overflow then
+      v_before := null;
+  end;
+  if v_before is null or v_before > pgflow.now() or v_before < pgflow.now() - interval '1000 years' then
     perform pgflow._bad_argument(
       'prune_runs', 'older_than', 'an interval from 0 to 1000 years, for example ''7 days''',
       prune_runs.older_than::text
     );
   end if;
-  v_before := pgflow.now() - prune_runs.older_than;
   select pg_catalog.array_agg(r.run_id) into v_runs
   from pgflow.runs as r
   where r.finished_at is not null and r.finished_at < v_before;

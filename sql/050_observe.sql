@@ -152,8 +152,11 @@ begin
     raise exception using
       errcode = 'PF004',
       message = case
-        when describe_flow.version is null then pg_catalog.format('flow %L does not exist', describe_flow.flow_slug)
-        else pg_catalog.format('flow %L has no version %s', describe_flow.flow_slug, describe_flow.version)
+        when describe_flow.version is null
+          then pg_catalog.format('flow %s does not exist', pgflow._shown(describe_flow.flow_slug))
+        else pg_catalog.format(
+          'flow %s has no version %s', pgflow._shown(describe_flow.flow_slug), describe_flow.version
+        )
       end;
   end if;
 

@@ -25,7 +25,7 @@ begin
   if exists (select from pgflow.server_starts as s where s.server_started_at = v_server_started_at) then
     return;
   end if;
-  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('pgflow.server_starts'));
+  perform from pgflow.locks as l where l.name = 'server_starts' for update;
   if exists (select from pgflow.server_starts as s where s.server_started_at = v_server_started_at) then
     return;  -- another session noticed it while this one waited
   end if;
@@ -72,11 +72,7 @@ declare
   v_timeout interval := pgflow.worker_timeout();
 begin
   perform pgflow._check_name('heartbeat', 'worker_id', heartbeat.worker_id);
-  if pg_catalog.array_position(heartbeat.flow_slugs, null) is not null then
-    perform pgflow._bad_argument(
-      'heartbeat', 'flow_slugs', 'null or an array of flow slugs without nulls', heartbeat.flow_slugs::text
-    );
-  end if;
+  perform pgflow._check_slugs('heartbeat', 'flow_slugs', heartbeat.flow_slugs, 'the flows it had');
   perform pgflow._notice_server_start(v_now);
 
   insert into pgflow.workers as w (

@@ -199,6 +199,46 @@ CASES: list[Case] = [
     Case("worker_timeout() with garbage", "select pgflow.worker_timeout()", "PF005", "pgflow.worker_timeout",
          ("pgflow.worker_timeout", "soon")),
     Case("stop_worker null", "select pgflow.stop_worker(null)", "PF005", "worker_id"),
+    # intervals of mixed units are judged by the time they give, not by interval comparison (a year as 360 days)
+    Case("prune a year less 360 days (a future time)", "select pgflow.prune_runs('-1 year +360 days')", "PF005",
+         "older_than"),
+    Case("prune past the end of time", "select pgflow.prune_runs('-300000 years 108000000 days')", "PF005",
+         "older_than"),
+    Case("heartbeat with a worker_timeout of a year less 360 days", "select pgflow.heartbeat('w')", "PF005",
+         "pgflow.worker_timeout", ("pgflow.worker_timeout", "1 year -360 days 00:00:05")),
+    # arrays are lists: one dimension, indexed from 1
+    Case("poll flow_slugs of two dimensions", "select pgflow.poll_for_tasks('w', array[['a'], ['b']])", "PF005",
+         "flow_slugs"),
+    Case("poll flow_slugs not slugs", "select pgflow.poll_for_tasks('w', array['bad slug'])", "PF005", "flow_slugs"),
+    Case("heartbeat flow_slugs of two dimensions", "select pgflow.heartbeat('w', array[['a'], ['b']])", "PF005",
+         "flow_slugs"),
+    Case("heartbeat with 2,000 flow_slugs", "select pgflow.heartbeat('w', array_fill('f'::text, array[2000]))",
+         "PF005", "flow_slugs"),
+    Case("complete_tasks arrays indexed from 0",
+         "select pgflow.complete_tasks(array_fill('{run}'::uuid, array[1], array[0]), array_fill('a'::text, array[1], "
+         "array[0]), array_fill(0, array[1], array[0]), array_fill('1'::jsonb, array[1], array[0]))", "PF005",
+         "run_ids must be a one-dimensional array indexed from 1"),
+    Case("complete_tasks run_ids of two dimensions",
+         "select pgflow.complete_tasks(array[['{run}']]::uuid[], array['a'], array[0], array['1']::jsonb[])",
+         "PF005", "run_ids"),
+    Case("add_step dependencies of two dimensions", "select pgflow.add_step('chain', 'c', array[['a']])", "PF005",
+         "deps_slugs"),
+    # messages stay short whatever they quote
+    Case("start_run of a flow slug of a megabyte", "select pgflow.start_run(repeat('x', 1000000))", "PF004",
+         "(1000000 characters) does not exist"),
+    Case("define_flow with a flow slug of a megabyte", "select pgflow.define_flow(repeat('x', 1000000), '[]')",
+         "PF001", "(1000000 characters)"),
+    Case("a step given as a string of a megabyte",
+         "select pgflow.define_flow('x', jsonb_build_array(repeat('s', 1000000)))", "PF001", "step #1"),
+    Case("an unknown dependency named by a megabyte",
+         "select pgflow.define_flow('x', jsonb_build_array(jsonb_build_object('slug', 'a', 'depends_on', "
+         "jsonb_build_array(repeat('d', 1000000)))))", "PF002", "characters) (needed by a)"),
+    Case("20,000 unknown dependencies (with 10 MB of temporary files at most)",
+         "select pgflow.define_flow('x', jsonb_build_array(jsonb_build_object('slug', 'a', 'depends_on', "
+         "(select jsonb_agg('d' || g) from generate_series(1, 20000) as g))))", "PF002", "and 19990 more",
+         ("temp_file_limit", "10MB")),
+    Case("complete_task of a step named by a megabyte", "select pgflow.complete_task('{run}', repeat('s', 1000000), 0, "
+         "'1')", "PF007", "(1000000 characters)"),
 ]
 
 

@@ -66,3 +66,32 @@ def test_an_object_planted_in_an_installed_schema_is_refused(admin_url: str, squ
             conn.execute("drop function pgflow.start_run(varchar)")
             conn.execute(f'revoke usage, create on schema pgflow from "{squatter}"')
         assert pgflow.migrate(url) == pgflow.__version__, "once the object is gone, migrate goes on"
+
+
+def test_a_schema_others_may_create_in_is_refused(admin_url: str, squatter: str) -> None:
+    """Even with no object of theirs in it yet, a role allowed to create in schema pgflow could add a function
+    that the engine's callers would pick up: the installer refuses until that right is revoked."""
+    with scratch_database(admin_url, "pgflow_squat") as url:
+        pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'grant create on schema pgflow to "{squatter}"')
+        with pytest.raises(pgflow.PgflowError, match=f"may create objects in schema pgflow \\({squatter}\\)"):
+            pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'revoke create on schema pgflow from "{squatter}"')
+        assert pgflow.migrate(url) == pgflow.__version__
+
+
+def test_a_collation_planted_in_the_schema_is_refused(admin_url: str, squatter: str) -> None:
+    """Objects of every kind count, not only tables, functions, types and operators."""
+    with scratch_database(admin_url, "pgflow_squat") as url:
+        pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'grant usage, create on schema pgflow to "{squatter}"')
+        with psycopg.connect(make_conninfo(url, user=squatter), autocommit=True) as conn:
+            conn.execute('create collation pgflow.planted (provider = icu, locale = "und")')
+        with pytest.raises(pgflow.PgflowError, match=r"holds objects that belong to other roles.*collation planted"):
+            pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("drop collation pgflow.planted")
+            conn.execute(f'revoke usage, create on schema pgflow from "{squatter}"')

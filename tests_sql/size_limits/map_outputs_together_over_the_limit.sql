@@ -24,7 +24,7 @@ select is(
 );
 select alike(
   (select error from pgflow.runs where run_id = :'run_id'),
-  '%output of wide_big.m is too large to store: with it the outputs of map step ''m'' would add up to % bytes, '
+  '%output of wide_big.m is too large to store: with it the outputs of step ''m'' would add up to % bytes, '
   || 'more than the limit of 67108864 bytes%',
   'the run fails with an error naming the map step and the limit'
 );
