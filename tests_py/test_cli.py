@@ -453,7 +453,9 @@ def test_graph_of_a_run_colours_steps_by_status(cli: Cli, conn: psycopg.Connecti
         proc = cli.run("start", cli.slug("failing"), "--input", "{}", "--wait")
     assert proc.returncode != 0, describe(proc)
     run_id = parse_run_id(proc.stdout)
-    statuses = dict(conn.execute("select step_slug, status from pgflow.step_states where run_id = %s", [run_id]))
+    statuses: dict[str, str] = dict(
+        conn.execute("select step_slug, status from pgflow.step_states where run_id = %s", [run_id])
+    )
     assert statuses == {"prepare": "completed", "explode": "failed"}
 
     mermaid = cli.ok("graph", cli.slug("failing"), "--run", str(run_id))
@@ -539,6 +541,79 @@ NOT_A_UUID = "not-a-run-id"
 def test_bad_input_is_one_clean_line(cli: Cli, args: tuple[str, ...], mentions: str) -> None:
     line = assert_clean_error(cli.run(*args))
     assert mentions.lower() in line.lower()
+
+
+RUN = "00000000-0000-0000-0000-000000000001"
+
+
+@pytest.mark.parametrize(
+    ("args", "mentions"),
+    [
+        (("prune", "--older-than", "99999999999w"), "--older-than"),
+        (("prune", "--older-than", "360001d"), "at most 1000 years"),
+        (("prune", "--older-than", "1" * 400 + "s"), "--older-than"),
+        (("prune", "--older-than", "7x"), "--older-than"),
+        (("status", RUN, "--interval", "0"), "--interval"),
+        (("status", RUN, "--watch", "--interval", "1e300"), "--interval"),
+        (("status", RUN, "--watch", "--interval", "nan"), "--interval"),
+        (("start", "some_flow", "--input", "NaN"), "NaN is not a JSON value"),
+        (("start", "some_flow", "--input", '{"a": [Infinity]}'), "Infinity is not a JSON value"),
+        (("start", "some_flow", "--input", '{"a": -Infinity}'), "-Infinity is not a JSON value"),
+        (("start", "some_flow", "--input", '{"a": "\\u0000"}'), "NUL"),
+        (("start", "some_flow", "--input", "1" + "0" * 5000), "--input"),
+        (("start", "some_flow", "--wait", "--timeout", "-1"), "--timeout"),
+        (("start", "some_flow", "--idempotency-key", "k" * 256), "--idempotency-key"),
+        (("runs", "--limit", "-1"), "--limit"),
+        (("runs", "--limit", "10001"), "--limit"),
+        (("resume", "12345"), "12345"),
+        (("worker", f"{MODULE}:diamond", "--poll-interval", "1e300"), "poll_interval"),
+        (("worker", f"{MODULE}:diamond", "--heartbeat-interval", "1e-300"), "heartbeat_interval"),
+        (("worker", f"{MODULE}:diamond", "--shutdown-timeout", "1e300"), "shutdown_timeout"),
+    ],
+)
+def test_bad_usage_exits_2_with_one_line_naming_the_option(
+    cli: Cli, conn: psycopg.Connection, args: tuple[str, ...], mentions: str
+) -> None:
+    """Bad usage, found before anything is sent: exit status 2, one line, no traceback, nothing written."""
+    proc = cli.run(*args)
+    line = assert_clean_error(proc)
+    assert proc.returncode == 2, describe(proc)
+    assert mentions in line, line
+    assert conn.execute("select count(*) from pgflow.runs where flow_slug = 'some_flow'").fetchone() == (0,)
+
+
+def test_the_longest_durations_and_limits_are_taken(cli: Cli) -> None:
+    """The ends of the ranges work: prune up to 1000 years (360000d), list up to 10,000 runs."""
+    assert "deleted 0 run(s)" in cli.ok("prune", "--older-than", "360000d")
+    assert "deleted 0 run(s)" in cli.ok("prune", "--older-than", "51428w")
+    cli.ok("runs", "--limit", "10000")
+    cli.ok("runs", "--limit", "0")
+
+
+#: every start_run meets a trigger that cancels the statement, as a statement timeout would
+CANCEL_STARTS = """
+create function public.cancel_starts() returns trigger language plpgsql as $$
+begin
+  raise exception using errcode = '57014', message = 'canceling statement due to statement timeout';
+end;
+$$;
+create trigger cancel_starts before insert on pgflow.runs for each row execute function public.cancel_starts();
+"""
+
+
+def test_a_server_error_is_a_refused_operation_not_an_unreachable_database(admin_url: str) -> None:
+    """A statement the server cancels (57014) is a refused operation (exit 1, the server's message); only a
+    connection that cannot be made or was lost says "cannot reach the database" (exit 2)."""
+    with scratch_database(admin_url, "pgflow_cli_cancel") as url:
+        cli = Cli(url)
+        cli.ok("migrate")
+        cli.define("diamond")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(CANCEL_STARTS)
+        proc = cli.run("start", cli.slug("diamond"), "--input", '{"n": 1}')
+    line = assert_clean_error(proc)
+    assert proc.returncode == 1, describe(proc)
+    assert line == "pgflow: canceling statement due to statement timeout", line
 
 
 @pytest.mark.parametrize("command", ["status", "cancel", "resume"])

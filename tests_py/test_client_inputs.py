@@ -9,6 +9,7 @@ import datetime as dt
 import decimal
 import math
 import threading
+import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,9 @@ from typing import Any
 import pgflow
 import psycopg
 import pytest
+from psycopg.conninfo import make_conninfo
+
+from .conftest import scratch_database
 
 UNREACHABLE = "host=127.0.0.1 port=1 connect_timeout=2"
 
@@ -166,8 +170,17 @@ def test_a_worker_refuses_a_flow_whose_definition_cannot_be_stored_before_connec
         (lambda c, slug: c.wait(uuid.uuid4(), timeout="5"), "timeout"),
         (lambda c, slug: c.wait(uuid.uuid4(), interval=0), "interval"),
         (lambda c, slug: list(c.watch(uuid.uuid4(), interval=-1)), "interval"),
+        (lambda c, slug: c.wait(uuid.uuid4(), timeout=1e300), "timeout"),
+        (lambda c, slug: c.wait(uuid.uuid4(), timeout=366 * 86400), "timeout"),
+        (lambda c, slug: c.wait(uuid.uuid4(), timeout=10**5000), "timeout"),
+        (lambda c, slug: c.wait(uuid.uuid4(), timeout=0.5, interval=1e300), "interval"),
+        (lambda c, slug: c.wait(uuid.uuid4(), interval=0.001), "interval"),
+        (lambda c, slug: list(c.watch(uuid.uuid4(), interval=1e300)), "interval"),
+        (lambda c, slug: list(c.watch(uuid.uuid4(), interval=1e-300)), "interval"),
         (lambda c, slug: c.list_runs(limit=-1), "limit"),
         (lambda c, slug: c.list_runs(limit=2**40), "limit"),
+        (lambda c, slug: c.list_runs(limit=10_001), "limit"),
+        (lambda c, slug: c.list_runs(limit=2**31 - 1), "limit"),
         (lambda c, slug: c.list_runs(limit=True), "limit"),
         (lambda c, slug: c.list_runs(status="bogus"), "status"),
         (lambda c, slug: c.list_runs(flow_slug="x\x00"), "flow_slug"),
@@ -254,6 +267,7 @@ def test_prune_runs_still_takes_good_durations(
         ({"timeout": float("inf")}, "timeout"),
         ({"timeout": "10"}, "timeout"),
         ({"timeout": True}, "timeout"),
+        ({"timeout": 1e300}, "timeout"),
         ({"concurrency": 0}, "concurrency"),
         ({"concurrency": 2.5}, "concurrency"),
         ({"input": {"a": float("nan")}}, "input"),
@@ -296,6 +310,15 @@ def test_execute_checks_its_arguments_before_defining_or_starting_anything(
         ({"heartbeat_interval": float("inf")}, "heartbeat_interval"),
         ({"shutdown_timeout": -1}, "shutdown_timeout"),
         ({"shutdown_timeout": float("nan")}, "shutdown_timeout"),
+        ({"poll_interval": 1e300}, "poll_interval"),
+        ({"poll_interval": 3600.5}, "poll_interval"),
+        ({"poll_interval": 0.001}, "poll_interval"),
+        ({"heartbeat_interval": 1e-300}, "heartbeat_interval"),
+        ({"heartbeat_interval": 0.05}, "heartbeat_interval"),
+        ({"heartbeat_interval": 1e300}, "heartbeat_interval"),
+        ({"shutdown_timeout": 1e300}, "shutdown_timeout"),
+        ({"shutdown_timeout": 86400.5}, "shutdown_timeout"),
+        ({"shutdown_timeout": 10**5000}, "shutdown_timeout"),
         ({"worker_id": ""}, "worker_id"),
         ({"worker_id": "w" * 256}, "worker_id"),
         ({"worker_id": "w\x00"}, "worker_id"),
@@ -322,3 +345,95 @@ def test_worker_flows_are_checked_before_connecting() -> None:
 def test_a_good_worker_configuration_still_constructs_without_connecting() -> None:
     worker = pgflow.Worker(UNREACHABLE, _flow("never_defined"), concurrency=3, poll_interval=0.5, shutdown_timeout=0)
     assert (worker.concurrency, worker.poll_interval, worker.shutdown_timeout) == (3, 0.5, 0.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"poll_interval": 1e300}, "poll_interval must be at least 0.01 s and at most 1 h, got 1e+300"),
+        ({"heartbeat_interval": 1e-300}, "heartbeat_interval must be at least 0.1 s and at most 1 h, got 1e-300"),
+        ({"shutdown_timeout": 1e300}, "shutdown_timeout must be at least 0 s and at most 1 day, got 1e+300"),
+    ],
+)
+def test_worker_durations_out_of_range_name_the_range(kwargs: dict[str, Any], message: str) -> None:
+    assert _refused(lambda: pgflow.Worker(UNREACHABLE, _flow("never_defined"), **kwargs)) == message
+
+
+def test_worker_durations_take_the_ends_of_their_ranges() -> None:
+    low = pgflow.Worker(UNREACHABLE, _flow("never_defined"), poll_interval=0.01, heartbeat_interval=0.1,
+                        shutdown_timeout=0)
+    high = pgflow.Worker(UNREACHABLE, _flow("never_defined"), poll_interval=3600, heartbeat_interval=3600,
+                         shutdown_timeout=86400)
+    assert (low.poll_interval, low.heartbeat_interval, low.shutdown_timeout) == (0.01, 0.1, 0.0)
+    assert (high.poll_interval, high.heartbeat_interval, high.shutdown_timeout) == (3600.0, 3600.0, 86400.0)
+
+
+def test_list_runs_takes_the_engines_largest_limit(database_url: str) -> None:
+    with pgflow.Client(database_url) as client:
+        assert isinstance(client.list_runs(limit=10_000), list)
+        assert client.list_runs(limit=0) == []
+
+
+# ----------------------------------------------------------------------------------------------------
+# Server errors that are not about the caller's arguments
+# ----------------------------------------------------------------------------------------------------
+#: start_run's insert of a run meets a trigger raising what the test sets in public.raise_on_run
+RAISE_ON_RUN = """
+create table public.raise_on_run (sqlstate text, message text);
+create function public.raise_on_run() returns trigger language plpgsql as $$
+declare
+  v record;
+begin
+  select * into v from public.raise_on_run limit 1;
+  if found then
+    raise exception using errcode = v.sqlstate, message = v.message;
+  end if;
+  return new;
+end;
+$$;
+create trigger raise_on_run before insert on pgflow.runs for each row execute function public.raise_on_run();
+"""
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "cls"),
+    [
+        ("54000", psycopg.errors.ProgramLimitExceeded),
+        ("22012", psycopg.errors.DivisionByZero),
+        ("57014", psycopg.errors.QueryCanceled),
+        ("XX000", psycopg.errors.InternalError_),
+    ],
+)
+def test_a_server_error_that_is_not_about_an_argument_is_not_reported_as_one(
+    admin_url: str, flow_slug: str, sqlstate: str, cls: type[psycopg.Error]
+) -> None:
+    """An error raised inside the engine's work (a trigger stands for any: a program limit exceeded, a
+    division by zero in a function, a cancelled statement) is not blamed on start_run's arguments: it is
+    psycopg's error of that SQLSTATE with the server's own message, its password redacted — not
+    InvalidInput."""
+    password = "Pw-Narwhal-52"
+    with scratch_database(admin_url) as url:
+        pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(RAISE_ON_RUN)
+            conn.execute(
+                "insert into public.raise_on_run values (%s, %s)",
+                (sqlstate, f"the server says no (as postgresql://app:{password}@db/x would)"),
+            )
+        with pgflow.Client(make_conninfo(url, password=password)) as client:
+            client.define(_flow(flow_slug))
+            with pytest.raises(psycopg.Error) as info:
+                client.start_run(flow_slug, {})
+    error = info.value
+    assert not isinstance(error, pgflow.PgflowError), repr(error)
+    assert isinstance(error, cls), repr(error)
+    shown = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    assert "the server says no (as postgresql://app:***@db/x would)" in shown, shown
+    assert password not in shown, shown
+
+
+def test_an_argument_the_database_cannot_convert_is_still_invalid_input(database_url: str) -> None:
+    """A class 22 error of a parameter's conversion (outside any function) is about the argument."""
+    with pgflow.Client(database_url) as client:
+        message = _refused(lambda: client.prune_runs("2147483647 days 2147483647 months 99999999999 hours"))
+    assert "older_than" in message, message

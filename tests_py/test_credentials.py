@@ -22,6 +22,9 @@ from typing import Any
 import pgflow
 import psycopg
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from pgflow import _conninfo, _redact
 from psycopg.conninfo import make_conninfo
 
 from . import cli_flows
@@ -29,6 +32,9 @@ from ._client_helpers import running_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 SECRET = "S3cret-Zebra-91"
+#: the two halves of the passwords that hold a quote, a double quote or a space: libpq's messages may quote
+#: a connection string back cut at that character, so neither half may appear
+HEAD, TAIL = "Lynx-48", "Okapi-37"
 TIMEOUT = 30
 
 
@@ -51,7 +57,19 @@ URLS = {
     "keyword_value": f"host=127.0.0.1 port={PORT} user=alice password={SECRET} connect_timeout=2",
     "keyword_value_quoted": f"host=127.0.0.1 port={PORT} password='{SECRET} x' connect_timeout=2",
     "keyword_value_malformed": f"host=127.0.0.1 port={PORT} password={SECRET} dbname",
+    "malformed_url_quote": f"postgres:/alice:{HEAD}'{TAIL}@127.0.0.1/db",
+    "malformed_url_double_quote": f'postgres:/alice:{HEAD}"{TAIL}@127.0.0.1/db',
+    "malformed_url_space": f"postgres:/alice:{HEAD} {TAIL}@127.0.0.1/db",
+    "malformed_url_quote_in_user": f"postgres:/al'ice:{SECRET}@127.0.0.1/db",
+    "url_with_space": f"postgresql://alice:{HEAD} {TAIL}@127.0.0.1:{PORT}/db",
+    "keyword_value_quote_in_bare_password": f"host=127.0.0.1 port={PORT} password={HEAD}'{TAIL} dbname",
+    "url_with_quotes_to_a_dead_port": f"postgresql://al'ice:{HEAD}'{TAIL}@127.0.0.1:{PORT}/db?connect_timeout=2",
 }
+#: the kinds the CLI is tried with in every command, both through --database-url and DATABASE_URL
+EVERY_COMMAND_KINDS = (
+    "malformed_url", "url_to_a_dead_port", "malformed_url_quote", "malformed_url_double_quote",
+    "malformed_url_space", "malformed_url_quote_in_user",
+)
 
 
 def _env(database_url: str | None = None) -> dict[str, str]:
@@ -71,8 +89,13 @@ def _pgflow(args: list[str], url: str, via: str) -> subprocess.CompletedProcess[
     return subprocess.run(cmd, cwd=ROOT, env=_env(url), capture_output=True, text=True, timeout=TIMEOUT)
 
 
+def _leaks(text: str) -> list[str]:
+    """The passwords (or halves of one) that appear in ``text``."""
+    return [secret for secret in (SECRET, HEAD, TAIL) if secret in text]
+
+
 def _assert_clean(text: str, what: str) -> None:
-    assert SECRET not in text, f"the password appears in {what}:\n{text}"
+    assert not _leaks(text), f"the password appears in {what}:\n{text}"
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -83,13 +106,17 @@ COMMANDS = {
     "runs": ["runs"],
     "migrate": ["migrate"],
     "prune": ["prune", "--older-than", "7d"],
+    "start": ["start", "some_flow", "--input", "{}"],
+    "cancel": ["cancel", "3338289f-9c79-49fb-a244-865fe05c5fe9"],
+    "resume": ["resume", "3338289f-9c79-49fb-a244-865fe05c5fe9"],
+    "graph": ["graph", "some_flow"],
 }
 #: (command, kind of URL, via): every kind with two commands through DATABASE_URL, and every command both
-#: ways for the malformed URL of the report and the dead port
+#: ways for the malformed URLs (the one of the report, and those whose password or user holds a quote, a
+#: double quote or a space) and the dead port
 CLI_CASES = sorted(
     {(command, kind, "env") for kind in URLS for command in ("status", "migrate")}
-    | {(command, kind, via) for kind in ("malformed_url", "url_to_a_dead_port") for command in COMMANDS
-       for via in ("env", "flag")}
+    | {(command, kind, via) for kind in EVERY_COMMAND_KINDS for command in COMMANDS for via in ("env", "flag")}
 )
 
 
@@ -100,7 +127,7 @@ def test_cli_errors_never_show_the_password() -> None:
         shown = proc.stdout + proc.stderr
         if proc.returncode == 0 or not proc.stderr.startswith("pgflow: ") or "Traceback" in proc.stderr:
             return f"{case}: not one clean error line (exit {proc.returncode}): {shown!r}"
-        if SECRET in shown:
+        if _leaks(shown):
             return f"{case}: the password appears: {shown!r}"
         return None
 
@@ -118,10 +145,68 @@ def test_a_malformed_database_url_is_bad_usage_and_says_where() -> None:
     )
 
 
+def test_a_password_cut_short_by_libpq_is_masked_where_it_is_cut() -> None:
+    """libpq stops at the space and quotes back what it read: the message still says where, without the
+    password's first half."""
+    proc = _pgflow(COMMANDS["runs"], URLS["malformed_url_space"], "flag")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        'pgflow: the database URL is not a valid connection string: missing "=" after "postgres:/alice:***" '
+        "in connection info string"
+    )
+
+
+#: what a password of the property-based test is made of: Greek letters (which no libpq message holds, so
+#: any piece of the password shown is seen) and the characters that end or split a URL's parts
+PASSWORD_ALPHABET = "αβγδεζηθ'\" @:/%?#=\\"
+#: connection strings around a password: malformed URLs libpq quotes back, URLs it parses but refuses, and
+#: key/value strings with the password quoted as conninfo quotes it
+TEMPLATES = (
+    "postgres:/alice:{url}@127.0.0.1/db",
+    "postgres:/al'ice:{url}@127.0.0.1/db",
+    "postgres:/al ice:{url}@127.0.0.1/db",
+    "postgresql://alice:{url}@[::1/db",
+    "postgresql://alice:{url}@127.0.0.1:99999/db",
+    "postgresql://alice:{url}@127.0.0.1:1/db?bogus=1",
+    "postgresql://alice:{url}@127.0.0.1:1/db?sslmode=bogus",
+    "host=127.0.0.1 port=1 password={quoted} dbname",
+    "host=127.0.0.1 port=1 password={quoted} sslmode=bogus",
+    "host=127.0.0.1 port=abc password={quoted}",
+    "{url}",
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    password=st.text(PASSWORD_ALPHABET, min_size=1, max_size=16).filter(lambda p: any(c in "αβγδεζηθ" for c in p)),
+    template=st.sampled_from(TEMPLATES),
+)
+def test_no_piece_of_a_password_appears_in_a_conninfo_error(password: str, template: str) -> None:
+    """Whatever the password holds, neither the check of a connection string nor a connection attempt (to a
+    port nothing listens on, or refused before any), nor a text that quotes the connection string once it
+    was used, shows any piece of it: no Greek letter comes back."""
+    # a bare word holding "=" is key/value pairs, whose keys are no secret
+    assume(template != "{url}" or "=" not in password)
+    quoted = "'" + password.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    conninfo = template.format(url=password, quoted=quoted)
+    shown = [_conninfo.check(conninfo) or ""]
+    if not shown[0]:
+        try:
+            _conninfo.connect(conninfo, connect_timeout=2).close()
+        except psycopg.Error as exc:
+            shown.append(_everything_shown(exc))
+    # in free text: a password of 4 characters or more (shorter ones are removed by the patterns only) of a
+    # connection string that has one (a bare word is no connection string; it is masked in the check's message)
+    if len(password) >= _redact.MIN_LITERAL and template != "{url}":
+        shown.append(_redact.redact(f"connecting with {conninfo} failed"))
+    for text in shown:
+        assert not any(c in "αβγδεζηθ" for c in text), (conninfo, text)
+
+
 def test_workers_never_log_the_password(tmp_path: Path) -> None:
     """`pgflow worker -v` with each kind of URL (through DATABASE_URL, and through --database-url for two of
     them), all at once, for 3 seconds or until they exit by themselves; their output in log files."""
-    cases = [(kind, "env") for kind in URLS] + [("malformed_url", "flag"), ("url_to_a_dead_port", "flag")]
+    cases = [(kind, "env") for kind in URLS] + [(kind, "flag") for kind in EVERY_COMMAND_KINDS]
     procs = []
     for kind, via in cases:
         cmd = [sys.executable, "-m", "pgflow.cli", "worker", "tests_py.cli_flows:diamond", "-v",
@@ -155,7 +240,7 @@ def test_workers_never_log_the_password(tmp_path: Path) -> None:
     assert all(o.strip() for o in outputs.values()), outputs
     # the dead port: the worker kept trying, and said so (several connection failures, none with the password)
     assert outputs[("url_to_a_dead_port", "env")].count("failed") >= 3, outputs[("url_to_a_dead_port", "env")]
-    leaked = {case: out for case, out in outputs.items() if SECRET in out}
+    leaked = {case: out for case, out in outputs.items() if _leaks(out)}
     assert not leaked, leaked
 
 
@@ -181,7 +266,14 @@ def test_exceptions_from_connection_attempts_never_carry_the_password(kind: str)
         _assert_clean(_everything_shown(info.value), f"the exception of {name} ({kind})")
 
 
-@pytest.mark.parametrize("kind", ["malformed_url", "malformed_ipv6_url", "keyword_value_malformed"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "malformed_url", "malformed_ipv6_url", "keyword_value_malformed", "malformed_url_quote",
+        "malformed_url_double_quote", "malformed_url_space", "malformed_url_quote_in_user", "url_with_space",
+        "keyword_value_quote_in_bare_password",
+    ],
+)
 def test_a_worker_given_a_malformed_conninfo_refuses_it_without_showing_the_password(kind: str) -> None:
     flow = pgflow.Flow("never_defined")
 

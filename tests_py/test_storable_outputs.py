@@ -37,6 +37,14 @@ class Opaque:
     """A value json cannot encode."""
 
 
+class BrokenDict(dict):  # type: ignore[type-arg]
+    """A dict whose items cannot be read: encoding it raises an exception json does not expect."""
+
+    def items(self) -> Any:
+        raise KeyError("boom")
+
+
+
 #: result of the bad element -> what the error must say after "is not storable JSON: "
 UNSTORABLE: dict[str, tuple[Callable[[], Any], str]] = {
     "nan": (lambda: {"items": [1, 2, 3, {"price": float("nan")}]}, "$.items[3].price is a float nan"),
@@ -51,6 +59,13 @@ UNSTORABLE: dict[str, tuple[Callable[[], Any], str]] = {
     "bytes": (lambda: {"raw": b"\x00\x01"}, "$.raw is a bytes, which json cannot encode"),
     "object": (lambda: {"obj": Opaque()}, f"$.obj is a {__name__}.Opaque, which json cannot encode"),
     "key_with_space": (lambda: {"a b": float("nan")}, '$["a b"] is a float nan'),
+    "items_raise": (
+        lambda: {"rows": [BrokenDict(a=1)]},
+        f"$.rows[0] is a {__name__}.BrokenDict whose items could not be read: KeyError: 'boom'",
+    ),
+    "dict_subclass_at_the_top": (
+        lambda: BrokenDict(a=1), f"$ is a {__name__}.BrokenDict whose items could not be read: KeyError: 'boom'"
+    ),
 }
 
 

@@ -14,17 +14,35 @@ from .flow import Flow
 MAX_TEXT = 255
 
 
-def number(name: str, value: Any, *, minimum: float = 0.0, inclusive: bool = False) -> float:
-    """``value`` as a float when it is a finite real number above ``minimum`` (or equal to it when
-    ``inclusive``); InvalidInput otherwise (bools, strings, NaN and infinities included)."""
+def number(
+    name: str, value: Any, *, minimum: float = 0.0, inclusive: bool = False, maximum: float | None = None
+) -> float:
+    """``value`` as a float when it is a finite real number of seconds above ``minimum`` (or equal to it when
+    ``inclusive``) and at most ``maximum`` (when given); InvalidInput otherwise (bools, strings, NaN and
+    infinities included), naming the range."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidInput(f"{name} must be a number of seconds, got {_shown(value)}")
-    if not math.isfinite(value):
-        raise InvalidInput(f"{name} must be a finite number of seconds, got {value!r}")
-    if value < minimum or (value == minimum and not inclusive):
-        bound = f"at least {minimum:g}" if inclusive else f"greater than {minimum:g}"
-        raise InvalidInput(f"{name} must be {bound} seconds, got {value!r}")
-    return float(value)
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise InvalidInput(f"{name} must be a finite number of seconds, got {_shown(value)}")
+    below = seconds < minimum or (seconds == minimum and not inclusive)
+    if below or (maximum is not None and seconds > maximum):
+        low = f"at least {_seconds(minimum)}" if inclusive else f"greater than {_seconds(minimum)}"
+        bound = low if maximum is None else f"{low} and at most {_seconds(maximum)}"
+        raise InvalidInput(f"{name} must be {bound}, got {_repr(value)}")
+    return seconds
+
+
+def _seconds(value: float) -> str:
+    """``0.01 s``, ``1 h``, ``1 day``: a bound of a duration as a reader would write it."""
+    for size, unit in ((86400 * 365, "year"), (86400, "day"), (3600, "h")):
+        if value >= size and value % size == 0:
+            count = int(value // size)
+            return f"{count} {unit}{'s' if count != 1 and unit != 'h' else ''}"
+    return f"{value:g} s"
 
 
 def integer(name: str, value: Any, *, minimum: int, maximum: int = 2**31 - 1) -> int:
@@ -32,7 +50,7 @@ def integer(name: str, value: Any, *, minimum: int, maximum: int = 2**31 - 1) ->
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"{name} must be an integer, got {_shown(value)}")
     if not minimum <= value <= maximum:
-        raise InvalidInput(f"{name} must be between {minimum} and {maximum}, got {value}")
+        raise InvalidInput(f"{name} must be between {minimum:,} and {maximum:,}, got {_repr(value)}")
     return value
 
 
@@ -65,10 +83,18 @@ def json_text(name: str, value: Any, error: type[PgflowError] = InvalidInput) ->
         raise error(f"{name} is not storable JSON: {exc}") from None
 
 
+def _repr(value: Any) -> str:
+    """``repr(value)`` in at most 60 characters; a value whose repr fails (an int of more than 4,300 digits)
+    is shown by its type."""
+    try:
+        shown = repr(value)
+    except Exception:
+        return f"<{_storable.a_type(value)}>"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
+
+
 def _shown(value: Any) -> str:
-    shown = repr(value)
-    shown = shown if len(shown) <= 60 else shown[:57] + "..."
-    return f"{shown} ({_storable.type_name(value)})"
+    return f"{_repr(value)} ({_storable.type_name(value)})"
 
 
 def definition(flow: Any) -> tuple[str, str, str]:

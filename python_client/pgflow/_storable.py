@@ -4,8 +4,9 @@ raises ``NotStorable`` naming the first value it cannot take, by its type and JS
 Not storable: NaN and ±Infinity (JSON has no such numbers), a NUL character in a string or a key (PostgreSQL
 text cannot hold one), a lone surrogate (not Unicode; neither UTF-8 nor ``jsonb`` take one), an integer too
 long for json to write or for PostgreSQL's ``numeric``, a value json cannot encode (datetime, set, Decimal,
-bytes, custom objects, keys that are not str/int/float/bool/None), a container that contains itself, and
-nesting deeper than json can encode. Everything else json encodes is stored as written.
+bytes, custom objects, keys that are not str/int/float/bool/None), a container that contains itself,
+nesting deeper than json can encode, and a value whose encoding raises any other exception (a dict subclass
+whose ``items()`` raises, say). Everything else json encodes is stored as written.
 
 Used for handler outputs (the worker) and for the JSON arguments of ``Client`` methods.
 """
@@ -37,11 +38,12 @@ class NotStorable(ValueError):
 
 def dumps(value: Any) -> str:
     """``value`` as JSON text that PostgreSQL's ``jsonb`` accepts. Raises ``NotStorable`` (a ValueError)
-    naming the first offending value's type and path."""
+    naming the first offending value's type and path, and nothing else: any exception raised while
+    encoding becomes ``NotStorable``."""
     problem: BaseException | None = None
     try:
         text = json.dumps(value, allow_nan=False, ensure_ascii=False)
-    except (ValueError, TypeError, RecursionError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever the encoding raised, the value is not storable
         problem = exc
     else:
         # cheap checks of the text for what json lets through; a hit is confirmed by the walk below (a
@@ -54,8 +56,17 @@ def dumps(value: Any) -> str:
     if isinstance(problem, RecursionError):
         raise NotStorable("$", "is nested too deeply for json to encode")
     if problem is not None:
-        raise NotStorable("$", f"cannot be encoded as JSON: {type(problem).__name__}: {problem}")
+        raise NotStorable("$", f"cannot be encoded as JSON: {_described(problem)}")
     return text
+
+
+def _described(exc: BaseException) -> str:
+    """``"<class name>: <message>"`` of an exception, whatever its __str__ does."""
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - a message that cannot be read is said so
+        message = "<its message could not be read>"
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def utf8_size(text: str) -> int:
@@ -126,7 +137,8 @@ def _key_text(key: Any) -> str | None:
 
 def find(value: Any) -> tuple[str, str] | None:
     """The JSON path and the reason of the first value of ``value`` (depth first, in json's order) that
-    PostgreSQL cannot store, or None. Iterative: any depth and any cycle are found without recursion."""
+    PostgreSQL cannot store, or None. Iterative: any depth and any cycle are found without recursion. A
+    container whose items cannot be read (its ``items()`` or iteration raises) is reported as such."""
     # the stack holds (value, path parts) to visit, and _LEAVE markers closing the containers on the path
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(value, ())]
     open_ids: set[int] = set()
@@ -154,8 +166,12 @@ def find(value: Any) -> tuple[str, str] | None:
             open_ids.add(id(item))
             stack.append((_LEAVE, (id(item),)))
             children: list[tuple[Any, tuple[str | int, ...]]] = []
+            try:
+                entries = list(item.items()) if isinstance(item, dict) else list(enumerate(item))
+            except Exception as exc:  # noqa: BLE001 - a container json cannot read is not storable
+                return path_of(parts), f"is {a_type(item)} whose items could not be read: {_described(exc)}"
             if isinstance(item, dict):
-                for key, child in item.items():
+                for key, child in entries:
                     text = _key_text(key)
                     if text is None:
                         return path_of(parts), f"has a key of type {type_name(key)}, which json cannot encode"
@@ -166,7 +182,7 @@ def find(value: Any) -> tuple[str, str] | None:
                         return path_of(parts), f"has a key {key!r}: JSON has no NaN or Infinity"
                     children.append((child, (*parts, text)))
             else:
-                children = [(child, (*parts, index)) for index, child in enumerate(item)]
+                children = [(child, (*parts, index)) for index, child in entries]
             stack.extend(reversed(children))
         else:
             return path_of(parts), f"is {a_type(item)}, which json cannot encode"

@@ -11,9 +11,13 @@
     pgflow prune --older-than 7d
 
 Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults). Errors are one line
-on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage (a malformed database
-URL included) or an unreachable database. No password is ever printed: error lines and the worker's log
-records (tracebacks included) are redacted.
+on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage (an option out of its
+range, JSON that is not storable, a malformed database URL) or an unreachable database. No password is
+ever printed: error lines and the worker's log records (tracebacks included) are redacted.
+
+Ranges: durations (``--older-than``) are 0 to 1000 years, as the engine takes them (a year is 360 days
+there, as PostgreSQL compares intervals, so at most 360000d); ``--limit`` 0 to 10,000; ``--interval``
+0.01 s to 1 h; ``--timeout`` 0 s to 1 year; the worker's options as ``pgflow.Worker`` documents them.
 """
 
 from __future__ import annotations
@@ -31,9 +35,9 @@ from typing import Any
 
 import psycopg
 
-from . import _conninfo, _redact, errors, graph
+from . import _arguments, _conninfo, _redact, errors, graph
+from .client import INTERVAL_RANGE, MAX_LIST_RUNS, MAX_PRUNE_AGE, MAX_WAIT_TIMEOUT, TERMINAL, Client, as_run_id
 from .errors import first_line
-from .client import TERMINAL, Client, as_run_id
 from .flow import Flow
 from .migrate import migrate
 from .worker import Worker
@@ -74,19 +78,41 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNO
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
-def parse_duration(text: str) -> dt.timedelta:
-    """``30s``, ``15m``, ``12h``, ``7d``, ``2w``."""
+def parse_duration(text: str, what: str = "--older-than") -> dt.timedelta:
+    """``30s``, ``15m``, ``12h``, ``7d``, ``2w``: 0 to 1000 years as the engine counts them (360000 days).
+    UsageError naming ``what`` otherwise."""
     match = _DURATION.match(text)
     if not match:
-        raise UsageError(f"{text!r} is not a duration: use a number and a unit, such as 30s, 15m, 12h, 7d or 2w")
-    return dt.timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+        raise UsageError(
+            f"{what} {text!r} is not a duration: use a number and a unit, such as 30s, 15m, 12h, 7d or 2w"
+        )
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if not seconds <= MAX_PRUNE_AGE.total_seconds():  # also false for inf
+        raise UsageError(f"{what} {text!r} is too long: a duration is at most 1000 years (360000d)")
+    return dt.timedelta(seconds=seconds)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not a JSON value")
 
 
 def parse_json(text: str, what: str) -> Any:
+    """The JSON value of an option; UsageError naming ``what`` when it is not JSON (NaN and Infinity are not)
+    or cannot be stored (a NUL character)."""
     try:
-        return json.loads(text)
-    except ValueError as exc:
+        value = json.loads(text, parse_constant=_not_json)
+    except ValueError as exc:  # a JSONDecodeError, or a number Python cannot hold
         raise UsageError(f"{what} is not valid JSON: {exc}") from None
+    checked(_arguments.json_text, what, value)
+    return value
+
+
+def checked(check: Any, *args: Any, **kwargs: Any) -> Any:
+    """``check(*args, **kwargs)`` (an ``_arguments`` check); its InvalidInput becomes a UsageError (exit 2)."""
+    try:
+        return check(*args, **kwargs)
+    except errors.InvalidInput as exc:
+        raise UsageError(exc.message) from None
 
 
 def bar(done: int, total: int, width: int = 20) -> str:
@@ -155,6 +181,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_start(args: argparse.Namespace) -> int:
     payload = parse_json(args.input, "--input")
+    checked(_arguments.text, "--idempotency-key", args.idempotency_key, optional=True, max_length=_arguments.MAX_TEXT)
+    if args.timeout is not None:
+        checked(_arguments.number, "--timeout", args.timeout, inclusive=True, maximum=MAX_WAIT_TIMEOUT)
     with Client(args.database_url) as client:
         target: Flow | str = load_flow(args.flow) if ":" in args.flow else args.flow
         run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
@@ -175,6 +204,10 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     run_id = parse_run_id(args.run_id)
+    checked(
+        _arguments.number, "--interval", args.interval, minimum=INTERVAL_RANGE[0], maximum=INTERVAL_RANGE[1],
+        inclusive=True,
+    )
     with Client(args.database_url) as client:
         if not args.watch:
             now = client.get_run_status(run_id)
@@ -194,6 +227,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    checked(_arguments.text, "--flow", args.flow, optional=True)
+    checked(_arguments.integer, "--limit", args.limit, minimum=0, maximum=MAX_LIST_RUNS)
     with Client(args.database_url) as client:
         runs = client.list_runs(args.flow, args.status, args.limit)
     if not runs:
@@ -210,8 +245,11 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
+    run_id = parse_run_id(args.run_id)
+    if args.reason:
+        checked(_arguments.text, "--reason", args.reason)
     with Client(args.database_url) as client:
-        run = client.cancel_run(parse_run_id(args.run_id), args.reason)
+        run = client.cancel_run(run_id, args.reason)
     print(f"run {run.run_id} {run.status}")
     return 0
 
@@ -293,14 +331,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="show a run's progress")
     p.add_argument("run_id", metavar="RUN_ID")
     p.add_argument("--watch", action="store_true", help="refresh until the run finishes")
-    p.add_argument("--interval", type=float, default=0.5, help="with --watch: seconds between refreshes")
+    p.add_argument(
+        "--interval", type=float, default=0.5, help="with --watch: seconds between refreshes, 0.01 to 3600"
+    )
     p.add_argument("--json", action="store_true", help="print pgflow.get_run_status as JSON")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")
     p.add_argument("--flow", default=None)
     p.add_argument("--status", default=None, choices=TERMINAL + ("started",))
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, help="at most this many runs, 0 to 10000 (default 50)")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a started run")
@@ -319,7 +359,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("prune", parents=[common], help="delete finished runs")
-    p.add_argument("--older-than", required=True, metavar="DURATION", help="for example 7d, 12h, 30m")
+    p.add_argument(
+        "--older-than", required=True, metavar="DURATION", help="for example 7d, 12h, 30m (at most 1000 years)"
+    )
     p.set_defaults(func=cmd_prune)
     return parser
 
@@ -341,7 +383,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(str(exc))
         return 1
     except psycopg.Error as exc:
-        if isinstance(exc, psycopg.OperationalError) and (getattr(exc, "sqlstate", None) or "")[:2] != "54":
+        if errors.is_connection_lost(exc):
             _error(f"cannot reach the database: {first_line(exc)}")
             return 2
         _error(first_line(errors.translate(exc)))

@@ -8,14 +8,25 @@ as text, which the database parses): a bad one raises ``InvalidInput`` (PF005, a
 ``ValueError``) naming it — JSON that PostgreSQL cannot store (NaN, ±Infinity, a NUL character, a value json
 cannot encode) with the path of the offending value, text holding a NUL character, a negative or unreadable
 duration, a number out of range. A flow definition that cannot be stored raises ``InvalidDefinition``
-(PF001). Whatever else the database refuses arrives as the engine's ``PgflowError`` subclass, or as
-``InvalidInput`` for a value it cannot take (SQLSTATE classes 22 and 54); no psycopg error escapes for a
-bad argument.
+(PF001). What the engine refuses arrives as its ``PgflowError`` subclass (PF001-PF008), and an argument the
+database cannot convert to its parameter's type (SQLSTATE class 22 raised outside any function: an
+unreadable interval, say) as ``InvalidInput``; no psycopg error escapes for a bad argument. Any other error
+of the server (a missing schema or privilege, a program limit exceeded, a statement timeout...) is not about
+the caller's arguments: it surfaces as the psycopg error, with the server's own message (redacted).
+
+Durations: ``wait``'s ``timeout`` is 0 s to 1 year (None: no limit), ``wait``'s and ``watch``'s ``interval``
+0.01 s to 1 h.
+
+JSON the database returns (inputs, outputs, statuses) is read with Python's json: numbers with a fraction or
+an exponent as floats (a double: digits beyond its precision are lost), integers as ints — but an integer
+of more than 4,300 digits, which Python will not convert, as a ``decimal.Decimal`` (exact). A value nested
+too deeply for Python's json raises ``PgflowError`` saying so.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import json
 import threading
 import time
@@ -26,12 +37,32 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 
-from . import _arguments, _conninfo
-from .errors import InvalidInput, RunCancelled, RunFailed, first_line, is_transient, translate
+from . import _arguments, _conninfo, _redact
+from .errors import (
+    InvalidInput,
+    PgflowError,
+    RunCancelled,
+    RunFailed,
+    first_line,
+    is_transient,
+    redacted,
+    safe_cause,
+    translate,
+)
 from .flow import Flow
 
 TERMINAL = ("completed", "failed", "cancelled")
+#: the range of the interval between two looks at a run (``wait``, ``watch``), in seconds
+INTERVAL_RANGE = (0.01, 3600.0)
+#: the longest ``wait`` timeout, in seconds (1 year)
+MAX_WAIT_TIMEOUT = 365 * 86400.0
+#: the most runs ``list_runs`` returns at once (the engine's cap)
+MAX_LIST_RUNS = 10_000
+#: the longest ``prune_runs`` older_than the engine takes: 1000 years, as PostgreSQL compares intervals
+#: (a month is 30 days, so a year is 360 days)
+MAX_PRUNE_AGE = dt.timedelta(days=360_000)
 
 
 @dataclass(frozen=True)
@@ -113,12 +144,14 @@ class Client:
     def _connection(self) -> psycopg.Connection[dict[str, Any]]:
         if self._conn is None or self._conn.closed:
             self._conn = _conninfo.connect(self.conninfo, autocommit=True, row_factory=dict_row)
+            set_json_loads(_loads_json, self._conn)
         return self._conn
 
     def _query(self, sql: str, params: tuple[Any, ...] = (), *, function: str = "") -> list[dict[str, Any]]:
-        """Run one statement and return its rows. Engine errors become PgflowError subclasses; a value the
-        database cannot take (SQLSTATE class 22 or 54, or refused by psycopg before sending) becomes
-        InvalidInput naming ``function``; a lost connection is reopened once."""
+        """Run one statement and return its rows. Engine errors become PgflowError subclasses; an argument the
+        database cannot convert (SQLSTATE class 22 outside any function, or refused by psycopg before
+        sending) becomes InvalidInput naming ``function``; other server errors are raised as psycopg's
+        (redacted); a lost connection (or a lost race) is reopened and the statement sent once more."""
         with self._lock:
             for attempt in (1, 2):
                 conn = self._connection()
@@ -130,11 +163,22 @@ class Client:
                         # race: reconnect, and send it once more
                         self.close()
                         if attempt == 2:
-                            raise
+                            safe = redacted(exc)
+                            if safe is exc:
+                                raise
+                            raise safe from None
                         continue
-                    raise _refusal(exc, function) from exc
+                    refusal = _refusal(exc, function)
+                    if refusal is exc:
+                        raise
+                    # the original stays attached as the cause, unless its text holds a password
+                    raise refusal from safe_cause(exc)
                 except UnicodeEncodeError as exc:
                     raise InvalidInput(f"an argument of {function or 'this call'} is not Unicode: {exc}") from None
+                except RecursionError:
+                    raise PgflowError(
+                        f"the answer of {function or 'this call'} holds JSON nested too deeply for Python to read"
+                    ) from None
         raise AssertionError("unreachable")
 
     # ------------------------------------------------------------------------------------------------
@@ -226,12 +270,13 @@ class Client:
         return rows[0]["status"]
 
     def list_runs(self, flow_slug: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
-        """The most recent runs (newest first), at most ``limit`` (0 to 2^31-1), optionally only those of one
-        flow and one status (started, completed, failed, cancelled)."""
+        """The most recent runs (newest first), at most ``limit`` (0 to 10,000, the engine's cap), optionally
+        only those of one flow and one status (started, completed, failed, cancelled). InvalidInput for a
+        limit out of that range or another status."""
         _arguments.text("flow_slug", flow_slug, optional=True)
         if status is not None and status not in _STATUSES:
             raise InvalidInput(f"status must be one of {', '.join(_STATUSES)} or None, got {status!r}")
-        _arguments.integer("limit", limit, minimum=0)
+        _arguments.integer("limit", limit, minimum=0, maximum=MAX_LIST_RUNS)
         rows = self._query(
             "select * from pgflow.list_runs(%s, %s, %s)", (flow_slug, status, limit), function="list_runs"
         )
@@ -256,11 +301,13 @@ class Client:
     def prune_runs(self, older_than: dt.timedelta | str) -> int:
         """Delete runs finished more than ``older_than`` ago — a ``datetime.timedelta`` or a PostgreSQL
         interval such as ``'7 days'`` — with everything they own; returns how many runs were deleted.
-        InvalidInput naming ``older_than`` when it is of another type, not an interval, negative, or too
-        large for the engine's clock to subtract."""
+        InvalidInput naming ``older_than`` when it is of another type, not an interval, negative, or over
+        1000 years (the engine's range; a timedelta over 360,000 days)."""
         if isinstance(older_than, dt.timedelta):
             if older_than < dt.timedelta(0):
                 raise InvalidInput(f"older_than must not be negative, got {older_than}")
+            if older_than > MAX_PRUNE_AGE:
+                raise InvalidInput(f"older_than must be at most 1000 years (360000 days), got {older_than}")
         elif isinstance(older_than, str):
             _arguments.text("older_than", older_than)
             try:
@@ -277,7 +324,7 @@ class Client:
         try:
             rows = self._query("select pgflow.prune_runs(%s::interval) as deleted", (older_than,))
         except InvalidInput as exc:
-            if str(getattr(exc.__cause__, "sqlstate", None) or "")[:2] in ("22", "54"):
+            if str(getattr(exc.__cause__, "sqlstate", None) or "")[:2] == "22":
                 raise InvalidInput(f"older_than {str(older_than)!r} is out of range: {exc.message}") from None
             raise
         return int(rows[0]["deleted"])
@@ -286,10 +333,11 @@ class Client:
     # Waiting
     # ------------------------------------------------------------------------------------------------
     def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> Iterator[dict[str, Any]]:
-        """Yield the run's status now, then every ``interval`` seconds and at once when it finishes (a
-        run_finished notification), ending with the terminal status."""
+        """Yield the run's status now, then every ``interval`` seconds (0.01 s to 1 h) and at once when it
+        finishes (a run_finished notification), ending with the terminal status. InvalidInput for an interval
+        out of range."""
         run_id = as_run_id(run)
-        _arguments.number("interval", interval)
+        _arguments.number("interval", interval, minimum=INTERVAL_RANGE[0], maximum=INTERVAL_RANGE[1], inclusive=True)
         listener: psycopg.Connection[Any] | None = None
         try:
             try:
@@ -318,12 +366,13 @@ class Client:
 
     def wait(self, run: Run | uuid.UUID | str, timeout: float | None = None, *, interval: float = 1.0) -> Any:
         """Wait for the run to finish and return its output. Raises RunFailed (with the engine's error),
-        RunCancelled, or TimeoutError after ``timeout`` seconds (None: no limit; 0: look once). InvalidInput
-        when ``timeout`` is not None or a finite number ≥ 0, or ``interval`` not a finite number > 0."""
+        RunCancelled, or TimeoutError after ``timeout`` seconds (0 s to 1 year; None: no limit; 0: look once),
+        looking every ``interval`` seconds (0.01 s to 1 h) and at once when the run finishes. InvalidInput
+        when ``timeout`` or ``interval`` is not a number in its range."""
         run_id = as_run_id(run)
         if timeout is not None:
-            _arguments.number("timeout", timeout, inclusive=True)
-        _arguments.number("interval", interval)
+            _arguments.number("timeout", timeout, inclusive=True, maximum=MAX_WAIT_TIMEOUT)
+        _arguments.number("interval", interval, minimum=INTERVAL_RANGE[0], maximum=INTERVAL_RANGE[1], inclusive=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         step = interval if deadline is None else min(interval, max(timeout or 0.0, 0.01))
         for status in self.watch(run_id, interval=step):
@@ -340,17 +389,41 @@ class Client:
 
 
 def _refusal(error: psycopg.Error, function: str) -> Exception:
-    """The exception for a statement the database refused: the engine's PgflowError subclass, InvalidInput for
-    a value it cannot take (SQLSTATE class 22 "data exception" or 54 "program limit exceeded", or refused by
-    psycopg before sending), else the psycopg error itself (a missing schema, a missing privilege...)."""
-    translated = translate(error)
-    if translated is not error:
-        return translated
+    """The exception for a statement the database refused. Only what is about the caller's arguments becomes
+    an argument error: the engine's PgflowError subclass (PF001-PF008), and InvalidInput for an argument the
+    database could not convert to its parameter's type (SQLSTATE class 22 raised outside any function, such
+    as ``%s::interval`` given 'garbage') or that psycopg refused before sending. Anything else (a program
+    limit exceeded inside the engine, a statement timeout, a missing schema or privilege) is the psycopg
+    error, its text redacted."""
     sqlstate = getattr(error, "sqlstate", None) or ""
-    if sqlstate[:2] in ("22", "54") or (not sqlstate and isinstance(error, psycopg.DataError)):
+    if sqlstate.startswith("PF"):
+        return translate(error)
+    if (sqlstate[:2] == "22" and not _inside_a_function(error)) or (
+        not sqlstate and isinstance(error, psycopg.DataError)
+    ):
         where = f"an argument of {function}" if function else "an argument"
-        return InvalidInput(f"the database cannot take {where}: {first_line(error)}")
-    return error
+        return InvalidInput(f"the database cannot take {where}: {_redact.redact(first_line(error))}")
+    return redacted(error)
+
+
+def _inside_a_function(error: psycopg.Error) -> bool:
+    """Whether the server raised ``error`` while running a function (its context names one), as opposed to
+    while converting a parameter of the statement."""
+    context = getattr(getattr(error, "diag", None), "context", None) or ""
+    return "function" in context
+
+
+def _parse_int(digits: str) -> int | decimal.Decimal:
+    """A JSON integer as an int, or as an exact Decimal when it has more digits than Python converts."""
+    try:
+        return int(digits)
+    except ValueError:
+        return decimal.Decimal(digits)
+
+
+def _loads_json(data: str | bytes) -> Any:
+    """JSON from the database as Python (see the module docstring for numbers)."""
+    return json.loads(data, parse_int=_parse_int)
 
 
 def _is_run_finished(payload: str, run_id: uuid.UUID) -> bool:

@@ -7,6 +7,8 @@ from typing import Any
 
 import psycopg
 
+from . import _redact
+
 
 class PgflowError(Exception):
     """Base class of every error pgflow raises. ``sqlstate`` and ``detail`` come from the engine."""
@@ -117,29 +119,68 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 
-#: SQLSTATE classes of errors that say nothing against the statement itself: the connection went away (08),
-#: the transaction lost a race (40), the server ran short of resources (53), an object was busy (55), an
-#: operator or a timeout intervened (57), the system failed (58). Sent again unchanged, it may succeed.
-_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+#: SQLSTATEs of a connection that went away: class 08 (connection exception) and the server shutting the
+#: session down (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now)
+_CONNECTION_LOST_STATES = frozenset({"57P01", "57P02", "57P03"})
+#: SQLSTATE classes of a server that could not do it now (53 insufficient resources, 55 object not in
+#: prerequisite state, 57 operator intervention such as a statement timeout, 58 system error): the same
+#: statement may pass later, or may be refused again for what it holds (a batch too large to finish within
+#: statement_timeout is refused every time)
+_NOT_NOW_CLASSES = frozenset({"53", "55", "57", "58"})
 
 
-def is_transient(error: psycopg.Error) -> bool:
-    """Whether a statement that raised ``error`` may succeed if sent again unchanged (a lost connection, a
-    deadlock, a server short of memory...), as opposed to being refused for what it says (bad data, a value
-    over a limit, an engine error). psycopg files some of both kinds under OperationalError (54000 "program
-    limit exceeded" is one), so the SQLSTATE decides; an error without one is transient when it is about the
-    connection."""
+def is_connection_lost(error: psycopg.Error) -> bool:
+    """Whether ``error`` says the connection went away (class 08, 57P01-57P03, or a psycopg error about the
+    connection that carries no SQLSTATE): the statement was not refused, and may be sent again unchanged on a
+    new connection."""
     sqlstate = getattr(error, "sqlstate", None)
     if sqlstate is None:
         return isinstance(error, (psycopg.OperationalError, psycopg.InterfaceError))
-    return sqlstate[:2] in _TRANSIENT_CLASSES
+    return sqlstate[:2] == "08" or sqlstate in _CONNECTION_LOST_STATES
+
+
+def is_transient(error: psycopg.Error) -> bool:
+    """Whether a statement that raised ``error`` may succeed if sent again unchanged, because nothing was
+    said against it: the connection was lost (``is_connection_lost``) or the transaction lost a race
+    (class 40: serialization failure, deadlock). Anything else — bad data, a value over a limit, an engine
+    error, a statement cancelled by statement_timeout (57014) — is about the statement, or may be, and
+    sending it again unchanged may fail the same way forever."""
+    sqlstate = getattr(error, "sqlstate", None)
+    return is_connection_lost(error) or (sqlstate is not None and sqlstate[:2] == "40")
+
+
+def may_pass_later(error: psycopg.Error) -> bool:
+    """Whether waiting and sending the same statement again is worth it for a statement that only reads or
+    registers (a poll, a heartbeat, a flow's definition): ``is_transient``, or a server that could not do
+    it now (SQLSTATE classes 53, 55, 57, 58)."""
+    sqlstate = getattr(error, "sqlstate", None)
+    return is_transient(error) or (sqlstate is not None and sqlstate[:2] in _NOT_NOW_CLASSES)
 
 
 def translate(error: psycopg.Error) -> Exception:
-    """The PgflowError subclass for an engine error, or the psycopg error itself for anything else."""
+    """The PgflowError subclass for an engine error (its message and detail redacted), or the psycopg error
+    for anything else: itself, or when its text holds a password, a copy of the same class with the text
+    redacted and nothing attached."""
     sqlstate = getattr(error, "sqlstate", None)
     cls = ERRORS_BY_SQLSTATE.get(sqlstate or "")
     if cls is None:
-        return error
+        return redacted(error)
     diag = error.diag
-    return cls(diag.message_primary or str(error), detail=diag.message_detail)
+    detail = diag.message_detail
+    return cls(_redact.redact(diag.message_primary or str(error)), detail=_redact.redact(detail) if detail else detail)
+
+
+def redacted(error: psycopg.Error) -> psycopg.Error:
+    """``error`` itself when its text holds no password, else a new error of the same class whose text is
+    redacted (its diagnostics are not copied)."""
+    message = str(error)
+    safe = _redact.redact(message)
+    if safe == message:
+        return error
+    return type(error)(safe)
+
+
+def safe_cause(error: psycopg.Error) -> psycopg.Error | None:
+    """``error``, to attach as the cause of the exception raised in its place, unless its text holds a
+    password (None then: no traceback shows it)."""
+    return error if redacted(error) is error else None

@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from . import _arguments
-from .client import Client
+from .client import MAX_WAIT_TIMEOUT, Client
 from .errors import InvalidState, RunCancelled
 from .flow import Flow
 from .worker import Worker
@@ -23,15 +23,15 @@ def execute(
     """Define the flow, start a run, work it with an in-process worker until it finishes, and return its
     output. Independent branches and map elements run at the same time, up to ``concurrency``.
 
-    ``timeout``: seconds, a finite number > 0 (None: no limit). ``concurrency``: an int ≥ 1. Raises ``InvalidInput`` (a
-    ValueError) for a bad ``timeout``, ``concurrency``, ``conninfo`` or an ``input`` that is not storable
-    JSON, and ``InvalidDefinition`` for a flow whose definition cannot be stored — all before any flow is
-    defined or any run started. Raises ``RunFailed`` with the engine's error when the run fails, and
-    ``TimeoutError`` (after cancelling the run) when it does not finish within ``timeout`` seconds. The worker
-    also takes tasks of other runs of the same flow if there are any.
+    ``timeout``: seconds, more than 0 and at most 1 year (None: no limit). ``concurrency``: an int ≥ 1.
+    Raises ``InvalidInput`` (a ValueError) for a bad ``timeout``, ``concurrency``, ``conninfo`` or an
+    ``input`` that is not storable JSON, and ``InvalidDefinition`` for a flow whose definition cannot be
+    stored — all before any flow is defined or any run started. Raises ``RunFailed`` with the engine's error
+    when the run fails, and ``TimeoutError`` (after cancelling the run) when it does not finish within
+    ``timeout`` seconds. The worker also takes tasks of other runs of the same flow if there are any.
     """
     if timeout is not None:
-        timeout = _arguments.number("timeout", timeout)
+        timeout = _arguments.number("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
     _arguments.definition(flow)
     _arguments.json_text("input", {} if input is None else input)
     worker = Worker(conninfo, [flow], concurrency=concurrency, define=False, poll_interval=0.5)

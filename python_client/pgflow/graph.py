@@ -58,9 +58,9 @@ def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[
         fill, stroke = COLOURS[status]
         lines.append(f"  classDef {status} fill:{fill},stroke:{stroke}")
     for step in steps:
-        status = statuses.get(step["step_slug"])
-        if status in COLOURS:
-            lines.append(f"  class {step['step_slug']} {status}")
+        step_status = statuses.get(step["step_slug"])
+        if step_status in COLOURS:
+            lines.append(f"  class {step['step_slug']} {step_status}")
     return "\n".join(lines)
 
 

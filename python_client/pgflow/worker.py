@@ -8,25 +8,35 @@ Threads and connections (each thread owns its connection):
 - ``concurrency`` handler threads run the handlers;
 - a reporter thread sends their results with the attempt number (so a late result from an attempt that
   timed out is fenced off by the engine): the completions that are ready together in one
-  ``pgflow.complete_tasks`` transaction, failures with ``pgflow.fail_task``, sent again until the database
-  answers. A task's slot is freed once its result is committed;
+  ``pgflow.complete_tasks`` transaction (at most 100 results and ``MAX_BATCH_BYTES`` of outputs; a larger
+  output goes alone), failures with ``pgflow.fail_task``. A statement is sent again unchanged only when the
+  connection was lost or the transaction lost a race (``errors.is_transient``); anything else the database
+  answers — a statement_timeout (57014) included — is a refusal of that statement. A task's slot is freed
+  once its result is committed;
 - a listener (``LISTEN pgflow``) and a heartbeat thread, so a slow handler never delays heartbeats.
 Every connection reconnects with backoff when the database goes away; nothing in hand is dropped. Claims and
 reports always commit durably (``synchronous_commit`` as the server has it): an attempt number handed out,
 or a completion the worker was told is recorded, survives a crash of the database server.
 
+What a handler gets: a task's input, and its run's input (``ctx.flow_input``), are read as JSON text from the
+database and decoded in the handler's thread, task by task, so that one input Python cannot read (an integer
+of more than 4,300 digits, say) fails only its own task, without retry, with ``input of <flow>.<step> could
+not be read: ...``; no poll and no other task is affected. JSON numbers with a fraction or an exponent are read
+as Python floats (a double: digits beyond its precision are lost, ``1e400`` is ``inf``); integers as ``int``.
+
 What is reported (SPEC §7):
 - a handler's result goes to the database as JSON text checked first (``_storable``): a result PostgreSQL
-  cannot store (NaN, ±Infinity, a NUL character, a value json cannot encode) or larger than
+  cannot store (NaN, ±Infinity, a NUL character, a value json cannot encode, a value whose encoding raises
+  any exception) or larger than
   ``pgflow.max_output_size()`` fails its task at once, without retry, with an error that starts
   ``output of <flow>.<step> is not storable JSON:`` and names the value's type and path, or the size;
 - a handler raising ``NonRetryableError`` fails its task without retry; any other exception is a failed
   attempt, retried while attempts are left;
 - a batch the database refuses as a whole (an error that is not about the connection) is reported again one
   result at a time: each result it still refuses fails its own task, without retry, with the database's
-  message; every other result is recorded;
+  message; every other result is recorded. So one slow or refused report never holds the others back;
 - error texts never hold a NUL character (written ``\x00``), a lone surrogate or a password, and are cut at
-  ``MAX_ERROR_SIZE`` bytes.
+  ``MAX_ERROR_SIZE`` bytes; log lines likewise, at ``_redact.MAX_LOG_SIZE`` bytes per message.
 Every log line about a task names its run, flow, step, task index and attempt, in the message and as the
 record's fields ``run_id``, ``flow_slug``, ``step_slug``, ``task_index`` and ``attempt``. When the engine
 does not record a report (it returned false), the worker reads the task's and its run's current state and
@@ -38,6 +48,7 @@ period, calls ``pgflow.stop_worker`` and returns.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import json
 import logging
@@ -58,18 +69,41 @@ import psycopg
 
 from . import _arguments, _conninfo, _redact, _storable
 from .context import Context
-from .errors import InvalidInput, NonRetryableError, first_line, is_transient, translate
+from .errors import (
+    InvalidInput,
+    NonRetryableError,
+    first_line,
+    is_connection_lost,
+    is_transient,
+    may_pass_later,
+    safe_cause,
+    translate,
+)
 from .flow import Flow
 
 log = _redact.get_logger("pgflow.worker")
 
 #: the largest error text sent to the engine, in bytes of UTF-8 (64 KiB); a longer one is cut, and says so
 MAX_ERROR_SIZE = 64 * 1024
+#: the most bytes of outputs (JSON text, UTF-8) sent in one complete_tasks call (8 MiB); a larger output
+#: is sent alone
+MAX_BATCH_BYTES = 8 * 1024 * 1024
+#: the most results sent in one complete_tasks call
+MAX_BATCH_RESULTS = 100
+#: how many times in a row a report that lost a race (SQLSTATE class 40) is sent again before it counts as
+#: refused (a connection lost is waited out for as long as it takes)
+MAX_RACE_RETRIES = 5
+#: ranges of the Worker's duration options, in seconds: (minimum, maximum)
+POLL_INTERVAL_RANGE = (0.01, 3600.0)
+HEARTBEAT_INTERVAL_RANGE = (0.1, 3600.0)
+SHUTDOWN_TIMEOUT_RANGE = (0.0, 86400.0)
 
 
 @dataclass(frozen=True)
 class Task:
-    """A claimed task, as returned by pgflow.poll_for_tasks."""
+    """A claimed task, as returned by pgflow.poll_for_tasks: ``input`` is the handler's input decoded from
+    JSON (None when it could not be read: that task then fails), ``flow_input`` is None (the worker fetches
+    the run input when a handler asks for ``ctx.flow_input``), ``deadline`` a timezone-aware datetime."""
 
     run_id: uuid.UUID
     flow_slug: str
@@ -99,13 +133,27 @@ class Task:
 
 
 @dataclass(frozen=True)
+class _Claim:
+    """A task as the poll returned it, its input still JSON text (decoded by the handler thread)."""
+
+    task: Task
+    input_text: str | None
+
+
+@dataclass(frozen=True)
 class _Result:
-    """What a handler produced for a task: its output as JSON text, or an error (retried or not)."""
+    """What a handler produced for a task: its output as JSON text, or an error (retried or not). ``size``:
+    the bytes of UTF-8 the output or error takes (what batches are capped by)."""
 
     task: Task
     output: str | None = None
     error: str | None = None
     retry: bool = True
+    size: int = 0
+
+
+class _Unreadable(Exception):
+    """A task's input, or its run's input, could not be decoded from JSON."""
 
 
 class _Refused(Exception):
@@ -117,12 +165,19 @@ class _Refused(Exception):
 
     def describe(self) -> str:
         """The database's message (first line) and its SQLSTATE."""
-        sqlstate = getattr(self.error, "sqlstate", None)
-        return first_line(self.error) + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
+        return describe_error(self.error)
+
+
+def describe_error(error: psycopg.Error) -> str:
+    """An error's first line and its SQLSTATE: ``canceling statement due to statement timeout (SQLSTATE
+    57014)``."""
+    sqlstate = getattr(error, "sqlstate", None)
+    return first_line(error) + (f" (SQLSTATE {sqlstate})" if sqlstate else "")
 
 
 class _GaveUp(Exception):
-    """The database could not be reached before the end of the shutdown's grace period."""
+    """A statement could not be sent before the end of the shutdown's grace period; the message is the last
+    error it got."""
 
 
 def backoff(failures: int, cap: float = 5.0) -> float:
@@ -134,15 +189,20 @@ def storable_error(text: str) -> str:
     """An error text the engine can store and a reader can show: passwords redacted, NUL characters written
     ``\\x00``, lone surrogates escaped (``\\udc80``), and at most ``MAX_ERROR_SIZE`` bytes of UTF-8 (a longer
     text is cut and ends with ``[... truncated: N bytes in all]``)."""
-    # redacted before it is cut, so that a password is never left half-visible at the cut
-    text = _redact.redact(text[: 2 * MAX_ERROR_SIZE])
-    text = text.replace("\x00", "\\x00")
-    data = text.encode("utf-8", "backslashreplace")
-    if len(data) <= MAX_ERROR_SIZE:
-        return data.decode("utf-8")
-    suffix = f" [... truncated: {len(data)} bytes in all]" if len(text) < 2 * MAX_ERROR_SIZE else \
-        " [... truncated]"
-    return data[: MAX_ERROR_SIZE - len(suffix)].decode("utf-8", "ignore") + suffix
+    return _redact.safe_text(text, MAX_ERROR_SIZE)
+
+
+def decode_json(text: str | None) -> Any:
+    """JSON text from the database as Python: objects as dicts, arrays as lists, integers as ints, numbers
+    with a fraction or an exponent as floats (a double: digits beyond its precision are lost). None for
+    None. Raises ``_Unreadable`` with the reason when Python cannot hold the value (an integer of more than
+    4,300 digits, nesting deeper than the interpreter's recursion limit...)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise _Unreadable(f"{type(exc).__name__}: {first_line_of(str(exc))}") from None
 
 
 def describe_exception(exc: BaseException) -> str:
@@ -159,8 +219,10 @@ class Worker:
 
     ``conninfo``: a libpq connection string or URL (default ``DATABASE_URL``, then libpq's defaults).
     ``flows``: a Flow or Flows with distinct slugs. ``concurrency``: handlers run at once (int ≥ 1).
-    ``worker_id``: at most 255 characters (default host-pid-random). ``poll_interval``,
-    ``heartbeat_interval``: seconds > 0; ``shutdown_timeout``: seconds ≥ 0 (the grace period). ``define``:
+    ``worker_id``: at most 255 characters (default host-pid-random). ``poll_interval``: seconds between
+    fallback polls, 0.01 s to 1 h. ``heartbeat_interval``: seconds between heartbeats, 0.1 s to 1 h (the
+    worker beats at least three times per its ``pgflow.worker_timeout`` whatever it says).
+    ``shutdown_timeout``: the grace period on stop, 0 s to 1 day. ``define``:
     define the flows when starting. ``listen``: wake on notifications (else poll only). ``on_report``: called
     with each task and whether its report was recorded. Bad options raise ``InvalidInput`` (a ValueError)
     before anything connects.
@@ -208,9 +270,18 @@ class Worker:
             worker_id = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         _arguments.text("worker_id", worker_id, max_length=_arguments.MAX_TEXT)
         self.worker_id: str = worker_id
-        self.poll_interval = _arguments.number("poll_interval", poll_interval)
-        self.heartbeat_interval = _arguments.number("heartbeat_interval", heartbeat_interval)
-        self.shutdown_timeout = _arguments.number("shutdown_timeout", shutdown_timeout, inclusive=True)
+        self.poll_interval = _arguments.number(
+            "poll_interval", poll_interval, minimum=POLL_INTERVAL_RANGE[0], maximum=POLL_INTERVAL_RANGE[1],
+            inclusive=True,
+        )
+        self.heartbeat_interval = _arguments.number(
+            "heartbeat_interval", heartbeat_interval, minimum=HEARTBEAT_INTERVAL_RANGE[0],
+            maximum=HEARTBEAT_INTERVAL_RANGE[1], inclusive=True,
+        )
+        self.shutdown_timeout = _arguments.number(
+            "shutdown_timeout", shutdown_timeout, minimum=SHUTDOWN_TIMEOUT_RANGE[0],
+            maximum=SHUTDOWN_TIMEOUT_RANGE[1], inclusive=True,
+        )
         if on_report is not None and not callable(on_report):
             raise InvalidInput(f"on_report must be callable or None, got {type(on_report).__name__}")
         self.define = bool(define)
@@ -224,7 +295,7 @@ class Worker:
         self._wake = threading.Event()
         self._in_flight = 0
         self._in_flight_changed = threading.Condition()
-        self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
         self._results: queue.SimpleQueue[_Result | None] = queue.SimpleQueue()
         self._inputs: OrderedDict[uuid.UUID, Any] = OrderedDict()
         self._inputs_lock = threading.Lock()
@@ -324,8 +395,8 @@ class Worker:
                 pending.pop(0)
                 failures = 0
             except psycopg.Error as exc:
-                if not is_transient(exc):
-                    raise translate(exc) from exc
+                if not may_pass_later(exc):
+                    raise translate(exc) from safe_cause(exc)
                 failures += 1
                 self._close_poll_conn()
                 delay = backoff(failures)
@@ -395,49 +466,65 @@ class Worker:
                     if not self._limits_read:
                         self._read_limits(conn)
                     # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
-                    # run input would otherwise come back with each of its tasks
+                    # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
+                    # decoded by each task's handler thread: one input Python cannot read never breaks a poll
                     rows = conn.execute(
-                        "select * from pgflow.poll_for_tasks_lean(%s, %s, %s)", (self.worker_id, flow_slugs, free)
+                        "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
+                        "t.deadline from pgflow.poll_for_tasks_lean(%s, %s, %s) as t",
+                        (self.worker_id, flow_slugs, free),
                     ).fetchall()
                     failures = 0
                 except psycopg.Error as exc:
                     # a poll refused for its data (54000 while building a task's input, say) is waited out
                     # like a lost connection: the worker keeps serving once the database can answer again
-                    if not (is_transient(exc) or isinstance(exc, psycopg.OperationalError)):
-                        raise translate(exc) from exc
+                    if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError)):
+                        raise translate(exc) from safe_cause(exc)
                     failures += 1
                     self._close_poll_conn()
                     delay = backoff(failures)
                     log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
-                for row in rows:
-                    self._dispatch(Task(*row))
+                for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline in rows:
+                    task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
+                    self._dispatch(_Claim(task, input_text))
                 if rows and len(rows) == free:
                     continue  # a full batch: more may be waiting
             self._wake.wait(self.poll_interval)
 
-    def _dispatch(self, task: Task) -> None:
+    def _dispatch(self, claim: _Claim) -> None:
         with self._in_flight_changed:
             self._in_flight += 1
-        self._queue.put(task)
+        self._queue.put(claim)
 
     # ------------------------------------------------------------------------------------------------
     # Handler threads
     # ------------------------------------------------------------------------------------------------
     def _handler_loop(self) -> None:
         while True:
-            task = self._queue.get()
-            if task is None:
+            claim = self._queue.get()
+            if claim is None:
                 return
+            task = claim.task
             try:
-                self._results.put(self._process(task))
+                self._results.put(self._process(claim))
             except BaseException:  # never lose the slot, whatever happened
                 log.exception("unexpected error while processing %s", task.describe(), extra=task.log_fields())
                 self._results.put(_Result(task, error="the worker failed to run the handler"))
 
-    def _process(self, task: Task) -> _Result:
-        """Run the task's handler; the result to report."""
+    def _unreadable(self, task: Task, why: str) -> _Result:
+        """The result of a task whose input, or run input, could not be decoded: failed without retry."""
+        error = storable_error(f"input of {task.flow_slug}.{task.step_slug} could not be read: {why}")
+        log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
+        return _Result(task, error=error, retry=False, size=len(error))
+
+    def _process(self, claim: _Claim) -> _Result:
+        """Decode the task's input, run its handler; the result to report."""
+        task = claim.task
+        try:
+            task = dataclasses.replace(task, input=decode_json(claim.input_text))
+        except _Unreadable as exc:
+            return self._unreadable(task, str(exc))
         flow = self.flows.get(task.flow_slug)
         try:
             if flow is None:
@@ -448,19 +535,29 @@ class Worker:
             log.error("%s: %s", task.describe(), error, extra=task.log_fields())
             return _Result(task, error=storable_error(error))
 
+        ctx: Context | None = None
+        if step.takes_context:
+            try:
+                flow_input = self._run_input(task)
+            except _Unreadable as exc:
+                return self._unreadable(task, f"its run input (ctx.flow_input): {exc}")
+            except (_Refused, _GaveUp) as exc:
+                error = storable_error(f"the input of run {task.run_id} could not be fetched: {exc}")
+                log.error("%s failed: %s", task.describe(), error, extra=task.log_fields())
+                return _Result(task, error=error, size=len(error))
+            ctx = Context(
+                run_id=task.run_id,
+                flow_slug=task.flow_slug,
+                step_slug=task.step_slug,
+                task_index=task.task_index,
+                attempt=task.attempt,
+                flow_input=flow_input,
+                deadline=task.deadline,
+                worker_id=self.worker_id,
+            )
         started = time.monotonic()
         try:
-            if step.takes_context:
-                ctx = Context(
-                    run_id=task.run_id,
-                    flow_slug=task.flow_slug,
-                    step_slug=task.step_slug,
-                    task_index=task.task_index,
-                    attempt=task.attempt,
-                    flow_input=self._run_input(task),
-                    deadline=task.deadline,
-                    worker_id=self.worker_id,
-                )
+            if ctx is not None:
                 result = step.handler(task.input, ctx)
             else:
                 result = step.handler(task.input)
@@ -472,14 +569,14 @@ class Worker:
                 "handler %s failed, not to be retried: %s: %s",
                 task.step_slug, task.describe(), first_line_of(error), exc_info=True, extra=task.log_fields(),
             )
-            return _Result(task, error=error, retry=False)
+            return _Result(task, error=error, retry=False, size=len(error))
         except BaseException as exc:  # SystemExit or KeyboardInterrupt in a handler thread fail the attempt too
             error = storable_error(describe_exception(exc))
             log.error(
                 "handler %s failed: %s: %s", task.step_slug, task.describe(), first_line_of(error),
                 exc_info=True, extra=task.log_fields(),
             )
-            return _Result(task, error=error)
+            return _Result(task, error=error, size=len(error))
         try:
             output = _storable.dumps(result)
             size = _storable.utf8_size(output)
@@ -488,25 +585,28 @@ class Worker:
                 raise _storable.NotStorable(
                     "$", f"is {size} bytes of JSON, over the limit of {limit} bytes (pgflow.max_output_size())"
                 )
-        except _storable.NotStorable as exc:
-            error = storable_error(f"output of {task.flow_slug}.{task.step_slug} is not storable JSON: {exc}")
+        except Exception as exc:  # whatever goes wrong while turning the result into JSON: not storable
+            why = str(exc) if isinstance(exc, _storable.NotStorable) else (
+                f"$ could not be encoded as JSON: {describe_exception(exc)}"
+            )
+            error = storable_error(f"output of {task.flow_slug}.{task.step_slug} is not storable JSON: {why}")
             log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
-            return _Result(task, error=error, retry=False)
+            return _Result(task, error=error, retry=False, size=len(error))
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s done in %.3f s", task.describe(), time.monotonic() - started, extra=task.log_fields())
-        return _Result(task, output=output)
+        return _Result(task, output=output, size=size)
 
     def _run_input(self, task: Task) -> Any:
-        """A run's input, fetched once per run (the last 256 runs are kept)."""
+        """A run's input, fetched as JSON text and decoded once per run (the last 256 runs are kept).
+        Raises ``_Unreadable`` when it cannot be decoded, ``_Refused`` or ``_GaveUp`` when it cannot be
+        fetched."""
         run_id = task.run_id
         with self._inputs_lock:
             if run_id in self._inputs:
                 self._inputs.move_to_end(run_id)
                 return self._inputs[run_id]
-            try:
-                value = self._call(self._lookup_conn, "select pgflow.get_run_input(%s)", (run_id,), task)
-            except (_Refused, _GaveUp) as exc:
-                raise RuntimeError(f"the input of run {run_id} could not be read: {exc}") from None
+            text = self._call(self._lookup_conn, "select pgflow.get_run_input(%s)::text", (run_id,), task)
+            value = decode_json(text)
             self._inputs[run_id] = value
             if len(self._inputs) > 256:
                 self._inputs.popitem(last=False)
@@ -520,16 +620,20 @@ class Worker:
         everything that is ready), failures with pgflow.fail_task. A task's slot is freed once its result
         is committed."""
         conn: list[psycopg.Connection[Any] | None] = [None]
+        # a result taken from the queue that did not fit in the last batch: it opens the next one
+        carried: _Result | None = None
         try:
             while True:
-                first = self._results.get()
+                first = carried if carried is not None else self._results.get()
+                carried = None
                 if first is None:
                     return
                 batch = [first]
+                size = first.size
                 # take whatever else is ready; while handlers of the same poll are still finishing, wait a
                 # moment (2 ms at most) for them so that their results share the transaction
                 deadline = time.monotonic() + 0.002
-                while len(batch) < 100:
+                while len(batch) < MAX_BATCH_RESULTS:
                     try:
                         item = self._results.get_nowait()
                     except queue.Empty:
@@ -543,7 +647,11 @@ class Worker:
                     if item is None:
                         self._results.put(None)
                         break
+                    if size + item.size > MAX_BATCH_BYTES:
+                        carried = item  # a batch never grows past MAX_BATCH_BYTES, but for one result alone
+                        break
                     batch.append(item)
+                    size += item.size
                 try:
                     self._send(conn, batch)
                 except Exception:  # the slots must be freed whatever happens
@@ -565,9 +673,11 @@ class Worker:
         not_recorded: list[tuple[_Result, str]] = []
         if completed:
             try:
+                # the outputs go in binary format: a text-format array would cost psycopg an escape for
+                # every quote and backslash of every output (about 1 µs each)
                 recorded = self._call(
                     conn,
-                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::jsonb[], %s::int[])",
+                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %b::text[]::jsonb[], %s::int[])",
                     (
                         [r.task.run_id for r in completed],
                         [r.task.step_slug for r in completed],
@@ -671,10 +781,13 @@ class Worker:
     def _call(
         self, conn: list[psycopg.Connection[Any] | None], sql: str, params: tuple[Any, ...], what: Task | str
     ) -> Any:
-        """One statement, sent again with backoff while the database cannot be reached or answers with an error
-        that is not about the statement (``is_transient``); its single value. Raises ``_Refused`` when the
-        database refuses the statement itself, ``_GaveUp`` when the shutdown's grace period ends first."""
+        """One statement; its single value. Sent again unchanged, with backoff, only while the connection is
+        lost (a broken connection, SQLSTATE class 08, 57P01-57P03: for as long as it takes) or the transaction
+        loses a race (class 40: at most ``MAX_RACE_RETRIES`` times in a row). Raises ``_Refused`` for any
+        other error — the statement itself was refused, or could not finish (57014, a statement timeout) —
+        and ``_GaveUp``, with the last error, when the shutdown's grace period ends first."""
         failures = 0
+        races = 0
         described = what.describe() if isinstance(what, Task) else what
         extra = what.log_fields() if isinstance(what, Task) else None
         while True:
@@ -693,18 +806,22 @@ class Worker:
                     conn[0].close()
                     conn[0] = None
                 if self._report_deadline is not None and time.monotonic() > self._report_deadline:
-                    raise _GaveUp(first_line(exc)) from None
+                    raise _GaveUp(describe_error(exc)) from None
+                if not broken and not is_connection_lost(exc):  # a lost race
+                    races += 1
+                    if races >= MAX_RACE_RETRIES:
+                        raise _Refused(exc) from None
                 delay = backoff(failures)
                 log.warning(
-                    "sending %s failed (%s); retrying in %.1f s", described, first_line(exc), delay, extra=extra
+                    "sending %s failed (%s); retrying in %.1f s", described, describe_error(exc), delay, extra=extra
                 )
                 time.sleep(delay)
 
     def _gave_up(self, result: _Result, kind: str, exc: _GaveUp) -> None:
         task = result.task
         log.error(
-            "the %s of %s was not sent: the database could not be reached before the end of the grace period "
-            "(%s); the attempt will time out and be retried if attempts are left",
+            "the %s of %s was not sent before the end of the shutdown's grace period (its last try failed: %s); "
+            "the attempt will time out and be retried if attempts are left",
             kind, task.describe(), exc, extra=task.log_fields(),
         )
         self._notify(task, False)
@@ -778,7 +895,7 @@ class Worker:
                     if conn is not None:
                         conn.close()
                         conn = None
-                    if is_transient(exc):
+                    if may_pass_later(exc):
                         log.warning("heartbeat failed (%s); retrying", first_line(exc))
                     else:
                         log.error("heartbeat failed: %s", first_line(translate(exc)))
