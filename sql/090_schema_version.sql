@@ -9,7 +9,7 @@ immutable
 parallel safe
 set search_path = ''
 as $$
-  select '0.2.0'::text
+  select '0.3.0'::text
 $$;
 
 comment on function pgflow.schema_version() is 'The installed version of the pgflow schema.';
