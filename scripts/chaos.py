@@ -62,6 +62,7 @@ import platform
 import random
 import re
 import shlex
+import shutil
 import signal
 import statistics
 import subprocess
@@ -962,10 +963,23 @@ def machine() -> dict[str, Any]:
 
 def engine(cluster_url: str) -> dict[str, Any]:
     """Which engine ran: the pgflow package's directory, the commit (``+changes`` when its sql/ or python_client/
-    differ from it) and branch of its git tree, and the PostgreSQL server's version."""
+    differ from it) and branch of its git tree, or the commit given to ``--engine-from``, and the PostgreSQL
+    server's version."""
     package = Path(pgflow.__file__).resolve().parent
-    tree = package.parents[1]
     info: dict[str, Any] = {"package": str(package)}
+    if os.environ.get("PGFLOW_CHAOS_ENGINE_FROM"):
+        info["commit"] = os.environ["PGFLOW_CHAOS_ENGINE_FROM"]
+        info["branch"] = "git archive of"
+    else:
+        info.update(_git_source(package.parents[1]))
+    with psycopg.connect(cluster_url, autocommit=True) as conn:
+        row = conn.execute("select current_setting('server_version')").fetchone()
+        info["postgresql"] = row[0] if row else None
+    return info
+
+
+def _git_source(tree: Path) -> dict[str, Any]:
+    """The commit and branch of the git tree holding the package (None, None outside one)."""
     try:
         commit = subprocess.run(
             ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
@@ -974,16 +988,12 @@ def engine(cluster_url: str) -> dict[str, Any]:
             ["git", "-C", str(tree), "status", "--porcelain", "--", "sql", "python_client"],
             capture_output=True, text=True, check=True,
         ).stdout.strip()
-        info["commit"] = commit + ("+changes" if changes else "")
-        info["branch"] = subprocess.run(
+        branch = subprocess.run(
             ["git", "-C", str(tree), "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True, text=True, check=True
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        info["commit"] = info["branch"] = None
-    with psycopg.connect(cluster_url, autocommit=True) as conn:
-        row = conn.execute("select current_setting('server_version')").fetchone()
-        info["postgresql"] = row[0] if row else None
-    return info
+        return {"commit": None, "branch": None}
+    return {"commit": commit + ("+changes" if changes else ""), "branch": branch}
 
 
 def engine_fingerprint() -> str:
@@ -1015,7 +1025,8 @@ def _schema_version(cluster: ChaosCluster, env: dict[str, str]) -> str:
 def reproduce_command(argv: list[str]) -> str:
     """The command line that reproduces this invocation."""
     pythonpath = os.environ.get("PYTHONPATH")
-    prefix = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath else ""
+    # --engine-from puts the extracted engine on PYTHONPATH itself: the argv says it all
+    prefix = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath and not os.environ.get("PGFLOW_CHAOS_ENGINE_FROM") else ""
     if not argv:
         return prefix + "make chaos"
     joined = shlex.join(argv)
@@ -1115,6 +1126,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"comma-separated, from {', '.join(SCENARIOS)}")
     p.add_argument("--rounds", type=int, default=None, help="faults per scenario (default: the scenario's own)")
     p.add_argument("--label", default=None, help="this run's name in the docs (default: schema version and commit)")
+    p.add_argument(
+        "--engine-from", default=None, metavar="COMMIT",
+        help="test the engine (sql/ and python_client/) of this commit of the repository, e.g. a release's",
+    )
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/reliability.md")
     p.add_argument("--no-record", action="store_true", help="write no results file (and leave the docs alone)")
     p.add_argument("--render", action="store_true", help="only rewrite the docs table from the recorded results")
@@ -1128,8 +1143,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
+def run_engine_from(commit: str, argv: list[str]) -> None:
+    """Re-runs this harness with the engine of ``commit`` (``git archive`` of its sql/ and python_client/ into
+    a temporary directory, first on PYTHONPATH); the harness itself stays the current one. Does not return."""
+    try:
+        full = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+    except subprocess.CalledProcessError:
+        raise SystemExit(f"--engine-from: {commit!r} is not a commit of {ROOT}") from None
+    target = Path(tempfile.mkdtemp(prefix=f"pgflow-{full[:7]}-"))
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", full, "sql", "python_client"], capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(target / "python_client"), env.get("PYTHONPATH")) if p)
+    env["PGFLOW_CHAOS_ENGINE_FROM"] = full[:7]
+    env["PGFLOW_CHAOS_ENGINE_DIR"] = str(target)
+    log(f"engine of commit {full[:7]}, extracted to {target}")
+    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
+
+
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
+    if args.engine_from and not os.environ.get("PGFLOW_CHAOS_ENGINE_FROM"):
+        run_engine_from(args.engine_from, argv)
+    try:
+        return _main(args, argv)
+    finally:
+        if os.environ.get("PGFLOW_CHAOS_ENGINE_DIR"):
+            shutil.rmtree(os.environ["PGFLOW_CHAOS_ENGINE_DIR"], ignore_errors=True)
+
+
+def _main(args: argparse.Namespace, argv: list[str]) -> int:
     if args.render:
         update_docs(latest_per_label())
         log(f"rewrote the chaos table of {DOCS.relative_to(ROOT)}")
