@@ -349,3 +349,27 @@ def test_a_direct_listen_connection_wakes_a_worker_behind_pgbouncer(
     finally:
         worker.stop()
         thread.join(timeout=30)
+
+
+def test_a_malformed_listen_conninfo_is_refused_before_anything_connects(database_url: str, flow_slug: str) -> None:
+    flow = pgflow.Flow(flow_slug)
+
+    @flow.step
+    def only(run_input: Any) -> int:
+        return 1
+
+    bad = "host='unterminated password=s3cret-listen"
+    with pytest.raises(pgflow.InvalidInput, match="listen_conninfo is not a valid connection string") as caught:
+        pgflow.Worker(database_url, [flow], listen_conninfo=bad)
+    assert "s3cret-listen" not in str(caught.value)
+    with pytest.raises(pgflow.InvalidInput, match="listen_conninfo"):
+        pgflow.Client(database_url, listen_conninfo=bad)
+    with pytest.raises(pgflow.InvalidInput, match="listen_conninfo must be a connection string"):
+        pgflow.Client(database_url, listen_conninfo=5)  # type: ignore[arg-type]
+    result = subprocess.run(
+        [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "status",
+         str(uuid.uuid4()), "--listen-url", bad],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "--listen-url is not a valid connection string" in result.stderr and "s3cret-listen" not in result.stderr
