@@ -103,7 +103,7 @@ class PgBouncer:
             f"max_client_conn = {self.max_client_conn}\n"
             "server_lifetime = 3600\n"
             "server_idle_timeout = 600\n"
-            # so that SHOW SERVERS shows every server connection's backend pid
+            # its log (PgBouncer.output()) says who connected and why a connection closed
             "log_connections = 1\n"
             "log_disconnections = 1\n"
             "log_pooler_errors = 1\n"
