@@ -116,7 +116,8 @@ class EngineWorkers:
     def __enter__(self) -> EngineWorkers:
         for proc in self.procs:
             proc.start()
-        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+        # never prepared: the conninfo may go through a pooler in transaction mode (bench/pooler.py)
+        with psycopg.connect(self.conninfo, autocommit=True, prepare_threshold=None) as conn:
             def registered() -> bool:
                 for proc in self.procs:
                     if proc.exitcode is not None:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages the tests need (pgTAP, pg_prove, plpgsql_check) when they are missing.
+# Installs the system packages the tests need (pgTAP, pg_prove, plpgsql_check, PgBouncer) when they are
+# missing.
 # As root on Debian/Ubuntu it uses apt-get; anywhere else it stops and names the packages.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ missing=()
 command -v pg_prove >/dev/null || missing+=("libtap-parser-sourcehandler-pgtap-perl")
 [ -f "$sharedir/plpgsql_check.control" ] || missing+=("postgresql-$major-plpgsql-check")
 command -v psql >/dev/null || missing+=("postgresql-client-$major")
+[ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=("pgbouncer")
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
@@ -26,8 +28,11 @@ fi
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
   echo "[pgflow] installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
+  # quiet when it works (debconf's notes included); everything apt-get said when it fails
+  if ! out=$(apt-get update -qq 2>&1 && apt-get install -y -qq "${missing[@]}" 2>&1); then
+    echo "$out" >&2
+    exit 1
+  fi
   exit 0
 fi
 

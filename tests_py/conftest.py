@@ -18,6 +18,8 @@ from psycopg.conninfo import make_conninfo
 
 import pgflow
 
+from ._pgbouncer import PgBouncer
+
 
 def _admin_url() -> str:
     return os.environ.get("PGFLOW_TEST_ADMIN_URL") or os.environ.get("DATABASE_URL") or "dbname=postgres"
@@ -70,3 +72,11 @@ def conn(database_url: str) -> Iterator[psycopg.Connection]:
 def flow_slug() -> str:
     """A flow slug no other test uses, so tests sharing the database never see each other's work."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def pgbouncer(database_url: str) -> Iterator[PgBouncer]:
+    """A real PgBouncer (tests_py/_pgbouncer.py) in transaction mode, two server connections per database,
+    in front of the test server; stopped after the module. One that cannot start fails the test."""
+    with PgBouncer(database_url, pool_mode="transaction", pool_size=2) as bouncer:
+        yield bouncer

@@ -10,7 +10,9 @@
     pgflow graph MODULE:FLOW|FLOW_SLUG [--run RUN_ID] [--format mermaid|dot]
     pgflow prune --older-than 7d
 
-Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults). Errors are one line
+Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults); ``worker``, ``start
+--wait`` and ``status --watch`` also take --listen-url, a direct connection used only for LISTEN when the
+database URL goes through a pooler in transaction mode (default: $PGFLOW_LISTEN_URL). Errors are one line
 on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage (an option out of its
 range, JSON that is not storable, a malformed database URL) or an unreachable database. No password is
 ever printed: error lines and the worker's log records (tracebacks included) are redacted.
@@ -172,6 +174,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             heartbeat_interval=args.heartbeat_interval,
             shutdown_timeout=args.shutdown_timeout,
+            listen_conninfo=args.listen_url,
         )
     except errors.InvalidInput as exc:
         raise UsageError(exc.message) from None
@@ -184,7 +187,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     checked(_arguments.text, "--idempotency-key", args.idempotency_key, optional=True, max_length=_arguments.MAX_TEXT)
     if args.timeout is not None:
         checked(_arguments.number, "--timeout", args.timeout, inclusive=True, maximum=MAX_WAIT_TIMEOUT)
-    with Client(args.database_url) as client:
+    with _client(args) as client:
         target: Flow | str = load_flow(args.flow) if ":" in args.flow else args.flow
         run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
         print(run.run_id)
@@ -208,7 +211,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         _arguments.number, "--interval", args.interval, minimum=INTERVAL_RANGE[0], maximum=INTERVAL_RANGE[1],
         inclusive=True,
     )
-    with Client(args.database_url) as client:
+    with _client(args) as client:
         if not args.watch:
             now = client.get_run_status(run_id)
             print(json.dumps(now, indent=2) if args.json else render_status(now))
@@ -224,6 +227,14 @@ def cmd_status(args: argparse.Namespace) -> int:
             sys.stdout.flush()
             previous_lines = text.count("\n") + 1
         return 0 if status.get("status") == "completed" else 1
+
+
+def _client(args: argparse.Namespace) -> Client:
+    """A Client of --database-url, listening on --listen-url; UsageError for a malformed --listen-url."""
+    try:
+        return Client(args.database_url, listen_conninfo=args.listen_url)
+    except errors.InvalidInput as exc:
+        raise UsageError(exc.message.replace("listen_conninfo", "--listen-url")) from None
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
@@ -292,6 +303,13 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------------------------------
+LISTEN_URL_HELP = (
+    "a direct PostgreSQL connection used only for LISTEN, when --database-url goes through a pooler in "
+    "transaction mode (default: $PGFLOW_LISTEN_URL; without one, notifications are proven to arrive or "
+    "replaced by polling)"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -318,6 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
+    p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("start", parents=[common], help="start a run")
@@ -326,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idempotency-key", default=None)
     p.add_argument("--wait", action="store_true", help="wait for the run and print its output")
     p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.set_defaults(func=cmd_start)
 
     p = sub.add_parser("status", parents=[common], help="show a run's progress")
@@ -335,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--interval", type=float, default=0.5, help="with --watch: seconds between refreshes, 0.01 to 3600"
     )
     p.add_argument("--json", action="store_true", help="print pgflow.get_run_status as JSON")
+    p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")

@@ -119,10 +119,26 @@ _STATUSES = ("started", "completed", "failed", "cancelled")
 
 
 class Client:
-    """A handle on a pgflow database. Thread-safe; one connection, opened lazily."""
+    """A handle on a pgflow database. Thread-safe; one connection, opened lazily.
 
-    def __init__(self, conninfo: str | None = None) -> None:
+    ``listen_conninfo``: a direct connection (not through a pooler in transaction mode) used only for LISTEN
+    by ``wait`` and ``watch`` (default ``PGFLOW_LISTEN_URL``, else ``conninfo``). Whichever it is, they rely
+    on notifications only once one was seen to arrive; else they look every ``interval`` seconds.
+    InvalidInput when it is not a valid connection string."""
+
+    def __init__(self, conninfo: str | None = None, *, listen_conninfo: str | None = None) -> None:
         self.conninfo = conninfo
+        if listen_conninfo is not None and not isinstance(listen_conninfo, str):
+            raise InvalidInput(
+                f"listen_conninfo must be a connection string or None, got {type(listen_conninfo).__name__}"
+            )
+        self.listen_conninfo = _conninfo.listen_target(listen_conninfo)
+        if self.listen_conninfo is not None:
+            problem = _conninfo.check(self.listen_conninfo)
+            if problem is not None:
+                raise InvalidInput(f"listen_conninfo is not a valid connection string: {problem}")
+        # notifications were seen to reach this client's listener once: later watches skip the proof
+        self._notifications_arrive = False
         self._conn: psycopg.Connection[dict[str, Any]] | None = None
         self._lock = threading.RLock()
         # flows this client defined, by slug: start_run(flow) defines a flow once, not at every start
@@ -334,17 +350,26 @@ class Client:
     # ------------------------------------------------------------------------------------------------
     def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> Iterator[dict[str, Any]]:
         """Yield the run's status now, then every ``interval`` seconds (0.01 s to 1 h) and at once when it
-        finishes (a run_finished notification), ending with the terminal status. InvalidInput for an interval
-        out of range."""
+        finishes (a run_finished notification, when notifications reach this client: see ``Client``), ending
+        with the terminal status. InvalidInput for an interval out of range."""
         run_id = as_run_id(run)
         _arguments.number("interval", interval, minimum=INTERVAL_RANGE[0], maximum=INTERVAL_RANGE[1], inclusive=True)
         listener: psycopg.Connection[Any] | None = None
         try:
+            status = self.get_run_status(run_id)
+            yield status
+            if status["status"] in TERMINAL:
+                return
             try:
-                listener = _conninfo.connect(self.conninfo, autocommit=True)
-                listener.execute("listen pgflow")
+                # the proof that notifications arrive takes the place of the first interval's sleep
+                listener = _conninfo.listener(
+                    self.conninfo, self.listen_conninfo,
+                    probe_timeout=None if self._notifications_arrive else min(_conninfo.PROBE_TIMEOUT, interval),
+                )
+                self._notifications_arrive = self._notifications_arrive or listener is not None
             except psycopg.OperationalError:
                 listener = None  # still works by polling
+                time.sleep(interval)
             while True:
                 status = self.get_run_status(run_id)
                 yield status

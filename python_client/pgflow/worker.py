@@ -13,7 +13,9 @@ Threads and connections (each thread owns its connection):
   connection was lost or the transaction lost a race (``errors.is_transient``); anything else the database
   answers — a statement_timeout (57014) included — is a refusal of that statement. A task's slot is freed
   once its result is committed;
-- a listener (``LISTEN pgflow``) and a heartbeat thread, so a slow handler never delays heartbeats.
+- a listener (``LISTEN pgflow``, on ``listen_conninfo`` when given) and a heartbeat thread, so a slow handler
+  never delays heartbeats. The listener first proves that notifications reach it (``_conninfo.listener``):
+  behind a connection pooler in transaction mode they never do, and the worker polls alone.
 Every connection reconnects with backoff when the database goes away; nothing in hand is dropped. Claims and
 reports always commit durably (``synchronous_commit`` as the server has it): an attempt number handed out,
 or a completion the worker was told is recorded, survives a crash of the database server.
@@ -93,6 +95,8 @@ MAX_BATCH_RESULTS = 100
 #: how many times in a row a report that lost a race (SQLSTATE class 40) is sent again before it counts as
 #: refused (a connection lost is waited out for as long as it takes)
 MAX_RACE_RETRIES = 5
+#: seconds between two proofs that notifications reach a worker, once one found they do not
+LISTEN_PROBE_INTERVAL = 60.0
 #: ranges of the Worker's duration options, in seconds: (minimum, maximum)
 POLL_INTERVAL_RANGE = (0.01, 3600.0)
 HEARTBEAT_INTERVAL_RANGE = (0.1, 3600.0)
@@ -223,7 +227,10 @@ class Worker:
     fallback polls, 0.01 s to 1 h. ``heartbeat_interval``: seconds between heartbeats, 0.1 s to 1 h (the
     worker beats at least three times per its ``pgflow.worker_timeout`` whatever it says).
     ``shutdown_timeout``: the grace period on stop, 0 s to 1 day. ``define``:
-    define the flows when starting. ``listen``: wake on notifications (else poll only). ``on_report``: called
+    define the flows when starting. ``listen``: wake on notifications (else poll only). ``listen_conninfo``: a
+    direct connection (not through a transaction pooler) used only for LISTEN (default ``PGFLOW_LISTEN_URL``,
+    else ``conninfo``); when notifications cannot reach the worker, it polls every ``poll_interval`` and
+    polls again at once whenever a slot frees up. ``on_report``: called
     with each task and whether its report was recorded. Bad options raise ``InvalidInput`` (a ValueError)
     before anything connects.
     """
@@ -241,12 +248,22 @@ class Worker:
         define: bool = True,
         listen: bool = True,
         on_report: Callable[[Task, bool], None] | None = None,
+        listen_conninfo: str | None = None,
     ) -> None:
         if conninfo is not None and not isinstance(conninfo, str):
             raise InvalidInput(f"conninfo must be a connection string or None, got {type(conninfo).__name__}")
         problem = _conninfo.check(conninfo)
         if problem is not None:
             raise InvalidInput(f"conninfo is not a valid connection string: {problem}")
+        if listen_conninfo is not None and not isinstance(listen_conninfo, str):
+            raise InvalidInput(
+                f"listen_conninfo must be a connection string or None, got {type(listen_conninfo).__name__}"
+            )
+        self.listen_conninfo = _conninfo.listen_target(listen_conninfo)
+        if self.listen_conninfo is not None:
+            problem = _conninfo.check(self.listen_conninfo)
+            if problem is not None:
+                raise InvalidInput(f"listen_conninfo is not a valid connection string: {problem}")
         if isinstance(flows, Flow):
             flow_list = [flows]
         elif isinstance(flows, Iterable) and not isinstance(flows, (str, bytes)):
@@ -908,10 +925,27 @@ class Worker:
 
     def _listen_loop(self) -> None:
         failures = 0
+        deaf = False  # the last probe's notification did not arrive
         while not self._finished.is_set():
             try:
-                with _conninfo.connect(self.conninfo, autocommit=True) as conn:
-                    conn.execute("listen pgflow")
+                listener = _conninfo.listener(self.conninfo, self.listen_conninfo, stop=self._finished)
+                if listener is None:
+                    if not deaf and not self._finished.is_set():
+                        log.info(
+                            "worker %s: notifications do not reach %s (a connection pooler in transaction mode?): "
+                            "it polls every %g s; give it listen_conninfo (--listen-url, PGFLOW_LISTEN_URL), a "
+                            "direct connection, to wake at once",
+                            self.worker_id, "its listen_conninfo" if self.listen_conninfo else "its connection",
+                            self.poll_interval,
+                        )
+                    deaf = True
+                    failures = 0
+                    self._finished.wait(LISTEN_PROBE_INTERVAL)  # try again later: the path may change
+                    continue
+                if deaf:
+                    log.info("worker %s: notifications reach it again", self.worker_id)
+                    deaf = False
+                with listener as conn:
                     failures = 0
                     self._wake.set()  # notifications may have been missed while disconnected
                     while not self._finished.is_set():
