@@ -20,7 +20,8 @@
 -- none); tests_py/test_roles.py fails for a function without a decision.
 
 alter function pgflow.worker_timeout security definer;
-alter function pgflow.max_output_size security definer;
+-- (a constant, inlined before; it pins search_path like every function that runs as the owner)
+alter function pgflow.max_output_size security definer set search_path = pg_catalog, pg_temp;
 alter function pgflow.define_flow security definer;
 alter function pgflow.create_flow security definer;
 alter function pgflow.add_step security definer;
