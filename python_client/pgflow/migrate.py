@@ -103,8 +103,10 @@ def _run_script(conn: psycopg.Connection, script: Path) -> None:
 
 
 def _missing_roles(conn: psycopg.Connection) -> list[str]:
+    """The roles of ROLES that do not exist in the cluster, in ROLES' order."""
     rows = conn.execute(
-        "select r from unnest(%s::text[]) as r where not exists (select from pg_catalog.pg_roles where rolname = r)",
+        "select a.r from unnest(%s::text[]) with ordinality as a (r, n) "
+        "where not exists (select from pg_catalog.pg_roles as p where p.rolname = a.r) order by a.n",
         (list(ROLES),),
     ).fetchall()
     return [r[0] for r in rows]
