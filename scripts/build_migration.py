@@ -7,7 +7,9 @@ An upgrade script has two parts, split by a marker line (sql/migrations/README.m
   functions removed or whose arguments or return type changed;
 - below the marker, generated here: every function file of sql/ (each sql/*.sql but 001_schema.sql), in
   install order. Those files hold only statements that can run again over an older version of themselves
-  (``create or replace function``, ``comment on``, ``grant``/``revoke``); this script refuses any other.
+  (``create or replace function``, ``comment on``, ``grant``/``revoke``, ``alter function ... security
+  definer`` or ``... set``/``reset`` a setting, and ``do`` blocks that only grant or revoke, under ``if``s, as
+  sql/095_privileges.sql does for roles that may not exist); this script refuses any other.
 
     python scripts/build_migration.py                  # rewrite the generated part of the script to TO
     python scripts/build_migration.py --check          # exit 1 when the committed script is stale
@@ -25,7 +27,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from pglast import ast
+from pglast import ast, parse_plpgsql
 from pglast import parser as pg_parser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,10 +107,64 @@ def statements(path: Path) -> list[Statement]:
     return found
 
 
+# What `alter function` may change in a function file: who it runs as, and the settings it pins. Both are
+# stated again at every run; renaming a function, moving it or giving it away is not.
+ALTER_FUNCTION_ACTIONS = {"security", "set"}
+
+
+def grants_only(node: ast.DoStmt) -> bool:
+    """True for a ``do`` block (PL/pgSQL) whose statements are only ``grant`` and ``revoke``, possibly under
+    ``if``/``elsif``/``else`` (for instance: grant to a role only when it exists)."""
+    options = {opt.defname: opt.arg for opt in node.args or ()}
+    language = options.get("language")
+    if language is not None and getattr(language, "sval", None) != "plpgsql":
+        return False
+    body = getattr(options.get("as"), "sval", None)
+    if body is None:
+        return False
+    quote = "$pgflow_do$"
+    if quote in body:
+        return False
+    try:
+        (function,) = parse_plpgsql(f"create function pg_temp.f() returns void language plpgsql as {quote}{body}{quote}")
+    except (pg_parser.ParseError, ValueError):
+        return False
+    return _grant_statements(function["PLpgSQL_function"]["action"]["PLpgSQL_stmt_block"])
+
+
+def _grant_statements(block: dict) -> bool:
+    """Whether a PL/pgSQL block (as parse_plpgsql gives it) holds only grants and revokes under ifs."""
+    if block.get("exceptions") or block.get("initvarnos"):
+        return False
+    for statement in block.get("body", []):
+        ((kind, fields),) = statement.items()
+        if kind == "PLpgSQL_stmt_return" and not fields:
+            continue  # the implicit end of the block
+        if kind == "PLpgSQL_stmt_if":
+            branches = [fields.get("then_body", []), fields.get("else_body", [])]
+            branches += [e["PLpgSQL_if_elsif"].get("stmts", []) for e in fields.get("elsif_list", [])]
+            if not all(_grant_statements({"body": b}) for b in branches):
+                return False
+            continue
+        if kind != "PLpgSQL_stmt_execsql" or fields.get("into"):
+            return False
+        try:
+            parsed = pg_parser.parse_sql(fields["sqlstmt"]["PLpgSQL_expr"]["query"])
+        except pg_parser.ParseError:
+            return False
+        if not all(isinstance(s.stmt, ast.GrantStmt) for s in parsed):
+            return False
+    return True
+
+
 def rerunnable(node: ast.Node) -> bool:
     """True for the statements an upgrade may run again over an older version of the same objects."""
     if isinstance(node, ast.CreateFunctionStmt):
         return bool(node.replace)
+    if isinstance(node, ast.AlterFunctionStmt):
+        return all(action.defname in ALTER_FUNCTION_ACTIONS for action in node.actions or ())
+    if isinstance(node, ast.DoStmt):
+        return grants_only(node)
     return isinstance(node, (ast.CommentStmt, ast.GrantStmt))
 
 
@@ -121,7 +177,8 @@ def check_function_file(path: Path) -> None:
             raise BuildError(
                 f"{path.name}:{stmt.line}: `{stmt.text}` ({type(stmt.node).__name__}) cannot run again over an "
                 f"installed schema: function files hold only `create or replace function`, `comment on`, "
-                f"`grant` and `revoke`; move it to {SCHEMA_FILE} and its upgrade to the hand-written part of "
+                f"`grant` and `revoke`, `alter function ... security definer` or `... set`, and `do` blocks of "
+                f"grants and revokes; move it to {SCHEMA_FILE} and its upgrade to the hand-written part of "
                 f"the upgrade script"
             )
 

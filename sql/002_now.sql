@@ -11,7 +11,7 @@ create or replace function pgflow._fake_now()
 returns timestamptz
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_allowed boolean;
@@ -65,7 +65,7 @@ create or replace function pgflow.worker_timeout()
 returns interval
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_setting text := coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds');
@@ -159,7 +159,7 @@ create or replace function pgflow._bad_argument(function_name text, argument tex
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   raise exception using
@@ -178,7 +178,7 @@ create or replace function pgflow._check_name(function_name text, argument text,
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_name.value is null or _check_name.value = '' or pg_catalog.length(_check_name.value) > _check_name.max_length
@@ -197,7 +197,7 @@ create or replace function pgflow._check_list(function_name text, argument text,
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_list.value is not null
@@ -216,7 +216,7 @@ create or replace function pgflow._check_slugs(function_name text, argument text
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pgflow._check_list(_check_slugs.function_name, _check_slugs.argument, _check_slugs.value);
@@ -239,7 +239,7 @@ create or replace function pgflow._check_not_null(function_name text, argument t
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_not_null.is_null then

@@ -12,7 +12,7 @@ create or replace function pgflow._check_slug(what text, slug text)
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_slug.slug is null
@@ -83,7 +83,7 @@ create or replace function pgflow._check_option(owner text, option_name text, op
 returns numeric
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not pgflow._option_is_valid(_check_option.option_name, _check_option.option_value) then
@@ -105,7 +105,7 @@ create or replace function pgflow._normalize_flow_options(flow_slug text, option
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_owner text := pg_catalog.format('flow %L', _normalize_flow_options.flow_slug);
@@ -150,7 +150,7 @@ create or replace function pgflow._normalize_step(flow_slug text, step jsonb, st
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_slug text;
@@ -287,7 +287,7 @@ create or replace function pgflow._normalize_steps(flow_slug text, steps jsonb, 
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_valid boolean;
@@ -373,7 +373,7 @@ create or replace function pgflow._check_dependencies(flow_slug text, steps json
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_slugs jsonb;
@@ -463,7 +463,7 @@ create or replace function pgflow._normalize_definition(flow_slug text, steps js
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_steps jsonb;
@@ -539,7 +539,7 @@ create or replace function pgflow._topological_order(flow_slug text, steps jsonb
 returns text[]
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count int := pg_catalog.jsonb_array_length(_topological_order.steps);

@@ -11,7 +11,7 @@ create or replace function pgflow._lock_flow_definition(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   insert into pgflow.locks (name) values ('flow:' || _lock_flow_definition.flow_slug) on conflict do nothing;
@@ -26,7 +26,7 @@ create or replace function pgflow._lock_flow_for_start(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   -- (no row: the flow was never defined, and start_run finds no version of it)
@@ -41,7 +41,7 @@ create or replace function pgflow._insert_flow_version(
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;
@@ -103,7 +103,7 @@ create or replace function pgflow.define_flow(flow_slug text, steps jsonb, optio
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_definition jsonb;
@@ -144,7 +144,7 @@ create or replace function pgflow.create_flow(
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;
@@ -193,7 +193,7 @@ create or replace function pgflow.add_step(
 returns pgflow.steps
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;

@@ -37,7 +37,7 @@ create or replace function pgflow._notify_tasks_ready(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pg_catalog.pg_notify(
@@ -51,7 +51,7 @@ create or replace function pgflow._notify_run_finished(run_id uuid, status text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pg_catalog.pg_notify(
@@ -71,7 +71,7 @@ create or replace function pgflow._fail_run(run_id uuid, step_slug text, message
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -97,7 +97,7 @@ create or replace function pgflow._close_run(run_id uuid, status text, now times
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -128,7 +128,7 @@ create or replace function pgflow._skip_step(
 returns text[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -188,7 +188,7 @@ create or replace function pgflow._exhaust_step(run_id uuid, step_slug text, mes
 returns text[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -217,7 +217,7 @@ create or replace function pgflow._complete_runs(run_ids uuid[], now timestamptz
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -322,7 +322,7 @@ create or replace function pgflow._starts_plainly(run_id uuid, flow_slug text, f
 returns boolean
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_step record;
@@ -350,7 +350,7 @@ create or replace function pgflow._start_step(run_id uuid, step_slug text, now t
 returns text[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -504,7 +504,7 @@ create or replace function pgflow._advance(
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -675,7 +675,7 @@ create or replace function pgflow._reject_report(run_id uuid, step_slug text, ta
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -696,7 +696,7 @@ create or replace function pgflow._repair_report(run_id uuid, step_slug text, ta
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -722,7 +722,7 @@ create or replace function pgflow._check_task_exists(run_id uuid, step_slug text
 returns void
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not exists (

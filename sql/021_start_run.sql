@@ -10,7 +10,7 @@ create or replace function pgflow.start_run(
 returns pgflow.runs
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 #variable_conflict use_column
@@ -151,7 +151,7 @@ create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id
 returns setof pgflow.runs
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select * from pgflow.start_run(start_flow.flow_slug, start_flow.input, start_flow.run_id)
 $$;

@@ -16,7 +16,7 @@ create or replace function pgflow._expire_tasks(now timestamptz)
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -86,7 +86,7 @@ create or replace function pgflow.expire_tasks()
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
@@ -109,7 +109,7 @@ create or replace function pgflow._poll_for_tasks(
 returns setof pgflow.task
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 -- The claim must walk step_tasks_due in visible_at order and stop after max_tasks rows. Without these,
 -- a table whose statistics are stale or small (a new deployment, a burst of new tasks) gets a bitmap
@@ -226,7 +226,7 @@ create or replace function pgflow.poll_for_tasks(
 returns setof pgflow.task
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return query
@@ -248,7 +248,7 @@ create or replace function pgflow.poll_for_tasks_lean(
 returns setof pgflow.task
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return query
@@ -267,7 +267,7 @@ create or replace function pgflow.get_run_input(run_id uuid)
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_input jsonb;

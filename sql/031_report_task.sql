@@ -51,7 +51,7 @@ create or replace function pgflow._complete_reports(
 returns boolean[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -403,7 +403,7 @@ create or replace function pgflow.complete_task(
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_recorded boolean;
@@ -433,7 +433,7 @@ create or replace function pgflow.complete_tasks(
 returns boolean[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return pgflow._complete_reports(
@@ -464,7 +464,7 @@ create or replace function pgflow._fail_attempt(
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -615,7 +615,7 @@ create or replace function pgflow.fail_task(
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pgflow._check_not_null('fail_task', 'run_id', fail_task.run_id is null);

@@ -7,7 +7,7 @@ create or replace function pgflow.cancel_run(run_id uuid, reason text default nu
 returns pgflow.runs
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -51,7 +51,7 @@ create or replace function pgflow.resume_run(run_id uuid)
 returns pgflow.runs
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -179,7 +179,7 @@ create or replace function pgflow.prune_runs(older_than interval)
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_runs uuid[];

@@ -6,7 +6,7 @@ create or replace function pgflow.get_run_status(run_id uuid)
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_status jsonb;
@@ -106,7 +106,7 @@ create or replace function pgflow.list_runs(
 returns setof pgflow.runs
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if list_runs.status not in ('started', 'completed', 'failed', 'cancelled') then
@@ -136,7 +136,7 @@ create or replace function pgflow.describe_flow(flow_slug text, version int defa
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;

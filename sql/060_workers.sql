@@ -15,7 +15,7 @@ create or replace function pgflow._notice_server_start(now timestamptz)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_server_started_at timestamptz := pg_catalog.pg_postmaster_start_time();
@@ -65,7 +65,7 @@ create or replace function pgflow.heartbeat(worker_id text, flow_slugs text[] de
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
@@ -102,7 +102,7 @@ create or replace function pgflow.stop_worker(worker_id text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare

@@ -714,3 +714,47 @@ def test_ddl_in_a_function_file_is_refused(sql_copy: Path, statement: str) -> No
         assert proc.returncode == 2
         assert f"010_items.sql:{lines + 3}: `{statement.rstrip(';')}`" in proc.stderr
         assert "cannot run again" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "alter function pgflow.count_items security definer;",
+        "alter function pgflow.count_items() set search_path = pg_catalog, pg_temp;",
+        "alter function pgflow.count_items security definer set search_path = pg_catalog, pg_temp;",
+        "revoke all on all functions in schema pgflow from public;",
+        "do $$\nbegin\n  if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_worker') then\n"
+        "    grant usage on schema pgflow to pgflow_worker;\n  else\n    revoke all on schema pgflow from public;\n"
+        "  end if;\nend\n$$;",
+    ],
+)
+def test_privilege_statements_in_a_function_file_are_accepted(sql_copy: Path, statement: str) -> None:
+    grants = sql_copy / "050_grants.sql"
+    grants.write_text(grants.read_text() + "\n" + statement + "\n")
+    proc = build_migration("--sql-dir", str(sql_copy))
+    assert proc.returncode == 0, proc.stderr
+    assert statement in (sql_copy / "migrations" / "1.0.0--1.1.0.sql").read_text()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "alter function pgflow.count_items rename to counted;",
+        "alter function pgflow.count_items owner to someone;",
+        "alter function pgflow.count_items set schema public;",
+        "alter function pgflow.count_items immutable;",
+        "do $$ begin create table pgflow.extra (id int); end $$;",
+        "do $$ begin if true then grant usage on schema pgflow to public; create index i on pgflow.items (id); "
+        "end if; end $$;",
+        "do $$ begin execute 'grant usage on schema pgflow to public'; end $$;",
+        "do $$ begin insert into pgflow.items values (1); end $$;",
+    ],
+)
+def test_other_alter_and_do_statements_in_a_function_file_are_refused(sql_copy: Path, statement: str) -> None:
+    grants = sql_copy / "050_grants.sql"
+    lines = grants.read_text().count("\n")
+    grants.write_text(grants.read_text() + "\n" + statement + "\n")
+    proc = build_migration("--sql-dir", str(sql_copy))
+    assert proc.returncode == 2
+    assert f"050_grants.sql:{lines + 2}: `{statement.splitlines()[0].rstrip(';')}`" in proc.stderr
+    assert "cannot run again" in proc.stderr

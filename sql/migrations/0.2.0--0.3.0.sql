@@ -148,7 +148,7 @@ create or replace function pgflow._fake_now()
 returns timestamptz
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_allowed boolean;
@@ -202,7 +202,7 @@ create or replace function pgflow.worker_timeout()
 returns interval
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_setting text := coalesce(nullif(pg_catalog.current_setting('pgflow.worker_timeout', true), ''), '30 seconds');
@@ -296,7 +296,7 @@ create or replace function pgflow._bad_argument(function_name text, argument tex
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   raise exception using
@@ -315,7 +315,7 @@ create or replace function pgflow._check_name(function_name text, argument text,
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_name.value is null or _check_name.value = '' or pg_catalog.length(_check_name.value) > _check_name.max_length
@@ -334,7 +334,7 @@ create or replace function pgflow._check_list(function_name text, argument text,
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_list.value is not null
@@ -353,7 +353,7 @@ create or replace function pgflow._check_slugs(function_name text, argument text
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pgflow._check_list(_check_slugs.function_name, _check_slugs.argument, _check_slugs.value);
@@ -376,7 +376,7 @@ create or replace function pgflow._check_not_null(function_name text, argument t
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_not_null.is_null then
@@ -434,7 +434,7 @@ create or replace function pgflow._check_slug(what text, slug text)
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if _check_slug.slug is null
@@ -505,7 +505,7 @@ create or replace function pgflow._check_option(owner text, option_name text, op
 returns numeric
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not pgflow._option_is_valid(_check_option.option_name, _check_option.option_value) then
@@ -527,7 +527,7 @@ create or replace function pgflow._normalize_flow_options(flow_slug text, option
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_owner text := pg_catalog.format('flow %L', _normalize_flow_options.flow_slug);
@@ -572,7 +572,7 @@ create or replace function pgflow._normalize_step(flow_slug text, step jsonb, st
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_slug text;
@@ -709,7 +709,7 @@ create or replace function pgflow._normalize_steps(flow_slug text, steps jsonb, 
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_valid boolean;
@@ -795,7 +795,7 @@ create or replace function pgflow._check_dependencies(flow_slug text, steps json
 returns void
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_slugs jsonb;
@@ -885,7 +885,7 @@ create or replace function pgflow._normalize_definition(flow_slug text, steps js
 returns jsonb
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_steps jsonb;
@@ -961,7 +961,7 @@ create or replace function pgflow._topological_order(flow_slug text, steps jsonb
 returns text[]
 language plpgsql
 immutable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_count int := pg_catalog.jsonb_array_length(_topological_order.steps);
@@ -1104,7 +1104,7 @@ create or replace function pgflow._lock_flow_definition(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   insert into pgflow.locks (name) values ('flow:' || _lock_flow_definition.flow_slug) on conflict do nothing;
@@ -1119,7 +1119,7 @@ create or replace function pgflow._lock_flow_for_start(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   -- (no row: the flow was never defined, and start_run finds no version of it)
@@ -1134,7 +1134,7 @@ create or replace function pgflow._insert_flow_version(
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;
@@ -1196,7 +1196,7 @@ create or replace function pgflow.define_flow(flow_slug text, steps jsonb, optio
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_definition jsonb;
@@ -1237,7 +1237,7 @@ create or replace function pgflow.create_flow(
 returns pgflow.flows
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;
@@ -1286,7 +1286,7 @@ create or replace function pgflow.add_step(
 returns pgflow.steps
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;
@@ -1450,7 +1450,7 @@ create or replace function pgflow._notify_tasks_ready(flow_slug text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pg_catalog.pg_notify(
@@ -1464,7 +1464,7 @@ create or replace function pgflow._notify_run_finished(run_id uuid, status text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pg_catalog.pg_notify(
@@ -1484,7 +1484,7 @@ create or replace function pgflow._fail_run(run_id uuid, step_slug text, message
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -1510,7 +1510,7 @@ create or replace function pgflow._close_run(run_id uuid, status text, now times
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -1541,7 +1541,7 @@ create or replace function pgflow._skip_step(
 returns text[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -1601,7 +1601,7 @@ create or replace function pgflow._exhaust_step(run_id uuid, step_slug text, mes
 returns text[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -1630,7 +1630,7 @@ create or replace function pgflow._complete_runs(run_ids uuid[], now timestamptz
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -1735,7 +1735,7 @@ create or replace function pgflow._starts_plainly(run_id uuid, flow_slug text, f
 returns boolean
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_step record;
@@ -1763,7 +1763,7 @@ create or replace function pgflow._start_step(run_id uuid, step_slug text, now t
 returns text[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -1917,7 +1917,7 @@ create or replace function pgflow._advance(
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -2088,7 +2088,7 @@ create or replace function pgflow._reject_report(run_id uuid, step_slug text, ta
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -2109,7 +2109,7 @@ create or replace function pgflow._repair_report(run_id uuid, step_slug text, ta
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
@@ -2135,7 +2135,7 @@ create or replace function pgflow._check_task_exists(run_id uuid, step_slug text
 returns void
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if not exists (
@@ -2171,7 +2171,7 @@ create or replace function pgflow.start_run(
 returns pgflow.runs
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 #variable_conflict use_column
@@ -2312,7 +2312,7 @@ create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id
 returns setof pgflow.runs
 language sql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select * from pgflow.start_run(start_flow.flow_slug, start_flow.input, start_flow.run_id)
 $$;
@@ -2339,7 +2339,7 @@ create or replace function pgflow._expire_tasks(now timestamptz)
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -2409,7 +2409,7 @@ create or replace function pgflow.expire_tasks()
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
@@ -2432,7 +2432,7 @@ create or replace function pgflow._poll_for_tasks(
 returns setof pgflow.task
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 -- The claim must walk step_tasks_due in visible_at order and stop after max_tasks rows. Without these,
 -- a table whose statistics are stale or small (a new deployment, a burst of new tasks) gets a bitmap
@@ -2549,7 +2549,7 @@ create or replace function pgflow.poll_for_tasks(
 returns setof pgflow.task
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return query
@@ -2571,7 +2571,7 @@ create or replace function pgflow.poll_for_tasks_lean(
 returns setof pgflow.task
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return query
@@ -2590,7 +2590,7 @@ create or replace function pgflow.get_run_input(run_id uuid)
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_input jsonb;
@@ -2663,7 +2663,7 @@ create or replace function pgflow._complete_reports(
 returns boolean[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -3015,7 +3015,7 @@ create or replace function pgflow.complete_task(
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_recorded boolean;
@@ -3045,7 +3045,7 @@ create or replace function pgflow.complete_tasks(
 returns boolean[]
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   return pgflow._complete_reports(
@@ -3076,7 +3076,7 @@ create or replace function pgflow._fail_attempt(
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -3227,7 +3227,7 @@ create or replace function pgflow.fail_task(
 returns boolean
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   perform pgflow._check_not_null('fail_task', 'run_id', fail_task.run_id is null);
@@ -3261,7 +3261,7 @@ create or replace function pgflow.cancel_run(run_id uuid, reason text default nu
 returns pgflow.runs
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -3305,7 +3305,7 @@ create or replace function pgflow.resume_run(run_id uuid)
 returns pgflow.runs
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -3433,7 +3433,7 @@ create or replace function pgflow.prune_runs(older_than interval)
 returns int
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_runs uuid[];
@@ -3496,7 +3496,7 @@ create or replace function pgflow.get_run_status(run_id uuid)
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_status jsonb;
@@ -3596,7 +3596,7 @@ create or replace function pgflow.list_runs(
 returns setof pgflow.runs
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 begin
   if list_runs.status not in ('started', 'completed', 'failed', 'cancelled') then
@@ -3626,7 +3626,7 @@ create or replace function pgflow.describe_flow(flow_slug text, version int defa
 returns jsonb
 language plpgsql
 stable
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_flow pgflow.flows;
@@ -3710,7 +3710,7 @@ create or replace function pgflow._notice_server_start(now timestamptz)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_server_started_at timestamptz := pg_catalog.pg_postmaster_start_time();
@@ -3760,7 +3760,7 @@ create or replace function pgflow.heartbeat(worker_id text, flow_slugs text[] de
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
@@ -3797,7 +3797,7 @@ create or replace function pgflow.stop_worker(worker_id text)
 returns void
 language plpgsql
 volatile
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
@@ -3841,9 +3841,121 @@ returns text
 language sql
 immutable
 parallel safe
-set search_path = ''
+set search_path = pg_catalog, pg_temp
 as $$
   select '0.3.0'::text
 $$;
 
 comment on function pgflow.schema_version() is 'The installed version of the pgflow schema.';
+
+-- ---- sql/095_privileges.sql ----
+
+-- Who may do what (docs/security.md). Run last, at every install and upgrade, so that a fresh install and an
+-- upgraded database end with the same privileges whatever the previous version had.
+--
+-- - Nothing in schema pgflow is granted to PUBLIC: not the schema, not a table, not a function (PostgreSQL
+--   grants EXECUTE on every new function to PUBLIC; it is revoked here, after every function was (re)created).
+--   Internal functions (names starting with "_") and pgflow.now() are executable by the owner only.
+-- - Every public function but pgflow.now() runs with the rights of the schema's owner (security definer), with
+--   search_path pinned to pg_catalog then pg_temp (in the function files): a caller granted EXECUTE needs no
+--   privilege on the tables, and cannot make the function find its own tables, types or functions instead
+--   of the engine's. pgflow.now() stays an ordinary function so that PostgreSQL can inline it into the
+--   engine's queries (a security definer function is never inlined); it reads no table.
+-- - Three roles (created NOLOGIN by the installer where it may, or by a DBA) get exactly what their job
+--   needs: pgflow_worker, pgflow_producer, pgflow_reader. Roles belong to the whole cluster, privileges to one
+--   database: each block below grants only when its role exists, so that an install by a role that may not
+--   create roles still succeeds (the installer says how to create them; `pgflow migrate` run again once they
+--   exist grants to them). Each block first revokes everything the role had in the schema, so a privilege
+--   taken away by a new version is taken away by the upgrade too.
+--
+-- A new public function must be placed here (security definer, and granted to the roles that need it, or to
+-- none); tests_py/test_roles.py fails for a function without a decision.
+
+alter function pgflow.worker_timeout security definer;
+-- (a constant, inlined before; it pins search_path like every function that runs as the owner)
+alter function pgflow.max_output_size security definer set search_path = pg_catalog, pg_temp;
+alter function pgflow.define_flow security definer;
+alter function pgflow.create_flow security definer;
+alter function pgflow.add_step security definer;
+alter function pgflow.start_run security definer;
+alter function pgflow.start_flow security definer;
+alter function pgflow.expire_tasks security definer;
+alter function pgflow.poll_for_tasks security definer;
+alter function pgflow.poll_for_tasks_lean security definer;
+alter function pgflow.get_run_input security definer;
+alter function pgflow.complete_task security definer;
+alter function pgflow.complete_tasks security definer;
+alter function pgflow.fail_task security definer;
+alter function pgflow.cancel_run security definer;
+alter function pgflow.resume_run security definer;
+alter function pgflow.prune_runs security definer;
+alter function pgflow.get_run_status security definer;
+alter function pgflow.list_runs security definer;
+alter function pgflow.describe_flow security definer;
+alter function pgflow.heartbeat security definer;
+alter function pgflow.stop_worker security definer;
+alter function pgflow.schema_version security definer;
+
+revoke all on schema pgflow from public;
+revoke all on all tables in schema pgflow from public;
+revoke all on all sequences in schema pgflow from public;
+revoke all on all functions in schema pgflow from public;
+revoke all on type pgflow.task, pgflow._report from public;
+
+-- pgflow_worker: registers its code's flows, claims and reports tasks, beats. Also reads the state of the
+-- tasks whose reports the engine declined (to log why: a few columns of step_tasks and runs, no inputs or
+-- outputs).
+do $$
+begin
+  if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_worker') then
+    revoke all on schema pgflow from pgflow_worker;
+    revoke all on all tables in schema pgflow from pgflow_worker;
+    revoke all on all functions in schema pgflow from pgflow_worker;
+    grant usage on schema pgflow to pgflow_worker;
+    grant execute on function
+      pgflow.define_flow, pgflow.poll_for_tasks, pgflow.poll_for_tasks_lean, pgflow.heartbeat,
+      pgflow.stop_worker, pgflow.complete_task, pgflow.complete_tasks, pgflow.fail_task, pgflow.get_run_input,
+      pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version
+    to pgflow_worker;
+    grant select (run_id, step_slug, task_index, status, attempt, error) on pgflow.step_tasks to pgflow_worker;
+    grant select (run_id, status) on pgflow.runs to pgflow_worker;
+  end if;
+end
+$$;
+
+-- pgflow_producer: starts, cancels and resumes runs, and reads them through the read functions (no table).
+do $$
+begin
+  if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_producer') then
+    revoke all on schema pgflow from pgflow_producer;
+    revoke all on all tables in schema pgflow from pgflow_producer;
+    revoke all on all functions in schema pgflow from pgflow_producer;
+    grant usage on schema pgflow to pgflow_producer;
+    grant execute on function
+      pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run,
+      pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.max_output_size, pgflow.schema_version
+    to pgflow_producer;
+  end if;
+end
+$$;
+
+-- pgflow_reader: the read functions and SELECT on the tables (dashboards, reports, monitoring); not on
+-- pgflow.locks, the engine's internal lock rows.
+do $$
+begin
+  if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_reader') then
+    revoke all on schema pgflow from pgflow_reader;
+    revoke all on all tables in schema pgflow from pgflow_reader;
+    revoke all on all functions in schema pgflow from pgflow_reader;
+    grant usage on schema pgflow to pgflow_reader;
+    grant execute on function
+      pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.max_output_size,
+      pgflow.worker_timeout, pgflow.schema_version
+    to pgflow_reader;
+    grant select on
+      pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,
+      pgflow.workers, pgflow.server_starts, pgflow.schema_migrations
+    to pgflow_reader;
+  end if;
+end
+$$;
