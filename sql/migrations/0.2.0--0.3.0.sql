@@ -14,10 +14,16 @@ alter table pgflow.flows add column is_current boolean not null default false;
 update pgflow.flows as f
 set is_current = true
 where (f.flow_slug, f.version) in (
-  select latest.flow_slug, pg_catalog.max(latest.version) from pgflow.flows as latest group by latest.flow_slug
+  select
+    latest.flow_slug,
+    pg_catalog.max(latest.version) as version
+  from pgflow.flows as latest
+  group by latest.flow_slug
 );
 create unique index flows_one_current_version on pgflow.flows (flow_slug) where is_current;
 create index runs_in_flight on pgflow.runs (flow_slug, flow_version) where status = 'started';
+comment on table pgflow.flows is
+'Flow definitions, one row per version; runs start on the version whose is_current is true (one per flow).';
 
 -- poll_for_tasks and poll_for_tasks_lean gain flow_versions (and _poll_for_tasks with them).
 drop function pgflow.poll_for_tasks(text, text[], int);

@@ -6,7 +6,9 @@ begin;
 select plan(11);
 
 select throws_ok(
-  $$select pgflow.define_flow('cond_check', '[{"slug": "a"}, {"slug": "b", "depends_on": ["a"], "if": {"A": {"x": 1}}}]')$$,
+  $$select pgflow.define_flow(
+    'cond_check', '[{"slug": "a"}, {"slug": "b", "depends_on": ["a"], "if": {"A": {"x": 1}}}]'
+  )$$,
   'PF001',
   'flow ''cond_check'', step ''b'': condition if has the key(s) ''A'', which name no dependency of the step, so it '
   'could never match (its input is {dependency: output} over the dependencies ''a'')',
@@ -66,7 +68,9 @@ select pgflow.define_flow(
 );
 select run_id as with_two from pgflow.start_run('cond_map_pattern') \gset
 select pgflow_tests.complete(:'with_two', 'list', '[1, 2, 3]');
-select is(pgflow_tests.step_status(:'with_two', 'each'), 'started', 'a scalar pattern on a map step: the array holds it');
+select is(
+  pgflow_tests.step_status(:'with_two', 'each'), 'started', 'a scalar pattern on a map step: the array holds it'
+);
 select run_id as without_two from pgflow.start_run('cond_map_pattern') \gset
 select pgflow_tests.complete(:'without_two', 'list', '[1, 3]');
 select is(pgflow_tests.step_status(:'without_two', 'each'), 'skipped', 'the array does not hold it: skipped');

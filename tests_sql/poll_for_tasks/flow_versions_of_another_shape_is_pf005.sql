@@ -30,8 +30,10 @@ select throws_ok(
 select throws_ok(
   $$select pgflow.poll_for_tasks_lean('w', null, 10, '"x"')$$, 'PF005', null, 'poll_for_tasks_lean checks it too'
 );
-select is(pgflow_tests.run_status((select run_id from pgflow.runs where flow_slug = 'shape_flow')), 'started',
-  'the run is untouched');
+select is(
+  pgflow_tests.run_status((select run_id from pgflow.runs where flow_slug = 'shape_flow')), 'started',
+  'the run is untouched'
+);
 select is(
   (select count(*)::int from pgflow.poll_for_tasks('w', null, 10, 'null'::jsonb)), 1, 'JSON null means every version'
 );

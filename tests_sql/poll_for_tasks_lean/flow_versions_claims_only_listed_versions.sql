@@ -8,7 +8,8 @@ select pgflow.define_flow('lean_versioned', '[{"slug": "a", "timeout": 5}]');
 select run_id as v2_run from pgflow.start_run('lean_versioned') \gset
 
 select results_eq(
-  $$select run_id, flow_input from pgflow.poll_for_tasks_lean('lean_worker', flow_versions => '{"lean_versioned": [1]}')$$,
+  $$select run_id, flow_input
+    from pgflow.poll_for_tasks_lean('lean_worker', flow_versions => '{"lean_versioned": [1]}')$$,
   format('values (%L::uuid, null::jsonb)', :'v1_run'),
   'only the version 1 task is claimed, without flow_input'
 );
