@@ -21,7 +21,8 @@ create table pgflow.schema_migrations (
   applied_at timestamptz not null default clock_timestamp()
 );
 
--- One row per version of a flow definition. The current version is the highest.
+-- One row per version of a flow definition. Exactly one version of each flow is current (is_current): runs start
+-- on it. A new definition becomes the next version and current; set_current_version moves it (a rollback).
 create table pgflow.flows (
   flow_slug text not null,
   version int not null,
@@ -32,6 +33,9 @@ create table pgflow.flows (
   -- the normalized definition, compared by define_flow to decide whether a new version is needed
   definition jsonb not null,
   created_at timestamptz not null,
+  -- the version runs start on: one per flow (flows_one_current_version), moved by define_flow and
+  -- set_current_version under the flow's definition lock
+  is_current boolean not null default false,
   primary key (flow_slug, version),
   constraint flows_slug_is_valid check (flow_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(flow_slug) <= 128),
   constraint flows_version_is_positive check (version >= 1),
@@ -39,6 +43,9 @@ create table pgflow.flows (
   constraint flows_delays_are_not_negative check (base_delay >= 0 and max_delay >= 0),
   constraint flows_timeout_is_positive check (timeout > 0)
 );
+
+-- At most one current version per flow; start_run finds it with one probe of this index.
+create unique index flows_one_current_version on pgflow.flows (flow_slug) where is_current;
 
 -- One row per step of a flow version, with its effective options (step value, else flow value).
 create table pgflow.steps (
@@ -127,6 +134,9 @@ create unique index runs_idempotency_key on pgflow.runs (flow_slug, idempotency_
 where idempotency_key is not null;
 create index runs_by_flow on pgflow.runs (flow_slug, flow_version);
 create index runs_finished on pgflow.runs (finished_at) where finished_at is not null;
+-- Runs in flight per flow version (list_flow_versions): how many runs an old version still has before its
+-- workers can be retired. Partial, so finished runs never enter it.
+create index runs_in_flight on pgflow.runs (flow_slug, flow_version) where status = 'started';
 
 -- One row per step of a run: the counters that drive the cascade.
 -- step_states and step_tasks have no foreign keys: only the engine's functions write them, always with
@@ -257,7 +267,8 @@ create type pgflow.task as (
   deadline timestamptz
 );
 
-comment on table pgflow.flows is 'Flow definitions, one row per version; the current version is the highest.';
+comment on table pgflow.flows is
+'Flow definitions, one row per version; runs start on the version whose is_current is true (one per flow).';
 comment on table pgflow.steps is 'Steps of each flow version, with effective options.';
 comment on table pgflow.deps is 'DAG edges: step_slug depends on dep_slug.';
 comment on table pgflow.runs is 'Executions of a flow version.';

@@ -6,6 +6,10 @@
 --   PF003  a cycle, reported with its path
 -- The normalized form (every key explicit, dependencies sorted) is what define_flow compares to
 -- decide whether a definition is new.
+--
+-- Conditions (if, if_not) are any JSON at this stage: what a step's pattern may be depends on its
+-- dependencies, and is checked by _check_conditions for new versions only (versions written before the
+-- rule keep matching their definitions).
 
 -- Called by the validators: PF001 unless the slug is 1-128 letters, digits and underscores.
 create or replace function pgflow._check_slug(what text, slug text)
@@ -245,22 +249,6 @@ begin
       );
   end if;
 
-  if coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if'), 'null') not in ('object', 'array', 'null')
-     or coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if_not'), 'null') not in ('object', 'array', 'null')
-  then
-    raise exception using
-      errcode = 'PF001',
-      message = pg_catalog.format(
-        '%s: a condition (if, if_not) must be a JSON object or array that the step''s input must contain, got %s',
-        v_owner,
-        pgflow._shown(case
-          when coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'if'), 'null') not in ('object', 'array', 'null')
-            then _normalize_step.step -> 'if'
-          else _normalize_step.step -> 'if_not'
-        end::text)
-      );
-  end if;
-
   return pg_catalog.jsonb_build_object(
     'slug', v_slug,
     'type', v_type,
@@ -302,8 +290,6 @@ begin
       select from pg_catalog.jsonb_object_keys(e.step) as k (key)
       where not (k.key = any(pgflow._step_keys()))
     )
-    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'if'), 'null') in ('object', 'array', 'null')
-    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'if_not'), 'null') in ('object', 'array', 'null')
     and coalesce(e.step ->> 'type', 'single') in ('single', 'map')
     and coalesce(pg_catalog.jsonb_typeof(e.step -> 'type'), 'null') in ('string', 'null')
     and coalesce(e.step ->> 'when_unmet', 'skip') in ('skip', 'skip-cascade', 'fail')
@@ -524,6 +510,86 @@ begin
     'options', pgflow._normalize_flow_options(_normalize_definition.flow_slug, _normalize_definition.options),
     'steps', v_steps
   );
+end;
+$$;
+
+-- Called by define_flow for a definition that becomes a new version: PF001 for a condition that could never
+-- do what it says. A step's pattern is matched with @> against the input it would receive:
+--   - a dependent single step receives {dependency: output}: its pattern must be an object whose keys are
+--     among its dependencies (a pattern {"A": ...} for a dependency "a", or a scalar, would never match, and
+--     the step would be skipped silently);
+--   - a map step's pattern is matched against the whole array it maps over: an array (elements the array must
+--     contain) or a scalar (an element it must hold); an object never matches an array;
+--   - a root single step receives the run input, which may be any JSON: any pattern.
+-- steps: normalized steps, depends_on resolved.
+create or replace function pgflow._check_conditions(flow_slug text, steps jsonb)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_bad record;
+begin
+  select
+    c.slug, c.condition, c.pattern, c.deps, c.step_type,
+    (
+      select pg_catalog.string_agg(k.key, ', ' order by k.key)
+      from pg_catalog.jsonb_object_keys(c.keyed) as k (key)
+      where not c.deps ? k.key
+    ) as unknown_keys,
+    (
+      select pg_catalog.string_agg(d.dep, ', ' order by d.dep)
+      from pg_catalog.jsonb_array_elements_text(c.deps) as d (dep)
+    ) as dep_list
+  into v_bad
+  from (
+    select
+      e.step ->> 'slug' as slug, e.step ->> 'type' as step_type, e.step -> 'depends_on' as deps, e.pos,
+      cond.condition, e.step -> cond.condition as pattern,
+      -- the pattern when it is an object, else {} (jsonb_object_keys takes objects only)
+      case
+        when pg_catalog.jsonb_typeof(e.step -> cond.condition) = 'object' then e.step -> cond.condition
+        else '{}'::jsonb
+      end as keyed
+    from pg_catalog.jsonb_array_elements(_check_conditions.steps) with ordinality as e (step, pos)
+    cross join (values ('if', 1), ('if_not', 2)) as cond (condition, pos)
+    where coalesce(e.step -> cond.condition, 'null'::jsonb) <> 'null'::jsonb
+      and (e.step ->> 'type' = 'map' or pg_catalog.jsonb_array_length(e.step -> 'depends_on') > 0)
+    order by e.pos, cond.pos
+  ) as c
+  where case
+    when c.step_type = 'map' then pg_catalog.jsonb_typeof(c.pattern) = 'object'
+    else pg_catalog.jsonb_typeof(c.pattern) <> 'object'
+      or exists (select from pg_catalog.jsonb_object_keys(c.keyed) as k (key) where not c.deps ? k.key)
+  end
+  order by c.pos, c.condition
+  limit 1;
+
+  if not found then
+    return;
+  end if;
+  raise exception using
+    errcode = 'PF001',
+    message = case
+      when v_bad.step_type = 'map' then pg_catalog.format(
+        'flow %L, step %L: condition %s is matched against the array the map step maps over, so it must be a '
+        'JSON array (elements the array must contain) or a scalar (an element it must hold), got %s',
+        _check_conditions.flow_slug, v_bad.slug, v_bad.condition, pgflow._shown(v_bad.pattern::text)
+      )
+      when v_bad.unknown_keys is null then pg_catalog.format(
+        'flow %L, step %L: condition %s must be a JSON object keyed by the step''s dependencies (%s), as its input '
+        'is {dependency: output}; got %s',
+        _check_conditions.flow_slug, v_bad.slug, v_bad.condition, pgflow._shown(v_bad.dep_list),
+        pgflow._shown(v_bad.pattern::text)
+      )
+      else pg_catalog.format(
+        'flow %L, step %L: condition %s has the key(s) %s, which name no dependency of the step, so it could '
+        'never match (its input is {dependency: output} over the dependencies %s)',
+        _check_conditions.flow_slug, v_bad.slug, v_bad.condition, pgflow._shown(v_bad.unknown_keys),
+        pgflow._shown(v_bad.dep_list)
+      )
+    end;
 end;
 $$;
 

@@ -1,9 +1,16 @@
 -- Defining flows: define_flow (the whole DAG in one call, versioned) and the pgflow-compatible
 -- incremental API create_flow / add_step.
 --
--- Versions of one flow are created one at a time: every writer first locks the flow's row of pgflow.locks,
--- so two definers never race for the same version number, and start_run never starts a run of a version
--- being changed (it takes the same row FOR KEY SHARE).
+-- Versions are matched by content: a definition equal (once normalized) to any version of the flow is that
+-- version, and nothing is written; a definition equal to none becomes the next version and the current one.
+-- One version of each flow is current (pgflow.flows.is_current): runs start on it, set_current_version moves
+-- it (a rollback, or a roll forward again). Two code versions of a flow can thus be deployed side by side:
+-- each worker registers its own definition, finds its own version, and polls for that version's tasks only.
+--
+-- Versions of one flow are created, changed and made current one at a time: every writer first locks the
+-- flow's row of pgflow.locks, so two definers never race for the same version number, and start_run never
+-- starts a run of a version being changed or while the current version moves (it takes the same row FOR KEY
+-- SHARE, then reads the current version).
 
 -- Called by define_flow, create_flow and add_step before they read the current version: the exclusive
 -- side of the flow's definition lock (its row of pgflow.locks, made by the flow's first definition).
@@ -34,7 +41,8 @@ begin
 end;
 $$;
 
--- Called by define_flow: writes a new version (flow row, steps with effective options, deps).
+-- Called by define_flow and create_flow, holding the flow's definition lock: writes a new version (flow row,
+-- steps with effective options, deps) and makes it the current one.
 create or replace function pgflow._insert_flow_version(
   flow_slug text, version int, definition jsonb, topological_order text[], created_at timestamptz
 )
@@ -52,7 +60,14 @@ begin
   select pg_catalog.jsonb_object_agg(o.slug, o.pos - 1) into v_position
   from pg_catalog.unnest(_insert_flow_version.topological_order) with ordinality as o (slug, pos);
 
-  insert into pgflow.flows (flow_slug, version, max_attempts, base_delay, max_delay, timeout, definition, created_at)
+  -- the new version becomes the current one
+  update pgflow.flows as f
+  set is_current = false
+  where f.flow_slug = _insert_flow_version.flow_slug and f.is_current;
+
+  insert into pgflow.flows (
+    flow_slug, version, max_attempts, base_delay, max_delay, timeout, definition, created_at, is_current
+  )
   values (
     _insert_flow_version.flow_slug,
     _insert_flow_version.version,
@@ -61,7 +76,8 @@ begin
     (v_options ->> 'max_delay')::numeric,
     (v_options ->> 'timeout')::numeric,
     _insert_flow_version.definition,
-    _insert_flow_version.created_at
+    _insert_flow_version.created_at,
+    true
   )
   returning * into v_flow;
 
@@ -98,7 +114,21 @@ begin
 end;
 $$;
 
--- Called by clients (the Python Flow DSL, SQL users) to define or redefine a flow.
+-- Called by define_flow and find_flow_versions: the versions of a flow whose normalized definition equals the
+-- given one, current first, then newest first. (Versions written before 0.3.0 may repeat a definition: a
+-- definition then came back as a new version.) Reads every version of the flow, by the primary key.
+create or replace function pgflow._matching_versions(flow_slug text, definition jsonb)
+returns int[]
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(pg_catalog.array_agg(f.version order by f.is_current desc, f.version desc), '{}')
+  from pgflow.flows as f
+  where f.flow_slug = _matching_versions.flow_slug and f.definition = _matching_versions.definition
+$$;
+
+-- Called by clients (the Python Flow DSL, workers, SQL users) to define or redefine a flow.
 create or replace function pgflow.define_flow(flow_slug text, steps jsonb, options jsonb default '{}')
 returns pgflow.flows
 language plpgsql
@@ -108,7 +138,8 @@ as $$
 declare
   v_definition jsonb;
   v_order text[];
-  v_current pgflow.flows;
+  v_match int[];
+  v_flow pgflow.flows;
 begin
   -- validate everything before writing anything
   v_definition := pgflow._normalize_definition(define_flow.flow_slug, define_flow.steps, define_flow.options);
@@ -116,26 +147,116 @@ begin
 
   perform pgflow._lock_flow_definition(define_flow.flow_slug);
 
-  select f.* into v_current
-  from pgflow.flows as f
-  where f.flow_slug = define_flow.flow_slug
-  order by f.version desc
-  limit 1;
-
-  if found and v_current.definition = v_definition then
-    return v_current;
+  -- a definition equal to any version is that version (current or not): nothing is written, nothing moves
+  v_match := pgflow._matching_versions(define_flow.flow_slug, v_definition);
+  if pg_catalog.cardinality(v_match) > 0 then
+    select f.* into v_flow
+    from pgflow.flows as f
+    where f.flow_slug = define_flow.flow_slug and f.version = v_match[1];
+    return v_flow;
   end if;
 
+  -- a new version: the rules that apply to new definitions only (versions written before them stay usable)
+  perform pgflow._check_conditions(define_flow.flow_slug, v_definition -> 'steps');
+
   return pgflow._insert_flow_version(
-    define_flow.flow_slug, coalesce(v_current.version, 0) + 1, v_definition, v_order, pgflow.now()
+    define_flow.flow_slug,
+    coalesce(
+      (select pg_catalog.max(f.version) from pgflow.flows as f where f.flow_slug = define_flow.flow_slug), 0
+    ) + 1,
+    v_definition,
+    v_order,
+    pgflow.now()
   );
 end;
 $$;
 
 comment on function pgflow.define_flow(text, jsonb, jsonb) is
-'Defines a flow from a JSON array of steps. Idempotent: an unchanged definition returns the current version, '
-'a changed one creates the next version (runs in flight keep theirs). Errors: PF001 invalid, PF002 unknown '
-'dependencies, PF003 cycle.';
+'Defines a flow from a JSON array of steps. Versions are matched by content: a definition equal (once normalized) '
+'to any version of the flow returns that version (the current one if several are equal, else the newest) and '
+'writes nothing, without making it current; a definition equal to none becomes version N+1 and the current version '
+'(runs in flight keep theirs). Returns the pgflow.flows row (is_current says whether it is current). Errors: PF001 '
+'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
+'step''s an array or a scalar), PF002 unknown dependencies, PF003 cycle.';
+
+-- Called by workers that do not define their flows (pgflow.Worker(define=False)) and by deploy tools: which
+-- versions of a flow have exactly this definition, without writing anything.
+create or replace function pgflow.find_flow_versions(flow_slug text, steps jsonb, options jsonb default '{}')
+returns int[]
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._matching_versions(
+    find_flow_versions.flow_slug,
+    pgflow._normalize_definition(find_flow_versions.flow_slug, find_flow_versions.steps, find_flow_versions.options)
+  );
+end;
+$$;
+
+comment on function pgflow.find_flow_versions(text, jsonb, jsonb) is
+'The versions of a flow whose definition equals this one (the arguments of define_flow), current first, then '
+'newest first; an empty array when none does or the flow does not exist. Writes nothing. Errors as define_flow: '
+'PF001 invalid, PF002 unknown dependencies (PF003 cycles are not looked for: a cycle equals no version).';
+
+-- Called by operators (`pgflow set-version`, Client.set_current_version) to roll back to an older version or
+-- forward again: runs started from now on use this version; runs in flight keep theirs.
+create or replace function pgflow.set_current_version(flow_slug text, version int)
+returns pgflow.flows
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_flow pgflow.flows;
+  v_versions text;
+begin
+  perform pgflow._check_not_null('set_current_version', 'flow_slug', set_current_version.flow_slug is null);
+  perform pgflow._check_not_null('set_current_version', 'version', set_current_version.version is null);
+
+  -- (an unknown flow has no lock row to take: the lookup below finds nothing)
+  perform from pgflow.locks as l where l.name = 'flow:' || set_current_version.flow_slug for update;
+
+  select f.* into v_flow
+  from pgflow.flows as f
+  where f.flow_slug = set_current_version.flow_slug and f.version = set_current_version.version;
+  if not found then
+    select pg_catalog.format('%s to %s', pg_catalog.min(f.version), pg_catalog.max(f.version)) into v_versions
+    from pgflow.flows as f
+    where f.flow_slug = set_current_version.flow_slug
+    having pg_catalog.count(*) > 0;
+    raise exception using
+      errcode = 'PF004',
+      message = case
+        when v_versions is null then pg_catalog.format(
+          'flow %s does not exist, so version %s of it cannot be made current',
+          pgflow._shown(set_current_version.flow_slug), set_current_version.version
+        )
+        else pg_catalog.format(
+          'flow %s has no version %s (its versions are %s)',
+          pgflow._shown(set_current_version.flow_slug), set_current_version.version, v_versions
+        )
+      end;
+  end if;
+
+  if not v_flow.is_current then
+    update pgflow.flows as f
+    set is_current = false
+    where f.flow_slug = set_current_version.flow_slug and f.is_current;
+    update pgflow.flows as f
+    set is_current = true
+    where f.flow_slug = set_current_version.flow_slug and f.version = set_current_version.version
+    returning f.* into v_flow;
+  end if;
+  return v_flow;
+end;
+$$;
+
+comment on function pgflow.set_current_version(text, int) is
+'Makes a version of a flow the current one (a rollback, or a roll forward again): runs started from now on use it, '
+'runs in flight keep their own. Returns its pgflow.flows row; a version already current is returned unchanged. '
+'PF004 when the flow or the version does not exist; PF005 for a null argument.';
 
 -- Called by SQL written for pgflow's TypeScript edition: creates version 1 of an empty flow.
 create or replace function pgflow.create_flow(
@@ -162,9 +283,7 @@ begin
 
   select f.* into v_flow
   from pgflow.flows as f
-  where f.flow_slug = create_flow.flow_slug
-  order by f.version desc
-  limit 1;
+  where f.flow_slug = create_flow.flow_slug and f.is_current;
   if found then
     return v_flow;
   end if;
@@ -208,9 +327,7 @@ begin
 
   select f.* into v_flow
   from pgflow.flows as f
-  where f.flow_slug = add_step.flow_slug
-  order by f.version desc
-  limit 1;
+  where f.flow_slug = add_step.flow_slug and f.is_current;
   if not found then
     raise exception using
       errcode = 'PF004',

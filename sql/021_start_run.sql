@@ -3,7 +3,8 @@
 -- One transaction creates the run row, one step state per step, and runs the cascade from the
 -- root steps: conditions, tasks of ready steps, empty maps completed at once, and the notification.
 
--- Called by clients to start a run of the current version of a flow.
+-- Called by clients to start a run of the current version of a flow (pgflow.flows.is_current: the newest
+-- definition, unless set_current_version chose another).
 create or replace function pgflow.start_run(
   flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null
 )
@@ -35,9 +36,7 @@ begin
   perform pgflow._lock_flow_for_start(start_run.flow_slug);
   select f.* into v_flow
   from pgflow.flows as f
-  where f.flow_slug = start_run.flow_slug
-  order by f.version desc
-  limit 1;
+  where f.flow_slug = start_run.flow_slug and f.is_current;
   if not found then
     raise exception using
       errcode = 'PF004',

@@ -101,10 +101,52 @@ comment on function pgflow.expire_tasks() is
 'Counts overdue attempts (past their deadline, or held by a worker that neither polled nor beat for its own '
 'timeout) as failed and retries or exhausts them. Returns how many it expired.';
 
+-- Called by poll_for_tasks and poll_for_tasks_lean for flow_versions: PF005 unless it is null (JSON null too)
+-- or an object {"flow_slug": [version, ...]} of at most 1,000 flow slugs, each with an array of at most 1,000
+-- versions (integers from 1 to 2147483647). Returns it, or null for JSON null.
+create or replace function pgflow._check_flow_versions(function_name text, flow_versions jsonb)
+returns jsonb
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if coalesce(_check_flow_versions.flow_versions, 'null'::jsonb) = 'null'::jsonb then
+    return null;
+  end if;
+  if pg_catalog.jsonb_typeof(_check_flow_versions.flow_versions) <> 'object'
+     or (select pg_catalog.count(*) from pg_catalog.jsonb_object_keys(_check_flow_versions.flow_versions)) > 1000
+     or exists (
+       select
+       from pg_catalog.jsonb_each(_check_flow_versions.flow_versions) as e (slug, versions)
+       where e.slug !~ '^[a-zA-Z_][a-zA-Z0-9_]*$' or pg_catalog.length(e.slug) > 128
+         or pg_catalog.jsonb_typeof(e.versions) <> 'array'
+         or pg_catalog.jsonb_array_length(e.versions) > 1000
+         or exists (
+           select
+           from pg_catalog.jsonb_array_elements(e.versions) as v (version)
+           where pg_catalog.jsonb_typeof(v.version) <> 'number'
+             or (v.version #>> '{}') !~ '^[0-9]{1,10}$'
+             or (v.version #>> '{}')::numeric not between 1 and 2147483647
+         )
+     ) then
+    perform pgflow._bad_argument(
+      _check_flow_versions.function_name, 'flow_versions',
+      'null (every version) or a JSON object {"flow_slug": [version, ...]} of at most 1,000 flow slugs, each with '
+      'an array of at most 1,000 versions (integers from 1)',
+      _check_flow_versions.flow_versions::text
+    );
+  end if;
+  return _check_flow_versions.flow_versions;
+end;
+$$;
+
 -- Called by poll_for_tasks and poll_for_tasks_lean: claims up to max_tasks due tasks and returns them
--- with their inputs (and the run input as flow_input, unless with_flow_input is false).
+-- with their inputs (and the run input as flow_input, unless with_flow_input is false). flow_versions, when
+-- not null, limits the claim to tasks of runs of the listed flow versions: a worker claims only the versions
+-- whose definitions equal its code (flows absent from the object are not claimed at all).
 create or replace function pgflow._poll_for_tasks(
-  worker_id text, flow_slugs text[], max_tasks int, with_flow_input boolean
+  worker_id text, flow_slugs text[], max_tasks int, with_flow_input boolean, flow_versions jsonb
 )
 returns setof pgflow.task
 language plpgsql
@@ -120,9 +162,15 @@ as $$
 declare
   v_now timestamptz := pgflow.now();
   v_function text := case when _poll_for_tasks.with_flow_input then 'poll_for_tasks' else 'poll_for_tasks_lean' end;
+  v_versions jsonb;
+  v_version_slugs text[];
 begin
   perform pgflow._check_name(v_function, 'worker_id', _poll_for_tasks.worker_id);
   perform pgflow._check_slugs(v_function, 'flow_slugs', _poll_for_tasks.flow_slugs, 'every flow');
+  v_versions := pgflow._check_flow_versions(v_function, _poll_for_tasks.flow_versions);
+  if v_versions is not null then
+    v_version_slugs := array(select k.slug from pg_catalog.jsonb_object_keys(v_versions) as k (slug));
+  end if;
   if _poll_for_tasks.max_tasks is null or _poll_for_tasks.max_tasks not between 0 and 10000 then
     perform pgflow._bad_argument(
       v_function, 'max_tasks', 'an integer from 0 to 10000', _poll_for_tasks.max_tasks::text
@@ -150,6 +198,9 @@ begin
   -- The update joins nothing but its candidates: the run, the step and the dependencies' states are read
   -- by key in subqueries (see 020_cascade.sql). Joined, the claimed task was found by its run id alone
   -- (every task of the run read for each one claimed), the step by part of its key, the states by run.
+  -- With flow_versions, a due task is claimed only when its run's version is listed for its flow: the flow is
+  -- checked first (no read), then the run's version (one probe of the runs' key). Without it, the added test
+  -- is one check of a null per due task read.
   return query
   with candidates as (
     select
@@ -159,6 +210,14 @@ begin
     where t.status = 'queued'
       and t.visible_at <= v_now
       and (_poll_for_tasks.flow_slugs is null or t.flow_slug = any(_poll_for_tasks.flow_slugs))
+      and (
+        v_version_slugs is null
+        or (
+          t.flow_slug = any(v_version_slugs)
+          and (v_versions -> t.flow_slug)
+          @> pg_catalog.to_jsonb((select r.flow_version from pgflow.runs as r where r.run_id = t.run_id))
+        )
+      )
     order by t.visible_at
     limit _poll_for_tasks.max_tasks
     for update skip locked
@@ -221,7 +280,7 @@ $$;
 
 -- Called by workers: claims up to max_tasks due tasks and returns them with their inputs.
 create or replace function pgflow.poll_for_tasks(
-  worker_id text, flow_slugs text[] default null, max_tasks int default 10
+  worker_id text, flow_slugs text[] default null, max_tasks int default 10, flow_versions jsonb default null
 )
 returns setof pgflow.task
 language plpgsql
@@ -231,19 +290,21 @@ as $$
 begin
   return query
   select * from pgflow._poll_for_tasks(
-    poll_for_tasks.worker_id, poll_for_tasks.flow_slugs, poll_for_tasks.max_tasks, true
+    poll_for_tasks.worker_id, poll_for_tasks.flow_slugs, poll_for_tasks.max_tasks, true, poll_for_tasks.flow_versions
   );
 end;
 $$;
 
-comment on function pgflow.poll_for_tasks(text, text[], int) is
+comment on function pgflow.poll_for_tasks(text, text[], int, jsonb) is
 'Claims up to max_tasks (0 to 10000) due tasks of the listed flows (null: any) with FOR UPDATE SKIP LOCKED and '
-'returns them with their inputs. Never blocks; expires overdue attempts first. PF005 for a worker_id that is '
-'not a text of 1 to 255 characters, a null in flow_slugs, or max_tasks out of range.';
+'returns them with their inputs. flow_versions {"flow_slug": [version, ...]}, when not null, claims only tasks of '
+'runs of those flow versions (a flow absent from it is not claimed): a worker lists the versions whose steps it '
+'has. Never blocks; expires overdue attempts first. PF005 for a worker_id that is not a text of 1 to 255 '
+'characters, a null in flow_slugs, max_tasks out of range, or flow_versions of another shape.';
 
 -- Called by workers that fetch run inputs only when a handler asks for one (the Python worker).
 create or replace function pgflow.poll_for_tasks_lean(
-  worker_id text, flow_slugs text[] default null, max_tasks int default 10
+  worker_id text, flow_slugs text[] default null, max_tasks int default 10, flow_versions jsonb default null
 )
 returns setof pgflow.task
 language plpgsql
@@ -253,14 +314,15 @@ as $$
 begin
   return query
   select * from pgflow._poll_for_tasks(
-    poll_for_tasks_lean.worker_id, poll_for_tasks_lean.flow_slugs, poll_for_tasks_lean.max_tasks, false
+    poll_for_tasks_lean.worker_id, poll_for_tasks_lean.flow_slugs, poll_for_tasks_lean.max_tasks, false,
+    poll_for_tasks_lean.flow_versions
   );
 end;
 $$;
 
-comment on function pgflow.poll_for_tasks_lean(text, text[], int) is
+comment on function pgflow.poll_for_tasks_lean(text, text[], int, jsonb) is
 'poll_for_tasks with flow_input left null: a worker that fetches run inputs with get_run_input when it needs '
-'them saves sending a large run input with every task of a wide map.';
+'them saves sending a large run input with every task of a wide map. Same arguments and errors.';
 
 -- Called by workers that poll without flow_input, when a handler asks for it.
 create or replace function pgflow.get_run_input(run_id uuid)

@@ -145,9 +145,7 @@ begin
   select f.* into v_flow
   from pgflow.flows as f
   where f.flow_slug = describe_flow.flow_slug
-    and (describe_flow.version is null or f.version = describe_flow.version)
-  order by f.version desc
-  limit 1;
+    and (f.version = describe_flow.version or (describe_flow.version is null and f.is_current));
   if not found then
     raise exception using
       errcode = 'PF004',
@@ -163,6 +161,7 @@ begin
   return pg_catalog.jsonb_build_object(
     'flow_slug', v_flow.flow_slug,
     'version', v_flow.version,
+    'is_current', v_flow.is_current,
     'max_attempts', v_flow.max_attempts,
     'base_delay', v_flow.base_delay,
     'max_delay', v_flow.max_delay,
@@ -198,5 +197,75 @@ end;
 $$;
 
 comment on function pgflow.describe_flow(text, int) is
-'One version of a flow (the current one by default) as JSON: options and steps in topological order. PF004 when '
-'the flow or version does not exist.';
+'One version of a flow (the current one by default) as JSON: options, is_current and steps in topological order. '
+'PF004 when the flow or version does not exist.';
+
+-- Called by `pgflow status --outputs`, Client.get_step_outputs and dashboards: what each step of a run returned,
+-- including the intermediate steps a run's output leaves out.
+create or replace function pgflow.get_step_outputs(run_id uuid)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_outputs jsonb;
+begin
+  perform pgflow._check_not_null('get_step_outputs', 'run_id', get_step_outputs.run_id is null);
+  if not exists (select from pgflow.runs as r where r.run_id = get_step_outputs.run_id) then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format('run %s does not exist', get_step_outputs.run_id);
+  end if;
+  select coalesce(pg_catalog.jsonb_object_agg(ss.step_slug, ss.output), '{}'::jsonb) into v_outputs
+  from pgflow.step_states as ss
+  where ss.run_id = get_step_outputs.run_id and ss.status = 'completed';
+  return v_outputs;
+end;
+$$;
+
+comment on function pgflow.get_step_outputs(uuid) is
+'The outputs of a run''s completed steps as a JSON object {step_slug: output} (a map step''s output is the array '
+'of its task outputs, in order). Steps that were skipped, failed, cancelled or have not completed yet are absent '
+'(their errors are in get_run_status). PF006 for an unknown run, PF005 for a null run_id.';
+
+-- Called by `pgflow flows` and deploy tools: every version of every flow (or of one), with which one is current,
+-- when it was defined, its steps and how many of its runs are in flight (read from the partial index
+-- runs_in_flight, so finished runs cost nothing). Flows by slug, each newest version first.
+create or replace function pgflow.list_flow_versions(flow_slug text default null)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return (
+    select coalesce(pg_catalog.jsonb_agg(
+      pg_catalog.jsonb_build_object(
+        'flow_slug', f.flow_slug,
+        'version', f.version,
+        'is_current', f.is_current,
+        'created_at', f.created_at,
+        'steps', (
+          select coalesce(pg_catalog.jsonb_agg(s.step_slug order by s.step_index), '[]'::jsonb)
+          from pgflow.steps as s
+          where s.flow_slug = f.flow_slug and s.flow_version = f.version
+        ),
+        'runs_in_flight', (
+          select pg_catalog.count(*)
+          from pgflow.runs as r
+          where r.flow_slug = f.flow_slug and r.flow_version = f.version and r.status = 'started'
+        )
+      )
+      order by f.flow_slug, f.version desc
+    ), '[]'::jsonb)
+    from pgflow.flows as f
+    where list_flow_versions.flow_slug is null or f.flow_slug = list_flow_versions.flow_slug
+  );
+end;
+$$;
+
+comment on function pgflow.list_flow_versions(text) is
+'Every version of every flow (or of the named one) as a JSON array ordered by flow, newest version first: '
+'[{"flow_slug", "version", "is_current", "created_at", "steps": [step_slug, ...] in topological order, '
+'"runs_in_flight": runs of that version still started}]. An unknown flow gives [].';

@@ -40,6 +40,10 @@ alter function pgflow.prune_runs security definer;
 alter function pgflow.get_run_status security definer;
 alter function pgflow.list_runs security definer;
 alter function pgflow.describe_flow security definer;
+alter function pgflow.find_flow_versions security definer;
+alter function pgflow.get_step_outputs security definer;
+alter function pgflow.list_flow_versions security definer;
+alter function pgflow.set_current_version security definer;
 alter function pgflow.heartbeat security definer;
 alter function pgflow.stop_worker security definer;
 alter function pgflow.schema_version security definer;
@@ -63,7 +67,7 @@ begin
     grant execute on function
       pgflow.define_flow, pgflow.poll_for_tasks, pgflow.poll_for_tasks_lean, pgflow.heartbeat,
       pgflow.stop_worker, pgflow.complete_task, pgflow.complete_tasks, pgflow.fail_task, pgflow.get_run_input,
-      pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version
+      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version
     to pgflow_worker;
     grant select (run_id, step_slug, task_index, status, attempt, error) on pgflow.step_tasks to pgflow_worker;
     grant select (run_id, status) on pgflow.runs to pgflow_worker;
@@ -81,7 +85,8 @@ begin
     grant usage on schema pgflow to pgflow_producer;
     grant execute on function
       pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run,
-      pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.max_output_size, pgflow.schema_version
+      pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
+      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.max_output_size, pgflow.schema_version
     to pgflow_producer;
   end if;
 end
@@ -97,8 +102,9 @@ begin
     revoke all on all functions in schema pgflow from pgflow_reader;
     grant usage on schema pgflow to pgflow_reader;
     grant execute on function
-      pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.max_output_size,
-      pgflow.worker_timeout, pgflow.schema_version
+      pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
+      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.max_output_size, pgflow.worker_timeout,
+      pgflow.schema_version
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,

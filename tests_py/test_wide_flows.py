@@ -200,6 +200,11 @@ def _define(conn: psycopg.Connection, slug: str, steps: list[dict[str, Any]], an
 
 
 POLL = "select run_id, step_slug, task_index, attempt, input from pgflow.poll_for_tasks_lean(%s, array[%s], %s)"
+# the claim of a worker that serves only the versions whose steps it has (flow_versions), as the Python worker polls
+POLL_VERSIONED = (
+    "select run_id, step_slug, task_index, attempt, input"
+    " from pgflow.poll_for_tasks_lean(%s, array[%s], %s, jsonb_build_object(%s::text, array[1]))"
+)
 COMPLETE = "select pgflow.complete_task(%s, %s, %s, %s, %s)"
 
 
@@ -250,7 +255,8 @@ def test_wide_flow_plans_are_linear(fresh: tuple[psycopg.Connection, bool]) -> N
 
 def test_long_flow_plans_are_linear(fresh: tuple[psycopg.Connection, bool]) -> None:
     """A chain of N steps: the claims and completions of its last quarter, one per transaction, keep within
-    the per-task bounds; the last completion, which builds the run's output, within the per-step bound."""
+    the per-task bounds; the last completion, which builds the run's output, within the per-step bound. The
+    observed claims name the flow version (flow_versions), as the Python worker's do."""
     conn, analyze = fresh
     # every other step has a condition (met): those start through _start_step, the others all at once
     _define(conn, "chain", [{"slug": "s0"}] + [
@@ -266,7 +272,7 @@ def test_long_flow_plans_are_linear(fresh: tuple[psycopg.Connection, bool]) -> N
     _analyze(conn, analyze)
     worst: list[NodeWork] = []
     for _ in range(N - N * 3 // 4):
-        (task,), claim = recorder.record(POLL, ("w", "chain", 1), per_task=True)
+        (task,), claim = recorder.record(POLL_VERSIONED, ("w", "chain", 1, "chain"), per_task=True)
         assert task[4] == {f"s{int(task[1][1:]) - 1}": 1}
         last = task[1] == f"s{N - 1}"
         _, report = recorder.record(COMPLETE, (task[0], task[1], task[2], Jsonb(1), task[3]), per_task=not last)

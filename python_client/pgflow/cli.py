@@ -3,12 +3,14 @@
     pgflow migrate
     pgflow worker MODULE:FLOW... [--concurrency N]
     pgflow start FLOW --input JSON [--wait]
-    pgflow status RUN_ID [--watch]
+    pgflow status RUN_ID [--watch] [--outputs]
     pgflow runs [--flow F] [--status S]
     pgflow cancel RUN_ID
     pgflow resume RUN_ID
     pgflow graph MODULE:FLOW|FLOW_SLUG [--run RUN_ID] [--format mermaid|dot]
     pgflow prune --older-than 7d
+    pgflow flows [FLOW]
+    pgflow set-version FLOW VERSION
 
 Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults); ``worker``, ``start
 --wait`` and ``status --watch`` also take --listen-url, a direct connection used only for LISTEN when the
@@ -212,6 +214,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         inclusive=True,
     )
     with _client(args) as client:
+        if getattr(args, "outputs", False):
+            return show_step_outputs(client, run_id, as_json=args.json)
         if not args.watch:
             now = client.get_run_status(run_id)
             print(json.dumps(now, indent=2) if args.json else render_status(now))
@@ -302,6 +306,71 @@ def cmd_prune(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the most characters of one step's output shown on a terminal by ``pgflow status --outputs`` (--json: all)
+OUTPUT_PREVIEW = 200
+
+
+def show_step_outputs(client: Client, run_id: Any, *, as_json: bool) -> int:
+    """``pgflow status RUN_ID --outputs``: each completed step's output, one line per step in the run's step
+    order (outputs longer than OUTPUT_PREVIEW characters cut, and the cut says so), then the steps without an
+    output and their status; with --json, pgflow.get_step_outputs's object, whole."""
+    outputs = client.get_step_outputs(run_id)
+    if as_json:
+        print(json.dumps(outputs, indent=2))
+        return 0
+    status = client.get_run_status(run_id)
+    steps = [s["step_slug"] for s in status["steps"]]
+    width = max([len(slug) for slug in steps] + [4])
+    print(f"run {status['run_id']}  flow {status['flow_slug']} v{status['flow_version']}  {status['status']}")
+    for step in status["steps"]:
+        slug = step["step_slug"]
+        if slug in outputs:
+            text = json.dumps(outputs[slug])
+            if len(text) > OUTPUT_PREVIEW:
+                text = f"{text[:OUTPUT_PREVIEW]}... ({len(text)} characters; --json shows all)"
+            print(f"  {slug:<{width}}  {text}")
+        else:
+            print(f"  {slug:<{width}}  (no output: {step['status']})")
+    return 0
+
+
+def cmd_set_version(args: argparse.Namespace) -> int:
+    checked(_arguments.text, "FLOW", args.flow)
+    checked(_arguments.integer, "VERSION", args.version, minimum=1)
+    with Client(args.database_url) as client:
+        before = [v["version"] for v in client.list_flow_versions(args.flow) if v["is_current"]]
+        now = client.set_current_version(args.flow, args.version)
+    was = before[0] if before else None
+    if was == now.version:
+        print(f"flow {now.flow_slug}: version {now.version} was already current")
+    else:
+        print(f"flow {now.flow_slug}: version {now.version} is now current (was version {was})")
+    return 0
+
+
+def cmd_flows(args: argparse.Namespace) -> int:
+    checked(_arguments.text, "FLOW", args.flow, optional=True)
+    with Client(args.database_url) as client:
+        versions = client.list_flow_versions(args.flow)
+    if args.json:
+        print(json.dumps(versions, indent=2))
+        return 0
+    if not versions:
+        print(f"no flow {args.flow}" if args.flow else "no flows")
+        return 0
+    print(f"{'flow':20}  {'version':>7}  {'current':7}  {'created_at':25}  {'in flight':>9}  steps")
+    for v in versions:
+        created = dt.datetime.fromisoformat(v["created_at"]).isoformat(timespec="seconds")
+        steps = ", ".join(v["steps"])
+        if len(steps) > 60:
+            steps = steps[:57] + "..."
+        print(
+            f"{v['flow_slug']:20}  {v['version']:>7}  {'yes' if v['is_current'] else '':7}  {created:25}  "
+            f"{v['runs_in_flight']:>9}  {steps}"
+        )
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------------
 LISTEN_URL_HELP = (
     "a direct PostgreSQL connection used only for LISTEN, when --database-url goes through a pooler in "
@@ -356,6 +425,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print pgflow.get_run_status as JSON")
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
+    p.add_argument(
+        "--outputs", action="store_true",
+        help="print each completed step's output (cut at 200 characters; whole with --json)",
+    )
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")
@@ -384,6 +457,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", required=True, metavar="DURATION", help="for example 7d, 12h, 30m (at most 1000 years)"
     )
     p.set_defaults(func=cmd_prune)
+
+    p = sub.add_parser("flows", parents=[common], help="list flow versions: which is current, runs in flight")
+    p.add_argument("flow", metavar="FLOW", nargs="?", default=None, help="only this flow")
+    p.add_argument("--json", action="store_true", help="print pgflow.list_flow_versions as JSON")
+    p.set_defaults(func=cmd_flows)
+
+    p = sub.add_parser(
+        "set-version", parents=[common], help="make a version of a flow current (rollback or roll forward)"
+    )
+    p.add_argument("flow", metavar="FLOW")
+    p.add_argument("version", metavar="VERSION", type=int)
+    p.set_defaults(func=cmd_set_version)
     return parser
 
 

@@ -76,6 +76,8 @@ class FlowVersion:
     max_delay: Any
     timeout: Any
     created_at: dt.datetime
+    #: whether runs start on this version (one version of each flow is current)
+    is_current: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,15 @@ def as_run_id(run: Run | uuid.UUID | str, name: str = "run") -> uuid.UUID:
 
 
 _STATUSES = ("started", "completed", "failed", "cancelled")
+
+
+def _flow_slug(flow_or_slug: Flow | str) -> str:
+    """The slug of a Flow, or a slug given as text; InvalidInput for anything else."""
+    if isinstance(flow_or_slug, Flow):
+        return flow_or_slug.slug
+    if isinstance(flow_or_slug, str):
+        return _arguments.text("flow_or_slug", flow_or_slug)  # type: ignore[no-any-return]
+    raise InvalidInput(f"flow_or_slug must be a pgflow.Flow or a flow slug, got {type(flow_or_slug).__name__}")
 
 
 class Client:
@@ -222,6 +233,27 @@ class Client:
         )
         return rows[0]["flow"]
 
+    def set_current_version(self, flow_or_slug: Flow | str, version: int) -> FlowVersion:
+        """Make ``version`` of the flow the current one (a rollback, or a roll forward again): runs started from
+        now on use it; runs in flight keep theirs. Returns its row. FlowNotFound (PF004) when the flow or the
+        version does not exist; InvalidInput for a version that is not an int ≥ 1 or a bad slug."""
+        slug = _flow_slug(flow_or_slug)
+        _arguments.integer("version", version, minimum=1)
+        rows = self._query(
+            "select * from pgflow.set_current_version(%s, %s)", (slug, version), function="set_current_version"
+        )
+        return _row(FlowVersion, rows[0])
+
+    def list_flow_versions(self, flow_or_slug: Flow | str | None = None) -> list[dict[str, Any]]:
+        """Every version of every flow (or of one), as pgflow.list_flow_versions returns them: dicts with
+        ``flow_slug``, ``version``, ``is_current``, ``created_at`` (ISO text), ``steps`` (slugs in topological
+        order) and ``runs_in_flight``; by flow, newest version first. [] for an unknown flow."""
+        slug = None if flow_or_slug is None else _flow_slug(flow_or_slug)
+        rows = self._query(
+            "select pgflow.list_flow_versions(%s) as versions", (slug,), function="list_flow_versions"
+        )
+        return list(rows[0]["versions"])
+
     # ------------------------------------------------------------------------------------------------
     # Runs
     # ------------------------------------------------------------------------------------------------
@@ -284,6 +316,15 @@ class Client:
             "select pgflow.get_run_status(%s) as status", (as_run_id(run),), function="get_run_status"
         )
         return rows[0]["status"]
+
+    def get_step_outputs(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+        """The outputs of the run's completed steps, ``{step_slug: output}`` (pgflow.get_step_outputs),
+        intermediate steps included; a map step's output is the list of its task outputs. Skipped, failed,
+        cancelled and unfinished steps are absent. RunNotFound for an unknown run."""
+        rows = self._query(
+            "select pgflow.get_step_outputs(%s) as outputs", (as_run_id(run),), function="get_step_outputs"
+        )
+        return dict(rows[0]["outputs"])
 
     def list_runs(self, flow_slug: str | None = None, status: str | None = None, limit: int = 50) -> list[Run]:
         """The most recent runs (newest first), at most ``limit`` (0 to 10,000, the engine's cap), optionally

@@ -97,6 +97,8 @@ MAX_BATCH_RESULTS = 100
 MAX_RACE_RETRIES = 5
 #: seconds between two proofs that notifications reach a worker, once one found they do not
 LISTEN_PROBE_INTERVAL = 60.0
+#: seconds between two looks for a version of a flow defined as in the worker's code, while it has none
+VERSION_RECHECK = 5.0
 #: ranges of the Worker's duration options, in seconds: (minimum, maximum)
 POLL_INTERVAL_RANGE = (0.01, 3600.0)
 HEARTBEAT_INTERVAL_RANGE = (0.1, 3600.0)
@@ -227,12 +229,14 @@ class Worker:
     fallback polls, 0.01 s to 1 h. ``heartbeat_interval``: seconds between heartbeats, 0.1 s to 1 h (the
     worker beats at least three times per its ``pgflow.worker_timeout`` whatever it says).
     ``shutdown_timeout``: the grace period on stop, 0 s to 1 day. ``define``:
-    define the flows when starting. ``listen``: wake on notifications (else poll only). ``listen_conninfo``: a
-    direct connection (not through a transaction pooler) used only for LISTEN (default ``PGFLOW_LISTEN_URL``,
-    else ``conninfo``); when notifications cannot reach the worker, it polls every ``poll_interval`` and
-    polls again at once whenever a slot frees up. ``on_report``: called
-    with each task and whether its report was recorded. Bad options raise ``InvalidInput`` (a ValueError)
-    before anything connects.
+    define the flows when starting (a definition equal to an existing version is that version, and does not
+    change which version is current). Either way the worker claims only tasks of the flow versions defined
+    exactly as in its code (``pgflow.find_flow_versions``), so workers of two code versions run side by side.
+    ``listen``: wake on notifications (else poll only). ``listen_conninfo``: a direct connection (not through
+    a transaction pooler) used only for LISTEN (default ``PGFLOW_LISTEN_URL``, else ``conninfo``); when
+    notifications cannot reach the worker, it polls every ``poll_interval`` and polls again at once whenever
+    a slot frees up. ``on_report``: called with each task and whether its report was recorded. Bad options
+    raise ``InvalidInput`` (a ValueError) before anything connects.
     """
 
     def __init__(
@@ -323,6 +327,8 @@ class Worker:
         #: pgflow.max_output_size(), read once before the first claim (None: no limit known)
         self._max_output_size: int | None = None
         self._limits_read = False
+        #: flow slug -> the versions whose definitions equal this worker's code (the only ones it claims)
+        self._flow_versions: dict[str, list[int]] = {}
 
     # ------------------------------------------------------------------------------------------------
     # Public API
@@ -347,8 +353,7 @@ class Worker:
                 "worker %s starting: flows %s, concurrency %d", self.worker_id, sorted(self.flows), self.concurrency
             )
             self._start_threads()
-            if self.define:
-                self._define_flows()
+            self._define_flows()
             self._poll_loop()
             self._drain()
         finally:
@@ -401,6 +406,10 @@ class Worker:
             self._threads.append(thread)
 
     def _define_flows(self) -> None:
+        """Define each flow (with ``define``), then find the versions whose definitions equal this worker's code
+        (pgflow.find_flow_versions): the worker claims tasks of those versions only, so a worker of older or newer
+        code never runs a version whose steps it does not have. Errors of the engine are raised; a lost
+        connection is retried with backoff."""
         failures = 0
         pending = list(self.flows.values())
         while pending and not self._stopping.is_set():
@@ -408,7 +417,9 @@ class Worker:
             slug, steps, options = _arguments.definition(flow)
             try:
                 conn = self._poll_connection()
-                conn.execute("select pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options))
+                if self.define:
+                    conn.execute("select pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options))
+                self._find_versions(conn, flow)
                 pending.pop(0)
                 failures = 0
             except psycopg.Error as exc:
@@ -419,6 +430,23 @@ class Worker:
                 delay = backoff(failures)
                 log.warning("defining flow %s failed (%s); retrying in %.1f s", flow.slug, first_line(exc), delay)
                 self._stopping.wait(delay)
+
+    def _find_versions(self, conn: psycopg.Connection[Any], flow: Flow) -> None:
+        """Record the versions of ``flow`` defined as in this worker's code (none: a warning, and the poll loop
+        looks again every ``VERSION_RECHECK`` seconds)."""
+        slug, steps, options = _arguments.definition(flow)
+        row = conn.execute(
+            "select pgflow.find_flow_versions(%s, %s::jsonb, %s::jsonb)", (slug, steps, options)
+        ).fetchone()
+        versions = sorted(row[0]) if row and row[0] else []
+        if not versions and self._flow_versions.get(slug, [None]) != []:
+            log.warning(
+                "worker %s: no version of flow %s is defined as in this worker's code; it claims none of its tasks "
+                "until one is (define it, or run a worker with define=True)", self.worker_id, slug,
+            )
+        elif versions and versions != self._flow_versions.get(slug):
+            log.info("worker %s serves flow %s version(s) %s", self.worker_id, slug, versions)
+        self._flow_versions[slug] = versions
 
     def _drain(self) -> None:
         deadline = time.monotonic() + self.shutdown_timeout
@@ -474,6 +502,7 @@ class Worker:
     def _poll_loop(self) -> None:
         failures = 0
         flow_slugs = sorted(self.flows)
+        next_version_check = time.monotonic() + VERSION_RECHECK
         while not self._stopping.is_set():
             self._wake.clear()
             free = self.concurrency - self._in_flight
@@ -482,13 +511,17 @@ class Worker:
                     conn = self._poll_connection()
                     if not self._limits_read:
                         self._read_limits(conn)
+                    if time.monotonic() >= next_version_check:
+                        next_version_check = time.monotonic() + VERSION_RECHECK
+                        for slug in [s for s, versions in self._flow_versions.items() if not versions]:
+                            self._find_versions(conn, self.flows[slug])
                     # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
                     # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
                     # decoded by each task's handler thread: one input Python cannot read never breaks a poll
                     rows = conn.execute(
                         "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
-                        "t.deadline from pgflow.poll_for_tasks_lean(%s, %s, %s) as t",
-                        (self.worker_id, flow_slugs, free),
+                        "t.deadline from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t",
+                        (self.worker_id, flow_slugs, free, json.dumps(self._flow_versions)),
                     ).fetchall()
                     failures = 0
                 except psycopg.Error as exc:

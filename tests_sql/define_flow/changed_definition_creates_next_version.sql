@@ -1,6 +1,6 @@
 -- A changed definition creates the next version: a new step, a changed flow option, a changed
--- dependency, a changed step option, a changed type. The comparison is with the latest version, so
--- going back to the first definition creates yet another version. Old versions stay as they were.
+-- dependency, a changed step option, a changed type. Versions are matched by content: going back to the
+-- first definition returns version 1 and creates nothing. Old versions stay as they were.
 begin;
 select plan(10);
 
@@ -45,13 +45,13 @@ select is(
   'a changed step type creates version 6'
 );
 select is(
-  (pgflow.define_flow('changing', '[{"slug": "a"}, {"slug": "b"}]')).version, 7,
-  'going back to the first definition creates version 7'
+  (pgflow.define_flow('changing', '[{"slug": "a"}, {"slug": "b"}]')).version, 1,
+  'going back to the first definition returns version 1'
 );
 select results_eq(
   $$select version from pgflow.flows where flow_slug = 'changing' order by version$$,
-  $$select generate_series(1, 7)$$,
-  'versions 1 to 7 exist'
+  $$select generate_series(1, 6)$$,
+  'versions 1 to 6 exist, no more'
 );
 select results_eq(
   $$select flow_version, dep_slug, step_slug from pgflow.deps where flow_slug = 'changing' and flow_version in (1, 4)

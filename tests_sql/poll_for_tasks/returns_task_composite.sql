@@ -4,7 +4,7 @@
 begin;
 select plan(3);
 
-select function_returns('pgflow', 'poll_for_tasks', array['text', 'text[]', 'integer'], 'setof pgflow.task');
+select function_returns('pgflow', 'poll_for_tasks', array['text', 'text[]', 'integer', 'jsonb'], 'setof pgflow.task');
 select results_eq(
   $$select a.attname::text collate "default", format_type(a.atttypid, a.atttypmod)
     from pg_attribute as a
