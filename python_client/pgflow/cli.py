@@ -115,6 +115,12 @@ def load_flow(spec: str) -> Flow:
     return flow
 
 
+def names_module(text: str) -> bool:
+    """Whether a FLOW argument names a module's flow (MODULE:FLOW, or a file path given by mistake, which
+    load_flow explains) rather than a flow slug."""
+    return ":" in text or text.endswith(".py")
+
+
 def _module_of_path(path: str) -> str:
     """The dotted module name of a .py file path, relative to the current directory when under it."""
     if os.path.isabs(path):
@@ -380,7 +386,7 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         checked(_arguments.number, "--timeout", args.timeout, inclusive=True, maximum=MAX_WAIT_TIMEOUT)
     with Client(args.database_url) as client:
-        target: Flow | str = load_flow(args.flow) if ":" in args.flow else args.flow
+        target: Flow | str = load_flow(args.flow) if names_module(args.flow) else args.flow
         try:
             run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
         except errors.FlowNotFound as exc:
@@ -472,7 +478,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
                      for s in status["steps"]]
             statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
             name = status["flow_slug"]
-        elif ":" in args.flow:
+        elif names_module(args.flow):
             flow = load_flow(args.flow)
             steps = graph.steps_of_flow(flow)
             graph.check_dag(flow.slug, steps)
@@ -520,58 +526,91 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("migrate", parents=[common], help="install or upgrade the pgflow schema")
+    p = sub.add_parser(
+        "migrate", parents=[common], help="install or upgrade the pgflow schema",
+        description="Install the pgflow schema, or upgrade it to this package's version; says whether it "
+        "installed, upgraded (from which version) or found it already installed. Safe to run concurrently.",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("worker", parents=[common], help="run the handlers of one or more flows")
-    p.add_argument("flows", nargs="+", metavar="MODULE:FLOW")
-    p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time (default 4)")
-    p.add_argument("--worker-id", default=None, help="default: host-pid-random")
-    p.add_argument("--poll-interval", type=float, default=1.0, help="fallback poll interval in seconds")
+    p.add_argument(
+        "flows", nargs="+", metavar="MODULE:FLOW",
+        help="a pgflow.Flow in an importable module, e.g. myapp.flows:analyze (the current directory is on the path)",
+    )
+    p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time, 1 to 10000 (default 4)")
+    p.add_argument("--worker-id", default=None, help="at most 255 characters (default: host-pid-random)")
+    p.add_argument(
+        "--poll-interval", type=float, default=1.0, help="fallback poll interval, 0.01 to 3600 seconds (default 1)"
+    )
     p.add_argument(
         "--heartbeat-interval", type=float, default=5.0,
-        help="seconds between heartbeats (at most a third of pgflow.worker_timeout)",
+        help="seconds between heartbeats, 0.1 to 3600 (default 5; at most a third of pgflow.worker_timeout is used)",
     )
-    p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
+    p.add_argument(
+        "--shutdown-timeout", type=float, default=30.0,
+        help="on SIGINT/SIGTERM, seconds to finish the tasks in hand, 0 to 86400 (default 30)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.set_defaults(func=cmd_worker)
 
     p = sub.add_parser("start", parents=[common], help="start a run")
     p.add_argument("flow", metavar="FLOW", help="a flow slug, or MODULE:FLOW to define the flow first")
     p.add_argument("--input", default="{}", help="the run input as JSON (default {})")
-    p.add_argument("--idempotency-key", default=None)
-    p.add_argument("--wait", action="store_true", help="wait for the run and print its output")
-    p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.add_argument(
+        "--idempotency-key", default=None, help="a second start with the same key returns the first run (1-255 characters)"
+    )
+    p.add_argument(
+        "--wait", action="store_true",
+        help="wait for the run and print its output (exit 1 if it fails or is cancelled); says on stderr while no "
+        "live worker serves the flow",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, help="with --wait: give up (exit 1) after this many seconds, 0 to 1 year"
+    )
     p.set_defaults(func=cmd_start)
 
     p = sub.add_parser("status", parents=[common], help="show a run's progress")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--watch", action="store_true", help="refresh until the run finishes")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
+    p.add_argument("--watch", action="store_true", help="refresh until the run finishes (exit 1 unless it completes)")
     p.add_argument(
         "--interval", type=float, default=0.5, help="with --watch: seconds between refreshes, 0.01 to 3600"
     )
-    p.add_argument("--json", action="store_true", help="print pgflow.get_run_status as JSON")
+    p.add_argument(
+        "--json", action="store_true",
+        help="print pgflow.get_run_status as JSON (its percentage counts finished steps only)",
+    )
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")
-    p.add_argument("--flow", default=None)
-    p.add_argument("--status", default=None, choices=TERMINAL + ("started",))
+    p.add_argument("--flow", default=None, help="only the runs of this flow slug")
+    p.add_argument("--status", default=None, choices=TERMINAL + ("started",), help="only the runs in this status")
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, 0 to 10000 (default 50)")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a started run")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--reason", default=None)
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
+    p.add_argument("--reason", default=None, help="recorded as the run's error")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("resume", parents=[common], help="resume a failed or cancelled run")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT")
-    p.add_argument("flow", metavar="MODULE:FLOW|FLOW_SLUG")
-    p.add_argument("--run", default=None, metavar="RUN_ID", help="colour the steps by this run's status")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p = sub.add_parser(
+        "graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT",
+        description="Print a flow's steps and dependencies as Mermaid or Graphviz DOT; map steps are marked, "
+        "conditions (if, if_not, when unmet) are shown on their steps. A flow whose dependencies form a cycle "
+        "or name no step is refused (exit 1).",
+    )
+    p.add_argument(
+        "flow", metavar="MODULE:FLOW|FLOW_SLUG",
+        help="a pgflow.Flow in a module, or the slug of a flow defined in the database (its current version)",
+    )
+    p.add_argument(
+        "--run", default=None, metavar="RUN_ID", help="colour the steps by this run's status (the run's flow version)"
+    )
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("prune", parents=[common], help="delete finished runs")
@@ -579,6 +618,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--older-than", required=True, metavar="DURATION", help="for example 7d, 12h, 30m (at most 1000 years)"
     )
     p.set_defaults(func=cmd_prune)
+    for action in sub._choices_actions:  # `pgflow COMMAND --help` opens with what the command does
+        command = sub.choices[action.dest]
+        if command.description is None:
+            command.description = action.help[:1].upper() + action.help[1:] + "." if action.help else None
     return parser
 
 
