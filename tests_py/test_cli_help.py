@@ -389,7 +389,7 @@ def test_migrate_says_which_version_it_upgraded_from(admin_url: str) -> None:
         install_release(url, release)
         proc = run_cli("migrate", "--database-url", url)
         assert proc.returncode == 0, describe(proc)
-        assert proc.stdout.strip() == f"pgflow schema upgraded from {release_version(release)} to {shipped_version()}"
+        assert proc.stdout.strip() == f"pgflow schema {shipped_version()} installed: upgraded from {release_version(release)}"
 
 
 def test_graph_of_a_cyclic_module_flow_is_one_line_exit_1(user_dir: Path, flow_slug: str) -> None:

@@ -132,9 +132,12 @@ def _module_of_path(path: str) -> str:
 
 
 def _known_flows(client: Client) -> list[str] | None:
-    """The slugs of the flows defined in the database, or None when they cannot be read."""
+    """The slugs of the flows defined in the database (the first 10,000 by name), or None when they cannot be
+    read."""
     try:
-        rows = client._query("select distinct flow_slug from pgflow.flows order by flow_slug", function="flows")
+        rows = client._query(
+            "select distinct flow_slug from pgflow.flows order by flow_slug limit 10000", function="flows"
+        )
     except (psycopg.Error, errors.PgflowError):
         return None
     return [row["flow_slug"] for row in rows]
@@ -343,6 +346,8 @@ def wait_for_run(
 # Commands
 # ----------------------------------------------------------------------------------------------------
 def cmd_migrate(args: argparse.Namespace) -> int:
+    # What the database had when the command started: another process migrating at the same time may do the
+    # work, and the lines stay true then (the database went from that version to this one meanwhile).
     with _conninfo.connect(args.database_url, autocommit=True) as conn:
         before = installed_version(conn)
     if before == shipped_version():
@@ -351,7 +356,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     elif before is None:
         print(f"pgflow schema {migrate(args.database_url)} installed")
     else:
-        print(f"pgflow schema upgraded from {before} to {migrate(args.database_url)}")
+        print(f"pgflow schema {migrate(args.database_url)} installed: upgraded from {before}")
     return 0
 
 
