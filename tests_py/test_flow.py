@@ -142,7 +142,7 @@ def test_option_names_map_to_engine_keys(flow_slug: str) -> None:
 
     @flow.step(
         depends_on=[root],
-        if_={"ok": True},
+        if_={"root": {"ok": True}},
         when_unmet="skip-cascade",
         when_exhausted="skip",
         start_delay=3,
@@ -150,20 +150,20 @@ def test_option_names_map_to_engine_keys(flow_slug: str) -> None:
     def guarded(deps: Any) -> Any:
         return deps
 
-    @flow.step(depends_on=[root], if_not={"ok": False}, when_unmet="fail")
+    @flow.step(depends_on=[root], if_not={"root": {"ok": False}}, when_unmet="fail")
     def negated(deps: Any) -> Any:
         return deps
 
     steps, options = flow.definition()
     assert options == {"max_attempts": 2, "base_delay": 0, "max_delay": 9, "timeout": 11}
     guarded_json = _step_json(flow, "guarded")
-    assert guarded_json["if"] == {"ok": True}
+    assert guarded_json["if"] == {"root": {"ok": True}}
     assert "if_" not in guarded_json
     assert guarded_json["when_unmet"] == "skip-cascade"
     assert guarded_json["when_exhausted"] == "skip"
     assert guarded_json["start_delay"] == 3
     negated_json = _step_json(flow, "negated")
-    assert negated_json["if_not"] == {"ok": False}
+    assert negated_json["if_not"] == {"root": {"ok": False}}
     assert negated_json["when_unmet"] == "fail"
 
 

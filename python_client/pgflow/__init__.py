@@ -13,6 +13,7 @@ from .errors import (
     RunCancelled,
     RunFailed,
     RunNotFound,
+    SchemaNotInstalled,
     TaskNotFound,
     UnknownDependency,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "RunCancelled",
     "RunFailed",
     "RunNotFound",
+    "SchemaNotInstalled",
     "TaskNotFound",
     "UnknownDependency",
     "migrate",

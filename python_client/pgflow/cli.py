@@ -12,12 +12,21 @@
     pgflow flows [FLOW]
     pgflow set-version FLOW VERSION
 
-Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults); ``worker``, ``start
---wait`` and ``status --watch`` also take --listen-url, a direct connection used only for LISTEN when the
-database URL goes through a pooler in transaction mode (default: $PGFLOW_LISTEN_URL). Errors are one line
-on stderr: exit status 1 for a refused operation or a failed run, 2 for bad usage (an option out of its
-range, JSON that is not storable, a malformed database URL) or an unreachable database. No password is
-ever printed: error lines and the worker's log records (tracebacks included) are redacted.
+Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults) and --debug; ``worker``,
+``start --wait`` and ``status --watch`` also take --listen-url, a direct connection used only for LISTEN when
+the database URL goes through a pooler in transaction mode (default: $PGFLOW_LISTEN_URL). Errors are one line
+on stderr: exit status 1 for a refused operation, a failed run, a database without the pgflow schema (the
+line names `pgflow migrate`) or a module that raised while it was imported; 2 for bad usage (an option out of
+its range, JSON that is not storable, a malformed database URL, a MODULE:FLOW that names no Flow) or an
+unreachable database. ``--debug`` (or PGFLOW_DEBUG=1 in the environment) prints the traceback before that
+line; a failure that is a bug of pgflow's own prints its traceback always. No password is ever printed: error
+lines and the worker's log records (tracebacks included) are redacted.
+
+``pgflow start --wait`` says on stderr when no live worker serves the flow (none in pgflow.workers is
+running with a lease in the future and the flow among its flows), 2 s after the run started and again
+every minute while it stays so, and keeps waiting. ``pgflow status`` shows the run's progress moving with
+its tasks: every step counts for one, a started step for the fraction of its tasks completed (the
+engine's ``percentage`` counts finished steps only, and is what ``--json`` prints).
 
 Ranges: durations (``--older-than``) are 0 to 1000 years, as the engine takes them (a year is 360 days
 there, as PostgreSQL compares intervals, so at most 360000d); ``--limit`` 0 to 10,000; ``--interval``
@@ -28,13 +37,16 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import importlib
 import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -43,7 +55,7 @@ from . import _arguments, _conninfo, _redact, errors, graph
 from .client import INTERVAL_RANGE, MAX_LIST_RUNS, MAX_PRUNE_AGE, MAX_WAIT_TIMEOUT, TERMINAL, Client, as_run_id
 from .errors import first_line
 from .flow import Flow
-from .migrate import migrate
+from .migrate import installed_version, migrate, shipped_version
 from .worker import Worker
 
 
@@ -55,20 +67,98 @@ class UsageError(Exception):
 # Helpers
 # ----------------------------------------------------------------------------------------------------
 def load_flow(spec: str) -> Flow:
-    """A Flow from ``module:attribute`` (the module is imported from the current directory too)."""
+    """A Flow from ``module:attribute`` (the module is imported from the current directory too).
+
+    UsageError (exit 2) for a spec that is not MODULE:FLOW (a file path gets the module name to use
+    instead), a module that cannot be found or imported (with the import error), an attribute that is not a
+    Flow (with the module's flows and the closest name). A module that raises anything else while it is
+    imported gives a PgflowError naming it (exit 1), and a flow it declares wrongly its InvalidDefinition."""
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
-        raise UsageError(f"{spec!r} is not MODULE:FLOW (for example myapp.flows:analyze)")
+        hint = f" — did you mean {_module_of_path(spec)}:FLOW?" if spec.endswith(".py") else ""
+        raise UsageError(f"{spec!r} is not MODULE:FLOW (for example myapp.flows:analyze){hint}")
+    if module_name.endswith(".py") or "/" in module_name or os.sep in module_name:
+        raise UsageError(
+            f"{spec!r} names a file, not a module: use {_module_of_path(module_name)}:{attr} "
+            "(the module as Python imports it, from the directory that holds it)"
+        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
         module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing and (module_name == missing or module_name.startswith(missing + ".")):
+            raise UsageError(
+                f"no module named {module_name!r} (looked in the current directory {os.getcwd()} and on sys.path): "
+                f"{first_line(exc)}"
+            ) from exc
+        raise UsageError(f"cannot import module {module_name!r}: {first_line(exc)}") from exc
     except ImportError as exc:
-        raise UsageError(f"cannot import module {module_name!r}: {exc}") from exc
+        raise UsageError(f"cannot import module {module_name!r}: {first_line(exc)}") from exc
+    except errors.PgflowError:
+        raise
+    except Exception as exc:
+        raise errors.PgflowError(
+            f"importing module {module_name!r} raised {type(exc).__name__}: {first_line(exc)}"
+            " (--debug shows the traceback)"
+        ) from exc
     flow = getattr(module, attr, None)
     if not isinstance(flow, Flow):
-        raise UsageError(f"{spec!r} is not a pgflow.Flow (module {module_name} has no Flow named {attr!r})")
+        flows = sorted(name for name, value in vars(module).items() if isinstance(value, Flow))
+        if not hasattr(module, attr):
+            what = f"module {module_name} has no attribute {attr!r}"
+        else:
+            what = f"{spec!r} is a {type(flow).__name__}, not a pgflow.Flow"
+        if flows:
+            close = difflib.get_close_matches(attr, flows, n=1)
+            suggestion = f"; did you mean {module_name}:{close[0]}?" if close else ""
+            shown = ", ".join(f"{module_name}:{name}" for name in flows)
+            raise UsageError(f"{what}{suggestion} (its flows: {shown})")
+        raise UsageError(f"{what}, and it defines no pgflow.Flow at module level")
     return flow
+
+
+def names_module(text: str) -> bool:
+    """Whether a FLOW argument names a module's flow (MODULE:FLOW, or a file path given by mistake, which
+    load_flow explains) rather than a flow slug."""
+    return ":" in text or text.endswith(".py")
+
+
+def _module_of_path(path: str) -> str:
+    """The dotted module name of a .py file path, relative to the current directory when under it."""
+    if os.path.isabs(path):
+        relative = os.path.relpath(path)
+        path = relative if not relative.startswith("..") else os.path.basename(path)
+    path = path[:-3] if path.endswith(".py") else path
+    parts = [p for p in re.split(r"[/\\]", path) if p and p != "."]
+    return ".".join(parts) or path
+
+
+def _known_flows(client: Client) -> list[str] | None:
+    """The slugs of the flows defined in the database (the first 10,000 by name), or None when they cannot be
+    read."""
+    try:
+        rows = client._query(
+            "select distinct flow_slug from pgflow.flows order by flow_slug limit 10000", function="flows"
+        )
+    except (psycopg.Error, errors.PgflowError):
+        return None
+    return [row["flow_slug"] for row in rows]
+
+
+def unknown_flow(client: Client, exc: errors.FlowNotFound, slug: str) -> errors.FlowNotFound:
+    """``exc`` with the closest known flow and the known flows (at most 20) added to its message."""
+    known = _known_flows(client)
+    if known is None:
+        return exc
+    if not known:
+        hint = "; no flow is defined in this database yet (a worker defines its flows when it starts)"
+    else:
+        close = difflib.get_close_matches(slug, known, n=1, cutoff=0.6)
+        shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
+        hint = (f"; did you mean {close[0]!r}?" if close else "") + f" (known flows: {shown})"
+    return errors.FlowNotFound(exc.message + hint, detail=exc.detail)
 
 
 def parse_run_id(text: str) -> Any:
@@ -124,11 +214,31 @@ def bar(done: int, total: int, width: int = 20) -> str:
     return "#" * filled + "." * (width - filled)
 
 
+def run_progress(status: dict[str, Any]) -> float:
+    """A run's progress in percent (one decimal) that moves with its tasks: each step counts for one, a
+    completed or skipped step fully, any other step for the fraction of its tasks completed. 100.0 for a
+    completed run. (The engine's ``percentage`` counts finished steps only.)"""
+    steps = status.get("steps") or []
+    if status.get("status") == "completed":
+        return 100.0
+    if not steps:
+        return 0.0
+    done = 0.0
+    for step in steps:
+        if step["status"] in ("completed", "skipped"):
+            done += 1.0
+        elif step["total_tasks"]:
+            done += min(step["completed_tasks"], step["total_tasks"]) / step["total_tasks"]
+    return round(100.0 * done / len(steps), 1)
+
+
 def render_status(status: dict[str, Any]) -> str:
-    """A run's status as text: a header, then one line per step with a progress bar."""
+    """A run's status as text: a header with the run's progress (moving with its tasks), then one line per
+    step with a progress bar."""
+    percent = run_progress(status)
     lines = [
         f"run {status['run_id']}  flow {status['flow_slug']} v{status['flow_version']}  {status['status']}  "
-        f"{status['percentage']}% ({status['completed_steps']}/{status['total_steps']} steps, "
+        f"[{bar(int(percent * 10), 1000)}] {percent}% ({status['completed_steps']}/{status['total_steps']} steps, "
         f"{status['completed_tasks']}/{status['total_tasks']} tasks)"
     ]
     width = max([len(s["step_slug"]) for s in status["steps"]] + [4])
@@ -150,11 +260,107 @@ def render_status(status: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+class NoWorkerNotice:
+    """Says (through ``say``) that no live worker serves a flow while a run waits: at the first look
+    ``grace`` seconds after it is made, then every ``repeat`` seconds while it stays so, looking at most every
+    ``every`` seconds; and once, when a worker turns up after it was said. ``live`` returns how many live
+    workers serve the flow, or None when that cannot be known (nothing is said then)."""
+
+    def __init__(
+        self,
+        live: Callable[[], int | None],
+        say: Callable[[str], None],
+        flow_slug: str,
+        worker_spec: str,
+        *,
+        grace: float = 2.0,
+        every: float = 5.0,
+        repeat: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.live, self.say, self.flow_slug, self.worker_spec = live, say, flow_slug, worker_spec
+        self.every, self.repeat, self.clock = every, repeat, clock
+        self.began = clock()
+        self.next_look = self.began + grace
+        self.said_at: float | None = None
+
+    def look(self) -> None:
+        now = self.clock()
+        if now < self.next_look:
+            return
+        self.next_look = now + self.every
+        count = self.live()
+        if count is None:
+            return
+        if count:
+            if self.said_at is not None:
+                self.say(f"a live worker now serves flow {self.flow_slug}")
+                self.said_at = None
+            return
+        if self.said_at is None:
+            self.say(
+                f"no live worker serves flow {self.flow_slug} (none in pgflow.workers is running with a current "
+                f"lease for it): start one with `pgflow worker {self.worker_spec}`; still waiting"
+            )
+            self.said_at = now
+        elif now - self.said_at >= self.repeat:
+            self.say(f"still no live worker serves flow {self.flow_slug} after {now - self.began:.0f} s; still waiting")
+            self.said_at = now
+
+
+def live_workers(client: Client, flow_slug: str) -> int | None:
+    """How many workers serve ``flow_slug`` now: not stopped, lease (expires_at) in the future by the
+    engine's clock, and flow_slugs null (every flow) or holding it. None when pgflow.workers cannot be read
+    (a role without SELECT on it, say)."""
+    try:
+        rows = client._query(
+            "select count(*) as n from pgflow.workers where stopped_at is null and expires_at > pgflow.now()"
+            " and (flow_slugs is null or %s = any(flow_slugs))",
+            (flow_slug,),
+            function="workers",
+        )
+    except (psycopg.Error, errors.PgflowError):
+        return None
+    return int(rows[0]["n"])
+
+
+def wait_for_run(
+    client: Client, run_id: uuid.UUID, flow_slug: str, timeout: float | None, worker_spec: str
+) -> Any:
+    """``Client.wait`` (the output; RunFailed, RunCancelled, TimeoutError) that also says on stderr when no
+    live worker serves the flow (NoWorkerNotice)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    interval = 1.0 if timeout is None else min(1.0, max(timeout, 0.01))
+    notice = NoWorkerNotice(lambda: live_workers(client, flow_slug), _error, flow_slug, worker_spec)
+    for status in client.watch(run_id, interval=interval):
+        state = status["status"]
+        if state == "completed":
+            return status["output"]
+        if state == "failed":
+            raise errors.RunFailed(run_id, status["error"], status)
+        if state == "cancelled":
+            raise errors.RunCancelled(run_id, status["error"], status)
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"run {run_id} did not finish within {timeout} s (status {state})")
+        notice.look()
+    raise AssertionError("unreachable")
+
+
 # ----------------------------------------------------------------------------------------------------
 # Commands
 # ----------------------------------------------------------------------------------------------------
 def cmd_migrate(args: argparse.Namespace) -> int:
-    print(f"pgflow schema {migrate(args.database_url)} installed")
+    # What the database had when the command started: another process migrating at the same time may do the
+    # work, and the lines stay true then (the database went from that version to this one meanwhile).
+    with _conninfo.connect(args.database_url, autocommit=True) as conn:
+        before = installed_version(conn)
+    if before == shipped_version():
+        # migrate() still runs: it checks the installed schema's owner and files
+        print(f"pgflow schema {migrate(args.database_url)} is already installed: nothing to do")
+    elif before is None:
+        print(f"pgflow schema {migrate(args.database_url)} installed")
+    else:
+        print(f"pgflow schema {migrate(args.database_url)} installed: upgraded from {before}")
     return 0
 
 
@@ -190,13 +396,17 @@ def cmd_start(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         checked(_arguments.number, "--timeout", args.timeout, inclusive=True, maximum=MAX_WAIT_TIMEOUT)
     with _client(args) as client:
-        target: Flow | str = load_flow(args.flow) if ":" in args.flow else args.flow
-        run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
-        print(run.run_id)
+        target: Flow | str = load_flow(args.flow) if names_module(args.flow) else args.flow
+        try:
+            run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
+        except errors.FlowNotFound as exc:
+            raise unknown_flow(client, exc, args.flow) from None
+        print(run.run_id, flush=True)
         if not args.wait:
             return 0
+        worker_spec = args.flow if ":" in args.flow else "MODULE:FLOW"
         try:
-            output = client.wait(run.run_id, timeout=args.timeout)
+            output = wait_for_run(client, run.run_id, run.flow_slug, args.timeout, worker_spec)
         except errors.RunFailed as exc:
             _error(f"run {run.run_id} failed: {exc.error}")
             return 1
@@ -281,16 +491,23 @@ def cmd_graph(args: argparse.Namespace) -> int:
     with Client(args.database_url) as client:
         if args.run:
             status = client.get_run_status(parse_run_id(args.run))
-            steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"]}
+            described = client.describe_flow(status["flow_slug"], status["flow_version"])
+            conditions = {s["step_slug"]: s for s in described["steps"]}
+            steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"],
+                      **{k: conditions.get(s["step_slug"], {}).get(k) for k in graph.CONDITION_KEYS}}
                      for s in status["steps"]]
             statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
             name = status["flow_slug"]
-        elif ":" in args.flow:
+        elif names_module(args.flow):
             flow = load_flow(args.flow)
             steps = graph.steps_of_flow(flow)
+            graph.check_dag(flow.slug, steps)
             name = flow.slug
         else:
-            described = client.describe_flow(args.flow)
+            try:
+                described = client.describe_flow(args.flow)
+            except errors.FlowNotFound as exc:
+                raise unknown_flow(client, exc, args.flow) from None
             steps = described["steps"]
             name = described["flow_slug"]
     render = graph.to_dot if args.format == "dot" else graph.to_mermaid
@@ -386,24 +603,46 @@ def build_parser() -> argparse.ArgumentParser:
         default=argparse.SUPPRESS,
         help="PostgreSQL connection string (default: $DATABASE_URL, then libpq's defaults)",
     )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="print the traceback of an error before its one line (also PGFLOW_DEBUG=1)",
+    )
     parser = argparse.ArgumentParser(
-        prog="pgflow", description="pgflow: DAG workflows inside PostgreSQL", parents=[common]
+        prog="pgflow",
+        description="pgflow: DAG workflows inside PostgreSQL",
+        epilog="Exit status: 0 ok, 1 a refused operation, a failed run or a server error, 2 bad usage or an "
+        "unreachable database. `pgflow COMMAND --help` describes one command.",
+        parents=[common],
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("migrate", parents=[common], help="install or upgrade the pgflow schema")
+    p = sub.add_parser(
+        "migrate", parents=[common], help="install or upgrade the pgflow schema",
+        description="Install the pgflow schema, or upgrade it to this package's version; says whether it "
+        "installed, upgraded (from which version) or found it already installed. Safe to run concurrently.",
+    )
     p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("worker", parents=[common], help="run the handlers of one or more flows")
-    p.add_argument("flows", nargs="+", metavar="MODULE:FLOW")
-    p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time (default 4)")
-    p.add_argument("--worker-id", default=None, help="default: host-pid-random")
-    p.add_argument("--poll-interval", type=float, default=1.0, help="fallback poll interval in seconds")
+    p.add_argument(
+        "flows", nargs="+", metavar="MODULE:FLOW",
+        help="a pgflow.Flow in an importable module, e.g. myapp.flows:analyze (the current directory is on the path)",
+    )
+    p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time, 1 to 10000 (default 4)")
+    p.add_argument("--worker-id", default=None, help="at most 255 characters (default: host-pid-random)")
+    p.add_argument(
+        "--poll-interval", type=float, default=1.0, help="fallback poll interval, 0.01 to 3600 seconds (default 1)"
+    )
     p.add_argument(
         "--heartbeat-interval", type=float, default=5.0,
-        help="seconds between heartbeats (at most a third of pgflow.worker_timeout)",
+        help="seconds between heartbeats, 0.1 to 3600 (default 5; at most a third of pgflow.worker_timeout is used)",
     )
-    p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
+    p.add_argument(
+        "--shutdown-timeout", type=float, default=30.0,
+        help="on SIGINT/SIGTERM, seconds to finish the tasks in hand, 0 to 86400 (default 30)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.set_defaults(func=cmd_worker)
@@ -411,19 +650,30 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("start", parents=[common], help="start a run")
     p.add_argument("flow", metavar="FLOW", help="a flow slug, or MODULE:FLOW to define the flow first")
     p.add_argument("--input", default="{}", help="the run input as JSON (default {})")
-    p.add_argument("--idempotency-key", default=None)
-    p.add_argument("--wait", action="store_true", help="wait for the run and print its output")
-    p.add_argument("--timeout", type=float, default=None, help="with --wait: give up after this many seconds")
+    p.add_argument(
+        "--idempotency-key", default=None, help="a second start with the same key returns the first run (1-255 characters)"
+    )
+    p.add_argument(
+        "--wait", action="store_true",
+        help="wait for the run and print its output (exit 1 if it fails or is cancelled); says on stderr while no "
+        "live worker serves the flow",
+    )
+    p.add_argument(
+        "--timeout", type=float, default=None, help="with --wait: give up (exit 1) after this many seconds, 0 to 1 year"
+    )
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.set_defaults(func=cmd_start)
 
     p = sub.add_parser("status", parents=[common], help="show a run's progress")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--watch", action="store_true", help="refresh until the run finishes")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
+    p.add_argument("--watch", action="store_true", help="refresh until the run finishes (exit 1 unless it completes)")
     p.add_argument(
         "--interval", type=float, default=0.5, help="with --watch: seconds between refreshes, 0.01 to 3600"
     )
-    p.add_argument("--json", action="store_true", help="print pgflow.get_run_status as JSON")
+    p.add_argument(
+        "--json", action="store_true",
+        help="print pgflow.get_run_status as JSON (its percentage counts finished steps only)",
+    )
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.add_argument(
         "--outputs", action="store_true",
@@ -432,24 +682,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")
-    p.add_argument("--flow", default=None)
-    p.add_argument("--status", default=None, choices=TERMINAL + ("started",))
+    p.add_argument("--flow", default=None, help="only the runs of this flow slug")
+    p.add_argument("--status", default=None, choices=TERMINAL + ("started",), help="only the runs in this status")
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, 0 to 10000 (default 50)")
     p.set_defaults(func=cmd_runs)
 
     p = sub.add_parser("cancel", parents=[common], help="cancel a started run")
-    p.add_argument("run_id", metavar="RUN_ID")
-    p.add_argument("--reason", default=None)
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
+    p.add_argument("--reason", default=None, help="recorded as the run's error")
     p.set_defaults(func=cmd_cancel)
 
     p = sub.add_parser("resume", parents=[common], help="resume a failed or cancelled run")
-    p.add_argument("run_id", metavar="RUN_ID")
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
     p.set_defaults(func=cmd_resume)
 
-    p = sub.add_parser("graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT")
-    p.add_argument("flow", metavar="MODULE:FLOW|FLOW_SLUG")
-    p.add_argument("--run", default=None, metavar="RUN_ID", help="colour the steps by this run's status")
-    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid")
+    p = sub.add_parser(
+        "graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT",
+        description="Print a flow's steps and dependencies as Mermaid or Graphviz DOT; map steps are marked, "
+        "conditions (if, if_not, when unmet) are shown on their steps. A flow whose dependencies form a cycle "
+        "or name no step is refused (exit 1).",
+    )
+    p.add_argument(
+        "flow", metavar="MODULE:FLOW|FLOW_SLUG",
+        help="a pgflow.Flow in a module, or the slug of a flow defined in the database (its current version)",
+    )
+    p.add_argument(
+        "--run", default=None, metavar="RUN_ID", help="colour the steps by this run's status (the run's flow version)"
+    )
+    p.add_argument("--format", choices=("mermaid", "dot"), default="mermaid", help="default: mermaid")
     p.set_defaults(func=cmd_graph)
 
     p = sub.add_parser("prune", parents=[common], help="delete finished runs")
@@ -469,6 +729,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("flow", metavar="FLOW")
     p.add_argument("version", metavar="VERSION", type=int)
     p.set_defaults(func=cmd_set_version)
+
+    for action in sub._choices_actions:  # `pgflow COMMAND --help` opens with what the command does
+        command = sub.choices[action.dest]
+        if command.description is None:
+            command.description = action.help[:1].upper() + action.help[1:] + "." if action.help else None
     return parser
 
 
@@ -477,26 +742,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not hasattr(args, "database_url"):
         args.database_url = None
+    debug = bool(getattr(args, "debug", False)) or os.environ.get("PGFLOW_DEBUG", "") not in ("", "0")
     try:
         problem = _conninfo.check(args.database_url)
         if problem is not None:
             raise UsageError(f"the database URL is not a valid connection string: {problem}")
         return int(args.func(args))
     except UsageError as exc:
-        _error(str(exc))
-        return 2
+        return _fail(exc, str(exc), 2, debug)
     except errors.PgflowError as exc:
-        _error(str(exc))
-        return 1
+        return _fail(exc, str(exc), 1, debug)
     except psycopg.Error as exc:
         if errors.is_connection_lost(exc):
-            _error(f"cannot reach the database: {first_line(exc)}")
-            return 2
-        _error(first_line(errors.translate(exc)))
-        return 1
+            return _fail(exc, f"cannot reach the database: {first_line(exc)}", 2, debug)
+        return _fail(exc, first_line(errors.translate(exc)), 1, debug)
     except TimeoutError as exc:
-        _error(str(exc))
-        return 1
+        return _fail(exc, str(exc), 1, debug)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -507,6 +768,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: the traceback is shown, redacted
         print(_redact.format_exception(exc), file=sys.stderr, end="")
         return 1
+
+
+def _fail(exc: BaseException, line: str, status: int, debug: bool) -> int:
+    """Print the error's one line (after its redacted traceback when ``debug``); returns ``status``."""
+    if debug:
+        print(_redact.format_exception(exc), file=sys.stderr, end="")
+    _error(line)
+    return status
 
 
 def _error(message: str) -> None:

@@ -11,8 +11,10 @@ duration, a number out of range. A flow definition that cannot be stored raises 
 (PF001). What the engine refuses arrives as its ``PgflowError`` subclass (PF001-PF008), and an argument the
 database cannot convert to its parameter's type (SQLSTATE class 22 raised outside any function: an
 unreadable interval, say) as ``InvalidInput``; no psycopg error escapes for a bad argument. Any other error
-of the server (a missing schema or privilege, a program limit exceeded, a statement timeout...) is not about
-the caller's arguments: it surfaces as the psycopg error, with the server's own message (redacted).
+of the server (a missing privilege, a program limit exceeded, a statement timeout...) is not about the
+caller's arguments: it surfaces as the psycopg error, with the server's own message (redacted). A database
+without the pgflow schema, or with an older one that lacks the function called, raises ``SchemaNotInstalled``
+(a PgflowError) naming ``pgflow migrate``, from every method.
 
 Durations: ``wait``'s ``timeout`` is 0 s to 1 year (None: no limit), ``wait``'s and ``watch``'s ``interval``
 0.01 s to 1 h.
@@ -49,6 +51,7 @@ from .errors import (
     is_transient,
     redacted,
     safe_cause,
+    schema_not_installed,
     translate,
 )
 from .flow import Flow
@@ -459,11 +462,14 @@ def _refusal(error: psycopg.Error, function: str) -> Exception:
     an argument error: the engine's PgflowError subclass (PF001-PF008), and InvalidInput for an argument the
     database could not convert to its parameter's type (SQLSTATE class 22 raised outside any function, such
     as ``%s::interval`` given 'garbage') or that psycopg refused before sending. Anything else (a program
-    limit exceeded inside the engine, a statement timeout, a missing schema or privilege) is the psycopg
-    error, its text redacted."""
+    limit exceeded inside the engine, a statement timeout, a missing privilege) is the psycopg error, its text
+    redacted; a missing or older pgflow schema is SchemaNotInstalled."""
     sqlstate = getattr(error, "sqlstate", None) or ""
     if sqlstate.startswith("PF"):
         return translate(error)
+    missing = schema_not_installed(error)
+    if missing is not None:
+        return missing
     if (sqlstate[:2] == "22" and not _inside_a_function(error)) or (
         not sqlstate and isinstance(error, psycopg.DataError)
     ):

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import psycopg
@@ -69,6 +70,11 @@ class InvalidState(PgflowError):
     """PF008: the run or flow is not in a state that allows this operation."""
 
     sqlstate = "PF008"
+
+
+class SchemaNotInstalled(PgflowError):
+    """The connected database has no pgflow schema, or an older one without the function or table asked for:
+    the message names ``pgflow migrate``, which installs or upgrades it."""
 
 
 class RunFailed(PgflowError):
@@ -157,14 +163,44 @@ def may_pass_later(error: psycopg.Error) -> bool:
     return is_transient(error) or (sqlstate is not None and sqlstate[:2] in _NOT_NOW_CLASSES)
 
 
+#: what PostgreSQL says of a missing pgflow schema (3F000), function (42883) or table (42P01)
+_MISSING_OBJECT = re.compile(
+    r'^(?:schema "pgflow" does not exist'
+    r'|function pgflow\.\S.* does not exist'
+    r'|relation "pgflow\.[^"]*" does not exist)'
+)
+
+
+def schema_not_installed(error: BaseException) -> SchemaNotInstalled | None:
+    """A ``SchemaNotInstalled`` naming ``pgflow migrate`` when ``error`` is PostgreSQL saying the pgflow
+    schema does not exist (SQLSTATE 3F000), or that a ``pgflow.`` function (42883) or table (42P01) does not
+    (a schema older than this package); None for any other error."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate not in ("3F000", "42883", "42P01"):
+        return None
+    diag = getattr(error, "diag", None)
+    message = (getattr(diag, "message_primary", None) or first_line(error)).strip()
+    if not _MISSING_OBJECT.match(message):
+        return None
+    if sqlstate == "3F000":
+        return SchemaNotInstalled(
+            "the pgflow schema is not installed in this database: run `pgflow migrate` "
+            "(or pgflow.migrate(conninfo)) first"
+        )
+    return SchemaNotInstalled(
+        f"the pgflow schema of this database is missing or older than this package ({message}): "
+        "run `pgflow migrate` (or pgflow.migrate(conninfo)) to install or upgrade it"
+    )
+
+
 def translate(error: psycopg.Error) -> Exception:
-    """The PgflowError subclass for an engine error (its message and detail redacted), or the psycopg error
-    for anything else: itself, or when its text holds a password, a copy of the same class with the text
-    redacted and nothing attached."""
+    """The PgflowError subclass for an engine error (its message and detail redacted), ``SchemaNotInstalled``
+    for a missing or older pgflow schema, or the psycopg error for anything else: itself, or when its text
+    holds a password, a copy of the same class with the text redacted and nothing attached."""
     sqlstate = getattr(error, "sqlstate", None)
     cls = ERRORS_BY_SQLSTATE.get(sqlstate or "")
     if cls is None:
-        return redacted(error)
+        return schema_not_installed(error) or redacted(error)
     diag = error.diag
     detail = diag.message_detail
     return cls(_redact.redact(diag.message_primary or str(error)), detail=_redact.redact(detail) if detail else detail)

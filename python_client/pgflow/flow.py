@@ -1,14 +1,19 @@
 """The flow DSL: steps declared with decorators (or the older tuple syntax), compiled to the JSON of one
-``pgflow.define_flow`` call. Validation is the engine's: a bad definition fails when it is defined, with the
-engine's PF001/PF002/PF003 message.
+``pgflow.define_flow`` call. Validation is mostly the engine's: a bad definition fails when it is defined, with
+the engine's PF001/PF002/PF003 message. Two mistakes are caught here already, when a step is declared, with
+``InvalidDefinition`` (PF001): a handler that cannot be called with the input (and optionally the context),
+and a dependent step's ``if_``/``if_not`` that is not an object keyed by its dependencies.
 """
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
+
+from .errors import InvalidDefinition
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,6 +69,89 @@ def _accepts_two_args(fn: Callable[..., Any]) -> bool:
     if any(p.kind == p.VAR_POSITIONAL for p in params):
         return True
     return len(positional) >= 2
+
+
+def _handler_name(fn: Any) -> str:
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def check_handler(flow_slug: str, step_slug: str, fn: Any) -> None:
+    """``InvalidDefinition`` (PF001) naming the handler unless it can be called as ``fn(input)`` or
+    ``fn(input, ctx)``: it takes one or two positional arguments (more with defaults, or ``*args``) and
+    requires no keyword-only argument. A callable whose signature cannot be read is taken as it is."""
+    where = f"the handler {_handler_name(fn)} of step {flow_slug}.{step_slug}"
+    if not callable(fn):
+        raise InvalidDefinition(f"{where} is not callable (a {type(fn).__name__})")
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return
+    usage = "a handler takes the input as its one positional argument, or (input, ctx)"
+    required_keywords = [p.name for p in params if p.kind == p.KEYWORD_ONLY and p.default is p.empty]
+    if required_keywords:
+        raise InvalidDefinition(
+            f"{where} requires keyword-only argument(s) {', '.join(required_keywords)}, which pgflow never "
+            f"passes: {usage}"
+        )
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p.name for p in positional if p.default is p.empty]
+    if any(p.kind == p.VAR_POSITIONAL for p in params):
+        if len(required) > 2:
+            raise InvalidDefinition(
+                f"{where} requires {len(required)} positional arguments ({', '.join(required)}): {usage}"
+            )
+        return
+    if not positional:
+        raise InvalidDefinition(f"{where} takes no positional argument: {usage}")
+    if len(required) > 2:
+        raise InvalidDefinition(f"{where} requires {len(required)} positional arguments ({', '.join(required)}): {usage}")
+
+
+def _default_slug(flow_slug: str, handler: Any) -> str:
+    """A step's slug when none is given: its handler's ``__name__``."""
+    name = getattr(handler, "__name__", None)
+    if not isinstance(name, str):
+        check_handler(flow_slug, "?", handler)
+        raise InvalidDefinition(f"the handler {handler!r} of flow {flow_slug} has no __name__: give the step a slug=")
+    return name
+
+
+def check_conditions(flow_slug: str, step: Step, depends_on: Sequence[str]) -> None:
+    """``InvalidDefinition`` (PF001) naming the step and the option unless each of its ``if``/``if_not``
+    patterns fits its input: a dependent step's input is ``{dependency_slug: output}``, so its pattern must
+    be an object whose keys are among ``depends_on``; a root step's (the run input) or a map step's (one
+    element) may be any JSON value."""
+    if step.step_type == "map" or not depends_on:
+        return
+    for key, name in (("if", "if_"), ("if_not", "if_not")):
+        if key not in step.options:
+            continue
+        pattern = step.options[key]
+        where = f"{name} of step {flow_slug}.{step.slug}"
+        deps = ", ".join(depends_on)
+        if not isinstance(pattern, Mapping):
+            raise InvalidDefinition(
+                f"{where} must be an object keyed by its dependencies ({deps}), as its input is "
+                f"{{dependency: output}}; got {_shown_pattern(pattern)}"
+            )
+        unknown = [k for k in pattern if k not in depends_on]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), list(depends_on), n=1) or [
+                d for d in depends_on if d.lower() == str(unknown[0]).lower()
+            ]
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise InvalidDefinition(
+                f"{where} has the key(s) {', '.join(_shown_pattern(k) for k in unknown)}, which are not "
+                f"dependencies of the step: its input is {{dependency: output}} with the keys {deps}{hint}"
+            )
+
+
+def _shown_pattern(value: Any) -> str:
+    try:
+        shown = repr(value)
+    except Exception:
+        shown = f"a {type(value).__name__}"
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _step_options(options: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,7 +220,7 @@ class Flow:
 
         def register(handler: F) -> F:
             self._add(Step(
-                slug=slug or handler.__name__,
+                slug=slug or _default_slug(self.slug, handler),
                 handler=handler,
                 depends_on=self._resolve(depends_on),
                 options=_step_options(options),
@@ -157,7 +245,7 @@ class Flow:
         def register(handler: F) -> F:
             source = None if over is _ROOT else over
             self._add(Step(
-                slug=slug or handler.__name__,
+                slug=slug or _default_slug(self.slug, handler),
                 handler=handler,
                 step_type="map",
                 depends_on=self._resolve([] if source is None else [source]),
@@ -195,6 +283,9 @@ class Flow:
                 depends_on=None if depends_on is None else flow._resolve(depends_on),
                 options=_step_options(opts),
             ))
+        if all(step.depends_on is None for step in flow._steps):  # a chain: each depends on the one before
+            for before, step in zip(flow._steps, flow._steps[1:]):
+                check_conditions(flow.slug, step, [before.slug])
         return flow
 
     # ------------------------------------------------------------------------------------------------
@@ -219,6 +310,9 @@ class Flow:
 
     # ------------------------------------------------------------------------------------------------
     def _add(self, step: Step) -> None:
+        check_handler(self.slug, step.slug, step.handler)
+        if step.depends_on is not None:
+            check_conditions(self.slug, step, step.depends_on)
         self._steps.append(step)
         self._slug_of[id(step.handler)] = step.slug
 

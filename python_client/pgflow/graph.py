@@ -1,11 +1,24 @@
-"""Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps."""
+"""Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. A step's
+conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with either, ``when unmet: ...``.
+
+A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
+``if``, ``if_not``, ``when_unmet`` (as ``pgflow.describe_flow`` gives them; None or absent when not set).
+"""
 
 from __future__ import annotations
 
+import graphlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from .errors import CycleDetected, UnknownDependency
 from .flow import Flow
+
+#: the keys of a step that are its conditions, shown in its label
+CONDITION_KEYS = ("if", "if_not", "when_unmet")
+#: the longest condition pattern shown in a label, in characters
+MAX_PATTERN = 60
 
 #: fill and stroke colours by step status
 COLOURS = {
@@ -28,8 +41,40 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
             deps = [steps[i - 1].slug] if i else []
         else:
             deps = list(step.depends_on or ())
-        out.append({"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps})
+        entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
+        entry.update({key: step.options[key] for key in CONDITION_KEYS if key in step.options})
+        out.append(entry)
     return out
+
+
+def check_dag(name: str, steps: Sequence[Mapping[str, Any]]) -> None:
+    """UnknownDependency naming every dependency that is no step, or CycleDetected showing a cycle's path
+    (``a -> b -> a``), as the engine would refuse the flow ``name``; nothing when the steps form a DAG."""
+    slugs = {step["step_slug"] for step in steps}
+    unknown = sorted({dep for step in steps for dep in step["depends_on"] if dep not in slugs})
+    if unknown:
+        raise UnknownDependency(f"flow {name} has dependencies on steps that do not exist: {', '.join(unknown)}")
+    sorter = graphlib.TopologicalSorter({step["step_slug"]: list(step["depends_on"]) for step in steps})
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = list(reversed(exc.args[1]))  # graphlib lists it from dependent to dependency
+        raise CycleDetected(f"flow {name} has a cycle: {' -> '.join(cycle)}") from None
+
+
+def conditions(step: Mapping[str, Any]) -> list[str]:
+    """The lines describing a step's conditions: ``if {...}``, ``if_not {...}``, ``when unmet: skip``;
+    none for a step without conditions. Patterns are compact JSON cut at MAX_PATTERN characters."""
+    lines = []
+    for key in ("if", "if_not"):
+        if step.get(key) is not None:
+            pattern = json.dumps(step[key], separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+            if len(pattern) > MAX_PATTERN:
+                pattern = pattern[: MAX_PATTERN - 3] + "..."
+            lines.append(f"{key} {pattern}")
+    if lines:
+        lines.append(f"when unmet: {step.get('when_unmet') or 'skip'}")
+    return lines
 
 
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
@@ -42,12 +87,27 @@ def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
     return label
 
 
+def _dot_text(text: str) -> str:
+    """``text`` inside a DOT double-quoted string."""
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ")
+
+
+def _mermaid_text(text: str) -> str:
+    """``text`` inside a Mermaid quoted label: double quotes as #quot;, and the characters Mermaid would
+    read as markup as entity codes."""
+    return (
+        text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        .replace("\n", " ")
+    )
+
+
 def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str, str] | None = None) -> str:
     statuses = statuses or {}
     lines = ["---", f"title: {name}", "---", "flowchart TD"]
     for step in steps:
         slug = step["step_slug"]
         label = _label(step, statuses).replace('"', "'")
+        label = "<br/>".join([label, *(_mermaid_text(line) for line in conditions(step))])
         shape = f'[["{label}"]]' if step.get("step_type") == "map" else f'["{label}"]'
         lines.append(f"  {slug}{shape}")
     for step in steps:
@@ -73,7 +133,8 @@ def to_dot(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str,
     ]
     for step in steps:
         slug = step["step_slug"]
-        attrs = [f'label="{_label(step, statuses)}"']
+        label = "\\n".join(_dot_text(line) for line in [_label(step, statuses), *conditions(step)])
+        attrs = [f'label="{label}"']
         if step.get("step_type") == "map":
             attrs.append('peripheries=2')
         status = statuses.get(slug)
