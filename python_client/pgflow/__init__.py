@@ -4,6 +4,7 @@ from .client import Client, FlowVersion, Run
 from .context import Context
 from .errors import (
     CycleDetected,
+    DatabaseUnreachable,
     FlowNotFound,
     InvalidDefinition,
     InvalidInput,
@@ -13,6 +14,7 @@ from .errors import (
     RunCancelled,
     RunFailed,
     RunNotFound,
+    SchemaNotInstalled,
     TaskNotFound,
     UnknownDependency,
 )
@@ -36,6 +38,7 @@ __all__ = [
     "Worker",
     "execute",
     "CycleDetected",
+    "DatabaseUnreachable",
     "FlowNotFound",
     "InvalidDefinition",
     "InvalidInput",
@@ -45,6 +48,7 @@ __all__ = [
     "RunCancelled",
     "RunFailed",
     "RunNotFound",
+    "SchemaNotInstalled",
     "TaskNotFound",
     "UnknownDependency",
     "migrate",

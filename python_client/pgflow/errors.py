@@ -91,6 +91,18 @@ class RunCancelled(PgflowError):
         self.status = status
 
 
+class SchemaNotInstalled(PgflowError):
+    """The database has no pgflow schema, or not the version this package speaks: run ``pgflow migrate`` (or
+    ``pgflow.migrate(conninfo)``) to install or upgrade it; a newer schema needs a newer package. The message
+    says which, in one line."""
+
+
+class DatabaseUnreachable(PgflowError):
+    """A worker could not connect to its database when it started: no server answered within its
+    ``startup_timeout`` (a closed port, an unknown host), or the server refused the connection (a wrong password,
+    a database or role that does not exist). The message is one line, without any password."""
+
+
 class NonRetryableError(Exception):
     """Raised by a handler (or a subclass of it) to fail its task at once, without retry, whatever
     attempts it has left: the worker reports it with ``pgflow.fail_task(..., retry => false)`` and the step's
