@@ -257,7 +257,8 @@ def test_async_handlers_share_one_event_loop_and_are_cancelled_at_their_deadline
         try:
             await asyncio.sleep(60)
         except asyncio.CancelledError:
-            cancelled.append((ctx.cancelled.is_set(), (dt.datetime.now(dt.timezone.utc) - ctx.deadline).total_seconds()))
+            late = (dt.datetime.now(dt.timezone.utc) - ctx.deadline).total_seconds()
+            cancelled.append((ctx.cancelled.is_set(), late))
             raise
         return "slept"
 

@@ -347,7 +347,8 @@ class Worker:
         if on_report is not None and not callable(on_report):
             raise InvalidInput(f"on_report must be callable or None, got {type(on_report).__name__}")
         if isolation not in ISOLATIONS:
-            raise InvalidInput(f"isolation must be 'thread' or 'process', got {_redact.safe_text(repr(isolation), 200)}")
+            shown = _redact.safe_text(repr(isolation), 200)
+            raise InvalidInput(f"isolation must be 'thread' or 'process', got {shown}")
         if isolation == "process":
             for flow in by_slug.values():
                 for step in flow.steps:
@@ -823,7 +824,9 @@ class Worker:
             size = _storable.utf8_size(output)
             limit = self._max_output_size
             if limit is not None and size > limit:
-                raise _OverLimit(f"$ is {size} bytes of JSON, over the limit of {limit} bytes (pgflow.max_output_size())")
+                raise _OverLimit(
+                    f"$ is {size} bytes of JSON, over the limit of {limit} bytes (pgflow.max_output_size())"
+                )
         except _OverLimit as exc:
             return self._not_storable(task, step, str(exc), name_handler=False)
         except Exception as exc:  # whatever goes wrong while turning the result into JSON: not storable
