@@ -13,7 +13,18 @@ Threads and connections (each thread owns its connection):
   connection was lost or the transaction lost a race (``errors.is_transient``); anything else the database
   answers — a statement_timeout (57014) included — is a refusal of that statement. A task's slot is freed
   once its result is committed;
-- a listener (``LISTEN pgflow``) and a heartbeat thread, so a slow handler never delays heartbeats.
+- a listener (``LISTEN pgflow``) and a heartbeat thread, so a slow handler never delays heartbeats. Each heartbeat
+  gives the worker's own timeout and the handlers it runs past their deadline (``pgflow.workers.past_deadline``),
+  and reads the status of the runs of the tasks in hand: a run no longer started cancels its handlers even when
+  no notification comes (``listen=False``, a connection pooler); the listener hears ``run_finished`` sooner;
+- a supervisor thread that fires each task's deadline: ``ctx.cancelled`` is set, an async handler is cancelled,
+  the task is logged once as past its deadline; a thread-isolated sync handler then no longer counts against
+  ``concurrency`` (a new handler thread takes its place, up to ``max_lingering`` such threads); a
+  process-isolated one is killed ``KILL_GRACE`` seconds later (as after its run's cancellation);
+- with async handlers, one event-loop thread (thread isolation); with ``isolation="process"``, a pebble
+  ProcessPool of ``concurrency`` child processes (``_child``), which the handler threads only feed.
+Start-up (``_start_up``): the database must answer, with the pgflow schema of this package's version, within
+``startup_timeout`` seconds, or ``run()`` raises ``DatabaseUnreachable`` / ``SchemaNotInstalled``.
 Every connection reconnects with backoff when the database goes away; nothing in hand is dropped. Claims and
 reports always commit durably (``synchronous_commit`` as the server has it): an attempt number handed out,
 or a completion the worker was told is recorded, survives a crash of the database server.
@@ -410,7 +421,8 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
-        """Tasks claimed and not yet reported."""
+        """Tasks claimed and not yet reported that count against ``concurrency`` (a thread-isolated handler left
+        running past its deadline no longer does)."""
         return self._in_flight
 
     def run(self) -> None:
