@@ -294,8 +294,9 @@ class Worker:
     when its run is cancelled or fails, and when the worker shuts down past its grace period; ``async def``
     handlers run on one event loop per worker and are cancelled then (``asyncio.CancelledError``). A thread
     cannot be killed: a sync handler past its deadline keeps its thread, but no longer counts against
-    ``concurrency`` (a new handler thread takes its place), up to ``concurrency`` such threads at once; beyond
-    that it keeps its slot until it returns. Each handler past its deadline is logged once (ERROR) and listed
+    ``concurrency`` (a new handler thread takes its place), up to ``max_lingering`` (default ``concurrency``; an
+    attribute that may be lowered before ``run()``) such threads at once; beyond that it keeps its slot until it
+    returns. Each handler past its deadline is logged once (ERROR) and listed
     in ``pgflow.workers.past_deadline`` by the heartbeats while it runs (``pgflow workers`` shows them).
     """
 
