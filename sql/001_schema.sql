@@ -225,8 +225,13 @@ create table pgflow.workers (
   worker_timeout interval not null,
   -- the end of its lease: its last sign of life plus worker_timeout, moved later after a server restart
   expires_at timestamptz not null,
+  -- the handlers the worker said, at its last heartbeat, were still running past their deadline: a JSON array
+  -- of {"run_id", "step_slug", "task_index", "attempt", "deadline"} (at most 1,000), for `pgflow workers`
+  past_deadline jsonb not null default '[]',
   constraint workers_worker_timeout_is_bounded
-  check (worker_timeout between interval '1 second' and interval '1 hour')
+  check (worker_timeout between interval '1 second' and interval '1 hour'),
+  constraint workers_past_deadline_is_an_array
+  check (jsonb_typeof(past_deadline) = 'array')
 );
 
 -- Expiry looks for running workers whose lease has ended.

@@ -1,10 +1,11 @@
 -- Workers: registration, heartbeats, leases, and what a restart of the database server does to them.
 --
--- A worker registers with heartbeat(), which records the timeout of the worker's own session
--- (pgflow.worker_timeout): its lease runs until expires_at, and every heartbeat or poll renews it. When a
--- lease ends, the next poll (or expire_tasks) takes the worker's started tasks back. Liveness is judged
--- only on time the database could hear the worker: after a server restart, the first heartbeat or poll
--- moves every lease and every deadline in flight later by the time the engine heard nothing.
+-- A worker registers with heartbeat(), which records the worker's own timeout (given to it, or the setting
+-- pgflow.worker_timeout of the worker's session) and the handlers it runs past their deadline. Its lease runs
+-- until expires_at, and every heartbeat or poll renews it. When a lease ends, the next poll (or expire_tasks)
+-- takes the worker's started tasks back. Liveness is judged only on time the database could hear the worker:
+-- after a server restart, the first heartbeat or poll moves every lease and every deadline in flight later by
+-- the time the engine heard nothing.
 
 -- Called by heartbeat, poll_for_tasks and expire_tasks before they judge or renew any lease: notices a start
 -- of the database server that no call has noticed yet and credits the workers with the time the engine heard
@@ -60,8 +61,68 @@ begin
 end;
 $$;
 
+-- Called by heartbeat for its past_deadline argument: PF005 unless the value is null or a JSON array of at most
+-- 1,000 objects, each with exactly the keys run_id (a uuid), step_slug (a step slug), task_index (an integer
+-- >= 0), attempt (an integer >= 1) and deadline (a timestamp with time zone, as text).
+create or replace function pgflow._check_past_deadline(value jsonb)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_item jsonb;
+  v_ok boolean;
+begin
+  if _check_past_deadline.value is null then
+    return;
+  end if;
+  v_ok := pg_catalog.jsonb_typeof(_check_past_deadline.value) = 'array'
+    and pg_catalog.jsonb_array_length(_check_past_deadline.value) <= 1000;
+  if v_ok then
+    for v_item in select e.value from pg_catalog.jsonb_array_elements(_check_past_deadline.value) as e (value) loop
+      v_ok := pg_catalog.jsonb_typeof(v_item) = 'object'
+        and (select pg_catalog.array_agg(k.key order by k.key) from pg_catalog.jsonb_object_keys(v_item) as k (key))
+        = array['attempt', 'deadline', 'run_id', 'step_slug', 'task_index']
+        and pg_catalog.jsonb_typeof(v_item -> 'run_id') = 'string'
+        and (v_item ->> 'run_id') ~* '^[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}$'
+        and pg_catalog.jsonb_typeof(v_item -> 'step_slug') = 'string'
+        and (v_item ->> 'step_slug') ~ '^[a-zA-Z_][a-zA-Z0-9_]*$'
+        and pg_catalog.length(v_item ->> 'step_slug') <= 128
+        and pg_catalog.jsonb_typeof(v_item -> 'task_index') = 'number'
+        and (v_item ->> 'task_index') ~ '^[0-9]{1,9}$'
+        and pg_catalog.jsonb_typeof(v_item -> 'attempt') = 'number'
+        and (v_item ->> 'attempt') ~ '^[1-9][0-9]{0,8}$'
+        and pg_catalog.jsonb_typeof(v_item -> 'deadline') = 'string'
+        and pg_catalog.length(v_item ->> 'deadline') <= 64;
+      if v_ok then
+        begin
+          perform (v_item ->> 'deadline')::timestamptz;
+        exception
+          when others then
+            v_ok := false;
+        end;
+      end if;
+      exit when not v_ok;
+    end loop;
+  end if;
+  if not v_ok then
+    perform pgflow._bad_argument(
+      'heartbeat', 'past_deadline',
+      'null or a JSON array of at most 1,000 objects {"run_id", "step_slug", "task_index", "attempt", "deadline"}',
+      coalesce(v_item, _check_past_deadline.value)::text
+    );
+  end if;
+end;
+$$;
+
 -- Called by workers on start and then periodically, from a thread of their own.
-create or replace function pgflow.heartbeat(worker_id text, flow_slugs text[] default null)
+create or replace function pgflow.heartbeat(
+  worker_id text,
+  flow_slugs text[] default null,
+  worker_timeout interval default null,
+  past_deadline jsonb default null
+)
 returns void
 language plpgsql
 volatile
@@ -69,31 +130,57 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
-  v_timeout interval := pgflow.worker_timeout();
+  v_timeout interval;
+  v_seconds numeric;
 begin
   perform pgflow._check_name('heartbeat', 'worker_id', heartbeat.worker_id);
   perform pgflow._check_slugs('heartbeat', 'flow_slugs', heartbeat.flow_slugs, 'the flows it had');
+  perform pgflow._check_past_deadline(heartbeat.past_deadline);
+  if heartbeat.worker_timeout is null then
+    v_timeout := pgflow.worker_timeout();
+  else
+    -- judged by the time it adds, as worker_timeout() judges the setting
+    v_seconds := extract(epoch from v_now + heartbeat.worker_timeout) - extract(epoch from v_now);
+    if v_seconds < 1 or v_seconds > 3600 then
+      perform pgflow._bad_argument(
+        'heartbeat', 'worker_timeout', 'null or an interval from 1 second to 1 hour', heartbeat.worker_timeout::text
+      );
+    end if;
+    v_timeout := pg_catalog.make_interval(secs => v_seconds::double precision);
+  end if;
   perform pgflow._notice_server_start(v_now);
 
   insert into pgflow.workers as w (
-    worker_id, flow_slugs, started_at, last_heartbeat_at, worker_timeout, expires_at
+    worker_id, flow_slugs, started_at, last_heartbeat_at, worker_timeout, expires_at, past_deadline
   )
-  values (heartbeat.worker_id, heartbeat.flow_slugs, v_now, v_now, v_timeout, v_now + v_timeout)
+  values (
+    heartbeat.worker_id, heartbeat.flow_slugs, v_now, v_now, v_timeout, v_now + v_timeout,
+    coalesce(heartbeat.past_deadline, '[]')
+  )
   on conflict on constraint workers_pkey do update
   set
     flow_slugs = coalesce(excluded.flow_slugs, w.flow_slugs),
     last_heartbeat_at = excluded.last_heartbeat_at,
     worker_timeout = excluded.worker_timeout,
     expires_at = excluded.expires_at,
+    past_deadline = case
+      when heartbeat.past_deadline is not null then excluded.past_deadline
+      when w.stopped_at is null then w.past_deadline
+      else '[]'
+    end,
     started_at = case when w.stopped_at is null then w.started_at else excluded.started_at end,
     stopped_at = null;
 end;
 $$;
 
-comment on function pgflow.heartbeat(text, text[]) is
-'Registers a worker or renews its lease, with this session''s pgflow.worker_timeout as the worker''s own timeout. '
-'A worker that neither polls nor beats for that long loses its started tasks. PF005 for a worker_id that is not a '
-'text of 1 to 255 characters, a null in flow_slugs, or a bad pgflow.worker_timeout.';
+comment on function pgflow.heartbeat(text, text[], interval, jsonb) is
+'Registers a worker or renews its lease. worker_timeout: the worker''s own timeout, 1 second to 1 hour (null: this '
+'session''s pgflow.worker_timeout); a worker that neither polls nor beats for that long loses its started tasks. '
+'past_deadline: the handlers the worker still runs past their deadline, a JSON array of at most 1,000 objects '
+'{"run_id": uuid, "step_slug": text, "task_index": int >= 0, "attempt": int >= 1, "deadline": timestamptz text}, '
+'stored in pgflow.workers.past_deadline (null: unchanged; [] after a stop). PF005 for a worker_id that is not a '
+'text of 1 to 255 characters, a null in flow_slugs, a worker_timeout out of range (or a bad '
+'pgflow.worker_timeout when it is null), or a past_deadline of another shape.';
 
 -- Called by workers when they shut down. A worker that stops while still holding started tasks has
 -- given them up: they count as failed attempts at once (retried or exhausted like any failure), except

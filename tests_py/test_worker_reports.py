@@ -121,6 +121,8 @@ def test_a_result_of_an_attempt_that_was_replaced_names_the_current_attempt(
     with pgflow.Client(database_url) as client:
         run = client.start_run(flow, {})
         worker = pgflow.Worker(database_url, flow, concurrency=1, worker_id=f"w-{uuid.uuid4().hex[:8]}")
+        # no thread may linger past its deadline: attempt 1 keeps the only slot, so the thief claims attempt 2
+        worker.max_lingering = 0
         with worker_thread(worker):
             wait_until(lambda: (_task(conn, run.run_id, "slow") or ("",))[0] == "started", 15, what="the claim")
             time.sleep(1.2)  # past attempt 1's deadline

@@ -4,6 +4,7 @@ from .client import Client, FlowVersion, Run
 from .context import Context
 from .errors import (
     CycleDetected,
+    DatabaseUnreachable,
     FlowNotFound,
     InvalidDefinition,
     InvalidInput,
@@ -37,6 +38,7 @@ __all__ = [
     "Worker",
     "execute",
     "CycleDetected",
+    "DatabaseUnreachable",
     "FlowNotFound",
     "InvalidDefinition",
     "InvalidInput",

@@ -1,7 +1,8 @@
 """The ``pgflow`` command line.
 
     pgflow migrate
-    pgflow worker MODULE:FLOW... [--concurrency N]
+    pgflow worker MODULE:FLOW... [--concurrency N] [--isolation thread|process] [--startup-timeout S]
+    pgflow workers [--all]
     pgflow start FLOW --input JSON [--wait]
     pgflow status RUN_ID [--watch] [--outputs]
     pgflow runs [--flow F] [--status S]
@@ -18,7 +19,10 @@ the database URL goes through a pooler in transaction mode (default: $PGFLOW_LIS
 on stderr: exit status 1 for a refused operation, a failed run, a database without the pgflow schema (the
 line names `pgflow migrate`) or a module that raised while it was imported; 2 for bad usage (an option out of
 its range, JSON that is not storable, a malformed database URL, a MODULE:FLOW that names no Flow) or an
-unreachable database. ``--debug`` (or PGFLOW_DEBUG=1 in the environment) prints the traceback before that
+unreachable database. ``pgflow worker``
+exits with status 1 and one line when it cannot start (SPEC §8): a malformed or unreachable database, no
+pgflow schema or another version of it (the line names ``pgflow migrate``); a second SIGINT exits at once
+with 130. ``--debug`` (or PGFLOW_DEBUG=1 in the environment) prints the traceback before that
 line; a failure that is a bug of pgflow's own prints its traceback always. No password is ever printed: error
 lines and the worker's log records (tracebacks included) are redacted.
 
@@ -383,10 +387,66 @@ def cmd_worker(args: argparse.Namespace) -> int:
             heartbeat_interval=args.heartbeat_interval,
             shutdown_timeout=args.shutdown_timeout,
             listen_conninfo=args.listen_url,
+            isolation=args.isolation,
+            startup_timeout=args.startup_timeout,
         )
     except errors.InvalidInput as exc:
         raise UsageError(exc.message) from None
     worker.run()
+    return 0
+
+
+#: how long a stopped worker is still listed by ``pgflow workers --all``
+RECENTLY_STOPPED = dt.timedelta(days=1)
+
+
+def _ago(seconds: float | None) -> str:
+    """``4s ago``, ``12m ago``, ``3h ago``, ``2d ago``."""
+    if seconds is None:
+        return "-"
+    seconds = max(seconds, 0.0)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit} ago"
+    return f"{int(seconds)}s ago"
+
+
+def cmd_workers(args: argparse.Namespace) -> int:
+    """One line per worker that is not stopped (and, with --all, those stopped within RECENTLY_STOPPED): its id,
+    flows, last heartbeat, state, the tasks it holds (started tasks in pgflow.step_tasks) and the handlers it
+    reported past their deadline at its last heartbeat."""
+    with _conninfo.connect(args.database_url, autocommit=True) as conn:
+        rows = conn.execute(
+            """
+            select
+              w.worker_id, w.flow_slugs,
+              extract(epoch from pg_catalog.statement_timestamp() - w.last_heartbeat_at)::float8,
+              extract(epoch from pg_catalog.statement_timestamp() - w.stopped_at)::float8,
+              w.expires_at < pg_catalog.statement_timestamp(),
+              (select count(*) from pgflow.step_tasks as t where t.worker_id = w.worker_id and t.status = 'started'),
+              w.past_deadline
+            from pgflow.workers as w
+            where w.stopped_at is null or (%s and w.stopped_at > pg_catalog.statement_timestamp() - %s)
+            order by w.stopped_at is not null, w.worker_id
+            """,
+            (args.all, RECENTLY_STOPPED),
+        ).fetchall()
+    if not rows:
+        print("no workers" + ("" if args.all else " running (--all shows the recently stopped)"))
+        return 0
+    table = [("WORKER", "FLOWS", "HEARTBEAT", "STATE", "TASKS", "PAST DEADLINE")]
+    for worker_id, flows, heard, stopped, expired, tasks, past in rows:
+        state = f"stopped {_ago(stopped)}" if stopped is not None else ("lease expired" if expired else "running")
+        late = [
+            f"{item.get('run_id')}/{item.get('step_slug')}[{item.get('task_index')}] attempt {item.get('attempt')}"
+            for item in past or []
+            if isinstance(item, dict)
+        ]
+        shown = str(len(late)) + (f": {', '.join(late[:3])}" if late else "") + (" ..." if len(late) > 3 else "")
+        table.append((worker_id, ",".join(flows) if flows else "(any)", _ago(heard), state, str(tasks), shown))
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    for row in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
     return 0
 
 
@@ -643,9 +703,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=30.0,
         help="on SIGINT/SIGTERM, seconds to finish the tasks in hand, 0 to 86400 (default 30)",
     )
+    p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
+    p.add_argument(
+        "--isolation", choices=("thread", "process"), default="thread",
+        help="run handlers in threads (default) or in child processes killed 2 s past their deadline",
+    )
+    p.add_argument(
+        "--startup-timeout", type=float, default=15.0,
+        help="seconds to reach the database and find its schema before exiting with status 1 (default 15)",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
-    p.set_defaults(func=cmd_worker)
+    # a start-up failure, a malformed database URL included, exits with status 1 (SPEC §8)
+    p.set_defaults(func=cmd_worker, bad_url_status=1)
+
+    p = sub.add_parser(
+        "workers", parents=[common], help="list the workers: flows, last heartbeat, tasks, handlers past deadline"
+    )
+    p.add_argument("--all", action="store_true", help="also the workers stopped within the last day")
+    p.set_defaults(func=cmd_workers)
 
     p = sub.add_parser("start", parents=[common], help="start a run")
     p.add_argument("flow", metavar="FLOW", help="a flow slug, or MODULE:FLOW to define the flow first")
@@ -746,6 +822,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         problem = _conninfo.check(args.database_url)
         if problem is not None:
+            if getattr(args, "bad_url_status", 2) != 2:
+                _error(f"the database URL is not a valid connection string: {problem}")
+                return int(args.bad_url_status)
             raise UsageError(f"the database URL is not a valid connection string: {problem}")
         return int(args.func(args))
     except UsageError as exc:

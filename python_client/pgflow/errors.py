@@ -72,11 +72,6 @@ class InvalidState(PgflowError):
     sqlstate = "PF008"
 
 
-class SchemaNotInstalled(PgflowError):
-    """The connected database has no pgflow schema, or an older one without the function or table asked for:
-    the message names ``pgflow migrate``, which installs or upgrades it."""
-
-
 class RunFailed(PgflowError):
     """A run ended with status failed; ``error`` is the engine's message, naming the step."""
 
@@ -95,6 +90,18 @@ class RunCancelled(PgflowError):
         self.run_id = run_id
         self.reason = reason
         self.status = status
+
+
+class SchemaNotInstalled(PgflowError):
+    """The database has no pgflow schema, or not the version this package speaks (an older one lacks the
+    function or table asked for): run ``pgflow migrate`` (or ``pgflow.migrate(conninfo)``) to install or
+    upgrade it; a newer schema needs a newer package. The message says which, in one line."""
+
+
+class DatabaseUnreachable(PgflowError):
+    """A worker could not connect to its database when it started: no server answered within its
+    ``startup_timeout`` (a closed port, an unknown host), or the server refused the connection (a wrong password,
+    a database or role that does not exist). The message is one line, without any password."""
 
 
 class NonRetryableError(Exception):

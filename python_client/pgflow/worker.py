@@ -15,7 +15,18 @@ Threads and connections (each thread owns its connection):
   once its result is committed;
 - a listener (``LISTEN pgflow``, on ``listen_conninfo`` when given) and a heartbeat thread, so a slow handler
   never delays heartbeats. The listener first proves that notifications reach it (``_conninfo.listener``):
-  behind a connection pooler in transaction mode they never do, and the worker polls alone.
+  behind a connection pooler in transaction mode they never do, and the worker polls alone. Each heartbeat
+  gives the worker's own timeout and the handlers it runs past their deadline (``pgflow.workers.past_deadline``),
+  and reads the status of the runs of the tasks in hand: a run no longer started cancels its handlers even when
+  no notification comes (``listen=False``, a connection pooler); the listener hears ``run_finished`` sooner;
+- a supervisor thread that fires each task's deadline: ``ctx.cancelled`` is set, an async handler is cancelled,
+  the task is logged once as past its deadline; a thread-isolated sync handler then no longer counts against
+  ``concurrency`` (a new handler thread takes its place, up to ``max_lingering`` such threads); a
+  process-isolated one is killed ``KILL_GRACE`` seconds later (as after its run's cancellation);
+- with async handlers, one event-loop thread (thread isolation); with ``isolation="process"``, a pebble
+  ProcessPool of ``concurrency`` child processes (``_child``), which the handler threads only feed.
+Start-up (``_start_up``): the database must answer, with the pgflow schema of this package's version, within
+``startup_timeout`` seconds, or ``run()`` raises ``DatabaseUnreachable`` / ``SchemaNotInstalled``.
 Every connection reconnects with backoff when the database goes away; nothing in hand is dropped. Claims and
 reports always commit durably (``synchronous_commit`` as the server has it): an attempt number handed out,
 or a completion the worker was told is recorded, survives a crash of the database server.
@@ -50,11 +61,17 @@ period, calls ``pgflow.stop_worker`` and returns.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import dataclasses
+import datetime as dt
+import heapq
 import inspect
 import json
 import logging
+import math
+import multiprocessing
 import os
+import pickle
 import queue
 import random
 import signal
@@ -69,11 +86,13 @@ from typing import Any
 
 import psycopg
 
-from . import _arguments, _conninfo, _redact, _storable
+from . import _arguments, _child, _conninfo, _redact, _storable
 from .context import Context
 from .errors import (
+    DatabaseUnreachable,
     InvalidInput,
     NonRetryableError,
+    SchemaNotInstalled,
     first_line,
     is_connection_lost,
     is_transient,
@@ -103,6 +122,14 @@ VERSION_RECHECK = 5.0
 POLL_INTERVAL_RANGE = (0.01, 3600.0)
 HEARTBEAT_INTERVAL_RANGE = (0.1, 3600.0)
 SHUTDOWN_TIMEOUT_RANGE = (0.0, 86400.0)
+STARTUP_TIMEOUT_RANGE = (1.0, 3600.0)
+#: how handlers run: in threads of the worker's process, or in child processes that can be killed
+ISOLATIONS = ("thread", "process")
+#: seconds a process-isolated handler may keep running after its deadline, or after its run was cancelled,
+#: before its process is killed
+KILL_GRACE = 2.0
+#: the most handlers reported past their deadline in one heartbeat (the engine takes at most 1,000)
+MAX_PAST_DEADLINE_REPORTED = 1000
 
 
 @dataclass(frozen=True)
@@ -138,12 +165,42 @@ class Task:
         }
 
 
+@dataclass(eq=False)
+class _Running:
+    """What the worker knows of a task in hand, from its claim to its report. Guarded by the worker's
+    ``_in_flight_changed`` lock.
+
+    ``deadline``: the attempt's deadline on this process's monotonic clock. ``counted``: whether the task still
+    counts against ``concurrency`` (it stops at its report, or, for a thread-isolated handler, at its deadline).
+    ``finished``: its handler has ended (its result is on the way). ``cancel_reason``: why ``cancelled`` was set,
+    which names the error of a handler ended by it. ``busy_thread``: a handler thread is in the handler now (a
+    sync handler, or the sync start of an async one); ``abandoned``: that thread was left to finish on its own
+    at the deadline, and a new handler thread took its place. ``async_task`` (thread isolation) and ``future``
+    (process isolation): where an ``async def`` handler, or a child process's call, runs. ``flag``: the task's
+    cancellation byte in the children's shared memory (process isolation)."""
+
+    task: Task
+    deadline: float
+    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    counted: bool = True
+    finished: bool = False
+    past_deadline: bool = False
+    cancel_reason: str | None = None
+    busy_thread: bool = False
+    abandoned: bool = False
+    async_task: asyncio.Task[Any] | None = None
+    future: Any = None
+    flag: int | None = None
+    kill_reason: str | None = None
+
+
 @dataclass(frozen=True)
 class _Claim:
     """A task as the poll returned it, its input still JSON text (decoded by the handler thread)."""
 
     task: Task
     input_text: str | None
+    running: _Running | None = None
 
 
 @dataclass(frozen=True)
@@ -235,8 +292,24 @@ class Worker:
     ``listen``: wake on notifications (else poll only). ``listen_conninfo``: a direct connection (not through
     a transaction pooler) used only for LISTEN (default ``PGFLOW_LISTEN_URL``, else ``conninfo``); when
     notifications cannot reach the worker, it polls every ``poll_interval`` and polls again at once whenever
-    a slot frees up. ``on_report``: called with each task and whether its report was recorded. Bad options
-    raise ``InvalidInput`` (a ValueError) before anything connects.
+    a slot frees up; the runs of the tasks in hand are still checked at each heartbeat, so cancellations
+    reach handlers. ``on_report``: called with each task and whether its report was recorded.
+    ``isolation``: ``"thread"`` (default) runs handlers in
+    threads of this process; ``"process"`` in child processes (a pebble ProcessPool of ``concurrency``
+    processes, started with ``spawn``), so that a handler still running ``KILL_GRACE`` (2 s) after its deadline
+    or its run's cancellation is killed; its handlers must be picklable (functions defined at the top level
+    of a module), and so must what they return. ``startup_timeout``: seconds, 1 to 3600, within which
+    ``run()`` must reach the database and find the pgflow schema of this package's version, else it raises.
+    Bad options raise ``InvalidInput`` (a ValueError) before anything connects.
+
+    Time and cancellation (docs/workers.md): each handler's ``ctx.cancelled`` is set at its attempt's deadline,
+    when its run is cancelled or fails, and when the worker shuts down past its grace period; ``async def``
+    handlers run on one event loop per worker and are cancelled then (``asyncio.CancelledError``). A thread
+    cannot be killed: a sync handler past its deadline keeps its thread, but no longer counts against
+    ``concurrency`` (a new handler thread takes its place), up to ``max_lingering`` (default ``concurrency``; an
+    attribute that may be lowered before ``run()``) such threads at once; beyond that it keeps its slot until it
+    returns. Each handler past its deadline is logged once (ERROR) and listed
+    in ``pgflow.workers.past_deadline`` by the heartbeats while it runs (``pgflow workers`` shows them).
     """
 
     def __init__(
@@ -253,6 +326,8 @@ class Worker:
         listen: bool = True,
         on_report: Callable[[Task, bool], None] | None = None,
         listen_conninfo: str | None = None,
+        isolation: str = "thread",
+        startup_timeout: float = 15.0,
     ) -> None:
         if conninfo is not None and not isinstance(conninfo, str):
             raise InvalidInput(f"conninfo must be a connection string or None, got {type(conninfo).__name__}")
@@ -305,6 +380,22 @@ class Worker:
         )
         if on_report is not None and not callable(on_report):
             raise InvalidInput(f"on_report must be callable or None, got {type(on_report).__name__}")
+        if isolation not in ISOLATIONS:
+            shown = _redact.safe_text(repr(isolation), 200)
+            raise InvalidInput(f"isolation must be 'thread' or 'process', got {shown}")
+        if isolation == "process":
+            for flow in by_slug.values():
+                for step in flow.steps:
+                    _check_picklable(flow, step)
+        #: "thread" or "process"
+        self.isolation = isolation
+        self.startup_timeout = _arguments.number(
+            "startup_timeout", startup_timeout, minimum=STARTUP_TIMEOUT_RANGE[0], maximum=STARTUP_TIMEOUT_RANGE[1],
+            inclusive=True,
+        )
+        #: the most sync handlers left running past their deadline in threads of their own at once (thread
+        #: isolation); beyond it a handler past its deadline keeps its slot until it returns
+        self.max_lingering = self.concurrency
         self.define = bool(define)
         self.listen = bool(listen)
         #: called after each report is committed, with the task and whether the engine recorded it
@@ -315,7 +406,8 @@ class Worker:
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
         self._wake = threading.Event()
         self._in_flight = 0
-        self._in_flight_changed = threading.Condition()
+        self._lock = threading.RLock()
+        self._in_flight_changed = threading.Condition(self._lock)
         self._queue: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
         self._results: queue.SimpleQueue[_Result | None] = queue.SimpleQueue()
         self._inputs: OrderedDict[uuid.UUID, Any] = OrderedDict()
@@ -329,6 +421,20 @@ class Worker:
         self._limits_read = False
         #: flow slug -> the versions whose definitions equal this worker's code (the only ones it claims)
         self._flow_versions: dict[str, list[int]] = {}
+        #: the tasks in hand by (run_id, step_slug, task_index, attempt); guarded by _in_flight_changed
+        self._running: dict[tuple[Any, ...], _Running] = {}
+        self._lingering = 0  # sync handlers left running past their deadline (thread isolation)
+        self._timers: list[tuple[float, int, str, _Running]] = []  # (when, seq, action, task): a heap
+        self._timer_seq = 0
+        self._timers_changed = threading.Condition(self._lock)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the event loop of async handlers (thread isolation)
+        self._pool: Any = None  # pebble.ProcessPool (process isolation)
+        self._flags: Any = None  # the children's cancellation bytes (process isolation)
+        self._free_flags: list[int] = []
+        self._started = False  # the start-up checks passed
+        self._aborting = False  # a second signal: return at once
+        self._worker_timeout = 30.0  # seconds, read from the session when the heartbeat connects
+        self._can_read_runs = True
 
     # ------------------------------------------------------------------------------------------------
     # Public API
@@ -340,17 +446,27 @@ class Worker:
 
     @property
     def in_flight(self) -> int:
-        """Tasks claimed and not yet reported."""
+        """Tasks claimed and not yet reported that count against ``concurrency`` (a thread-isolated handler left
+        running past its deadline no longer does)."""
         return self._in_flight
 
     def run(self) -> None:
-        """Work until ``stop()``, SIGINT or SIGTERM. Raises the engine's error (a PgflowError) when a flow's
-        definition is refused, or a psycopg error the database answers a poll with that is not about the
-        connection; connection losses are waited out."""
+        """Work until ``stop()``, SIGINT or SIGTERM. First checks, within ``startup_timeout`` seconds, that the
+        database answers and has the pgflow schema of this package's version: raises ``DatabaseUnreachable``
+        (no server answered in time, or it refused the connection) or ``SchemaNotInstalled`` (no schema, or
+        another version), each with a one-line message. Then raises the engine's error (a PgflowError) when a
+        flow's definition is refused, or a psycopg error the database answers a poll with that is not about the
+        connection; connection losses after the start are waited out. A second SIGINT raises
+        KeyboardInterrupt at once (a second SIGTERM: SystemExit(143)), without waiting for anything."""
         restore = self._install_signal_handlers()
         try:
+            self._start_up()
+            if self._stopping.is_set():
+                return
+            self._started = True
             log.info(
-                "worker %s starting: flows %s, concurrency %d", self.worker_id, sorted(self.flows), self.concurrency
+                "worker %s starting: flows %s, concurrency %d, %s isolation",
+                self.worker_id, sorted(self.flows), self.concurrency, self.isolation,
             )
             self._start_threads()
             self._define_flows()
@@ -358,17 +474,23 @@ class Worker:
             self._drain()
         finally:
             self._finished.set()
+            with self._timers_changed:
+                self._timers_changed.notify_all()
             for _ in range(self.concurrency):
                 self._queue.put(None)
             self._results.put(None)
-            self._say_goodbye()
+            if self._started and not self._aborting:
+                self._say_goodbye()
             self._close_poll_conn()
             if self._lookup_conn[0] is not None:
                 self._lookup_conn[0].close()
-            for thread in self._threads:
-                thread.join(timeout=2.0)
+            self._stop_handlers()
+            if not self._aborting:
+                for thread in self._threads:
+                    thread.join(timeout=2.0)
             restore()
-            log.info("worker %s stopped", self.worker_id)
+            if self._started:
+                log.info("worker %s stopped", self.worker_id)
 
     # ------------------------------------------------------------------------------------------------
     # Start and stop
@@ -377,13 +499,21 @@ class Worker:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
         previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        received: list[int] = []
 
         def handle(signum: int, _frame: Any) -> None:
+            if received:
+                # a second signal interrupts at once: nothing more is waited for
+                self._aborting = True
+                self.stop()
+                log.warning("worker %s: second %s received, exiting at once", self.worker_id,
+                            signal.Signals(signum).name)
+                if signum == signal.SIGINT:
+                    raise KeyboardInterrupt
+                raise SystemExit(128 + signum)
+            received.append(signum)
             log.info("worker %s: %s received, finishing the tasks in hand", self.worker_id, signal.Signals(signum).name)
             self.stop()
-            # a second signal interrupts at once
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
         for sig in previous:
             signal.signal(sig, handle)
@@ -394,12 +524,70 @@ class Worker:
 
         return restore
 
+    def _start_up(self) -> None:
+        """Reach the database and check its schema, within ``startup_timeout`` seconds (SPEC §8). A connection
+        that fails for want of a server (refused, timed out, an unknown host) is tried again with backoff until
+        then; one the server refuses (a password, a database or role that does not exist) fails at once.
+        Returns early when ``stop()`` is called meanwhile."""
+        deadline = time.monotonic() + self.startup_timeout
+        failures = 0
+        while not self._stopping.is_set():
+            remaining = deadline - time.monotonic()
+            try:
+                # libpq counts connect_timeout in whole seconds, 2 at least
+                with _conninfo.connect(
+                    self.conninfo, autocommit=True, connect_timeout=max(2, math.ceil(remaining))
+                ) as conn:
+                    self._check_schema(conn)
+                    row = conn.execute("select extract(epoch from pgflow.worker_timeout())").fetchone()
+                    if row and row[0]:
+                        self._worker_timeout = float(row[0])
+                return
+            except psycopg.Error as exc:
+                text = first_line(exc)
+                if _refused_by_server(text):
+                    raise DatabaseUnreachable(_redact.redact(f"the database refused the connection: {text}")) from None
+                if not (is_connection_lost(exc) or may_pass_later(exc)):
+                    raise translate(exc) from safe_cause(exc)
+                failures += 1
+                delay = backoff(failures)
+                if time.monotonic() + delay >= deadline:
+                    raise DatabaseUnreachable(_redact.redact(
+                        f"cannot reach the database within {self.startup_timeout:g} s: {text}"
+                    )) from None
+                log.debug("starting: connecting failed (%s); retrying in %.1f s", text, delay)
+                self._stopping.wait(delay)
+
+    def _check_schema(self, conn: psycopg.Connection[Any]) -> None:
+        """SchemaNotInstalled unless the database has the schema version this package ships."""
+        from .migrate import installed_version, shipped_version
+
+        installed = installed_version(conn)
+        wanted = shipped_version()
+        if installed is None:
+            raise SchemaNotInstalled(
+                "the pgflow schema is not installed in this database: run `pgflow migrate` (or pgflow.migrate()) first"
+            )
+        if installed != wanted:
+            if _version_key(installed) < _version_key(wanted):
+                raise SchemaNotInstalled(
+                    f"the database has pgflow schema {installed}, older than this worker's {wanted}: run "
+                    "`pgflow migrate` to upgrade it"
+                )
+            raise SchemaNotInstalled(
+                f"the database has pgflow schema {installed}, newer than this worker's {wanted}: upgrade the "
+                "pgflow package this worker runs"
+            )
+
     def _start_threads(self) -> None:
         targets: list[tuple[Callable[[], None], str]] = [(self._heartbeat_loop, "heartbeat")]
         if self.listen:
             targets.append((self._listen_loop, "listener"))
         targets.append((self._report_loop, "reporter"))
+        targets.append((self._supervise_loop, "supervisor"))
         targets += [(self._handler_loop, f"handler-{i}") for i in range(self.concurrency)]
+        if self.isolation == "process":
+            self._start_pool()
         for target, name in targets:
             thread = threading.Thread(target=_logged(target, name), name=f"pgflow-{name}", daemon=True)
             thread.start()
@@ -449,6 +637,8 @@ class Worker:
         self._flow_versions[slug] = versions
 
     def _drain(self) -> None:
+        """Wait for the tasks in hand, within the grace period; past it, cancel them (ctx.cancelled, async
+        handlers cancelled, children told) and return."""
         deadline = time.monotonic() + self.shutdown_timeout
         self._report_deadline = deadline
         with self._in_flight_changed:
@@ -456,11 +646,38 @@ class Worker:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     log.warning(
-                        "worker %s: %d task(s) still running after the %.0f s grace period; they will be retried",
+                        "worker %s: %d task(s) still running after the %g s grace period; their handlers are "
+                        "cancelled and the tasks will be retried",
                         self.worker_id, self._in_flight, self.shutdown_timeout,
                     )
+                    for running in list(self._running.values()):
+                        self._cancel(running, "the worker is shutting down past its grace period")
                     return
                 self._in_flight_changed.wait(remaining)
+
+    def _stop_handlers(self) -> None:
+        """At the end of run(): stop the event loop of async handlers (tasks still on it are cancelled) and the
+        pool of child processes (a child still running is given what is left of KILL_GRACE, then killed)."""
+        loop = self._loop
+        if loop is not None:
+            def cancel_all() -> None:
+                for task in asyncio.all_tasks(loop):
+                    task.cancel()
+                loop.call_soon(loop.stop)
+
+            try:
+                loop.call_soon_threadsafe(cancel_all)
+            except RuntimeError:  # already closed
+                pass
+        pool = self._pool
+        if pool is not None:
+            if not self._aborting:
+                with self._lock:
+                    busy = [r.future for r in self._running.values() if r.future is not None and not r.future.done()]
+                if busy:
+                    concurrent.futures.wait(busy, timeout=KILL_GRACE)
+            pool.stop()
+            pool.join(timeout=KILL_GRACE + 3)
 
     def _say_goodbye(self) -> None:
         try:
@@ -518,9 +735,11 @@ class Worker:
                     # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
                     # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
                     # decoded by each task's handler thread: one input Python cannot read never breaks a poll
+                    # the seconds left until each deadline, on the engine's clock: the handler's deadline here
                     rows = conn.execute(
                         "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
-                        "t.deadline from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t",
+                        "t.deadline, extract(epoch from t.deadline - pgflow.now())::float8 "
+                        "from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t",
                         (self.worker_id, flow_slugs, free, json.dumps(self._flow_versions)),
                     ).fetchall()
                     failures = 0
@@ -535,17 +754,24 @@ class Worker:
                     log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
-                for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline in rows:
+                now = time.monotonic()
+                for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
                     task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
-                    self._dispatch(_Claim(task, input_text))
+                    self._dispatch(task, input_text, now + float(left))
                 if rows and len(rows) == free:
                     continue  # a full batch: more may be waiting
             self._wake.wait(self.poll_interval)
 
-    def _dispatch(self, claim: _Claim) -> None:
+    def _dispatch(self, task: Task, input_text: str | None, deadline: float) -> None:
+        running = _Running(task, deadline)
         with self._in_flight_changed:
             self._in_flight += 1
-        self._queue.put(claim)
+            self._running[_key(task)] = running
+            if self.isolation == "process" and self._free_flags:
+                running.flag = self._free_flags.pop()
+                self._flags[running.flag] = 0
+        self._schedule(deadline, "deadline", running)
+        self._queue.put(_Claim(task, input_text, running))
 
     # ------------------------------------------------------------------------------------------------
     # Handler threads
@@ -556,11 +782,24 @@ class Worker:
             if claim is None:
                 return
             task = claim.task
+            running = claim.running
+            assert running is not None
+            with self._lock:
+                running.busy_thread = True
             try:
-                self._results.put(self._process(claim))
+                result = self._process(claim)
             except BaseException:  # never lose the slot, whatever happened
                 log.exception("unexpected error while processing %s", task.describe(), extra=task.log_fields())
-                self._results.put(_Result(task, error="the worker failed to run the handler"))
+                result = _Result(task, error="the worker failed to run the handler")
+            with self._lock:
+                running.busy_thread = False
+                abandoned = running.abandoned
+                if abandoned:
+                    self._lingering -= 1
+            if result is not None:
+                self._finish(running, result)
+            if abandoned:
+                return  # another handler thread took this one's place at the deadline
 
     def _unreadable(self, task: Task, why: str) -> _Result:
         """The result of a task whose input, or run input, could not be decoded: failed without retry."""
@@ -568,9 +807,12 @@ class Worker:
         log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
         return _Result(task, error=error, retry=False, size=len(error))
 
-    def _process(self, claim: _Claim) -> _Result:
-        """Decode the task's input, run its handler; the result to report."""
+    def _process(self, claim: _Claim) -> _Result | None:
+        """Decode the task's input and run its handler: the result to report, or None when the handler goes on
+        elsewhere (an async handler on the event loop, a child process) and reports from there."""
         task = claim.task
+        running = claim.running
+        assert running is not None
         try:
             task = dataclasses.replace(task, input=decode_json(claim.input_text))
         except _Unreadable as exc:
@@ -604,7 +846,11 @@ class Worker:
                 flow_input=flow_input,
                 deadline=task.deadline,
                 worker_id=self.worker_id,
+                cancelled=running.cancelled,
             )
+        if self.isolation == "process":
+            self._run_in_child(running, task, step, ctx)
+            return None
         started = time.monotonic()
         try:
             if ctx is not None:
@@ -612,39 +858,345 @@ class Worker:
             else:
                 result = step.handler(task.input)
             if inspect.isawaitable(result):
-                result = asyncio.run(_await(result))
+                self._run_on_loop(running, task, step, result, started)
+                return None
         except NonRetryableError as exc:
-            error = storable_error(describe_exception(exc))
-            log.error(
-                "handler %s failed, not to be retried: %s: %s",
-                task.step_slug, task.describe(), first_line_of(error), exc_info=True, extra=task.log_fields(),
-            )
-            return _Result(task, error=error, retry=False, size=len(error))
+            return self._handler_failed(task, step, describe_exception(exc), False, exc)
         except BaseException as exc:  # SystemExit or KeyboardInterrupt in a handler thread fail the attempt too
-            error = storable_error(describe_exception(exc))
-            log.error(
-                "handler %s failed: %s: %s", task.step_slug, task.describe(), first_line_of(error),
-                exc_info=True, extra=task.log_fields(),
-            )
-            return _Result(task, error=error, size=len(error))
+            return self._handler_failed(task, step, describe_exception(exc), True, exc)
+        return self._output(task, step, result, started)
+
+    def _handler_failed(
+        self, task: Task, step: Any, described: str, retry: bool, exc: BaseException | None = None,
+        traceback_text: str = "",
+    ) -> _Result:
+        """The result of a handler that raised (``described``: ``"<class>: <message>"``), logged with its
+        traceback."""
+        error = storable_error(described)
+        log.error(
+            "handler %s failed%s: %s: %s%s", task.step_slug, "" if retry else ", not to be retried", task.describe(),
+            first_line_of(error), f"\n{traceback_text.rstrip()}" if traceback_text else "",
+            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None, extra=task.log_fields(),
+        )
+        return _Result(task, error=error, retry=retry, size=len(error))
+
+    def _output(self, task: Task, step: Any, result: Any, started: float, text: str | None = None) -> _Result:
+        """The result of a handler that returned ``result`` (or, from a child process, its JSON ``text``):
+        its output, or a failure without retry when it is not storable JSON or is over the size limit."""
         try:
-            output = _storable.dumps(result)
+            output = _storable.dumps(result) if text is None else text
             size = _storable.utf8_size(output)
             limit = self._max_output_size
             if limit is not None and size > limit:
-                raise _storable.NotStorable(
-                    "$", f"is {size} bytes of JSON, over the limit of {limit} bytes (pgflow.max_output_size())"
+                raise _OverLimit(
+                    f"$ is {size} bytes of JSON, over the limit of {limit} bytes (pgflow.max_output_size())"
                 )
+        except _OverLimit as exc:
+            return self._not_storable(task, step, str(exc), name_handler=False)
         except Exception as exc:  # whatever goes wrong while turning the result into JSON: not storable
             why = str(exc) if isinstance(exc, _storable.NotStorable) else (
                 f"$ could not be encoded as JSON: {describe_exception(exc)}"
             )
-            error = storable_error(f"output of {task.flow_slug}.{task.step_slug} is not storable JSON: {why}")
-            log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
-            return _Result(task, error=error, retry=False, size=len(error))
+            return self._not_storable(task, step, why)
         if log.isEnabledFor(logging.DEBUG):
             log.debug("%s done in %.3f s", task.describe(), time.monotonic() - started, extra=task.log_fields())
         return _Result(task, output=output, size=size)
+
+    def _not_storable(self, task: Task, step: Any, why: str, name_handler: bool = True) -> _Result:
+        """A failure without retry for a result that is not storable JSON; ``why`` names its type and path, and
+        the message the handler function that returned it."""
+        suffix = f" (returned by handler {handler_name(step.handler)})" if name_handler else ""
+        error = storable_error(f"output of {task.flow_slug}.{task.step_slug} is not storable JSON: {why}{suffix}")
+        log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
+        return _Result(task, error=error, retry=False, size=len(error))
+
+    def _cancelled_result(self, running: _Running, step: Any, killed: bool = False) -> _Result:
+        """The failed attempt of a handler ended by the worker: cancelled (asyncio.CancelledError) or killed."""
+        task = running.task
+        reason = running.kill_reason if killed else running.cancel_reason
+        if killed:
+            error = f"the handler was killed {KILL_GRACE:g} s after {reason or 'it was cancelled'}"
+        else:
+            error = f"the handler was cancelled: {reason or 'asyncio.CancelledError'}"
+        log.warning("%s: %s", task.describe(), error, extra=task.log_fields())
+        return _Result(task, error=storable_error(error), size=len(error))
+
+    # ------------------------------------------------------------------------------------------------
+    # Async handlers: one event loop per worker (thread isolation)
+    # ------------------------------------------------------------------------------------------------
+    def _event_loop(self) -> asyncio.AbstractEventLoop:
+        """The worker's event loop, started on a thread of its own the first time an async handler runs."""
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                thread = threading.Thread(
+                    target=_logged(loop.run_forever, "event loop"), name="pgflow-event-loop", daemon=True
+                )
+                thread.start()
+                self._threads.append(thread)
+                self._loop = loop
+            return self._loop
+
+    def _run_on_loop(self, running: _Running, task: Task, step: Any, awaitable: Any, started: float) -> None:
+        """Run an async handler's awaitable on the worker's loop; its result is reported when it ends."""
+        loop = self._event_loop()
+
+        def start() -> None:
+            coro_task = loop.create_task(_await(awaitable))
+            with self._lock:
+                running.async_task = coro_task
+                cancel_now = running.cancel_reason is not None
+            if cancel_now:
+                coro_task.cancel()
+            coro_task.add_done_callback(done)
+
+        def done(coro_task: asyncio.Task[Any]) -> None:
+            try:
+                if coro_task.cancelled():
+                    result = self._cancelled_result(running, step)
+                else:
+                    exc = coro_task.exception()
+                    if exc is None:
+                        result = self._output(task, step, coro_task.result(), started)
+                    elif isinstance(exc, NonRetryableError):
+                        result = self._handler_failed(task, step, describe_exception(exc), False, exc)
+                    else:
+                        result = self._handler_failed(task, step, describe_exception(exc), True, exc)
+            except BaseException:
+                log.exception("unexpected error while ending %s", task.describe(), extra=task.log_fields())
+                result = _Result(task, error="the worker failed to run the handler")
+            self._finish(running, result)
+
+        loop.call_soon_threadsafe(start)
+
+    # ------------------------------------------------------------------------------------------------
+    # Child processes (process isolation)
+    # ------------------------------------------------------------------------------------------------
+    def _start_pool(self) -> None:
+        import pebble
+
+        context = multiprocessing.get_context("spawn")
+        self._flags = context.Array("b", self.concurrency, lock=False)
+        self._free_flags = list(range(self.concurrency))
+        self._pool = pebble.ProcessPool(
+            max_workers=self.concurrency, initializer=_child.init, initargs=(self._flags,), context=context
+        )
+
+    def _run_in_child(self, running: _Running, task: Task, step: Any, ctx: Context | None) -> None:
+        """Send a handler call to the pool; its result is reported when the child answers, or when it is
+        killed."""
+        ctx_fields = None
+        if ctx is not None:
+            ctx_fields = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx) if f.name != "cancelled"}
+        started = time.monotonic()
+        remaining = max(running.deadline - started, 0.0)
+        future = self._pool.schedule(
+            _child.run_task, args=(step.handler, task.input, ctx_fields, running.flag, remaining)
+        )
+        with self._lock:
+            running.future = future
+            kill_now = running.kill_reason is not None
+
+        def done(fut: Any) -> None:
+            try:
+                if fut.cancelled():
+                    result = self._cancelled_result(running, step, killed=True)
+                else:
+                    exc = fut.exception()
+                    if exc is not None:
+                        result = self._child_failed(task, step, exc)
+                    else:
+                        result = self._from_child(running, step, fut.result(), started)
+            except BaseException:
+                log.exception("unexpected error while ending %s", task.describe(), extra=task.log_fields())
+                result = _Result(task, error="the worker failed to run the handler")
+            with self._lock:
+                if running.flag is not None:
+                    self._free_flags.append(running.flag)
+                    running.flag = None
+            self._finish(running, result)
+
+        future.add_done_callback(done)
+        if kill_now:
+            future.cancel()
+
+    def _child_failed(self, task: Task, step: Any, exc: BaseException) -> _Result:
+        import pebble
+
+        if isinstance(exc, pebble.ProcessExpired):
+            described = f"the handler's process ended without an answer (exit code {exc.exitcode})"
+        else:  # the call could not be sent, or its answer read
+            described = f"the handler could not be run in a child process: {describe_exception(exc)}"
+        return self._handler_failed(task, step, described, True)
+
+    def _from_child(self, running: _Running, step: Any, outcome: tuple[Any, ...], started: float) -> _Result:
+        task = running.task
+        kind = outcome[0]
+        if kind == "json":
+            return self._output(task, step, None, started, text=outcome[1])
+        if kind == "not_storable":
+            return self._not_storable(task, step, outcome[1])
+        if kind == "cancelled":
+            return self._cancelled_result(running, step)
+        _, described, retry, traceback_text = outcome
+        return self._handler_failed(task, step, described, retry, traceback_text=traceback_text)
+
+    # ------------------------------------------------------------------------------------------------
+    # Deadlines and cancellation
+    # ------------------------------------------------------------------------------------------------
+    def _finish(self, running: _Running, result: _Result) -> None:
+        """A handler ended: its result goes to the reporter."""
+        with self._lock:
+            running.finished = True
+        self._results.put(result)
+
+    def _schedule(self, when: float, action: str, running: _Running) -> None:
+        with self._timers_changed:
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (when, self._timer_seq, action, running))
+            if self._timers[0][3] is running:
+                self._timers_changed.notify()
+
+    def _supervise_loop(self) -> None:
+        """Fire the timers: each task's deadline, and the kills KILL_GRACE after a deadline or a cancellation."""
+        while not self._finished.is_set():
+            with self._timers_changed:
+                while not self._finished.is_set():
+                    now = time.monotonic()
+                    if self._timers and self._timers[0][0] <= now:
+                        _, _, action, running = heapq.heappop(self._timers)
+                        break
+                    self._timers_changed.wait(
+                        min(self._timers[0][0] - now, 1.0) if self._timers else 1.0
+                    )
+                else:
+                    return
+            try:
+                if action == "deadline":
+                    self._at_deadline(running)
+                else:
+                    self._kill(running)
+            except Exception:
+                log.exception("unexpected error at the deadline of %s", running.task.describe())
+
+    def _at_deadline(self, running: _Running) -> None:
+        task = running.task
+        with self._lock:
+            if running.finished or _key(task) not in self._running:
+                return
+            running.past_deadline = True
+            release = self.isolation == "thread" and running.counted and running.async_task is None
+            kept = False
+            if release and running.busy_thread:
+                if self._lingering >= self.max_lingering:
+                    release, kept = False, True
+                else:
+                    running.abandoned = True
+                    self._lingering += 1
+                    replacement = threading.Thread(
+                        target=_logged(self._handler_loop, "handler"), name="pgflow-handler", daemon=True
+                    )
+                    replacement.start()
+                    self._threads.append(replacement)
+            if release:
+                running.counted = False
+                self._in_flight -= 1
+                self._in_flight_changed.notify_all()
+            lingering = self._lingering
+        if self.isolation == "process":
+            what = f"its process will be killed in {KILL_GRACE:g} s unless it returns"
+        elif running.async_task is not None:
+            what = "it is cancelled (asyncio.CancelledError)"
+        elif kept:
+            what = (
+                f"its thread cannot be killed and keeps its slot until the handler returns: {lingering} "
+                f"threads already run past their deadline, the most this worker leaves (max_lingering)"
+            )
+        else:
+            what = (
+                "ctx.cancelled is set; its thread cannot be killed and runs on, no longer counted against "
+                f"concurrency ({lingering} thread(s) now past their deadline)"
+            )
+        log.error(
+            "handler %s is past its deadline (%s): %s; %s", self._handler_name(task), _iso(task.deadline),
+            task.describe(), what, extra=task.log_fields(),
+        )
+        self._cancel(running, "the attempt's deadline passed", kill=self.isolation == "process")
+        if release:
+            self._wake.set()
+
+    def _handler_name(self, task: Task) -> str:
+        """``module.qualname`` of the task's handler (``flow.step`` when the worker does not have it)."""
+        try:
+            return handler_name(self.flows[task.flow_slug].get_step(task.step_slug).handler)
+        except LookupError:
+            return f"{task.flow_slug}.{task.step_slug}"
+
+    def _cancel(self, running: _Running, reason: str, kill: bool = True) -> None:
+        """Set the handler's ctx.cancelled; cancel it if it is async; in process isolation tell its child, and
+        kill it KILL_GRACE seconds later if ``kill``."""
+        with self._lock:
+            if running.finished:
+                return
+            first = running.cancel_reason is None
+            if first:
+                running.cancel_reason = reason
+            running.cancelled.set()
+            if running.flag is not None and self._flags is not None:
+                self._flags[running.flag] = 1
+            coro_task = running.async_task
+            schedule_kill = kill and self.isolation == "process" and running.kill_reason is None
+            if schedule_kill:
+                running.kill_reason = "its deadline" if "deadline" in reason else reason
+        if coro_task is not None and self._loop is not None and first:
+            try:
+                self._loop.call_soon_threadsafe(coro_task.cancel)
+            except RuntimeError:  # the loop is closed
+                pass
+        if schedule_kill:
+            self._schedule(time.monotonic() + KILL_GRACE, "kill", running)
+
+    def _kill(self, running: _Running) -> None:
+        with self._lock:
+            future = running.future
+            if running.finished or future is None:
+                return
+        if not future.done():
+            log.error(
+                "killing the process of %s: still running %g s after %s", running.task.describe(), KILL_GRACE,
+                running.kill_reason, extra=running.task.log_fields(),
+            )
+            future.cancel()
+
+    def _cancel_runs(self, run_ids: dict[Any, str]) -> None:
+        """The runs (by id, with their status) are no longer started: cancel the handlers of their tasks."""
+        with self._lock:
+            hit = [r for r in self._running.values() if r.task.run_id in run_ids and not r.finished]
+        for running in hit:
+            status = run_ids[running.task.run_id]
+            if running.cancel_reason is None:
+                log.warning(
+                    "%s: its run is %s; cancelling its handler", running.task.describe(), status,
+                    extra=running.task.log_fields(),
+                )
+            self._cancel(running, f"its run was {status}" if status != "failed" else "its run failed")
+
+    def _past_deadline_report(self) -> str:
+        """The handlers still running past their deadline, as the JSON the heartbeat takes (at most
+        MAX_PAST_DEADLINE_REPORTED, the earliest deadlines first)."""
+        with self._lock:
+            late = [r.task for r in self._running.values() if r.past_deadline and not r.finished]
+        if not late:
+            # a lingering thread whose task was already reported is gone from _running: nothing to show
+            return "[]"
+        late.sort(key=lambda t: t.deadline)
+        return json.dumps([
+            {
+                "run_id": str(t.run_id), "step_slug": t.step_slug, "task_index": t.task_index,
+                "attempt": t.attempt, "deadline": _iso(t.deadline),
+            }
+            for t in late[:MAX_PAST_DEADLINE_REPORTED]
+        ])
 
     def _run_input(self, task: Task) -> Any:
         """A run's input, fetched as JSON text and decoded once per run (the last 256 runs are kept).
@@ -708,7 +1260,10 @@ class Worker:
                     log.exception("unexpected error while reporting %d result(s)", len(batch))
                 finally:
                     with self._in_flight_changed:
-                        self._in_flight -= len(batch)
+                        for result in batch:
+                            running = self._running.pop(_key(result.task), None)
+                            if running is None or running.counted:
+                                self._in_flight -= 1
                         self._in_flight_changed.notify_all()
                     self._wake.set()
         finally:
@@ -934,11 +1489,18 @@ class Worker:
                 try:
                     if conn is None or conn.closed:
                         conn = _conninfo.connect(self.conninfo, autocommit=True)
-                        # beat at least three times per worker timeout, whatever this session sets it to
-                        row = conn.execute("select extract(epoch from pgflow.worker_timeout())").fetchone()
-                        if row and row[0]:
-                            interval = min(self.heartbeat_interval, float(row[0]) / 3)
-                    conn.execute("select pgflow.heartbeat(%s, %s)", (self.worker_id, flow_slugs))
+                        # beat at least three times per worker timeout (the one read at start-up)
+                        interval = min(self.heartbeat_interval, self._worker_timeout / 3)
+                    # the worker's timeout is given on every beat: behind a transaction-mode pooler the
+                    # session's pgflow.worker_timeout may be another client's, or none
+                    conn.execute(
+                        "select pgflow.heartbeat(%s, %s, %s, %s::jsonb)",
+                        (
+                            self.worker_id, flow_slugs, dt.timedelta(seconds=self._worker_timeout),
+                            self._past_deadline_report(),
+                        ),
+                    )
+                    self._check_runs(conn)
                     failures = 0
                 except psycopg.Error as exc:
                     failures += 1
@@ -955,6 +1517,31 @@ class Worker:
         finally:
             if conn is not None:
                 conn.close()
+
+    def _check_runs(self, conn: psycopg.Connection[Any]) -> None:
+        """Read the status of the runs of the tasks in hand, and cancel the handlers of those no longer
+        started: cancellations reach handlers even when no notification does (listen off, a pooler)."""
+        if not self._can_read_runs:
+            return
+        with self._lock:
+            run_ids = list({r.task.run_id for r in self._running.values() if not r.finished})
+        if not run_ids:
+            return
+        try:
+            rows = conn.execute(
+                "select r.run_id, r.status from pgflow.runs as r where r.run_id = any(%s::uuid[]) "
+                "and r.status <> 'started'",
+                (run_ids,),
+            ).fetchall()
+        except psycopg.errors.InsufficientPrivilege as exc:
+            self._can_read_runs = False
+            log.warning(
+                "worker %s cannot read pgflow.runs (%s): cancellations reach its handlers only through "
+                "notifications", self.worker_id, first_line(exc),
+            )
+            return
+        if rows:
+            self._cancel_runs({run_id: status for run_id, status in rows})
 
     def _listen_loop(self) -> None:
         failures = 0
@@ -984,19 +1571,81 @@ class Worker:
                     while not self._finished.is_set():
                         # short waits, so that the thread notices the end of run() at once
                         for note in conn.notifies(timeout=0.1):
-                            if self._is_for_us(note.payload):
-                                self._wake.set()
+                            self._hear(note.payload)
             except psycopg.Error as exc:
                 failures += 1
                 log.warning("listener lost its connection (%s); reconnecting", first_line(exc))
                 self._finished.wait(backoff(failures))
 
-    def _is_for_us(self, payload: str) -> bool:
+    def _hear(self, payload: str) -> None:
+        """A notification: wake the poll for tasks of our flows; cancel the handlers of a run that finished
+        while its tasks are in hand (cancelled, or failed: the engine cancels its other tasks)."""
         try:
             data = json.loads(payload)
         except ValueError:
-            return False
-        return isinstance(data, dict) and data.get("type") == "tasks_ready" and data.get("flow_slug") in self.flows
+            return
+        if not isinstance(data, dict):
+            return
+        if data.get("type") == "tasks_ready" and data.get("flow_slug") in self.flows:
+            self._wake.set()
+        elif data.get("type") == "run_finished" and data.get("status") in ("cancelled", "failed"):
+            try:
+                run_id = uuid.UUID(str(data.get("run_id")))
+            except ValueError:
+                return
+            self._cancel_runs({run_id: str(data["status"])})
+
+
+class _OverLimit(Exception):
+    """A handler's output is larger than pgflow.max_output_size()."""
+
+
+def _key(task: Task) -> tuple[Any, ...]:
+    return (task.run_id, task.step_slug, task.task_index, task.attempt)
+
+
+def _iso(value: Any) -> str:
+    """A deadline as ISO 8601 text (as the database gave it, when it is not a datetime)."""
+    return value.isoformat() if isinstance(value, dt.datetime) else str(value)
+
+
+def handler_name(handler: Any) -> str:
+    """``module.qualname`` of a handler (what log lines and error texts call it)."""
+    module = getattr(handler, "__module__", None) or "?"
+    qualname = getattr(handler, "__qualname__", None) or getattr(handler, "__name__", None) or repr(handler)
+    return f"{module}.{qualname}"
+
+
+def _check_picklable(flow: Flow, step: Any) -> None:
+    """InvalidInput unless the step's handler can be sent to a child process (pickled by reference: a function
+    defined at the top level of an importable module)."""
+    handler = step.handler
+    try:
+        pickle.dumps(handler)
+    except Exception as exc:
+        raise InvalidInput(
+            f"isolation='process' runs handlers in child processes, which receive them pickled: the handler "
+            f"{handler_name(handler)} of step {flow.slug}.{step.slug} cannot be pickled ({type(exc).__name__}: "
+            f"{first_line_of(str(exc))}); define it at the top level of a module, not in a function or as a lambda"
+        ) from None
+
+
+#: the messages of connection failures the server answered (rather than no server answering): permanent
+_SERVER_REFUSALS = (
+    "password authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry",
+    "authentication failed", "is not permitted to log in",
+)
+
+
+def _refused_by_server(message: str) -> bool:
+    """Whether a connection failure's message says the server refused it for good (a password, a database or
+    role that does not exist), not that it could not be reached or was still starting."""
+    return any(text in message for text in _SERVER_REFUSALS)
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    """``"0.10.1"`` as ``(0, 10, 1)``, for comparing versions (a part that is not a number counts as 0)."""
+    return tuple(int(part) if part.isdigit() else 0 for part in version.split("."))
 
 
 def _why_declined(task: Task, state: tuple[Any, ...] | None) -> str:

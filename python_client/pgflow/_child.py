@@ -1,0 +1,117 @@
+"""What runs inside the child processes of a ``Worker(isolation="process")``: one handler call at a time.
+
+The worker's pool (pebble's ``ProcessPool``) starts each child with ``init(flags)``: ``flags`` is an array in
+shared memory with one byte per slot of the worker. The worker sets a task's byte when the task's run is
+cancelled or the worker shuts down past its grace period; a thread of the child, watching that byte and the
+attempt's deadline, then sets ``ctx.cancelled`` (and cancels an ``async def`` handler, which runs on the
+child's own event loop). A child still running 2 s later is killed by the worker.
+
+``run_task`` returns plain tuples, never the handler's objects, so that nothing the handler made has to be
+pickled on the way back:
+- ``("json", text)``: the result as JSON text PostgreSQL can store;
+- ``("not_storable", why)``: the result could not be turned into such JSON (``why`` names its type and path);
+- ``("error", described, retry, traceback)``: the handler raised (``retry`` False for NonRetryableError);
+- ``("cancelled",)``: an ``async def`` handler ended with ``asyncio.CancelledError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+import traceback
+from typing import Any
+
+from . import _storable
+from .context import Context
+from .errors import NonRetryableError
+
+#: how often the child looks at its cancellation byte, in seconds
+WATCH_INTERVAL = 0.02
+
+_flags: Any = None
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def init(flags: Any) -> None:
+    """The pool's initializer: keep the shared cancellation bytes."""
+    global _flags
+    _flags = flags
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """The child's one event loop, for every ``async def`` handler it runs."""
+    global _loop
+    if _loop is None:
+        _loop = asyncio.new_event_loop()
+    return _loop
+
+
+def _cancel_requested(flag_index: int | None) -> bool:
+    return flag_index is not None and _flags is not None and bool(_flags[flag_index])
+
+
+def _describe(exc: BaseException) -> str:
+    try:
+        message = str(exc)
+    except Exception as broken:  # an exception whose __str__ raises still fails its task
+        message = f"<the message could not be read: {type(broken).__name__}>"
+    return f"{type(exc).__name__}: {message}"
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def run_task(
+    handler: Any, task_input: Any, ctx_fields: dict[str, Any] | None, flag_index: int | None, remaining: float
+) -> tuple[Any, ...]:
+    """Run one handler call: ``handler(task_input)``, or ``handler(task_input, ctx)`` when ``ctx_fields`` (the
+    Context's fields but ``cancelled``) are given. ``remaining``: seconds until the attempt's deadline.
+    Returns one of the tuples of the module's docstring."""
+    cancelled = threading.Event()
+    ctx = Context(**ctx_fields, cancelled=cancelled) if ctx_fields is not None else None
+    deadline = time.monotonic() + remaining
+    done = threading.Event()
+    running: list[asyncio.Task[Any] | None] = [None]
+    loop_lock = threading.Lock()
+
+    def watch() -> None:
+        while not done.is_set():
+            if _cancel_requested(flag_index) or time.monotonic() >= deadline:
+                cancelled.set()
+                with loop_lock:
+                    task = running[0]
+                    if task is not None and not done.is_set():
+                        _event_loop().call_soon_threadsafe(task.cancel)
+                return
+            done.wait(WATCH_INTERVAL)
+
+    watcher = threading.Thread(target=watch, name="pgflow-child-watch", daemon=True)
+    watcher.start()
+    try:
+        result = handler(task_input, ctx) if ctx is not None else handler(task_input)
+        if inspect.isawaitable(result):
+            loop = _event_loop()
+            with loop_lock:
+                task = loop.create_task(_await(result))
+                running[0] = task
+            if cancelled.is_set():
+                task.cancel()
+            result = loop.run_until_complete(task)
+    except asyncio.CancelledError:
+        return ("cancelled",)
+    except NonRetryableError as exc:
+        return ("error", _describe(exc), False, traceback.format_exc())
+    except BaseException as exc:  # SystemExit or KeyboardInterrupt in a handler fail the attempt too
+        return ("error", _describe(exc), True, traceback.format_exc())
+    finally:
+        with loop_lock:
+            done.set()
+    try:
+        return ("json", _storable.dumps(result))
+    except _storable.NotStorable as exc:
+        return ("not_storable", str(exc))
+    except Exception as exc:  # whatever goes wrong while turning the result into JSON: not storable
+        return ("not_storable", f"$ could not be encoded as JSON: {_describe(exc)}")
