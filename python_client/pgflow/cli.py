@@ -386,6 +386,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             poll_interval=args.poll_interval,
             heartbeat_interval=args.heartbeat_interval,
             shutdown_timeout=args.shutdown_timeout,
+            worker_timeout=args.worker_timeout,
             listen_conninfo=args.listen_url,
             isolation=args.isolation,
             startup_timeout=args.startup_timeout,
@@ -703,14 +704,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--shutdown-timeout", type=float, default=30.0,
         help="on SIGINT/SIGTERM, seconds to finish the tasks in hand, 0 to 86400 (default 30)",
     )
-    p.add_argument("--shutdown-timeout", type=float, default=30.0, help="grace period on SIGTERM, seconds")
     p.add_argument(
         "--isolation", choices=("thread", "process"), default="thread",
         help="run handlers in threads (default) or in child processes killed 2 s past their deadline",
     )
     p.add_argument(
+        "--worker-timeout", type=float, default=None, metavar="SECONDS",
+        help="seconds without a poll or heartbeat before this worker's tasks count as failed, 1 to 3600 (default: "
+        "the session setting pgflow.worker_timeout, else 30)",
+    )
+    p.add_argument(
         "--startup-timeout", type=float, default=15.0,
-        help="seconds to reach the database and find its schema before exiting with status 1 (default 15)",
+        help="seconds to reach the database and find its schema before exiting with status 1, 1 to 3600 (default 15)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)

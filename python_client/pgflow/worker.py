@@ -122,6 +122,8 @@ VERSION_RECHECK = 5.0
 POLL_INTERVAL_RANGE = (0.01, 3600.0)
 HEARTBEAT_INTERVAL_RANGE = (0.1, 3600.0)
 SHUTDOWN_TIMEOUT_RANGE = (0.0, 86400.0)
+#: the worker timeout a worker may register, seconds (pgflow.heartbeat refuses others)
+WORKER_TIMEOUT_RANGE = (1.0, 3600.0)
 STARTUP_TIMEOUT_RANGE = (1.0, 3600.0)
 #: how handlers run: in threads of the worker's process, or in child processes that can be killed
 ISOLATIONS = ("thread", "process")
@@ -284,7 +286,10 @@ class Worker:
     ``flows``: a Flow or Flows with distinct slugs. ``concurrency``: handlers run at once (int ≥ 1).
     ``worker_id``: at most 255 characters (default host-pid-random). ``poll_interval``: seconds between
     fallback polls, 0.01 s to 1 h. ``heartbeat_interval``: seconds between heartbeats, 0.1 s to 1 h (the
-    worker beats at least three times per its ``pgflow.worker_timeout`` whatever it says).
+    worker beats at least three times per its worker timeout whatever it says). ``worker_timeout``: seconds,
+    1 s to 1 h, that the worker may go without polling or beating before its started tasks count as failed;
+    it is registered with every heartbeat (default None: the session setting ``pgflow.worker_timeout`` of
+    its first connection, else 30 s; behind a transaction pooler, which refuses ``options``, give it here).
     ``shutdown_timeout``: the grace period on stop, 0 s to 1 day. ``define``:
     define the flows when starting (a definition equal to an existing version is that version, and does not
     change which version is current). Either way the worker claims only tasks of the flow versions defined
@@ -328,6 +333,7 @@ class Worker:
         listen_conninfo: str | None = None,
         isolation: str = "thread",
         startup_timeout: float = 15.0,
+        worker_timeout: float | None = None,
     ) -> None:
         if conninfo is not None and not isinstance(conninfo, str):
             raise InvalidInput(f"conninfo must be a connection string or None, got {type(conninfo).__name__}")
@@ -377,6 +383,11 @@ class Worker:
         self.shutdown_timeout = _arguments.number(
             "shutdown_timeout", shutdown_timeout, minimum=SHUTDOWN_TIMEOUT_RANGE[0],
             maximum=SHUTDOWN_TIMEOUT_RANGE[1], inclusive=True,
+        )
+        #: seconds; None until run() reads the session's pgflow.worker_timeout
+        self.worker_timeout: float | None = None if worker_timeout is None else _arguments.number(
+            "worker_timeout", worker_timeout, minimum=WORKER_TIMEOUT_RANGE[0], maximum=WORKER_TIMEOUT_RANGE[1],
+            inclusive=True,
         )
         if on_report is not None and not callable(on_report):
             raise InvalidInput(f"on_report must be callable or None, got {type(on_report).__name__}")
@@ -539,9 +550,12 @@ class Worker:
                     self.conninfo, autocommit=True, connect_timeout=max(2, math.ceil(remaining))
                 ) as conn:
                     self._check_schema(conn)
-                    row = conn.execute("select extract(epoch from pgflow.worker_timeout())").fetchone()
-                    if row and row[0]:
-                        self._worker_timeout = float(row[0])
+                    if self.worker_timeout is not None:
+                        self._worker_timeout = self.worker_timeout
+                    else:
+                        row = conn.execute("select extract(epoch from pgflow.worker_timeout())").fetchone()
+                        if row and row[0]:
+                            self._worker_timeout = float(row[0])
                 return
             except psycopg.Error as exc:
                 text = first_line(exc)
