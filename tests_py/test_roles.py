@@ -49,8 +49,6 @@ GRANTED: dict[str, set[str]] = {
     "complete_tasks": {WORKER},
     "fail_task": {WORKER},
     "get_run_input": {WORKER},
-    # the engine's clock: a worker reads the time left to a deadline by it (fake time only for the owner)
-    "now": {WORKER},
     "worker_timeout": {WORKER, READER},
     "start_run": {PRODUCER},
     "start_flow": {PRODUCER},
@@ -70,6 +68,7 @@ GRANTED: dict[str, set[str]] = {
     "add_step": set(),
     "prune_runs": set(),
     "expire_tasks": set(),
+    "now": set(),
 }
 # Public functions that run with the caller's rights: pgflow.now(), inlined into the engine's queries (a security
 # definer function never is). It reads no table, and no role may execute it.

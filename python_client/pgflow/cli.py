@@ -318,7 +318,7 @@ def live_workers(client: Client, flow_slug: str) -> int | None:
     (a role without SELECT on it, say)."""
     try:
         rows = client._query(
-            "select count(*) as n from pgflow.workers where stopped_at is null and expires_at > pgflow.now()"
+            "select count(*) as n from pgflow.workers where stopped_at is null and expires_at > transaction_timestamp()"
             " and (flow_slugs is null or %s = any(flow_slugs))",
             (flow_slug,),
             function="workers",

@@ -752,7 +752,9 @@ class Worker:
                     # the seconds left until each deadline, on the engine's clock: the handler's deadline here
                     rows = conn.execute(
                         "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
-                        "t.deadline, extract(epoch from t.deadline - pgflow.now())::float8 "
+                        # the time left by the database's clock (pgflow.now() is the owner's: it reads the
+                        # tests' fake time, which a worker role may not)
+                        "t.deadline, extract(epoch from t.deadline - transaction_timestamp())::float8 "
                         "from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t",
                         (self.worker_id, flow_slugs, free, json.dumps(self._flow_versions)),
                     ).fetchall()

@@ -4349,7 +4349,7 @@ begin
     grant execute on function
       pgflow.define_flow, pgflow.poll_for_tasks, pgflow.poll_for_tasks_lean, pgflow.heartbeat,
       pgflow.stop_worker, pgflow.complete_task, pgflow.complete_tasks, pgflow.fail_task, pgflow.get_run_input,
-      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version, pgflow.now
+      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version
     to pgflow_worker;
     grant select (run_id, step_slug, task_index, status, attempt, error) on pgflow.step_tasks to pgflow_worker;
     grant select (run_id, status) on pgflow.runs to pgflow_worker;
