@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import multiprocessing
 import os
@@ -176,3 +177,23 @@ def server_facts(conninfo: str) -> dict[str, Any]:
             row = conn.execute(f"show {name}").fetchone()
             facts[name] = row[0] if row else None
         return facts
+
+
+def record(name: str, result: dict[str, Any], conninfo: str | None = None) -> Path:
+    """Writes one benchmark's result, with the machine (and the server, given its conninfo), to
+    bench/results/<name>/<UTC time>.json; returns the path. The figures of the docs come from these files."""
+    folder = ROOT / "bench" / "results" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+    doc = {
+        "benchmark": name,
+        "recorded_at": now.isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
+        "machine": machine(),
+        **({"server": server_facts(conninfo)} if conninfo else {}),
+        "result": result,
+    }
+    path = folder / f"{now.strftime('%Y-%m-%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    log(f"recorded in {path.relative_to(ROOT)}")
+    return path

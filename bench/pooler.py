@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psycopg  # noqa: E402
 
 from bench import flows  # noqa: E402
-from bench.common import EngineWorkers, database, fresh_database, log, percentile  # noqa: E402
+from bench.common import EngineWorkers, database, fresh_database, log, percentile, record  # noqa: E402
 from bench.scenarios import RunWaiter, _define  # noqa: E402
 from tests_py._pgbouncer import PgBouncer  # noqa: E402
 
@@ -87,7 +87,8 @@ def main(argv: list[str]) -> int:
                     url, direct, runs=args.runs, poll_interval=args.poll_interval, listen_url=listen_url
                 )
                 log(f"{name}: {results[name]}")
-    print(json.dumps(results, indent=2))
+        print(json.dumps(results, indent=2))
+        record("pooler", results, admin)
     return 0
 
 

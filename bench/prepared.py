@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
 
-from bench.common import database, fresh_database, log, median  # noqa: E402
+from bench.common import database, fresh_database, log, median, record  # noqa: E402
 
 POLL = (
     "select t.run_id, t.step_slug, t.task_index, t.attempt, t.input::text, t.deadline "
@@ -71,15 +71,16 @@ def main(argv: list[str]) -> int:
             prepared = one_round(url, slug, args.tasks, 5)
             unprepared = one_round(url, slug, args.tasks, None)
             pairs.append((prepared, unprepared))
-    ratio = median([u / p for p, u in pairs])
-    result: dict[str, Any] = {
-        "tasks_per_round": args.tasks,
-        "rounds": args.rounds,
-        "prepared_us_per_task": round(median([p for p, _ in pairs]) * 1e6, 1),
-        "unprepared_us_per_task": round(median([u for _, u in pairs]) * 1e6, 1),
-        "unprepared_over_prepared": round(ratio, 3),
-    }
-    print(json.dumps(result, indent=2))
+        ratio = median([u / p for p, u in pairs])
+        result: dict[str, Any] = {
+            "tasks_per_round": args.tasks,
+            "rounds": args.rounds,
+            "prepared_us_per_task": round(median([p for p, _ in pairs]) * 1e6, 1),
+            "unprepared_us_per_task": round(median([u for _, u in pairs]) * 1e6, 1),
+            "unprepared_over_prepared": round(ratio, 3),
+        }
+        print(json.dumps(result, indent=2))
+        record("prepared", result, admin)
     return 0
 
 
