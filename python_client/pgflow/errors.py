@@ -284,15 +284,15 @@ def permission_denied(error: BaseException, role: str | None = None) -> Permissi
         kind, name = match.group("kind"), match.group("name").strip('"').removeprefix("pgflow.")
         if kind == "schema" and name == "pgflow":
             granted_by = (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE)
-            hint = ("; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader "
-                    f"(e.g. grant pgflow_producer to {grantee})")
+            hint = ("; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader, "
+                    f"e.g. grant pgflow_producer to {grantee}")
         else:
             grants = FUNCTION_GRANTS if kind in ("function", "procedure") else TABLE_GRANTS
             if name in grants:
                 granted_by = grants[name]
                 if granted_by:
                     what = " or ".join(granted_by)
-                    hint = f"; {what} grants it (grant {granted_by[0]} to {grantee})"
+                    hint = f"; {what} grants it: grant {granted_by[0]} to {grantee}"
                 else:
                     hint = "; only the owner of schema pgflow may (none of pgflow_worker, pgflow_producer, pgflow_reader)"
     detail = getattr(diag, "message_detail", None)
