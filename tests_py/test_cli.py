@@ -647,6 +647,21 @@ def test_graph_of_an_unknown_flow_slug_is_one_clean_line(cli: Cli) -> None:
     assert slug in line
 
 
+@pytest.mark.parametrize("command", ["start", "graph", "set-version", "flows"])
+def test_an_unknown_flow_gets_the_closest_known_one_in_every_command(cli: Cli, command: str) -> None:
+    """start, graph, set-version and flows refuse an unknown flow alike: exit 1, one line, the closest known
+    flow, whether the slug has a typo (a letter left out) or differs in case only."""
+    cli.define("diamond")
+    slug = cli.slug("diamond")
+    for wrong in (slug[:-1], slug.upper()):
+        extra = ["1"] if command == "set-version" else []
+        proc = cli.run(command, wrong, *extra)
+        line = assert_clean_error(proc)
+        assert proc.returncode == 1, describe(proc)
+        assert f"did you mean {slug!r}?" in line, line
+        assert proc.stdout == "", describe(proc)
+
+
 def test_cancelling_a_completed_run_gives_the_engine_message(cli: Cli, conn: psycopg.Connection) -> None:
     run_id = complete_by_hand(conn, f"{cli.prefix}_done")
     message = engine_error(conn, "select pgflow.cancel_run(%s)", [run_id], "PF008")

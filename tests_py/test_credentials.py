@@ -336,3 +336,16 @@ def test_errors_a_worker_records_and_logs_have_passwords_redacted(
     assert "login with ***" in text, text
     _assert_clean(text, "the worker's log records")
     assert "Other-Pw-77" not in text
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_a_malformed_string_that_cannot_be_a_password_is_shown_as_written(via: str) -> None:
+    """Plain lowercase words (no capital, digit, symbol or non-ASCII letter) are a mistake, not a password
+    pasted in the wrong place: libpq's message is shown as it is, so the user sees what was read."""
+    proc = _pgflow(COMMANDS["status"], "not a url", via)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        'pgflow: the database URL is not a valid connection string: missing "=" after "not" in connection info string'
+    )
+    # a bare word that may be a password still is masked
+    assert _redact.redact_conninfo_error(f'missing "=" after "{SECRET}"', SECRET) == 'missing "=" after "***"'

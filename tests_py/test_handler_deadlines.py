@@ -326,7 +326,9 @@ def test_an_async_handler_is_cancelled_when_its_run_is_cancelled(database_url: s
 class ProcessWorker:
     """`pgflow worker tests_py.handler_flows:... --isolation process` in a subprocess, logging to a file."""
 
-    def __init__(self, url: str, names: list[str], suffix: str, tmp: Path, concurrency: int = 1) -> None:
+    def __init__(
+        self, url: str, names: list[str], suffix: str, tmp: Path, concurrency: int = 1, new_session: bool = False
+    ) -> None:
         self.worker_id = f"pw-{uuid.uuid4().hex[:8]}"
         self.log_path = tmp / f"{self.worker_id}.log"
         cmd = [
@@ -338,7 +340,9 @@ class ProcessWorker:
         env = {**os.environ, "PGFLOW_TEST_FLOW_SUFFIX": suffix, "PGFLOW_TEST_MARKERS": str(tmp)}
         env.pop("DATABASE_URL", None)
         self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=new_session
+        )
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -430,6 +434,36 @@ def test_process_isolation_kills_the_handler_of_a_cancelled_run(
             # before the spinning handler's timeout of LONG s
             assert KILL_GRACE - 0.1 <= freed_after < LONG / 10, freed_after
             assert "killing the process of" in worker.output()
+        finally:
+            worker.close()
+
+
+def test_sigterm_to_the_whole_process_group_lets_the_handler_finish(
+    database_url: str, conn: psycopg.Connection, tmp_path: Path
+) -> None:
+    """systemd (KillMode=control-group) and GNU timeout send SIGTERM to every process of the worker's group, its
+    children included: the handler running in a child goes on, the worker's graceful shutdown waits for it, the
+    task completes at its first attempt and the worker exits 0."""
+    suffix = uuid.uuid4().hex[:8]
+    flows = handler_flows.build(suffix)
+    with pgflow.Client(database_url) as client:
+        for flow in flows.values():
+            client.define(flow)
+        worker = ProcessWorker(database_url, ["sleeper"], suffix, tmp_path, new_session=True)
+        try:
+            run = client.start_run(flows["sleeper"], {"sleep": 2})
+            started = wait_until(lambda: _marker(tmp_path, run.run_id, "sleep"), 60, what="the sleeping handler")
+            assert started["pid"] != worker.proc.pid  # it runs in a child, of the worker's group
+            assert os.getpgid(started["pid"]) == worker.proc.pid
+            os.killpg(worker.proc.pid, signal.SIGTERM)
+            assert worker.proc.wait(timeout=60) == 0, worker.output()
+            assert _marker(tmp_path, run.run_id, "sleep", "end") is not None, worker.output()
+            assert client.get_run_status(run.run_id)["status"] == "completed", worker.output()
+            [[status, attempt]] = conn.execute(
+                "select status, attempt from pgflow.step_tasks where run_id = %s", (run.run_id,)
+            ).fetchall()
+            assert (status, attempt) == ("completed", 1)
+            assert "without an answer" not in worker.output(), worker.output()
         finally:
             worker.close()
 

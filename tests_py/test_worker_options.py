@@ -101,3 +101,35 @@ def test_there_is_no_asynchronous_commit_option(database_url: str, flow_slug: st
     )
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "unrecognized arguments: --async-commit" in proc.stderr
+
+
+def test_a_listen_connection_to_another_database_is_named_as_such(
+    admin_url: str, database_url: str, flow_slug: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--listen-url leading to another database than the worker's: the probe sent through the main connection
+    never arrives, and the log says so, and that the worker polls, without telling it to set the listen
+    connection it already has."""
+    import logging
+    import time
+
+    from .conftest import scratch_database
+
+    with scratch_database(admin_url, "pgflow_listen_elsewhere") as elsewhere:
+        worker = pgflow.Worker(database_url, _flow(flow_slug), listen_conninfo=elsewhere, poll_interval=0.5)
+        caplog.set_level(logging.INFO, logger="pgflow.worker")
+        thread = threading.Thread(target=worker.run, daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and "do not reach its listen connection" not in caplog.text:
+                time.sleep(0.1)
+        finally:
+            worker.stop()
+            thread.join(timeout=30)
+        said = [r.getMessage() for r in caplog.records if "notifications" in r.getMessage()]
+        assert any(
+            "notifications sent through its connection do not reach its listen connection" in m
+            and "another server or database" in m and "polls every 0.5 s" in m
+            for m in said
+        ), said
+        assert not any("give it listen_conninfo" in m for m in said), said

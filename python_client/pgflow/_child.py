@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import signal
 import threading
 import time
 import traceback
@@ -35,9 +37,33 @@ _loop: asyncio.AbstractEventLoop | None = None
 
 
 def init(flags: Any) -> None:
-    """The pool's initializer: keep the shared cancellation bytes."""
+    """The pool's initializer: keep the shared cancellation bytes, and ignore SIGTERM from anyone but the
+    worker (``_ignore_sigterm_but_from_parent``)."""
     global _flags
     _flags = flags
+    _ignore_sigterm_but_from_parent()
+
+
+def _ignore_sigterm_but_from_parent() -> None:
+    """A SIGTERM sent to the worker's whole process group (systemd's KillMode=control-group, GNU timeout, a
+    shell's ``kill -TERM -PGID``) must not end the handlers: the worker's own graceful shutdown finishes them,
+    and kills a child when it must. Children ignore SIGINT already (pebble); a SIGTERM is obeyed only when
+    the worker (the parent) sends it, as pebble does to stop a child (a cancelled task, the pool's end).
+
+    SIGTERM is blocked in every thread of the child (threads started later inherit the mask) and taken by one
+    thread with ``sigwaitinfo``, which tells who sent it: from the parent (or from anyone once the parent is
+    gone and the child was re-parented), the child exits at once with status 15, as pebble's own handler
+    does; from anyone else, it is dropped."""
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    parent = os.getppid()
+
+    def wait() -> None:
+        while True:
+            info = signal.sigwaitinfo({signal.SIGTERM})
+            if info.si_pid == parent or os.getppid() != parent:
+                os._exit(signal.SIGTERM)
+
+    threading.Thread(target=wait, name="pgflow-child-sigterm", daemon=True).start()
 
 
 def _event_loop() -> asyncio.AbstractEventLoop:

@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import difflib
+import getpass
 import importlib
 import json
 import logging
@@ -54,6 +55,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 
 from . import _arguments, _conninfo, _redact, errors, graph
 from .client import INTERVAL_RANGE, MAX_LIST_RUNS, MAX_PRUNE_AGE, MAX_WAIT_TIMEOUT, TERMINAL, Client, as_run_id
@@ -159,10 +161,23 @@ def unknown_flow(client: Client, exc: errors.FlowNotFound, slug: str) -> errors.
     if not known:
         hint = "; no flow is defined in this database yet (a worker defines its flows when it starts)"
     else:
-        close = difflib.get_close_matches(slug, known, n=1, cutoff=0.6)
+        close = _closest(slug, known)
         shown = ", ".join(known[:20]) + (f" and {len(known) - 20} more" if len(known) > 20 else "")
         hint = (f"; did you mean {close[0]!r}?" if close else "") + f" (known flows: {shown})"
     return errors.FlowNotFound(exc.message + hint, detail=exc.detail)
+
+
+def _closest(slug: str, known: list[str]) -> list[str]:
+    """The known slug closest to ``slug`` (at most one): one that differs only in case first, then the closest
+    by difflib's ratio of at least 0.6, compared case-insensitively."""
+    folded = slug.casefold()
+    same = [name for name in known if name.casefold() == folded]
+    if same:
+        return same[:1]
+    by_folded: dict[str, str] = {}
+    for name in known:
+        by_folded.setdefault(name.casefold(), name)
+    return [by_folded[name] for name in difflib.get_close_matches(folded, list(by_folded), n=1, cutoff=0.6)]
 
 
 def parse_run_id(text: str) -> Any:
@@ -616,8 +631,14 @@ def cmd_set_version(args: argparse.Namespace) -> int:
     checked(_arguments.text, "FLOW", args.flow)
     checked(_arguments.integer, "VERSION", args.version, minimum=1)
     with Client(args.database_url) as client:
-        before = [v["version"] for v in client.list_flow_versions(args.flow) if v["is_current"]]
-        now = client.set_current_version(args.flow, args.version)
+        versions = client.list_flow_versions(args.flow)
+        before = [v["version"] for v in versions if v["is_current"]]
+        try:
+            now = client.set_current_version(args.flow, args.version)
+        except errors.FlowNotFound as exc:
+            if versions:  # the flow exists, the version does not: the engine's message says so
+                raise
+            raise unknown_flow(client, exc, args.flow) from None
     was = before[0] if before else None
     if was == now.version:
         print(f"flow {now.flow_slug}: version {now.version} was already current")
@@ -630,11 +651,14 @@ def cmd_flows(args: argparse.Namespace) -> int:
     checked(_arguments.text, "FLOW", args.flow, optional=True)
     with Client(args.database_url) as client:
         versions = client.list_flow_versions(args.flow)
+        if not versions and args.flow:
+            # an unknown flow is an error, as for start and graph (exit 1, with the closest known flow)
+            raise unknown_flow(client, errors.FlowNotFound(f"flow {args.flow} does not exist"), args.flow)
     if args.json:
         print(json.dumps(versions, indent=2))
         return 0
     if not versions:
-        print(f"no flow {args.flow}" if args.flow else "no flows")
+        print("no flows")
         return 0
     print(f"{'flow':20}  {'version':>7}  {'current':7}  {'created_at':25}  {'in flight':>9}  steps")
     for v in versions:
@@ -839,7 +863,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except psycopg.Error as exc:
         if errors.is_connection_lost(exc):
             return _fail(exc, f"cannot reach the database: {first_line(exc)}", 2, debug)
-        return _fail(exc, first_line(errors.translate(exc)), 1, debug)
+        return _fail(exc, first_line(errors.translate(exc, _login_role(args.database_url))), 1, debug)
     except TimeoutError as exc:
         return _fail(exc, str(exc), 1, debug)
     except KeyboardInterrupt:
@@ -852,6 +876,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug: the traceback is shown, redacted
         print(_redact.format_exception(exc), file=sys.stderr, end="")
         return 1
+
+
+def _login_role(database_url: str | None) -> str | None:
+    """The role a connection string logs in as, as libpq chooses it: its ``user``, else $PGUSER, else the name
+    of the operating system's user; None when it cannot be told."""
+    try:
+        user = conninfo_to_dict(_conninfo.resolve(database_url)).get("user")
+        return str(user or os.environ.get("PGUSER") or getpass.getuser()) or None
+    except Exception:  # a malformed string, or no user name to be found
+        return None
 
 
 def _fail(exc: BaseException, line: str, status: int, debug: bool) -> int:

@@ -44,9 +44,11 @@ from psycopg.types.json import set_json_loads
 from . import _arguments, _conninfo, _redact
 from .errors import (
     InvalidInput,
+    PermissionDenied,
     PgflowError,
     RunCancelled,
     RunFailed,
+    connected_role,
     first_line,
     is_transient,
     redacted,
@@ -198,7 +200,7 @@ class Client:
                                 raise
                             raise safe from None
                         continue
-                    refusal = _refusal(exc, function)
+                    refusal = _refusal(exc, function, connected_role(conn))
                     if refusal is exc:
                         raise
                     # the original stays attached as the cause, unless its text holds a password
@@ -457,16 +459,17 @@ class Client:
         raise AssertionError("unreachable")
 
 
-def _refusal(error: psycopg.Error, function: str) -> Exception:
+def _refusal(error: psycopg.Error, function: str, role: str | None = None) -> Exception:
     """The exception for a statement the database refused. Only what is about the caller's arguments becomes
     an argument error: the engine's PgflowError subclass (PF001-PF008), and InvalidInput for an argument the
     database could not convert to its parameter's type (SQLSTATE class 22 raised outside any function, such
     as ``%s::interval`` given 'garbage') or that psycopg refused before sending. Anything else (a program
-    limit exceeded inside the engine, a statement timeout, a missing privilege) is the psycopg error, its text
-    redacted; a missing or older pgflow schema is SchemaNotInstalled."""
+    limit exceeded inside the engine, a statement timeout) is the psycopg error, its text redacted; a missing
+    privilege is PermissionDenied naming ``role`` (the connected role); a missing or older pgflow schema is
+    SchemaNotInstalled."""
     sqlstate = getattr(error, "sqlstate", None) or ""
-    if sqlstate.startswith("PF"):
-        return translate(error)
+    if sqlstate.startswith("PF") or sqlstate == PermissionDenied.sqlstate:
+        return translate(error, role)
     missing = schema_not_installed(error)
     if missing is not None:
         return missing

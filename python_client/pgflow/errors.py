@@ -104,6 +104,24 @@ class DatabaseUnreachable(PgflowError):
     a database or role that does not exist). The message is one line, without any password."""
 
 
+class PermissionDenied(PgflowError):
+    """42501: the connected role may not do this (call a function, read a table, use the schema). The message
+    is one line: PostgreSQL's text, the connected role (``role``, None when unknown), the pgflow role that
+    grants it (``granted_by``: the names of ``pgflow_worker``, ``pgflow_producer``, ``pgflow_reader`` that do,
+    empty when only the schema's owner may) and a pointer to docs/security.md. A worker whose role may not
+    call every function it needs fails its start-up with it too (the message names the missing functions)."""
+
+    sqlstate = "42501"
+
+    def __init__(
+        self, message: str, *, detail: str | None = None, role: str | None = None,
+        granted_by: tuple[str, ...] = (),
+    ) -> None:
+        super().__init__(message, detail=detail)
+        self.role = role
+        self.granted_by = granted_by
+
+
 class NonRetryableError(Exception):
     """Raised by a handler (or a subclass of it) to fail its task at once, without retry, whatever
     attempts it has left: the worker reports it with ``pgflow.fail_task(..., retry => false)`` and the step's
@@ -200,17 +218,114 @@ def schema_not_installed(error: BaseException) -> SchemaNotInstalled | None:
     )
 
 
-def translate(error: psycopg.Error) -> Exception:
-    """The PgflowError subclass for an engine error (its message and detail redacted), ``SchemaNotInstalled``
-    for a missing or older pgflow schema, or the psycopg error for anything else: itself, or when its text
-    holds a password, a copy of the same class with the text redacted and nothing attached."""
+WORKER_ROLE, PRODUCER_ROLE, READER_ROLE = "pgflow_worker", "pgflow_producer", "pgflow_reader"
+
+#: Which of the three roles may execute each public function of schema pgflow (sql/095_privileges.sql, the
+#: table of docs/security.md); a function named here with no role is the owner's alone. tests_py/test_roles.py
+#: compares it with the catalog of an installed database, so that it cannot drift.
+FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
+    "define_flow": (WORKER_ROLE,),
+    "poll_for_tasks": (WORKER_ROLE,),
+    "poll_for_tasks_lean": (WORKER_ROLE,),
+    "heartbeat": (WORKER_ROLE,),
+    "stop_worker": (WORKER_ROLE,),
+    "complete_task": (WORKER_ROLE,),
+    "complete_tasks": (WORKER_ROLE,),
+    "fail_task": (WORKER_ROLE,),
+    "get_run_input": (WORKER_ROLE,),
+    "worker_timeout": (WORKER_ROLE, READER_ROLE),
+    "start_run": (PRODUCER_ROLE,),
+    "start_flow": (PRODUCER_ROLE,),
+    "cancel_run": (PRODUCER_ROLE,),
+    "resume_run": (PRODUCER_ROLE,),
+    "get_run_status": (PRODUCER_ROLE, READER_ROLE),
+    "list_runs": (PRODUCER_ROLE, READER_ROLE),
+    "describe_flow": (PRODUCER_ROLE, READER_ROLE),
+    "find_flow_versions": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
+    "get_step_outputs": (PRODUCER_ROLE, READER_ROLE),
+    "list_flow_versions": (PRODUCER_ROLE, READER_ROLE),
+    "max_output_size": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
+    "schema_version": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
+    "create_flow": (),
+    "add_step": (),
+    "set_current_version": (),
+    "prune_runs": (),
+    "expire_tasks": (),
+    "now": (),
+}
+#: Which of the three roles may read each table of schema pgflow with SELECT (all of its columns: the worker's
+#: few columns of step_tasks and runs are not counted, since a refusal there is about the other columns).
+TABLE_GRANTS: dict[str, tuple[str, ...]] = {
+    table: (READER_ROLE,)
+    for table in (
+        "flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts",
+        "schema_migrations",
+    )
+}
+TABLE_GRANTS["locks"] = ()
+
+SECURITY_DOC = "docs/security.md"
+
+_DENIED = re.compile(r"^permission denied for (?P<kind>function|procedure|table|relation|schema|sequence) (?P<name>\S+)")
+
+
+def permission_denied(error: BaseException, role: str | None = None) -> PermissionDenied:
+    """A ``PermissionDenied`` for PostgreSQL's 42501 ``error``: its first line, the connected ``role`` and, for
+    a function or table of schema pgflow (or the schema itself), which pgflow role grants it and how
+    (``grant pgflow_producer to <role>``), then docs/security.md. Nothing in it is a password (redacted)."""
+    diag = getattr(error, "diag", None)
+    message = (getattr(diag, "message_primary", None) or first_line(error)).strip()
+    who = f"role {role}" if role else "the connected role"
+    grantee = role or "<role>"
+    granted_by: tuple[str, ...] = ()
+    match = _DENIED.match(message)
+    hint = ""
+    if match:
+        kind, name = match.group("kind"), match.group("name").strip('"').removeprefix("pgflow.")
+        if kind == "schema" and name == "pgflow":
+            granted_by = (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE)
+            hint = ("; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader, "
+                    f"e.g. grant pgflow_producer to {grantee}")
+        else:
+            grants = FUNCTION_GRANTS if kind in ("function", "procedure") else TABLE_GRANTS
+            if name in grants:
+                granted_by = grants[name]
+                if granted_by:
+                    what = " or ".join(granted_by)
+                    hint = f"; {what} grants it: grant {granted_by[0]} to {grantee}"
+                else:
+                    hint = "; only the owner of schema pgflow may (none of pgflow_worker, pgflow_producer, pgflow_reader)"
+    detail = getattr(diag, "message_detail", None)
+    text = f"{message} (connected as {who}{hint}; see {SECURITY_DOC})"
+    return PermissionDenied(
+        _redact.redact(text), detail=_redact.redact(detail) if detail else None, role=role, granted_by=granted_by
+    )
+
+
+def translate(error: psycopg.Error, role: str | None = None) -> Exception:
+    """The PgflowError subclass for an engine error (its message and detail redacted), ``PermissionDenied``
+    for a missing privilege (SQLSTATE 42501; ``role``: the connected role, named in its message),
+    ``SchemaNotInstalled`` for a missing or older pgflow schema, or the psycopg error for anything else:
+    itself, or when its text holds a password, a copy of the same class with the text redacted and nothing
+    attached."""
     sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == PermissionDenied.sqlstate:
+        return permission_denied(error, role)
     cls = ERRORS_BY_SQLSTATE.get(sqlstate or "")
     if cls is None:
         return schema_not_installed(error) or redacted(error)
     diag = error.diag
     detail = diag.message_detail
     return cls(_redact.redact(diag.message_primary or str(error)), detail=_redact.redact(detail) if detail else detail)
+
+
+def connected_role(conn: Any) -> str | None:
+    """The role ``conn`` (a psycopg connection) logged in as, read from the connection without a query; None
+    when it cannot be read (a closed connection)."""
+    try:
+        return str(conn.info.user) or None
+    except Exception:  # closed, or not a connection
+        return None
 
 
 def redacted(error: psycopg.Error) -> psycopg.Error:

@@ -89,10 +89,13 @@ import psycopg
 from . import _arguments, _child, _conninfo, _redact, _storable
 from .context import Context
 from .errors import (
+    WORKER_ROLE,
     DatabaseUnreachable,
     InvalidInput,
     NonRetryableError,
+    PermissionDenied,
     SchemaNotInstalled,
+    connected_role,
     first_line,
     is_connection_lost,
     is_transient,
@@ -103,6 +106,15 @@ from .errors import (
 from .flow import Flow
 
 log = _redact.get_logger("pgflow.worker")
+
+#: The functions of schema pgflow a worker calls (all of them granted by pgflow_worker), checked at start-up
+#: (``Worker._check_privileges``) so that a role that may not call one fails there, not at its first poll.
+WORKER_FUNCTIONS: tuple[str, ...] = (
+    "poll_for_tasks_lean", "heartbeat", "complete_task", "complete_tasks", "fail_task", "get_run_input",
+    "stop_worker", "find_flow_versions", "max_output_size", "worker_timeout", "schema_version",
+)
+#: ... and those it calls when it defines its flows (``define=True``)
+DEFINE_FUNCTIONS: tuple[str, ...] = ("define_flow",)
 
 #: the largest error text sent to the engine, in bytes of UTF-8 (64 KiB); a longer one is cut, and says so
 MAX_ERROR_SIZE = 64 * 1024
@@ -444,6 +456,7 @@ class Worker:
         self._free_flags: list[int] = []
         self._started = False  # the start-up checks passed
         self._aborting = False  # a second signal: return at once
+        self._role: str | None = None  # the connected role (current_user), read at start-up
         self._worker_timeout = 30.0  # seconds, read from the session when the heartbeat connects
         self._can_read_runs = True
 
@@ -549,6 +562,8 @@ class Worker:
                 with _conninfo.connect(
                     self.conninfo, autocommit=True, connect_timeout=max(2, math.ceil(remaining))
                 ) as conn:
+                    self._role = connected_role(conn)
+                    self._check_privileges(conn)
                     self._check_schema(conn)
                     if self.worker_timeout is not None:
                         self._worker_timeout = self.worker_timeout
@@ -562,7 +577,7 @@ class Worker:
                 if _refused_by_server(text):
                     raise DatabaseUnreachable(_redact.redact(f"the database refused the connection: {text}")) from None
                 if not (is_connection_lost(exc) or may_pass_later(exc)):
-                    raise translate(exc) from safe_cause(exc)
+                    raise translate(exc, self._role) from safe_cause(exc)
                 failures += 1
                 delay = backoff(failures)
                 if time.monotonic() + delay >= deadline:
@@ -571,6 +586,52 @@ class Worker:
                     )) from None
                 log.debug("starting: connecting failed (%s); retrying in %.1f s", text, delay)
                 self._stopping.wait(delay)
+
+    def needed_functions(self) -> tuple[str, ...]:
+        """The functions of schema pgflow this worker calls: ``WORKER_FUNCTIONS``, and ``DEFINE_FUNCTIONS`` when
+        it defines its flows."""
+        return WORKER_FUNCTIONS + (DEFINE_FUNCTIONS if self.define else ())
+
+    def _check_privileges(self, conn: psycopg.Connection[Any]) -> None:
+        """PermissionDenied, naming the functions and ``grant pgflow_worker to <role>``, unless the connected
+        role (current_user) may use schema pgflow and execute every function of ``needed_functions()`` (any
+        overload of each name). Nothing is checked without a schema pgflow, and a function the schema lacks is
+        left to ``_check_schema`` (an older schema)."""
+        row = conn.execute(
+            """
+            select current_user::text,
+                   n.oid is not null,
+                   n.oid is not null and has_schema_privilege(current_user, n.oid, 'usage'),
+                   coalesce((
+                     select array_agg(f.name order by f.ord)
+                     from unnest(%s::text[]) with ordinality as f(name, ord)
+                     where exists (select from pg_catalog.pg_proc as p
+                                   where p.pronamespace = n.oid and p.proname = f.name)
+                       and not exists (select from pg_catalog.pg_proc as p
+                                       where p.pronamespace = n.oid and p.proname = f.name
+                                         and has_function_privilege(current_user, p.oid, 'execute'))
+                   ), '{}')
+            from (select 1) as one
+            left join pg_catalog.pg_namespace as n on n.nspname = 'pgflow'
+            """,
+            (list(self.needed_functions()),),
+        ).fetchone()
+        assert row is not None
+        role, installed, usage, missing = row
+        self._role = role
+        if not installed or (usage and not missing):
+            return
+        what = ("schema pgflow" + (f" and functions {', '.join(missing)}" if missing else "")) if not usage else (
+            f"function{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        )
+        raise PermissionDenied(
+            _redact.redact(
+                f"role {role} may not use {what}, which this worker calls: grant pgflow_worker to {role} "
+                "(see docs/security.md)"
+            ),
+            role=role,
+            granted_by=(WORKER_ROLE,),
+        )
 
     def _check_schema(self, conn: psycopg.Connection[Any]) -> None:
         """SchemaNotInstalled unless the database has the schema version this package ships."""
@@ -626,7 +687,7 @@ class Worker:
                 failures = 0
             except psycopg.Error as exc:
                 if not may_pass_later(exc):
-                    raise translate(exc) from safe_cause(exc)
+                    raise translate(exc, self._role) from safe_cause(exc)
                 failures += 1
                 self._close_poll_conn()
                 delay = backoff(failures)
@@ -763,7 +824,7 @@ class Worker:
                     # a poll refused for its data (54000 while building a task's input, say) is waited out
                     # like a lost connection: the worker keeps serving once the database can answer again
                     if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError)):
-                        raise translate(exc) from safe_cause(exc)
+                        raise translate(exc, self._role) from safe_cause(exc)
                     failures += 1
                     self._close_poll_conn()
                     delay = backoff(failures)
@@ -1526,7 +1587,7 @@ class Worker:
                     if may_pass_later(exc):
                         log.warning("heartbeat failed (%s); retrying", first_line(exc))
                     else:
-                        log.error("heartbeat failed: %s", first_line(translate(exc)))
+                        log.error("heartbeat failed: %s", first_line(translate(exc, self._role)))
                 # after a failure, beat again no later than the interval: a worker must be heard within its
                 # own timeout once the database is back, however long it was gone
                 self._finished.wait(interval if failures == 0 else min(interval, backoff(failures)))
@@ -1566,13 +1627,19 @@ class Worker:
             try:
                 listener = _conninfo.listener(self.conninfo, self.listen_conninfo, stop=self._finished)
                 if listener is None:
-                    if not deaf and not self._finished.is_set():
+                    if not deaf and not self._finished.is_set() and self.listen_conninfo:
                         log.info(
-                            "worker %s: notifications do not reach %s (a connection pooler in transaction mode?): "
-                            "it polls every %g s; give it listen_conninfo (--listen-url, PGFLOW_LISTEN_URL), a "
-                            "direct connection, to wake at once",
-                            self.worker_id, "its listen_conninfo" if self.listen_conninfo else "its connection",
-                            self.poll_interval,
+                            "worker %s: notifications sent through its connection do not reach its listen "
+                            "connection (listen_conninfo, --listen-url, PGFLOW_LISTEN_URL): does it lead to another "
+                            "server or database? It polls every %g s meanwhile",
+                            self.worker_id, self.poll_interval,
+                        )
+                    elif not deaf and not self._finished.is_set():
+                        log.info(
+                            "worker %s: notifications do not reach its connection (a connection pooler in "
+                            "transaction mode?): it polls every %g s; give it listen_conninfo (--listen-url, "
+                            "PGFLOW_LISTEN_URL), a direct connection, to wake at once",
+                            self.worker_id, self.poll_interval,
                         )
                     deaf = True
                     failures = 0
