@@ -196,10 +196,10 @@ def redact_conninfo_error(message: str, conninfo: str) -> str:
     as Python's ``repr`` escapes it — overlapping a password has the overlapping part masked, even a password
     cut short where the parse stopped; then ``redact`` applies. A connection string that is neither URL-like
     nor key/value is masked whole wherever the message repeats it (it may be a password pasted in the wrong
-    place) unless it cannot be one (``_could_be_password``: ``not a url`` is shown as it is)."""
+    place)."""
     spans = _secret_spans(conninfo)
     stripped = conninfo.strip()
-    if stripped and "=" not in conninfo and _URL_START.match(conninfo) is None and _could_be_password(stripped):
+    if stripped and "=" not in conninfo and _URL_START.match(conninfo) is None:
         spans.append((conninfo.index(stripped[0]), conninfo.index(stripped[0]) + len(stripped)))
     if spans and message:
         masked: list[tuple[int, int]] = []
@@ -207,18 +207,6 @@ def redact_conninfo_error(message: str, conninfo: str) -> str:
             masked += _masked_pieces(message, written, written_spans)
         message = _mask(message, masked)
     return redact(message)
-
-
-#: a text made only of these (lowercase ASCII words, spaces, and the dots, dashes, underscores and slashes of
-#: a host name or a path) is taken for a mistake, not for a password pasted in the wrong place
-_PLAIN_WORDS = re.compile(r"[a-z][a-z ._/-]*")
-
-
-def _could_be_password(text: str) -> bool:
-    """Whether a connection string that is neither URL-like nor key/value may be a password pasted in its
-    place: anything but lowercase ASCII words (with spaces, dots, dashes, underscores, slashes) — a capital,
-    a digit, another symbol or a non-ASCII character, as a password is made of."""
-    return _PLAIN_WORDS.fullmatch(text) is None
 
 
 def _spellings(conninfo: str, spans: list[tuple[int, int]]) -> list[tuple[str, list[tuple[int, int]]]]:
