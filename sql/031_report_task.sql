@@ -50,8 +50,8 @@ $$;
 -- step_slug) order; then, in run_id order, the rows of the runs where a step may end in this batch (its
 -- reports cover its remaining tasks, or one of them cannot be stored or is past its deadline: FOR NO KEY
 -- UPDATE) and of the runs of reports that will be refused (their task is not started at that attempt: FOR
--- SHARE, so that an end of the run in progress is waited for here, in order, and never later); then the tasks. A completion that does not
--- end its step never locks its run.
+-- SHARE, so that an end of the run in progress is waited for here, in order, and never later); then the tasks.
+-- A completion that does not end its step never locks its run.
 create or replace function pgflow._complete_reports(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[], now timestamptz,
   function_name text
