@@ -228,10 +228,15 @@ create table pgflow.workers (
   -- the handlers the worker said, at its last heartbeat, were still running past their deadline: a JSON array
   -- of {"run_id", "step_slug", "task_index", "attempt", "deadline"} (at most 1,000), for `pgflow workers`
   past_deadline jsonb not null default '[]',
+  -- the flow versions the worker serves, as its last poll gave them: {"flow_slug": [version, ...]} (a flow absent
+  -- from it is not served); null: every version (of the flows in flow_slugs). Read by pgflow.live_workers()
+  flow_versions jsonb,
   constraint workers_worker_timeout_is_bounded
   check (worker_timeout between interval '1 second' and interval '1 hour'),
   constraint workers_past_deadline_is_an_array
-  check (jsonb_typeof(past_deadline) = 'array')
+  check (jsonb_typeof(past_deadline) = 'array'),
+  constraint workers_flow_versions_is_an_object
+  check (flow_versions is null or jsonb_typeof(flow_versions) = 'object')
 );
 
 -- Expiry looks for running workers whose lease has ended.

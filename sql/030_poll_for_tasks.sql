@@ -5,6 +5,41 @@
 -- FOR UPDATE SKIP LOCKED (concurrent pollers never receive the same task and never wait on each
 -- other), and their inputs are built from the stored outputs of their dependencies.
 
+-- Called by _expire_tasks, and by the reports (_complete_reports) for an attempt reported after its deadline:
+-- counts one overdue attempt as failed (retried or exhausted like any failure, by _fail_attempt) with the error
+-- "attempt N timed out: ..." — no result by its deadline, or (last_heartbeat_at given) its worker's lease
+-- ended. wait as for _fail_attempt: false (expiry) skips busy rows, true (a report, whose transaction already
+-- holds the step's and the run's rows in the cascade's order) waits. Returns whether the failure was recorded.
+create or replace function pgflow._expire_attempt(
+  run_id uuid, step_slug text, task_index int, attempt int, deadline timestamptz, now timestamptz, wait boolean,
+  worker_id text default null, last_heartbeat_at timestamptz default null, worker_timeout interval default null
+)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._fail_attempt(
+    _expire_attempt.run_id,
+    _expire_attempt.step_slug,
+    _expire_attempt.task_index,
+    case
+      when _expire_attempt.last_heartbeat_at is null then pg_catalog.format(
+        'attempt %s timed out: no result by its deadline %s', _expire_attempt.attempt, _expire_attempt.deadline
+      )
+      else pg_catalog.format(
+        'attempt %s timed out: worker %s sent no heartbeat since %s (its timeout is %s)', _expire_attempt.attempt,
+        pgflow._shown(_expire_attempt.worker_id), _expire_attempt.last_heartbeat_at, _expire_attempt.worker_timeout
+      )
+    end,
+    _expire_attempt.attempt,
+    _expire_attempt.now,
+    wait => _expire_attempt.wait
+  );
+end;
+$$;
+
 -- Called by poll_for_tasks and expire_tasks, one caller at a time: turns overdue attempts into failed
 -- attempts, which are retried or exhausted like any failure. Tasks whose rows are busy are left for
 -- the next pass. An attempt is overdue when its deadline has passed, or when the lease of the worker
@@ -43,22 +78,10 @@ begin
     -- Each attempt in a block of its own: an error the engine did not foresee while one is expired is reported
     -- as a WARNING (in the server's log) and that attempt is left for the next pass; it never fails the poll.
     begin
-      if pgflow._fail_attempt(
-        v_task.run_id,
-        v_task.step_slug,
-        v_task.task_index,
-        case
-          when v_task.last_heartbeat_at is null then pg_catalog.format(
-            'attempt %s timed out: no result by its deadline %s', v_task.attempt, v_task.deadline
-          )
-          else pg_catalog.format(
-            'attempt %s timed out: worker %s sent no heartbeat since %s (its timeout is %s)', v_task.attempt,
-            pgflow._shown(v_task.worker_id), v_task.last_heartbeat_at, v_task.worker_timeout
-          )
-        end,
-        v_task.attempt,
-        _expire_tasks.now,
-        wait => false
+      if pgflow._expire_attempt(
+        v_task.run_id, v_task.step_slug, v_task.task_index, v_task.attempt, v_task.deadline, _expire_tasks.now,
+        wait => false, worker_id => v_task.worker_id, last_heartbeat_at => v_task.last_heartbeat_at,
+        worker_timeout => v_task.worker_timeout
       ) then
         v_expired := v_expired + 1;
       end if;
@@ -180,11 +203,14 @@ begin
   perform pgflow._notice_server_start(v_now);
 
   -- A poll is a sign of life: a registered worker that polls renews its lease (at most once a second,
-  -- so the poll stays read-mostly).
+  -- so the poll stays read-mostly), and records the flow versions it serves (when they changed).
   update pgflow.workers as w
-  set last_heartbeat_at = v_now, expires_at = v_now + w.worker_timeout, stopped_at = null
+  set last_heartbeat_at = v_now, expires_at = v_now + w.worker_timeout, stopped_at = null, flow_versions = v_versions
   where w.worker_id = _poll_for_tasks.worker_id
-    and (w.stopped_at is not null or w.last_heartbeat_at < v_now - interval '1 second');
+    and (
+      w.stopped_at is not null or w.last_heartbeat_at < v_now - interval '1 second'
+      or w.flow_versions is distinct from v_versions
+    );
 
   -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it), when
   -- two index probes find something overdue.

@@ -2,7 +2,10 @@
 --
 -- Both are fenced: they change a task only while it is started and, when the caller passes the
 -- attempt it was given, only while that attempt is the current one. A late report from an attempt
--- that timed out (and may be running again elsewhere) returns false and changes nothing.
+-- that timed out (and may be running again elsewhere) returns false and changes nothing. A completion
+-- of the current attempt after its deadline is not recorded either: the attempt counts as failed, as
+-- the next expiry pass would count it, whether or not a poll came first. fail_task after the deadline
+-- records the handler's own error (the attempt fails either way, retried or exhausted alike).
 -- Locks follow the order of 020_cascade.sql: the reported step's state row, then the run row (only
 -- when the step is about to finish), then the task row.
 
@@ -31,8 +34,13 @@ $$;
 -- Called by complete_task and complete_tasks: records a batch of completions and cascades, in one
 -- transaction. The arrays are parallel (one report per position); an attempt of null is not checked.
 -- Returns, per report: true when recorded, false when not (the task is not started, the attempt is not
--- the current one, the run is no longer started — or the output cannot be stored: see below), null when
--- the task does not exist.
+-- the current one, the run is no longer started — or the attempt is past its deadline, or the output cannot
+-- be stored: see below), null when the task does not exist.
+--
+-- A report of an attempt whose deadline has passed (by now, after _notice_server_start has credited any
+-- outage) is not recorded: the attempt is expired right here, exactly as the next expiry pass would do it
+-- (_expire_attempt: "attempt N timed out: no result by its deadline ...", then retried or exhausted), and
+-- the other reports of the batch are recorded.
 --
 -- An output larger than pgflow.max_output_size(), or one that would take its map step's outputs together
 -- past it, cannot be stored: that report fails its task at once, without retry, with an error naming the
@@ -40,10 +48,10 @@ $$;
 --
 -- Locks (020_cascade.sql) level by level for the whole batch: the reported steps' rows in (run_id,
 -- step_slug) order; then, in run_id order, the rows of the runs where a step may end in this batch (its
--- reports cover its remaining tasks, or one of them cannot be stored: FOR NO KEY UPDATE) and of the runs of
--- reports that will be refused (their task is not started at that attempt: FOR SHARE, so that an end of the
--- run in progress is waited for here, in order, and never later); then the tasks. A completion that does not
--- end its step never locks its run.
+-- reports cover its remaining tasks, or one of them cannot be stored or is past its deadline: FOR NO KEY
+-- UPDATE) and of the runs of reports that will be refused (their task is not started at that attempt: FOR
+-- SHARE, so that an end of the run in progress is waited for here, in order, and never later); then the tasks.
+-- A completion that does not end its step never locks its run.
 create or replace function pgflow._complete_reports(
   run_ids uuid[], step_slugs text[], task_indexes int[], outputs jsonb[], attempts int[], now timestamptz,
   function_name text
@@ -63,6 +71,9 @@ declare
   v_others uuid[];
   v_unstorable int[];
   v_reasons text[];
+  v_overdue int[];
+  v_overdue_attempts int[];
+  v_overdue_deadlines timestamptz[];
   v_guarded uuid[];
   v_locked uuid[] := '{}'::uuid[];
   v_lock record;
@@ -111,11 +122,16 @@ begin
     );
   end if;
 
+  -- A report may be the first call after a restart of the database server: the deadlines are credited with
+  -- the outage before they are judged below (an outage never counts against a worker).
+  perform pgflow._notice_server_start(_complete_reports.now);
+
   ---------------------------------------------------------------------------------------------------
   -- 1. The reported steps' rows. Which reports can be stored: each output on its own, and a step's
   --    outputs together (those it has, plus this batch's for its tasks that are started at the reported
-  --    attempt, in batch order). The runs where a step may end: its reports cover its remaining tasks,
-  --    or one of them cannot be stored (its task fails without retry).
+  --    attempt and not past their deadline, in batch order). The runs where a step may end: its reports
+  --    cover its remaining tasks, or one of them cannot be stored (its task fails without retry) or is past
+  --    its deadline (its attempt is expired: retried or exhausted).
   ---------------------------------------------------------------------------------------------------
   with reports as (
     select
@@ -132,23 +148,35 @@ begin
     order by ss.run_id, ss.step_slug
     for no key update of ss
   ),
-  valid as (
+  started as (
     select
-      reports.pos, reports.run_id, reports.step_slug, locked.flow_slug, reports.size,
-      coalesce(locked.output_size, 0)
-      + pg_catalog.sum(case when reports.size <= pgflow.max_output_size() then reports.size else 0 end) over (
-        partition by reports.run_id, reports.step_slug order by reports.pos rows unbounded preceding
-      ) as step_size
+      reports.pos, reports.run_id, reports.step_slug, locked.flow_slug, reports.size, locked.output_size,
+      task.attempt, task.deadline, task.deadline <= _complete_reports.now as overdue
     from reports
     inner join locked on reports.run_id = locked.run_id and reports.step_slug = locked.step_slug
+    cross join lateral (
+      select t.attempt, t.deadline
+      from pgflow.step_tasks as t
+      where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
+        -- started (written as in step 3 below, so that it is looked up by key)
+        and t.finished_at is null and t.status <> 'queued'
+        and (reports.attempt is null or t.attempt = reports.attempt)
+    ) as task
     where locked.status = 'started'
-      and exists (
-        select from pgflow.step_tasks as t
-        where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
-          -- started (written as in step 3 below, so that it is looked up by key)
-          and t.finished_at is null and t.status <> 'queued'
-          and (reports.attempt is null or t.attempt = reports.attempt)
-      )
+  ),
+  -- reports of attempts past their deadline are not recorded: those attempts are expired (step 5)
+  overdue as (
+    select started.pos, started.run_id, started.attempt, started.deadline from started where started.overdue
+  ),
+  valid as (
+    select
+      started.pos, started.run_id, started.step_slug, started.flow_slug, started.size,
+      coalesce(started.output_size, 0)
+      + pg_catalog.sum(case when started.size <= pgflow.max_output_size() then started.size else 0 end) over (
+        partition by started.run_id, started.step_slug order by started.pos rows unbounded preceding
+      ) as step_size
+    from started
+    where not started.overdue
   ),
   unstorable as (
     select
@@ -181,16 +209,22 @@ begin
       inner join counts on locked.run_id = counts.run_id and locked.step_slug = counts.step_slug
       where (locked.status = 'started' and locked.remaining_tasks <= counts.n)
         or locked.run_id in (select unstorable.run_id from unstorable)
+        or locked.run_id in (select overdue.run_id from overdue)
     ),
     (select pg_catalog.array_agg(unstorable.pos order by unstorable.pos) from unstorable),
     (select pg_catalog.array_agg(unstorable.reason order by unstorable.pos) from unstorable),
+    (select pg_catalog.array_agg(overdue.pos order by overdue.pos) from overdue),
+    (select pg_catalog.array_agg(overdue.attempt order by overdue.pos) from overdue),
+    (select pg_catalog.array_agg(overdue.deadline order by overdue.pos) from overdue),
     (
       select pg_catalog.array_agg(distinct reports.run_id)
       from reports
       where not exists (select from valid where valid.pos = reports.pos)
+        and not exists (select from overdue where overdue.pos = reports.pos)
     )
-  into v_runs, v_finishing, v_unstorable, v_reasons, v_guarded;
+  into v_runs, v_finishing, v_unstorable, v_reasons, v_overdue, v_overdue_attempts, v_overdue_deadlines, v_guarded;
   v_unstorable := coalesce(v_unstorable, '{}'::int[]);
+  v_overdue := coalesce(v_overdue, '{}'::int[]);
   -- the outputs to store: those that cannot be stored are left out before the batch is read as rows
   -- (reading it copies every output once)
   if pg_catalog.cardinality(v_unstorable) > 0 then
@@ -260,7 +294,7 @@ begin
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes,
       coalesce(v_outputs, _complete_reports.outputs), v_attempts
     ) as u
-    where u.run_id = any(v_started) and not (u.pos = any(v_unstorable))
+    where u.run_id = any(v_started) and not (u.pos = any(v_unstorable)) and not (u.pos = any(v_overdue))
   ),
   completed as (
     update pgflow.step_tasks as t
@@ -352,6 +386,19 @@ begin
   end loop;
 
   ---------------------------------------------------------------------------------------------------
+  -- 5b. Reports of attempts past their deadline: the attempt is expired here, as the next expiry pass
+  --     would (_expire_attempt: "timed out", retried or exhausted), and the report is not recorded. Their
+  --     steps' and runs' rows are held (steps 1 and 2), so this waits for nothing but the task's row.
+  ---------------------------------------------------------------------------------------------------
+  for v_pos in select o.pos from pg_catalog.unnest(v_overdue) as o (pos) order by o.pos loop
+    perform pgflow._expire_attempt(
+      _complete_reports.run_ids[v_pos], _complete_reports.step_slugs[v_pos], _complete_reports.task_indexes[v_pos],
+      v_overdue_attempts[pg_catalog.array_position(v_overdue, v_pos)],
+      v_overdue_deadlines[pg_catalog.array_position(v_overdue, v_pos)], _complete_reports.now, wait => true
+    );
+  end loop;
+
+  ---------------------------------------------------------------------------------------------------
   -- 6. Refused reports. One of a run with no task recorded in this batch is repaired if its run ended and
   --    the end had to leave its task or step (a run with a task recorded here cannot end before this
   --    commits: ending it waits for that task's row). No end can still be in progress: the run's row was
@@ -363,7 +410,7 @@ begin
     from pgflow._report_rows(
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes, null, v_attempts
     ) as u
-    where not (u.pos = any(v_recorded)) and not (u.pos = any(v_unstorable))
+    where not (u.pos = any(v_recorded)) and not (u.pos = any(v_unstorable)) and not (u.pos = any(v_overdue))
       and not exists (
         select
         from pg_catalog.unnest(_complete_reports.run_ids) with ordinality as other (run_id, pos)
@@ -422,8 +469,10 @@ $$;
 comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 'Records the output of a started task and cascades: the step completes with its last task, dependents start, '
 'the run completes when nothing is left. Returns false, changing nothing, for a task that is not started, a '
-'stale attempt or a run that is no longer started. An output over pgflow.max_output_size() fails the task '
-'without retry (and returns false). PF007 when the task does not exist; PF005 for null arguments.';
+'stale attempt or a run that is no longer started. An attempt past its deadline (the step''s timeout) is not '
+'recorded: it is expired as a poll would expire it (error "attempt N timed out: ...", retried or exhausted) and '
+'false is returned. An output over pgflow.max_output_size() fails the task without retry (and returns false). '
+'PF007 when the task does not exist; PF005 for null arguments.';
 
 -- Called by workers that report several results at once (the Python worker does): complete_task for a
 -- batch, in one transaction, with the same cascade and fencing.
@@ -445,8 +494,9 @@ $$;
 
 comment on function pgflow.complete_tasks(uuid[], text[], int[], jsonb[], int[]) is
 'complete_task for a batch of reports given as parallel arrays, in one transaction. Returns one element per '
-'report: true (recorded), false (refused, as complete_task, or an output too large, which fails its task) or '
-'null (no such task). One report that cannot be stored never keeps the others from being recorded.';
+'report: true (recorded), false (refused, as complete_task: an attempt past its deadline is expired, an output '
+'too large fails its task) or null (no such task). One report that cannot be recorded never keeps the others '
+'from being recorded.';
 
 -- Called by fail_task and by expiry: one failed attempt, retried after the retry delay while attempts
 -- are left (and retry is true), else the step's when_exhausted applies. Returns whether the failure was

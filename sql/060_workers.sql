@@ -197,8 +197,9 @@ declare
   v_task record;
 begin
   perform pgflow._check_name('stop_worker', 'worker_id', stop_worker.worker_id);
+  -- a stopped worker runs no handler: what it said was past its deadline is cleared
   update pgflow.workers as w
-  set stopped_at = v_now
+  set stopped_at = v_now, past_deadline = '[]'
   where w.worker_id = stop_worker.worker_id and w.stopped_at is null;
 
   for v_task in
@@ -219,5 +220,53 @@ end;
 $$;
 
 comment on function pgflow.stop_worker(text) is
-'Marks a worker stopped; the tasks it still holds count as failed attempts (they are retried). PF005 for a '
-'worker_id that is not a text of 1 to 255 characters.';
+'Marks a worker stopped and clears its past_deadline (it runs no handler any more); the tasks it still holds count '
+'as failed attempts (they are retried). PF005 for a worker_id that is not a text of 1 to 255 characters.';
+
+-- Called by `pgflow start --wait` (any client that wants to know whether a run can progress): how many live
+-- workers serve a version of a flow. Reads pgflow.workers for roles that may not (producers).
+create or replace function pgflow.live_workers(flow_slug text, flow_version int default null)
+returns int
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_version int := live_workers.flow_version;
+begin
+  if live_workers.flow_slug is null or live_workers.flow_slug !~ '^[a-zA-Z_][a-zA-Z0-9_]*$'
+     or pg_catalog.length(live_workers.flow_slug) > 128 then
+    perform pgflow._bad_argument(
+      'live_workers', 'flow_slug', 'a flow slug (1 to 128 letters, digits and underscores, not starting with a digit)',
+      live_workers.flow_slug
+    );
+  end if;
+  if v_version < 1 then
+    perform pgflow._bad_argument('live_workers', 'flow_version', 'null or a positive integer', v_version::text);
+  end if;
+  if v_version is null then
+    select f.version into v_version from pgflow.flows as f where f.flow_slug = live_workers.flow_slug and f.is_current;
+    if not found then
+      raise exception using
+        errcode = 'PF004',
+        message = pg_catalog.format('flow %s does not exist', pgflow._shown(live_workers.flow_slug));
+    end if;
+  end if;
+  return (
+    select pg_catalog.count(*)::int
+    from pgflow.workers as w
+    where w.stopped_at is null and w.expires_at > pgflow.now()
+      and (w.flow_slugs is null or live_workers.flow_slug = any(w.flow_slugs))
+      and (
+        w.flow_versions is null
+        or coalesce(w.flow_versions -> live_workers.flow_slug, '[]'::jsonb) @> pg_catalog.to_jsonb(v_version)
+      )
+  );
+end;
+$$;
+
+comment on function pgflow.live_workers(text, int) is
+'How many workers serve version flow_version of flow flow_slug now (null: the flow''s current version): not '
+'stopped, lease (expires_at) later than pgflow.now(), flow_slugs null or holding the flow, and flow_versions (the '
+'versions their last poll claimed) null or listing that version for the flow. PF005 for a flow_slug that is not a '
+'slug or a flow_version below 1; PF004 for an unknown flow when flow_version is null.';

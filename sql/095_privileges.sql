@@ -46,6 +46,7 @@ alter function pgflow.list_flow_versions security definer;
 alter function pgflow.set_current_version security definer;
 alter function pgflow.heartbeat security definer;
 alter function pgflow.stop_worker security definer;
+alter function pgflow.live_workers security definer;
 alter function pgflow.schema_version security definer;
 
 revoke all on schema pgflow from public;
@@ -86,7 +87,8 @@ begin
     grant execute on function
       pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
-      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.max_output_size, pgflow.schema_version
+      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
+      pgflow.schema_version
     to pgflow_producer;
   end if;
 end
@@ -103,8 +105,8 @@ begin
     grant usage on schema pgflow to pgflow_reader;
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
-      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.max_output_size, pgflow.worker_timeout,
-      pgflow.schema_version
+      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
+      pgflow.worker_timeout, pgflow.schema_version
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,

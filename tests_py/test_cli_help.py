@@ -140,6 +140,9 @@ def test_live_workers_counts_only_running_unexpired_workers_of_the_flow(admin_ur
     with scratch_database(admin_url, "pgflow_cli_workers") as url:
         pgflow.migrate(url)
         with psycopg.connect(url, autocommit=True) as conn, pgflow.Client(url) as client:
+            conn.execute("select pgflow.define_flow('f', '[{\"slug\": \"a\"}]')")
+            conn.execute("select pgflow.define_flow('g', '[{\"slug\": \"a\"}]')")
+            assert pgflow_cli.live_workers(client, "unknown") is None  # PF004: cannot be known
             assert pgflow_cli.live_workers(client, "f") == 0
             conn.execute("select pgflow.heartbeat('other', array['g'])")
             assert pgflow_cli.live_workers(client, "f") == 0
@@ -152,6 +155,21 @@ def test_live_workers_counts_only_running_unexpired_workers_of_the_flow(admin_ur
             conn.execute("update pgflow.workers set expires_at = pgflow.now() - interval '1 second' where worker_id = 'mine'")
             assert pgflow_cli.live_workers(client, "f") == 0
             assert pgflow_cli.live_workers(client, "g") == 1
+            # versions: a worker whose polls claim only version 1 of g does not serve its current version 2
+            conn.execute("select pgflow.define_flow('g', '[{\"slug\": \"b\"}]')")
+            conn.execute("select count(*) from pgflow.poll_for_tasks('other', null, 0, '{\"g\": [1]}')")
+            assert pgflow_cli.live_workers(client, "g") == 0
+            assert pgflow_cli.live_workers(client, "g", 1) == 1
+            assert pgflow_cli.live_workers(client, "g", 2) == 0
+
+
+def test_the_no_worker_notice_names_the_version() -> None:
+    said: list[str] = []
+    notice = pgflow_cli.NoWorkerNotice(
+        lambda: 0, said.append, "f", "m:f", grace=0, every=5, repeat=60, clock=lambda: 0.0, flow_version=3
+    )
+    notice.look()
+    assert len(said) == 1 and said[0].startswith("no live worker serves flow f version 3 ("), said
 
 
 def test_the_no_worker_notice_repeats_while_it_stays_so_and_says_when_a_worker_comes() -> None:

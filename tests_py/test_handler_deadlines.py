@@ -232,10 +232,19 @@ def test_a_handler_past_its_deadline_is_logged_once_and_shown_by_pgflow_workers(
 
 def test_pgflow_workers_lists_running_workers_and_with_all_the_stopped_ones(database_url: str) -> None:
     running, stopped = f"lw-run-{uuid.uuid4().hex[:6]}", f"lw-stop-{uuid.uuid4().hex[:6]}"
+    versioned = f"lw-ver-{uuid.uuid4().hex[:6]}"
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("select pgflow.heartbeat(%s, array['flow_x', 'flow_y'], interval '30 s')", (running,))
-        conn.execute("select pgflow.heartbeat(%s, null, interval '30 s')", (stopped,))
+        conn.execute(
+            "select pgflow.heartbeat(%s, null, interval '30 s', %s::jsonb)",
+            (stopped, '[{"run_id": "6f1c0000-0000-0000-0000-000000000000", "step_slug": "s", "task_index": 0, '
+                      '"attempt": 1, "deadline": "2030-01-01 00:00:00+00"}]'),
+        )
         conn.execute("select pgflow.stop_worker(%s)", (stopped,))
+        conn.execute("select pgflow.heartbeat(%s, array['flow_v', 'flow_w'], interval '30 s')", (versioned,))
+        conn.execute(
+            "select count(*) from pgflow.poll_for_tasks(%s, null, 0, '{\"flow_v\": [2, 3]}')", (versioned,)
+        )
     base = [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "workers"]
     plain = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=30)
     every = subprocess.run([*base, "--all"], cwd=ROOT, capture_output=True, text=True, timeout=30)
@@ -243,8 +252,10 @@ def test_pgflow_workers_lists_running_workers_and_with_all_the_stopped_ones(data
     [line] = [l for l in plain.stdout.splitlines() if l.startswith(running)]
     assert "flow_x,flow_y" in line and "running" in line and line.rstrip().endswith("0"), line
     assert stopped not in plain.stdout
+    [line] = [l for l in plain.stdout.splitlines() if l.startswith(versioned)]
+    assert "flow_v v2,3" in line and "flow_w" not in line, line  # it serves versions 2 and 3 of flow_v only
     [line] = [l for l in every.stdout.splitlines() if l.startswith(stopped)]
-    assert "stopped" in line, line
+    assert "stopped" in line and "6f1c" not in line and line.rstrip().endswith("-"), line  # past_deadline cleared
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ GRANTED: dict[str, set[str]] = {
     "find_flow_versions": {WORKER, PRODUCER, READER},
     "get_step_outputs": {PRODUCER, READER},
     "list_flow_versions": {PRODUCER, READER},
+    "live_workers": {PRODUCER, READER},
     "max_output_size": set(ROLES),
     "schema_version": set(ROLES),
     # the owner's alone: definitions by other means than define_flow, and maintenance
@@ -339,6 +340,30 @@ def test_a_worker_role_runs_flows_a_producer_role_starts_cancels_and_resumes(
     # the worker defined its flows itself, with the owner's rights
     with psycopg.connect(database_url, autocommit=True) as conn:
         assert conn.execute("select count(*) from pgflow.flows where flow_slug = %s", (diamond,)).fetchone() == (1,)
+
+
+def test_producers_and_readers_learn_how_many_live_workers_serve_a_flow_version(
+    database_url: str, logins: dict[Any, str], flow_slug: str
+) -> None:
+    """`pgflow start --wait` as a producer (or a reader): pgflow.live_workers counts the workers serving the run's
+    version, which a producer could not read from pgflow.workers itself."""
+    worker_id = f"lw-{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(database_url, autocommit=True) as owner:
+        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (flow_slug,))
+        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}, {\"slug\": \"b\"}]')", (flow_slug,))
+        owner.execute("select pgflow.heartbeat(%s, array[%s], interval '1 minute')", (worker_id, flow_slug))
+        owner.execute(
+            "select count(*) from pgflow.poll_for_tasks(%s, array[%s], 0, %s::jsonb)",
+            (worker_id, flow_slug, f'{{"{flow_slug}": [1]}}'),
+        )
+    cli = importlib.import_module("pgflow.cli")
+    for role in (PRODUCER, READER):
+        with pgflow.Client(logins[role]) as client:
+            assert cli.live_workers(client, flow_slug, 1) == 1, role
+            assert cli.live_workers(client, flow_slug, 2) == 0, role  # only version 1 is served
+            assert cli.live_workers(client, flow_slug) == 0, role  # the current version is 2
+    with pgflow.Client(logins[WORKER]) as client:
+        assert cli.live_workers(client, flow_slug, 1) is None  # not the worker's to call
 
 
 def test_a_reader_reads_and_writes_nothing(database_url: str, logins: dict[Any, str], flow_slug: str) -> None:

@@ -432,3 +432,34 @@ def test_log_lines_write_nul_visibly_and_are_capped(
         assert len(text.encode()) <= 2 * limit + 1
     assert any("bad \\x00 thing EEE" in text for text in shown), [t[:300] for t in shown]
     assert any("Traceback" in text and "[... truncated" in text for text in shown), [t[-300:] for t in shown]
+
+
+def test_a_result_returned_past_the_deadline_with_no_poll_in_between_is_refused(
+    database_url: str, flow_slug: str
+) -> None:
+    """The handler ignores its 1 s timeout and returns 4 s later; its worker (concurrency 1, no lingering thread:
+    the slot stays taken) cannot poll meanwhile, and nothing else polls. The report itself expires the attempt:
+    the engine refuses the result, the only attempt fails as timed out and the run fails."""
+    flow = pgflow.Flow(flow_slug)
+
+    @flow.step(timeout=1, max_attempts=1)
+    def stubborn(input: Any) -> Any:
+        time.sleep(4)  # ignores ctx.cancelled
+        return "late"
+
+    reports: list[tuple[str, bool]] = []
+    worker = pgflow.Worker(
+        database_url, flow, concurrency=1, on_report=lambda task, recorded: reports.append((task.step_slug, recorded))
+    )
+    worker.max_lingering = 0  # a handler past its deadline keeps its slot: the worker does not poll
+    with pgflow.Client(database_url) as client, worker_thread(worker):
+        run = client.start_run(flow, {})
+        wait_until(lambda: reports, 30, what="the late report")
+        status = client.get_run_status(run)
+    assert reports == [("stubborn", False)]
+    assert status["status"] == "failed", status
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        [[task_status, error]] = conn.execute(
+            "select status, error from pgflow.step_tasks where run_id = %s", (run.run_id,)
+        ).fetchall()
+    assert task_status == "failed" and error.startswith("attempt 1 timed out: no result by its deadline"), error

@@ -26,8 +26,9 @@ with 130. ``--debug`` (or PGFLOW_DEBUG=1 in the environment) prints the tracebac
 line; a failure that is a bug of pgflow's own prints its traceback always. No password is ever printed: error
 lines and the worker's log records (tracebacks included) are redacted.
 
-``pgflow start --wait`` says on stderr when no live worker serves the flow (none in pgflow.workers is
-running with a lease in the future and the flow among its flows), 2 s after the run started and again
+``pgflow start --wait`` says on stderr when no live worker serves the run's flow version (``pgflow.live_workers``:
+none in pgflow.workers is running with a lease in the future, the flow among its flows and the version among
+the versions its polls claim), 2 s after the run started and again
 every minute while it stays so, and keeps waiting. ``pgflow status`` shows the run's progress moving with
 its tasks: every step counts for one, a started step for the fraction of its tasks completed (the
 engine's ``percentage`` counts finished steps only, and is what ``--json`` prints).
@@ -280,10 +281,11 @@ def render_status(status: dict[str, Any]) -> str:
 
 
 class NoWorkerNotice:
-    """Says (through ``say``) that no live worker serves a flow while a run waits: at the first look
-    ``grace`` seconds after it is made, then every ``repeat`` seconds while it stays so, looking at most every
-    ``every`` seconds; and once, when a worker turns up after it was said. ``live`` returns how many live
-    workers serve the flow, or None when that cannot be known (nothing is said then)."""
+    """Says (through ``say``) that no live worker serves a flow (version ``flow_version`` of it, when given) while
+    a run waits: at the first look ``grace`` seconds after it is made, then every ``repeat`` seconds while it
+    stays so, looking at most every ``every`` seconds; and once, when a worker turns up after it was said.
+    ``live`` returns how many live workers serve the flow, or None when that cannot be known (nothing is said
+    then)."""
 
     def __init__(
         self,
@@ -296,8 +298,10 @@ class NoWorkerNotice:
         every: float = 5.0,
         repeat: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
+        flow_version: int | None = None,
     ) -> None:
         self.live, self.say, self.flow_slug, self.worker_spec = live, say, flow_slug, worker_spec
+        self.served = flow_slug if flow_version is None else f"{flow_slug} version {flow_version}"
         self.every, self.repeat, self.clock = every, repeat, clock
         self.began = clock()
         self.next_look = self.began + grace
@@ -313,30 +317,29 @@ class NoWorkerNotice:
             return
         if count:
             if self.said_at is not None:
-                self.say(f"a live worker now serves flow {self.flow_slug}")
+                self.say(f"a live worker now serves flow {self.served}")
                 self.said_at = None
             return
         if self.said_at is None:
             self.say(
-                f"no live worker serves flow {self.flow_slug} (none in pgflow.workers is running with a current "
+                f"no live worker serves flow {self.served} (none in pgflow.workers is running with a current "
                 f"lease for it): start one with `pgflow worker {self.worker_spec}`; still waiting"
             )
             self.said_at = now
         elif now - self.said_at >= self.repeat:
-            self.say(f"still no live worker serves flow {self.flow_slug} after {now - self.began:.0f} s; still waiting")
+            self.say(f"still no live worker serves flow {self.served} after {now - self.began:.0f} s; still waiting")
             self.said_at = now
 
 
-def live_workers(client: Client, flow_slug: str) -> int | None:
-    """How many workers serve ``flow_slug`` now: not stopped, lease (expires_at) in the future by the
-    engine's clock, and flow_slugs null (every flow) or holding it. None when pgflow.workers cannot be read
-    (a role without SELECT on it, say)."""
+def live_workers(client: Client, flow_slug: str, flow_version: int | None = None) -> int | None:
+    """How many workers serve version ``flow_version`` of ``flow_slug`` now (None: the flow's current version),
+    as ``pgflow.live_workers`` counts them: not stopped, lease (expires_at) in the future by the engine's clock,
+    flow_slugs null (every flow) or holding it, and flow_versions null (every version) or listing the version.
+    The owner, a producer and a reader may call it. None when it cannot be known (a role not allowed to call
+    it, an unknown flow, a database without the function)."""
     try:
         rows = client._query(
-            "select count(*) as n from pgflow.workers where stopped_at is null and expires_at > transaction_timestamp()"
-            " and (flow_slugs is null or %s = any(flow_slugs))",
-            (flow_slug,),
-            function="workers",
+            "select pgflow.live_workers(%s, %s) as n", (flow_slug, flow_version), function="live_workers"
         )
     except (psycopg.Error, errors.PgflowError):
         return None
@@ -344,13 +347,16 @@ def live_workers(client: Client, flow_slug: str) -> int | None:
 
 
 def wait_for_run(
-    client: Client, run_id: uuid.UUID, flow_slug: str, timeout: float | None, worker_spec: str
+    client: Client, run_id: uuid.UUID, flow_slug: str, timeout: float | None, worker_spec: str,
+    flow_version: int | None = None,
 ) -> Any:
     """``Client.wait`` (the output; RunFailed, RunCancelled, TimeoutError) that also says on stderr when no
-    live worker serves the flow (NoWorkerNotice)."""
+    live worker serves the flow's version ``flow_version`` (None: its current one; NoWorkerNotice)."""
     deadline = None if timeout is None else time.monotonic() + timeout
     interval = 1.0 if timeout is None else min(1.0, max(timeout, 0.01))
-    notice = NoWorkerNotice(lambda: live_workers(client, flow_slug), _error, flow_slug, worker_spec)
+    notice = NoWorkerNotice(
+        lambda: live_workers(client, flow_slug, flow_version), _error, flow_slug, worker_spec, flow_version=flow_version
+    )
     for status in client.watch(run_id, interval=interval):
         state = status["status"]
         if state == "completed":
@@ -427,10 +433,27 @@ def _ago(seconds: float | None) -> str:
     return f"{int(seconds)}s ago"
 
 
+def served_flows(flow_slugs: list[str] | None, flow_versions: Any) -> str:
+    """The FLOWS cell of ``pgflow workers``: the flows a worker serves, comma-separated, each followed by the
+    versions it serves (``crawl v3,4``) when its polls named them (pgflow.workers.flow_versions, an object
+    {"flow_slug": [version, ...]}; null: every version, a flow absent from it: not served); "(any)" for every
+    flow and version."""
+    if not isinstance(flow_versions, dict):
+        return ",".join(flow_slugs) if flow_slugs else "(any)"
+    slugs = sorted(flow_versions) if flow_slugs is None else [s for s in flow_slugs if s in flow_versions]
+    if not slugs:
+        return "(none)"
+    return ",".join(
+        f"{slug} v{','.join(str(v) for v in flow_versions[slug])}" if flow_versions[slug] else f"{slug} (no version)"
+        for slug in slugs
+    )
+
+
 def cmd_workers(args: argparse.Namespace) -> int:
     """One line per worker that is not stopped (and, with --all, those stopped within RECENTLY_STOPPED): its id,
-    flows, last heartbeat, state, the tasks it holds (started tasks in pgflow.step_tasks) and the handlers it
-    reported past their deadline at its last heartbeat."""
+    flows (with the versions it serves: served_flows), last heartbeat, state, the tasks it holds (started tasks
+    in pgflow.step_tasks) and the handlers it reported past their deadline at its last heartbeat ("-" for a
+    stopped worker)."""
     with _conninfo.connect(args.database_url, autocommit=True) as conn:
         rows = conn.execute(
             """
@@ -440,7 +463,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
               extract(epoch from pg_catalog.statement_timestamp() - w.stopped_at)::float8,
               w.expires_at < pg_catalog.statement_timestamp(),
               (select count(*) from pgflow.step_tasks as t where t.worker_id = w.worker_id and t.status = 'started'),
-              w.past_deadline
+              w.past_deadline, w.flow_versions
             from pgflow.workers as w
             where w.stopped_at is null or (%s and w.stopped_at > pg_catalog.statement_timestamp() - %s)
             order by w.stopped_at is not null, w.worker_id
@@ -451,7 +474,7 @@ def cmd_workers(args: argparse.Namespace) -> int:
         print("no workers" + ("" if args.all else " running (--all shows the recently stopped)"))
         return 0
     table = [("WORKER", "FLOWS", "HEARTBEAT", "STATE", "TASKS", "PAST DEADLINE")]
-    for worker_id, flows, heard, stopped, expired, tasks, past in rows:
+    for worker_id, flows, heard, stopped, expired, tasks, past, versions in rows:
         state = f"stopped {_ago(stopped)}" if stopped is not None else ("lease expired" if expired else "running")
         late = [
             f"{item.get('run_id')}/{item.get('step_slug')}[{item.get('task_index')}] attempt {item.get('attempt')}"
@@ -459,7 +482,9 @@ def cmd_workers(args: argparse.Namespace) -> int:
             if isinstance(item, dict)
         ]
         shown = str(len(late)) + (f": {', '.join(late[:3])}" if late else "") + (" ..." if len(late) > 3 else "")
-        table.append((worker_id, ",".join(flows) if flows else "(any)", _ago(heard), state, str(tasks), shown))
+        if stopped is not None:
+            shown = "-"  # a stopped worker runs no handler
+        table.append((worker_id, served_flows(flows, versions), _ago(heard), state, str(tasks), shown))
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + row[5])
@@ -482,7 +507,7 @@ def cmd_start(args: argparse.Namespace) -> int:
             return 0
         worker_spec = args.flow if ":" in args.flow else "MODULE:FLOW"
         try:
-            output = wait_for_run(client, run.run_id, run.flow_slug, args.timeout, worker_spec)
+            output = wait_for_run(client, run.run_id, run.flow_slug, args.timeout, worker_spec, run.flow_version)
         except errors.RunFailed as exc:
             _error(f"run {run.run_id} failed: {exc.error}")
             return 1
