@@ -244,6 +244,7 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "find_flow_versions": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
     "get_step_outputs": (PRODUCER_ROLE, READER_ROLE),
     "list_flow_versions": (PRODUCER_ROLE, READER_ROLE),
+    "live_workers": (PRODUCER_ROLE, READER_ROLE),
     "max_output_size": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
     "schema_version": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
     "create_flow": (),
