@@ -23,6 +23,7 @@ import hashlib
 import re
 import subprocess
 import sys
+import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -556,6 +557,38 @@ def test_upgrading_again_changes_nothing(in_flight: InFlight, fresh: tuple[str, 
     assert rows == [(release_version(release), release_checksum(release)), (shipped_version(), shipped_checksum())]
     fresh_url, fresh_dump = fresh
     assert_same_schema(in_flight.url, fresh_url, fresh_dump, "the schema upgraded twice")
+
+
+@pytest.mark.parametrize("release", RELEASES, ids=[r.name for r in RELEASES])
+def test_an_upgrade_moves_no_deadline_or_lease(release: Path, admin_url: str) -> None:
+    """An upgrade is no server restart: the deadlines and leases in flight stay where the release left them,
+    however long nothing was heard before it (here 1.5 s, after the release's last call)."""
+    with scratch_database(admin_url, "pgflow_upgrade") as url:
+        install_release(url, release)
+        with psycopg.connect(url, autocommit=True) as conn:
+            define(conn, "diamond")
+            start(conn, "diamond", {"n": 1})
+            conn.execute("select pgflow.heartbeat(%s)", (OLD_WORKER,))
+            assert poll(conn, OLD_WORKER, ["diamond"])
+            before = conn.execute(
+                "select (select array_agg(deadline order by run_id, step_slug, task_index) from pgflow.step_tasks"
+                " where status = 'started'), (select array_agg(last_heartbeat_at) from pgflow.workers)"
+            ).fetchone()
+        time.sleep(1.5)
+        pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("select pgflow.heartbeat('a-new-worker', null, interval '30 seconds')")
+            after = conn.execute(
+                "select (select array_agg(deadline order by run_id, step_slug, task_index) from pgflow.step_tasks"
+                " where status = 'started'), (select array_agg(expires_at - worker_timeout) from pgflow.workers"
+                " where worker_id = %s)",
+                (OLD_WORKER,),
+            ).fetchone()
+            credits = conn.execute("select array_agg(credit) from pgflow.server_starts").fetchone()
+    assert before is not None and after is not None and before[0], before
+    assert after[0] == before[0], "the upgrade moved deadlines in flight"
+    assert after[1] == before[1], "the upgrade moved the old worker's lease"
+    assert credits is not None and all(c == dt.timedelta(0) for c in credits[0]), credits
 
 
 @pytest.mark.parametrize("release", RELEASES, ids=[r.name for r in RELEASES])
