@@ -116,18 +116,29 @@ def test_a_producer_listing_workers_is_told_which_role_reads_them(logins: dict[A
     assert f"grant pgflow_reader to {user_of(url)}" in line, line
 
 
-def test_a_producer_setting_the_current_version_is_told_only_the_owner_may(
-    database_url: str, logins: dict[Any, str], flow_slug: str
+@pytest.mark.parametrize("role", [PRODUCER, WORKER, READER])
+def test_setting_the_current_version_is_told_only_the_owner_may(
+    database_url: str, logins: dict[Any, str], flow_slug: str, role: str
 ) -> None:
+    """Whatever the role may read first (a worker may not list versions), the refusal is set_current_version's."""
     flow = pgflow.Flow(flow_slug)
     flow.step(slug="a")(lambda x: x)
     with pgflow.Client(database_url) as client:
         client.define(flow)
-    url = logins[PRODUCER]
+    url = logins[role]
     line = one_error_line(cli(url, "set-version", flow_slug, "1"))
     assert line.startswith("pgflow: permission denied for function set_current_version"), line
     assert f"role {user_of(url)}" in line and "only the owner of schema pgflow" in line, line
     assert "docs/security.md" in line, line
+
+
+@pytest.mark.parametrize("role", [WORKER, PRODUCER, READER])
+def test_migrate_by_another_role_on_a_current_schema_has_nothing_to_do(logins: dict[Any, str], role: str) -> None:
+    """`pgflow migrate && pgflow worker` under a least-privilege login: the schema, current and the owner's,
+    is left alone, and the command succeeds."""
+    proc = cli(logins[role], "migrate")
+    assert proc.returncode == 0, proc.stderr
+    assert "already installed: nothing to do" in proc.stdout, proc.stdout
 
 
 def test_a_reader_starting_a_run_is_told_to_grant_pgflow_producer(

@@ -656,12 +656,15 @@ def cmd_set_version(args: argparse.Namespace) -> int:
     checked(_arguments.text, "FLOW", args.flow)
     checked(_arguments.integer, "VERSION", args.version, minimum=1)
     with Client(args.database_url) as client:
-        versions = client.list_flow_versions(args.flow)
-        before = [v["version"] for v in versions if v["is_current"]]
+        try:
+            versions: list[dict[str, Any]] | None = client.list_flow_versions(args.flow)
+        except errors.PermissionDenied:
+            versions = None  # only the owner may set the version: let set_current_version say so
+        before = [v["version"] for v in versions or [] if v["is_current"]]
         try:
             now = client.set_current_version(args.flow, args.version)
         except errors.FlowNotFound as exc:
-            if versions:  # the flow exists, the version does not: the engine's message says so
+            if versions or versions is None:  # the flow exists, the version does not: the engine says so
                 raise
             raise unknown_flow(client, exc, args.flow) from None
     was = before[0] if before else None

@@ -157,17 +157,31 @@ def _say_how_to_create(missing: list[str]) -> None:
     )
 
 
+def _current_for_someone_else(conn: psycopg.Connection, target: str) -> bool:
+    """Whether the schema is installed at ``target`` and belongs to another role than the connected one."""
+    row = conn.execute(
+        "select pg_catalog.pg_get_userbyid(nspowner) <> current_user from pg_catalog.pg_namespace"
+        " where nspname = 'pgflow'"
+    ).fetchone()
+    return bool(row and row[0]) and installed_version(conn) == target
+
+
 def migrate(conninfo: str | None = None) -> str:
     """Install or upgrade the pgflow schema; returns the version now installed. Idempotent and concurrency-safe.
 
     Refuses (PgflowError) a ``pgflow`` schema, or objects in it, owned by another role than the connected one
-    (sql/000_preflight.sql): checked at every call, also when the schema is already current.
+    (sql/000_preflight.sql): checked at every call by the schema's owner, also when the schema is already
+    current, and before anything is installed or upgraded. Another role (a worker's or producer's login
+    running ``pgflow migrate`` before it starts) finding the schema current has nothing to do: it returns the
+    version and writes nothing.
 
     Creates the roles of :data:`ROLES` where the connected role may (else logs once how a DBA creates them),
     and grants them their privileges; on a current schema, grants again only when a role lacks them."""
     target = shipped_version()
     with _conninfo.connect(conninfo) as conn:
         with conn.transaction():
+            if _current_for_someone_else(conn, target):
+                return target
             conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (_LOCK_KEY,))
             _run_script(conn, sql_dir() / _PREFLIGHT_FILE)
             current = installed_version(conn)
