@@ -118,3 +118,27 @@ def step_entry(status: dict[str, Any], step_slug: str) -> dict[str, Any]:
     matches = [s for s in status["steps"] if s["step_slug"] == step_slug]
     assert len(matches) == 1, status["steps"]
     return matches[0]
+
+
+@contextmanager
+def worker_thread(worker: pgflow.Worker, join_timeout: float = 30.0) -> Iterator[pgflow.Worker]:
+    """``worker.run()`` in a daemon thread for the block; stopped and joined on exit (an exception ``run()``
+    raised is raised again)."""
+    crashed: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            worker.run()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below
+            crashed.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(timeout=join_timeout)
+    assert not thread.is_alive()
+    if crashed:
+        raise crashed[0]

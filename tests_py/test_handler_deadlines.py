@@ -20,8 +20,6 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +30,7 @@ import pgflow
 from pgflow.worker import KILL_GRACE
 
 from . import handler_flows
-from ._client_helpers import wait_until
+from ._client_helpers import wait_until, worker_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 # No timing threshold below is absolute (the machine is shared and loaded): a bound is a tenth of a configured
@@ -43,28 +41,6 @@ LONG = 120.0  # seconds: the long timeouts of handler_flows, and the intervals a
 SLEEP = 60.0  # seconds: what the handlers below sleep or wait unless cancelled
 QUIET = {"poll_interval": LONG, "heartbeat_interval": LONG, "worker_timeout": 3 * LONG}  # no periodic wake-up
 
-
-@contextmanager
-def worker_thread(worker: pgflow.Worker) -> Iterator[pgflow.Worker]:
-    """``worker.run()`` in a daemon thread for the block; stopped and joined on exit."""
-    crashed: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            worker.run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            crashed.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(timeout=30)
-    assert not thread.is_alive()
-    if crashed:
-        raise crashed[0]
 
 
 def _task(conn: psycopg.Connection, run_id: Any, step: str, task_index: int = 0) -> tuple[Any, ...]:

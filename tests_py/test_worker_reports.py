@@ -10,8 +10,6 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pgflow
@@ -19,33 +17,11 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from ._client_helpers import wait_until
+from ._client_helpers import wait_until, worker_thread
 from .conftest import scratch_database
 
 FIELDS = ("run_id", "flow_slug", "step_slug", "task_index", "attempt")
 
-
-@contextmanager
-def worker_thread(worker: pgflow.Worker) -> Iterator[pgflow.Worker]:
-    """``worker.run()`` in a daemon thread for the block; stopped and joined on exit."""
-    crashed: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            worker.run()
-        except BaseException as exc:  # noqa: BLE001 - re-raised below
-            crashed.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    try:
-        yield worker
-    finally:
-        worker.stop()
-        thread.join(timeout=20)
-    assert not thread.is_alive()
-    if crashed:
-        raise crashed[0]
 
 
 def _task(conn: psycopg.Connection, run_id: Any, step: str) -> tuple[Any, ...] | None:

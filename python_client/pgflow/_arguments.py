@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import _storable
+from . import _conninfo, _storable
 from .errors import InvalidDefinition, InvalidInput, PgflowError
 from .flow import Flow
 
@@ -43,6 +43,19 @@ def _seconds(value: float) -> str:
             count = int(value // size)
             return f"{count} {unit}{'s' if count != 1 and unit != 'h' else ''}"
     return f"{value:g} s"
+
+
+def listen_conninfo(value: Any) -> str | None:
+    """The ``listen_conninfo`` option of Worker and Client: the direct connection string used only for LISTEN
+    (None: ``PGFLOW_LISTEN_URL``, else none). InvalidInput when it is not a string or cannot be parsed."""
+    if value is not None and not isinstance(value, str):
+        raise InvalidInput(f"listen_conninfo must be a connection string or None, got {type(value).__name__}")
+    target = _conninfo.listen_target(value)
+    if target is not None:
+        problem = _conninfo.check(target)
+        if problem is not None:
+            raise InvalidInput(f"listen_conninfo is not a valid connection string: {problem}")
+    return target
 
 
 def integer(name: str, value: Any, *, minimum: int, maximum: int = 2**31 - 1) -> int:

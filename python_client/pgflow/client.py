@@ -144,15 +144,7 @@ class Client:
 
     def __init__(self, conninfo: str | None = None, *, listen_conninfo: str | None = None) -> None:
         self.conninfo = conninfo
-        if listen_conninfo is not None and not isinstance(listen_conninfo, str):
-            raise InvalidInput(
-                f"listen_conninfo must be a connection string or None, got {type(listen_conninfo).__name__}"
-            )
-        self.listen_conninfo = _conninfo.listen_target(listen_conninfo)
-        if self.listen_conninfo is not None:
-            problem = _conninfo.check(self.listen_conninfo)
-            if problem is not None:
-                raise InvalidInput(f"listen_conninfo is not a valid connection string: {problem}")
+        self.listen_conninfo = _arguments.listen_conninfo(listen_conninfo)
         # notifications were seen to reach this client's listener once: later watches skip the proof
         self._notifications_arrive = False
         self._conn: psycopg.Connection[dict[str, Any]] | None = None

@@ -352,15 +352,7 @@ class Worker:
         problem = _conninfo.check(conninfo)
         if problem is not None:
             raise InvalidInput(f"conninfo is not a valid connection string: {problem}")
-        if listen_conninfo is not None and not isinstance(listen_conninfo, str):
-            raise InvalidInput(
-                f"listen_conninfo must be a connection string or None, got {type(listen_conninfo).__name__}"
-            )
-        self.listen_conninfo = _conninfo.listen_target(listen_conninfo)
-        if self.listen_conninfo is not None:
-            problem = _conninfo.check(self.listen_conninfo)
-            if problem is not None:
-                raise InvalidInput(f"listen_conninfo is not a valid connection string: {problem}")
+        self.listen_conninfo = _arguments.listen_conninfo(listen_conninfo)
         if isinstance(flows, Flow):
             flow_list = [flows]
         elif isinstance(flows, Iterable) and not isinstance(flows, (str, bytes)):
