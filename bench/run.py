@@ -67,6 +67,8 @@ def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
         "started_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "sizes": {k: list(v) if isinstance(v, tuple) else v for k, v in sizes.items()},
         "machine": common.machine(),
+        # which engine ran: a PYTHONPATH may put another pgflow package (and its sql/) first
+        "engine": {"version": common.pgflow.__version__, "package": str(Path(common.pgflow.__file__).parent)},
     }
     repeat = sizes["repeat"]
     runs, elements = sizes["runs"], sizes["elements"]
