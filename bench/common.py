@@ -142,6 +142,15 @@ class EngineWorkers:
                 proc.kill()
                 proc.join(timeout=5)
 
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' ids (their children, under process isolation, are found from these)."""
+        return [proc.pid for proc in self.procs if proc.pid]
+
+    def peak_rss_mib(self) -> list[float]:
+        """VmHWM of each worker process and child, MiB; read while they run."""
+        return peak_rss_mib(self.pids)
+
     def records(self) -> list[dict[str, Any]]:
         out = []
         for path in self.record_paths:
@@ -197,3 +206,111 @@ def record(name: str, result: dict[str, Any], conninfo: str | None = None) -> Pa
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     log(f"recorded in {path.relative_to(ROOT)}")
     return path
+
+
+# ----------------------------------------------------------------------------------------------------
+# Where the time goes: CPU of process trees, peak memory, WAL
+# ----------------------------------------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> dict[int, tuple[int, float, float]]:
+    """Every process readable in /proc: pid -> (parent pid, own CPU seconds, CPU seconds of the children it
+    has waited for), user and system time together."""
+    out: dict[int, tuple[int, float, float]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on; the name may hold spaces
+        ppid, utime, stime, cutime, cstime = (int(fields[i]) for i in (1, 11, 12, 13, 14))
+        out[int(entry)] = (ppid, (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS)
+    return out
+
+
+def _descendants(roots: Sequence[int], procs: dict[int, tuple[int, float, float]]) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    seen: list[int] = []
+    todo = [pid for pid in roots if pid in procs]
+    while todo:
+        pid = todo.pop()
+        seen.append(pid)
+        todo.extend(children.get(pid, ()))
+    return seen
+
+
+def tree_cpu(roots: Sequence[int]) -> float:
+    """CPU seconds (user + system) spent so far by the processes ``roots`` and all their descendants, those
+    that exited and were waited for included (they are in their parent's children times)."""
+    procs = _processes()
+    return sum(procs[pid][1] + procs[pid][2] for pid in _descendants(roots, procs))
+
+
+def peak_rss_mib(roots: Sequence[int]) -> list[float]:
+    """The peak resident set (VmHWM, MiB) of each live process of the trees ``roots``."""
+    out = []
+    for pid in _descendants(roots, _processes()):
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    out.append(round(int(line.split()[1]) / 1024, 1))
+        except OSError:
+            continue
+    return out
+
+
+def postmaster_pid(conn: psycopg.Connection[Any]) -> int | None:
+    """The pid of the PostgreSQL server (the parent of this connection's backend) when it runs on this
+    machine and /proc shows it; None otherwise."""
+    row = conn.execute("select pg_backend_pid()").fetchone()
+    try:
+        text = Path(f"/proc/{row[0]}/stat").read_text() if row else ""
+    except OSError:
+        return None
+    return int(text[text.rindex(")") + 2:].split()[1]) if text else None
+
+
+class Usage:
+    """Resources spent between ``start()`` and ``stop(tasks)``: CPU of every PostgreSQL server process
+    (the postmaster's tree: backends, background writers, the WAL writer, autovacuum), CPU of the client
+    processes ``client_pids`` (worker processes and their children), and WAL written (the difference of
+    ``pg_current_wal_lsn()``). The server and the machine are shared: whatever else runs at the same time
+    is counted too."""
+
+    def __init__(self, conn: psycopg.Connection[Any], client_pids: Sequence[int]) -> None:
+        self.conn = conn
+        self.client_pids = list(client_pids)
+        self.server_pid = postmaster_pid(conn)
+
+    def _wal(self) -> str:
+        row = self.conn.execute("select pg_current_wal_lsn()::text").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def start(self) -> Usage:
+        self.pg0 = tree_cpu([self.server_pid]) if self.server_pid else None
+        self.py0 = tree_cpu(self.client_pids)
+        self.lsn0 = self._wal()
+        return self
+
+    def stop(self, tasks: int) -> dict[str, Any]:
+        """The figures, totals and per task (CPU in ms per task, WAL in bytes per task)."""
+        row = self.conn.execute("select pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint",
+                                (self.lsn0,)).fetchone()
+        wal = int(row[0]) if row else 0
+        py = tree_cpu(self.client_pids) - self.py0
+        pg = tree_cpu([self.server_pid]) - self.pg0 if self.server_pid and self.pg0 is not None else None
+        return {
+            "tasks": tasks,
+            "postgres_cpu_s": None if pg is None else round(pg, 3),
+            "client_cpu_s": round(py, 3),
+            "wal_bytes": wal,
+            "postgres_cpu_ms_per_task": None if pg is None else round(pg * 1000 / tasks, 4),
+            "client_cpu_ms_per_task": round(py * 1000 / tasks, 4),
+            "wal_bytes_per_task": round(wal / tasks, 1),
+        }

@@ -2,7 +2,9 @@
 
 One table; a worker claims up to ``batch`` jobs with one ``UPDATE ... WHERE id IN (SELECT ... FOR UPDATE SKIP
 LOCKED)``, runs no-op handlers, and marks them done with one statement per batch — the same batch size,
-the same number of worker processes and the same reporting granularity as pgflow's workers.
+the same number of worker processes and the same reporting granularity as pgflow's workers. With
+``batched=False`` each job of a claim is marked done by its own ``UPDATE`` in its own transaction (one commit
+per job): the floor of a client that reports one task per transaction.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import psycopg
 
-from bench.common import SPAWN, db_now, wait_until
+from bench.common import SPAWN, Usage, db_now, wait_until
 
 SCHEMA = """
 drop table if exists bench_floor_queue;
@@ -74,6 +76,7 @@ def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batche
             proc.start()
         try:
             time.sleep(1.0)  # the processes are up and polling an empty queue
+            usage = Usage(conn, [proc.pid for proc in procs if proc.pid]).start()
             with conn.transaction():
                 conn.execute("insert into bench_floor_queue (payload) select '{}' from generate_series(1, %s)", (jobs,))
             start = db_now(conn)
@@ -83,6 +86,7 @@ def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batche
                 return bool(row and row[0] == jobs)
 
             wait_until(done, timeout, "the floor queue to drain", interval=0.02)
+            used = usage.stop(jobs)
             row = conn.execute("select extract(epoch from max(done_at))::float8 from bench_floor_queue").fetchone()
             assert row is not None
             seconds = float(row[0]) - start
@@ -96,4 +100,4 @@ def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batche
                     proc.kill()
         conn.execute("drop table bench_floor_queue")
     return {"jobs": jobs, "workers": workers, "batch": batch, "batched_done": batched, "seconds": seconds,
-            "tasks_per_s": jobs / seconds, "async_commit": async_commit}
+            "tasks_per_s": jobs / seconds, "async_commit": async_commit, "usage": used}

@@ -8,32 +8,38 @@ from typing import Any
 import pgflow
 
 # Scenario 2 and 5: the 5-step diamond (fetch -> sentiment, topics -> merge -> save).
-diamond = pgflow.Flow("bench_diamond", timeout=60)
+def _diamond(slug: str, **fetch_options: Any) -> pgflow.Flow:
+    flow = pgflow.Flow(slug, timeout=60)
+
+    @flow.step(slug="fetch", **fetch_options)
+    def fetch(input: Any) -> int:
+        return 1
+
+    @flow.step(slug="sentiment", depends_on=[fetch])
+    def sentiment(deps: Any) -> int:
+        return 1
+
+    @flow.step(slug="topics", depends_on=[fetch])
+    def topics(deps: Any) -> int:
+        return 1
+
+    @flow.step(slug="merge", depends_on=[sentiment, topics])
+    def merge(deps: Any) -> int:
+        return 1
+
+    @flow.step(slug="save", depends_on=[merge])
+    def save(deps: Any) -> int:
+        return 1
+
+    return flow
 
 
-@diamond.step
-def fetch(input: Any) -> int:
-    return 1
+diamond = _diamond("bench_diamond")
 
-
-@diamond.step(depends_on=[fetch])
-def sentiment(deps: Any) -> int:
-    return 1
-
-
-@diamond.step(depends_on=[fetch])
-def topics(deps: Any) -> int:
-    return 1
-
-
-@diamond.step(depends_on=[sentiment, topics])
-def merge(deps: Any) -> int:
-    return 1
-
-
-@diamond.step(depends_on=[merge])
-def save(deps: Any) -> int:
-    return 1
+# Scenario 11 (flow control): the same diamond, its root step capped at 64 tasks in flight per tenant of the
+# run input (never binding with 4 workers of 10 tasks each, but checked at every claim).
+FC_CONCURRENCY = 64
+diamond_fc = _diamond("bench_diamond_fc", concurrency=FC_CONCURRENCY, concurrency_key=["tenant"])
 
 
 # Scenario 3: a root map over the run input, then a reduce step.
@@ -62,4 +68,4 @@ def _chain_handler(input: Any, ctx: pgflow.Context) -> int:
 
 chain = pgflow.Flow.from_steps("bench_chain", [(f"s{i:02d}", _chain_handler) for i in range(CHAIN_LENGTH)])
 
-FLOWS = {"diamond": diamond, "wide": wide, "chain": chain}
+FLOWS = {"diamond": diamond, "diamond_fc": diamond_fc, "wide": wide, "chain": chain}

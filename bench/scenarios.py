@@ -7,7 +7,9 @@ the call that starts it) to the last completion recorded by the engine.
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +20,7 @@ from psycopg.types.json import Jsonb
 
 import pgflow
 from bench import flows
-from bench.common import EngineWorkers, db_now, fresh_database, median, percentile
+from bench.common import SPAWN, EngineWorkers, Usage, db_now, fresh_database, log, median, percentile, wait_until
 from bench.floor import run_floor
 
 
@@ -70,112 +72,179 @@ class RunWaiter:
 # ----------------------------------------------------------------------------------------------------
 # 1. The floor
 # ----------------------------------------------------------------------------------------------------
-def floor(admin: str, jobs: int, workers: int, *, async_commit: bool = False) -> dict[str, Any]:
+def floor(admin: str, jobs: int, workers: int, *, batched: bool = True, async_commit: bool = False) -> dict[str, Any]:
+    """The floor (bench/floor.py); ``batched=False``: one commit per job."""
     with fresh_database(admin) as url:
-        return run_floor(url, jobs, workers, async_commit=async_commit)
+        return run_floor(url, jobs, workers, batched=batched, async_commit=async_commit)
 
 
 # ----------------------------------------------------------------------------------------------------
-# 2. DAG throughput (and 5. with history)
+# 2. DAG throughput (and 5. with history, 11. with flow control)
 # ----------------------------------------------------------------------------------------------------
-def dag_throughput(admin: str, runs: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
+def dag_throughput(admin: str, runs: int, workers: int, *, flow: str = "diamond", tenants: int = 0,
+                   priorities: int = 0, timeout: float = 600) -> dict[str, Any]:
     """Scenario 2 in a fresh database."""
     with fresh_database(admin) as url:
-        _define(url, "diamond")
-        return dag_in(url, runs, workers, timeout=timeout)
+        _define(url, flow)
+        return dag_in(url, runs, workers, flow=flow, tenants=tenants, priorities=priorities, timeout=timeout)
 
 
-def dag_in(url: str, runs: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
-    """Scenario 2 in a database where the diamond is defined (and may hold any history). pgflow's workers
+def _start_runs_sql(slug: str, tenants: int, priorities: int) -> str:
+    """The statement starting %s runs of ``slug`` in one transaction: with ``tenants``, run i's input is
+    {"tenant": "t<i mod tenants>"}; with ``priorities``, its priority is i mod priorities (0 = the lowest)."""
+    run_input = f"jsonb_build_object('tenant', 't' || (i % {tenants}))" if tenants else "'{}'::jsonb"
+    priority = f", priority => i % {priorities}" if priorities else ""
+    return (f"select (pgflow.start_run('{slug}', {run_input}{priority})).run_id "
+            "from generate_series(1, %s) as i")
+
+
+def dag_in(url: str, runs: int, workers: int, *, flow: str = "diamond", tenants: int = 0, priorities: int = 0,
+           timeout: float = 600) -> dict[str, Any]:
+    """Scenario 2 in a database where the flow is defined (and may hold any history). pgflow's workers
     always commit durably."""
-    with EngineWorkers(url, ["diamond"], workers), RunWaiter(url) as waiter, \
+    definition = flows.FLOWS[flow]
+    tasks = runs * len(definition.steps)
+    with EngineWorkers(url, [flow], workers) as pool, RunWaiter(url) as waiter, \
             psycopg.connect(url, autocommit=True) as conn:
+        usage = Usage(conn, pool.pids).start()
         with conn.transaction():
-            run_ids = [row[0] for row in conn.execute(
-                "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)", (runs,)
-            )]
+            run_ids = [row[0] for row in conn.execute(_start_runs_sql(definition.slug, tenants, priorities), (runs,))]
         start = db_now(conn)
         end = waiter.wait(run_ids, timeout)
+        used = usage.stop(tasks)
         history = conn.execute(
             "select count(*) from pgflow.step_tasks where status = 'completed' and not (run_id = any(%s))",
             (run_ids,),
         ).fetchone()
     seconds = end - start
-    tasks = runs * len(flows.diamond.steps)
     return {
-        "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10, "seconds": seconds,
-        "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds,
-        "finished_tasks_before": history[0] if history else None,
+        "flow": definition.slug, "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10,
+        "seconds": seconds, "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds,
+        "tenants": tenants, "priorities": priorities,
+        "finished_tasks_before": history[0] if history else None, "usage": used,
     }
 
 
-def history_pairs(admin: str, runs: int, workers: int, history_tasks: int, repeat: int) -> dict[str, Any]:
-    """Scenario 5: scenario 2 in a database holding ``history_tasks`` finished tasks, alternating with
-    scenario 2 in a fresh, empty database."""
-    empties, fulls = [], []
+def history_pairs(admin: str, runs: int, workers: int, levels: list[int], repeat: int) -> dict[str, Any]:
+    """Scenario 5: scenario 2 in a database holding each of ``levels`` finished tasks in turn (the history
+    grows from one level to the next), alternating with scenario 2 in a fresh, empty database."""
+    out: list[dict[str, Any]] = []
     with fresh_database(admin) as url:
         _define(url, "diamond")
-        fill_seconds = fill_history(url, history_tasks)
-        for _ in range(repeat):
-            empties.append(dag_throughput(admin, runs, workers))
-            fulls.append(dag_in(url, runs, workers))
-    return {
-        "history_tasks": history_tasks, "fill_seconds": fill_seconds, "empty": empties, "full": fulls,
-        "empty_tasks_per_s": median([r["tasks_per_s"] for r in empties]),
-        "full_tasks_per_s": median([r["tasks_per_s"] for r in fulls]),
-        "ratio": median([f["tasks_per_s"] / e["tasks_per_s"] for e, f in zip(empties, fulls)]),
-    }
+        filled = 0
+        for level in levels:
+            log(f"history: filling to {level:,} finished tasks")
+            fill_seconds = fill_history(url, level - filled)
+            filled = level
+            empties, fulls = [], []
+            for i in range(repeat):
+                empties.append(dag_throughput(admin, runs, workers))
+                fulls.append(dag_in(url, runs, workers))
+                log(f"history {level:,} #{i + 1}: empty {empties[-1]['tasks_per_s']:,.0f} tasks/s, "
+                    f"full {fulls[-1]['tasks_per_s']:,.0f} tasks/s")
+            out.append({
+                "history_tasks": level, "fill_seconds": fill_seconds, "empty": empties, "full": fulls,
+                "empty_tasks_per_s": median([r["tasks_per_s"] for r in empties]),
+                "full_tasks_per_s": median([r["tasks_per_s"] for r in fulls]),
+                "ratio": median([f["tasks_per_s"] / e["tasks_per_s"] for e, f in zip(empties, fulls)]),
+                "database_bytes": _database_bytes(url),
+            })
+    return {"levels": out}
+
+
+def _database_bytes(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute("select pg_database_size(current_database())").fetchone()
+        return int(row[0]) if row else 0
+
+
+HISTORY_CHUNK = 10_000_000  # finished tasks per insert transaction: each one sweeps the primary keys once
 
 
 def fill_history(url: str, tasks: int) -> float:
-    """Insert ``tasks`` finished tasks (completed runs of the diamond, finished a day ago) and analyze."""
+    """Add ``tasks`` finished tasks that look like a real history: completed runs of the diamond (random run
+    ids, finished over the 30 days before yesterday), each with its five step states and tasks, their times
+    staggered as a worker would have left them. Set-based inserts of up to ten million tasks per transaction, each
+    table's rows inserted in primary-key order; then vacuum, analyze and a checkpoint. Returns seconds."""
     started = time.monotonic()
-    runs = tasks // len(flows.diamond.steps)
+    steps = len(flows.diamond.steps)
+    left = tasks // steps
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("set session_replication_role = replica")  # bulk load: skip the FK triggers
-        conn.execute(
-            """
-            insert into pgflow.runs (run_id, flow_slug, flow_version, status, input, output, remaining_steps,
-                                     started_at, finished_at)
-            select gen_random_uuid(), 'bench_diamond', 1, 'completed', '{}', '{"save": 1}', 0,
-                   now() - interval '1 day', now() - interval '1 day'
-            from generate_series(1, %s)
-            """,
-            (runs,),
-        )
-        conn.execute(
-            """
-            insert into pgflow.step_states (run_id, step_slug, flow_slug, flow_version, status, remaining_deps,
-                                            remaining_tasks, initial_tasks, output, started_at, finished_at)
-            select r.run_id, s.step_slug, r.flow_slug, r.flow_version, 'completed', 0, 0, 1, '1',
-                   r.started_at, r.finished_at
-            from pgflow.runs as r
-            inner join pgflow.steps as s on s.flow_slug = r.flow_slug and s.flow_version = r.flow_version
-            """
-        )
-        conn.execute(
-            """
-            insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, attempt, output,
-                                           worker_id, visible_at, deadline, queued_at, started_at, finished_at)
-            select ss.run_id, ss.step_slug, 0, ss.flow_slug, 'completed', 1, '1', 'history',
-                   ss.started_at, ss.started_at + interval '60 seconds', ss.started_at, ss.started_at, ss.finished_at
-            from pgflow.step_states as ss
-            """
-        )
+        conn.execute("set work_mem = '256MB'")
+        while left > 0:
+            chunk = min(left, HISTORY_CHUNK // steps)
+            left -= chunk
+            with conn.transaction():
+                conn.execute(
+                    """
+                    create temp table history_chunk on commit drop as
+                    select gen_random_uuid() as run_id,
+                           now() - interval '1 day' - random() * interval '30 days' as started_at
+                    from generate_series(1, %s)
+                    """,
+                    (chunk,),
+                )
+                conn.execute(
+                    """
+                    insert into pgflow.runs (run_id, flow_slug, flow_version, status, input, output,
+                                             remaining_steps, started_at, finished_at)
+                    select h.run_id, 'bench_diamond', 1, 'completed', '{}', '{"save": 1}', 0,
+                           h.started_at, h.started_at + interval '12 milliseconds'
+                    from history_chunk as h
+                    order by h.run_id
+                    """
+                )
+                conn.execute(
+                    """
+                    create temp table history_steps on commit drop as
+                    select h.run_id, s.step_slug, s.flow_slug, s.flow_version,
+                           h.started_at + s.step_index * interval '2 milliseconds' as started_at,
+                           h.started_at + (s.step_index + 1) * interval '2 milliseconds' as finished_at
+                    from history_chunk as h
+                    cross join pgflow.steps as s
+                    where s.flow_slug = 'bench_diamond' and s.flow_version = 1
+                    order by h.run_id, s.step_slug
+                    """
+                )
+                conn.execute(
+                    """
+                    insert into pgflow.step_states (run_id, step_slug, flow_slug, flow_version, status,
+                                                    remaining_deps, remaining_tasks, initial_tasks, output,
+                                                    started_at, finished_at, output_size)
+                    select h.run_id, h.step_slug, h.flow_slug, h.flow_version, 'completed', 0, 0, 1, '1',
+                           h.started_at, h.finished_at, 1
+                    from history_steps as h
+                    """
+                )
+                conn.execute(
+                    """
+                    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, attempt,
+                                                   output, worker_id, visible_at, deadline, queued_at,
+                                                   started_at, finished_at)
+                    select h.run_id, h.step_slug, 0, h.flow_slug, 'completed', 1, '1', 'history',
+                           h.started_at, h.started_at + interval '60 seconds', h.started_at,
+                           h.started_at + interval '1 millisecond', h.finished_at
+                    from history_steps as h
+                    """
+                )
+            log(f"history: {tasks - left * steps:,} of {tasks:,} tasks inserted ({time.monotonic() - started:.0f} s)")
         conn.execute("set session_replication_role = origin")
         conn.execute("vacuum analyze pgflow.runs, pgflow.step_states, pgflow.step_tasks")
+        log(f"history: vacuumed and analyzed ({time.monotonic() - started:.0f} s)")
         conn.execute("checkpoint")
     return time.monotonic() - started
 
 
 # ----------------------------------------------------------------------------------------------------
-# 3. Wide map
+# 3. Wide map (and 10. the 100,000-element map)
 # ----------------------------------------------------------------------------------------------------
 def wide_map(admin: str, elements: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
     with fresh_database(admin) as url:
         _define(url, "wide")
-        with EngineWorkers(url, ["wide"], workers), RunWaiter(url) as waiter, \
+        with EngineWorkers(url, ["wide"], workers) as pool, RunWaiter(url) as waiter, \
                 psycopg.connect(url, autocommit=True) as conn:
+            usage = Usage(conn, pool.pids).start()
             start = db_now(conn)
             run = conn.execute(
                 "select run_id from pgflow.start_run('bench_wide', %s)", (Jsonb(list(range(elements))),)
@@ -183,12 +252,16 @@ def wide_map(admin: str, elements: int, workers: int, *, timeout: float = 600) -
             assert run is not None
             fanned_out = db_now(conn)
             end = waiter.wait([run[0]], timeout)
+            used = usage.stop(elements + 1)
+            rss = pool.peak_rss_mib()
             output = conn.execute("select output from pgflow.runs where run_id = %s", (run[0],)).fetchone()
             assert output is not None and output[0] == {"reduce": elements}, output
         seconds = end - start
         return {
             "elements": elements, "tasks": elements + 1, "workers": workers, "seconds": seconds,
-            "start_run_seconds": fanned_out - start, "tasks_per_s": (elements + 1) / seconds,
+            "start_run_seconds": fanned_out - start, "tasks_per_s": (elements + 1) / seconds, "usage": used,
+            "worker_peak_rss_mib": rss, "worker_peak_rss_max_mib": max(rss) if rss else None,
+            "worker_peak_rss_sum_mib": round(sum(rss), 1),
         }
 
 
@@ -285,6 +358,117 @@ def definition(admin: str, *, steps: int = 1000, cycle_steps: int = 10000, repea
         "cycle_detection_seconds": median(cycle_s), "define_acyclic_big_seconds": median(acyclic_big_s),
         "cycle_message": message[:200], "repeat": repeat,
     }
+
+
+# ----------------------------------------------------------------------------------------------------
+# 9. The engine at the SQL level: what a client in any language does, without pgflow's Python worker
+# ----------------------------------------------------------------------------------------------------
+SQL_POLL = "select t.run_id, t.step_slug, t.task_index, t.attempt from pgflow.poll_for_tasks_lean(%s, %s, %s) as t"
+SQL_COMPLETE_BATCH = "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::text[]::jsonb[], %s::int[])"
+SQL_COMPLETE_ONE = "select pgflow.complete_task(%s, %s, %s, '1'::jsonb, %s)"
+
+
+def _sql_client_main(conninfo: str, worker_id: str, flow_slugs: list[str], batch: int, batched: bool) -> None:
+    """One connection in a loop: heartbeat, claim up to ``batch`` tasks with ``poll_for_tasks_lean``, no-op
+    handlers (output 1), then one ``complete_tasks`` for the claim (``batched``) or one ``complete_task`` per
+    task, each in its own transaction. Autocommit; psycopg's default statement preparation."""
+    stop = False
+
+    def on_term(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        beat = 0.0
+        while not stop:
+            if time.monotonic() - beat > 5:
+                conn.execute("select pgflow.heartbeat(%s, %s)", (worker_id, flow_slugs))
+                beat = time.monotonic()
+            rows = conn.execute(SQL_POLL, (worker_id, flow_slugs, batch)).fetchall()
+            if not rows:
+                time.sleep(0.001)
+                continue
+            if batched:
+                conn.execute(SQL_COMPLETE_BATCH, ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                                                  ["1"] * len(rows), [r[3] for r in rows]))
+            else:
+                for run_id, step_slug, task_index, attempt in rows:
+                    conn.execute(SQL_COMPLETE_ONE, (run_id, step_slug, task_index, attempt))
+
+
+def sql_level(admin: str, runs: int, connections: int, *, batched: bool, batch: int = 10,
+              timeout: float = 600) -> dict[str, Any]:
+    """Scenario 2's work (``runs`` diamonds, started in one transaction) done by ``connections`` client
+    processes speaking SQL to the engine (see ``_sql_client_main``); timed like scenario 2."""
+    with fresh_database(admin) as url:
+        _define(url, "diamond")
+        slug = flows.diamond.slug
+        ids = [f"bench-sql-{i}-{time.monotonic_ns() % 100000}" for i in range(connections)]
+        procs = [SPAWN.Process(target=_sql_client_main, args=(url, wid, [slug], batch, batched), daemon=True)
+                 for wid in ids]
+        for proc in procs:
+            proc.start()
+        try:
+            with RunWaiter(url) as waiter, psycopg.connect(url, autocommit=True) as conn:
+                def registered() -> bool:
+                    for proc in procs:
+                        if proc.exitcode is not None:
+                            raise RuntimeError(f"a client process exited early with status {proc.exitcode}")
+                    row = conn.execute("select count(*) from pgflow.workers where worker_id = any(%s)",
+                                       (ids,)).fetchone()
+                    return bool(row and row[0] == len(ids))
+
+                wait_until(registered, 60, "the SQL clients to start")
+                time.sleep(0.2)
+                tasks = runs * len(flows.diamond.steps)
+                usage = Usage(conn, [proc.pid for proc in procs if proc.pid]).start()
+                with conn.transaction():
+                    run_ids = [row[0] for row in conn.execute(_start_runs_sql(slug, 0, 0), (runs,))]
+                start = db_now(conn)
+                end = waiter.wait(run_ids, timeout)
+                used = usage.stop(tasks)
+        finally:
+            for proc in procs:
+                if proc.is_alive() and proc.pid:
+                    os.kill(proc.pid, signal.SIGTERM)
+            for proc in procs:
+                proc.join(timeout=10)
+                if proc.is_alive():
+                    proc.kill()
+    seconds = end - start
+    return {
+        "runs": runs, "tasks": tasks, "connections": connections, "batch": batch, "batched": batched,
+        "seconds": seconds, "tasks_per_s": tasks / seconds, "usage": used,
+    }
+
+
+# ----------------------------------------------------------------------------------------------------
+# 11. Flow control: a concurrency cap by tenant and mixed priorities, against the same work without
+# ----------------------------------------------------------------------------------------------------
+FC_TENANTS = 4
+FC_PRIORITIES = 3
+
+
+def flow_control_supported(admin: str) -> str | None:
+    """None when the engine accepts the capped diamond and ``start_run(..., priority => n)``; otherwise why not."""
+    with fresh_database(admin) as url:
+        try:
+            _define(url, "diamond_fc")
+            with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
+                conn.execute(_start_runs_sql(flows.diamond_fc.slug, FC_TENANTS, FC_PRIORITIES), (1,))
+        except (psycopg.Error, pgflow.PgflowError) as exc:
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+    return None
+
+
+def flow_control(admin: str, runs: int, workers: int, *, capped: bool) -> dict[str, Any]:
+    """``runs`` diamonds for ``FC_TENANTS`` tenants; ``capped``: the diamond whose root step has
+    ``concurrency=64, concurrency_key=["tenant"]``, runs started with priorities 0 to FC_PRIORITIES - 1;
+    otherwise the plain diamond, same inputs, default priority."""
+    if capped:
+        return dag_throughput(admin, runs, workers, flow="diamond_fc", tenants=FC_TENANTS, priorities=FC_PRIORITIES)
+    return dag_throughput(admin, runs, workers, flow="diamond", tenants=FC_TENANTS)
 
 
 def to_json(value: Any) -> str:
