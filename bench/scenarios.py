@@ -92,8 +92,8 @@ def dag_throughput(admin: str, runs: int, workers: int, *, flow: str = "diamond"
 def _start_runs_sql(slug: str, tenants: int, priorities: int) -> str:
     """The statement starting %s runs of ``slug`` in one transaction: with ``tenants``, run i's input is
     {"tenant": "t<i mod tenants>"}; with ``priorities``, its priority is i mod priorities (0 = the lowest)."""
-    run_input = f"jsonb_build_object('tenant', 't' || (i % {tenants}))" if tenants else "'{}'::jsonb"
-    priority = f", priority => i % {priorities}" if priorities else ""
+    run_input = f"jsonb_build_object('tenant', 't' || mod(i, {tenants}))" if tenants else "'{}'::jsonb"
+    priority = f", priority => mod(i, {priorities})" if priorities else ""
     return (f"select (pgflow.start_run('{slug}', {run_input}{priority})).run_id "
             "from generate_series(1, %s) as i")
 
@@ -466,13 +466,17 @@ FC_PRIORITIES = 3
 
 
 def flow_control_supported(admin: str) -> str | None:
-    """None when the engine accepts the capped diamond and ``start_run(..., priority => n)``; otherwise why not."""
+    """None when the engine accepts the capped diamond and ``start_run(..., priority => n)``; otherwise why not
+    (the engine's refusal: PF001 for the step options, 42883 for the priority argument)."""
     with fresh_database(admin) as url:
         try:
             _define(url, "diamond_fc")
             with psycopg.connect(url, autocommit=True) as conn, conn.transaction():
                 conn.execute(_start_runs_sql(flows.diamond_fc.slug, FC_TENANTS, FC_PRIORITIES), (1,))
         except (psycopg.Error, pgflow.PgflowError) as exc:
+            sqlstate = getattr(exc, "sqlstate", None) or getattr(getattr(exc, "__cause__", None), "sqlstate", None)
+            if not isinstance(exc, pgflow.InvalidDefinition) and sqlstate not in ("PF001", "42883"):
+                raise
             return f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
     return None
 
