@@ -106,8 +106,10 @@ create table pgflow.deps (
 -- key to answer it: led by (flow_slug, flow_version) like the key, this index was picked for it on empty
 -- statistics, and every claim read all the dependencies of the flow version. (On empty statistics the key's
 -- prefix (flow_slug, flow_version) also ties with this index for the first question; of two indexes that
--- tie, PostgreSQL keeps the one created last, this one.)
-create index deps_by_dep on pgflow.deps (dep_slug, flow_slug, flow_version);
+-- tie, PostgreSQL keeps the one created last, this one.) It holds step_slug, so that the answer comes from the
+-- index alone: without it, on a long history (analyzed), the planner preferred an index-only scan of the key's
+-- prefix, every dependency of the flow version, to this index and the table (tests_py/test_plans.py).
+create index deps_by_dep on pgflow.deps (dep_slug, flow_slug, flow_version) include (step_slug);
 
 -- One row per execution of a flow version.
 create table pgflow.runs (

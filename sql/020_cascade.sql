@@ -13,9 +13,6 @@
 -- (run_id, step_slug) order, level 2 in run_id order, then level 3.
 -- Expiry (several tasks in one transaction) is the one exception: it never waits, taking the run row,
 -- then the step's, then the task's with SKIP LOCKED, and leaves busy tasks for its next pass.
--- The functions on these paths set enable_seqscan = off: every statement in them looks rows up by key,
--- and a plan made while a table was small (a fresh database, the first minutes of a burst) must not
--- stay a sequential scan once PL/pgSQL caches it and the table grows.
 -- Two consequences the functions below rely on:
 --   * Holding the runs row, a transaction may wait for step_tasks rows (their holders never wait
 --     for the run), but never for step_states rows: it updates other steps' rows with SKIP LOCKED,
@@ -24,6 +21,22 @@
 --   * Every queued task belongs to a started run: whoever ends a run cancels its queued tasks while
 --     holding the runs row, and nothing creates tasks for a run that is not started. The claim in
 --     poll_for_tasks relies on this.
+-- PLANS. The functions on these paths set enable_seqscan = off. PL/pgSQL caches a generic plan of each
+-- statement, and one made while the tables were nearly empty (a new database, the first minutes of a burst,
+-- until autovacuum analyzes them again and the plan is replaced) reads them sequentially, and goes on doing
+-- so as they grow: tests_py/test_plans.py, test_plans_made_before_a_burst, fails without the switch (every
+-- completion then read most of the step states). On a database with statistics, only the definition tables
+-- (steps, deps: a few pages) are read sequentially without it (test_plans_on_a_long_history), every step for
+-- each step of a wide flow. The switch is not enough by itself: such a plan may still read a whole
+-- table through its primary key, or through a small partial index, so every statement also
+--   * looks each row up by its whole key (see below), and rows found from a list of keys (arrays, a CTE) in
+--     a lateral subquery with limit 1, or with the keys as an index condition (= any(array)): joined to the
+--     list, a generic plan made on nearly empty tables hashed or merged the whole table;
+--   * never implies the predicate of a partial index it is not meant to read: a run found by key is
+--     "finished_at is null" rather than status = 'started' (runs_in_flight), a task found by key "finished_at
+--     is null and status <> 'queued'" rather than status = 'started' (step_tasks_started_*), the same rows by
+--     the tables' checks. On nearly empty tables a scan of such an index ties with the key, and once cached
+--     it walks every run or task in flight.
 -- Where a join was seen to go wrong, rows found from other rows are read by their whole key, every key
 -- value a parameter: a steps row in a scalar subquery, a dependency's state in a lateral subquery with limit
 -- 1. Joined to the rows that supply the key instead, such a row may be looked up by only part of it
@@ -75,9 +88,10 @@ set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 begin
+  -- (started, written as not finished: see PLANS at the top of this file)
   update pgflow.runs as r
   set status = 'failed', error = _fail_run.message, finished_at = _fail_run.now
-  where r.run_id = _fail_run.run_id and r.status = 'started';
+  where r.run_id = _fail_run.run_id and r.finished_at is null;
   if not found then
     return;
   end if;
@@ -107,7 +121,9 @@ begin
 
   update pgflow.step_states as ss
   set status = 'cancelled', finished_at = _close_run.now
-  where (ss.run_id, ss.step_slug) in (
+  -- (the run id as an index condition too: with the pairs alone, a generic plan made on nearly empty tables read
+  -- every state)
+  where ss.run_id = _close_run.run_id and (ss.run_id, ss.step_slug) in (
     select locked.run_id, locked.step_slug
     from pgflow.step_states as locked
     where locked.run_id = _close_run.run_id and locked.status in ('created', 'started')
@@ -246,7 +262,8 @@ begin
         where ss.run_id = r.run_id and ss.status = 'completed'
       ) as step
     ) as sized
-    where r.run_id = any(_complete_runs.run_ids) and r.status = 'started' and r.remaining_steps = 0
+    -- (started, written as not finished: see PLANS at the top of this file)
+    where r.run_id = any(_complete_runs.run_ids) and r.finished_at is null and r.remaining_steps = 0
       and sized.size > pgflow.max_output_size()
   loop
     perform pgflow._fail_run(
@@ -282,7 +299,7 @@ begin
         from pgflow.step_states as ss
         where ss.run_id = r.run_id and ss.status = 'completed'
       )
-    where r.run_id = any(_complete_runs.run_ids) and r.status = 'started' and r.remaining_steps = 0
+    where r.run_id = any(_complete_runs.run_ids) and r.finished_at is null and r.remaining_steps = 0
     returning r.run_id
   )
   select pg_catalog.array_agg(completed.run_id) into v_completed from completed;
@@ -366,7 +383,8 @@ begin
   select r.input, ss.flow_slug, ss.flow_version into v_run
   from pgflow.runs as r
   inner join pgflow.step_states as ss on ss.run_id = r.run_id and ss.step_slug = _start_step.step_slug
-  where r.run_id = _start_step.run_id and r.status = 'started' and ss.status = 'created';
+  -- (a started run, written as not finished: see PLANS at the top of this file)
+  where r.run_id = _start_step.run_id and r.finished_at is null and ss.status = 'created';
   if not found then
     return '{}'::text[];
   end if;
@@ -529,7 +547,13 @@ begin
     into v_ready_plain
     from rows from (pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps))
       with ordinality as u (run_id, step_slug, pos)
-    inner join pgflow.step_states as ss on ss.run_id = u.run_id and ss.step_slug = u.step_slug;
+    -- (each state by its whole key: joined, a generic plan made on nearly empty tables hashed every state)
+    cross join lateral (
+      select s.run_id, s.step_slug, s.flow_slug, s.flow_version
+      from pgflow.step_states as s
+      where s.run_id = u.run_id and s.step_slug = u.step_slug
+      limit 1
+    ) as ss;
   end if;
 
   loop
@@ -551,15 +575,29 @@ begin
         update pgflow.runs as r
         set remaining_steps = r.remaining_steps - per_run.n
         from per_run
-        where r.run_id = per_run.run_id
+        -- (the runs by key whatever the join: joined alone, a generic plan made on nearly empty tables
+        -- hashed every run)
+        where r.run_id = any(v_finished_runs) and r.run_id = per_run.run_id
         returning r.run_id, r.remaining_steps
       ),
       per_dependent as (
         select finished.run_id, d.step_slug, pg_catalog.count(*)::int as n
         from finished
-        inner join pgflow.step_states as fs on fs.run_id = finished.run_id and fs.step_slug = finished.step_slug
-        inner join pgflow.deps as d
-          on d.flow_slug = fs.flow_slug and d.flow_version = fs.flow_version and d.dep_slug = finished.step_slug
+        -- (each finished state by its whole key: joined, the state was looked up by step_slug alone; then its
+        -- dependents by all of deps_by_dep, planned apart (offset 0): joined, a generic plan read every
+        -- dependency of the flow version, once per version, for each finished step)
+        cross join lateral (
+          select s.flow_slug, s.flow_version
+          from pgflow.step_states as s
+          where s.run_id = finished.run_id and s.step_slug = finished.step_slug
+          limit 1
+        ) as fs
+        cross join lateral (
+          select d.step_slug
+          from pgflow.deps as d
+          where d.dep_slug = finished.step_slug and d.flow_slug = fs.flow_slug and d.flow_version = fs.flow_version
+          offset 0
+        ) as d
         group by finished.run_id, d.step_slug
       ),
       dependents_counted as (

@@ -141,12 +141,20 @@ begin
       _complete_reports.run_ids, _complete_reports.step_slugs, _complete_reports.task_indexes, null, v_attempts
     ) as u
   ),
+  -- (each state by its whole key, locked in (run_id, step_slug) order as the nested loop meets them: looked
+  -- up by the pairs in a join, a generic plan made on nearly empty tables hashed every state of the table)
   locked as (
     select ss.run_id, ss.step_slug, ss.flow_slug, ss.status, ss.remaining_tasks, ss.output_size
-    from pgflow.step_states as ss
-    where (ss.run_id, ss.step_slug) in (select reports.run_id, reports.step_slug from reports)
-    order by ss.run_id, ss.step_slug
-    for no key update of ss
+    from (
+      select distinct reports.run_id, reports.step_slug from reports order by reports.run_id, reports.step_slug
+    ) as pair
+    cross join lateral (
+      select s.run_id, s.step_slug, s.flow_slug, s.status, s.remaining_tasks, s.output_size
+      from pgflow.step_states as s
+      where s.run_id = pair.run_id and s.step_slug = pair.step_slug
+      limit 1
+      for no key update
+    ) as ss
   ),
   started as (
     select
@@ -277,7 +285,8 @@ begin
   if exists (select from pg_catalog.unnest(v_runs) as u (run_id) where not (u.run_id = any(v_locked))) then
     select pg_catalog.array_agg(r.run_id) into v_others
     from pgflow.runs as r
-    where r.run_id = any(v_runs) and not (r.run_id = any(v_locked)) and r.status = 'started';
+    -- (started, written as not finished: see PLANS at the top of 020_cascade.sql)
+    where r.run_id = any(v_runs) and not (r.run_id = any(v_locked)) and r.finished_at is null;
     v_started := coalesce(v_started, '{}'::uuid[]) || coalesce(v_others, '{}'::uuid[]);
   end if;
 
@@ -603,8 +612,10 @@ begin
       worker_id = null,
       deadline = null,
       started_at = null
+    -- (started, written as neither queued nor finished: see PLANS at the top of 020_cascade.sql)
     where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
-      and t.task_index = _fail_attempt.task_index and t.status = 'started' and t.attempt = v_task.attempt;
+      and t.task_index = _fail_attempt.task_index and t.finished_at is null and t.status <> 'queued'
+      and t.attempt = v_task.attempt;
     if not found then
       return pgflow._reject_report(
         _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
@@ -631,8 +642,10 @@ begin
 
   update pgflow.step_tasks as t
   set status = 'failed', error = pgflow._clip(_fail_attempt.error), finished_at = _fail_attempt.now
+  -- (started, written as neither queued nor finished: see PLANS at the top of 020_cascade.sql)
   where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
-    and t.task_index = _fail_attempt.task_index and t.status = 'started' and t.attempt = v_task.attempt;
+    and t.task_index = _fail_attempt.task_index and t.finished_at is null and t.status <> 'queued'
+    and t.attempt = v_task.attempt;
   if not found then
     return pgflow._reject_report(
       _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, _fail_attempt.now
