@@ -151,3 +151,60 @@ def test_no_statement_of_the_poll_reads_step_tasks_sequentially(filled: str) -> 
         # the sums of the statements those run, and include planning them once)
         if not CALLS.search(report["Query Text"]):
             assert buffers(report["Plan"]) < 60 * BATCH, (report["Query Text"][:500], buffers(report["Plan"]))
+
+
+def test_plans_cached_while_the_tables_were_small(admin_url: str) -> None:
+    """A session that polled while the tables were nearly empty and analyzed so (a new deployment) keeps its cached
+    plans as the tables grow (no ANALYZE comes to invalidate them before autovacuum's next one): they still read by
+    index, not sequentially, and the main claim still walks step_tasks_ready without a sort."""
+    with scratch_database(admin_url, "pgflow_plans") as url:
+        pgflow.migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            for table in ("step_tasks", "runs", "step_states", "steps", "deps", "flows", "flow_buckets"):
+                conn.execute(f"alter table pgflow.{table} set (autovacuum_enabled = false)")
+            conn.execute("select pgflow.define_flow('ready', '[{\"slug\": \"each\", \"type\": \"map\"}]')")
+            conn.execute(
+                "select pgflow.define_flow('capped', %s)",
+                [json.dumps([{"slug": "one", "concurrency": 2, "concurrency_key": ["t"]}])],
+            )
+            conn.execute("select pgflow.start_run('ready', '[1, 2]')")
+            # (as autovacuum analyzes tables while they are small)
+            conn.execute("analyze")
+            reports: list[dict[str, Any]] = []
+
+            def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+                message = diag.message_primary or ""
+                if "plan:" in message:
+                    reports.append(json.loads(message.split("plan:", 1)[1]))
+
+            conn.add_notice_handler(on_notice)
+            # small tables: polls that claim and polls that find nothing, enough for generic plans to be cached
+            for _ in range(8):
+                conn.execute("select count(*) from pgflow.poll_for_tasks('plans', null, %s)", [BATCH])
+            conn.execute(
+                "select pgflow.start_run('ready', (select jsonb_agg(n) from generate_series(1, 10) as n))"
+                " from generate_series(1, 3000)"
+            )
+            conn.execute(
+                "select pgflow.start_run('capped', jsonb_build_object('t', n % 5)) from generate_series(1, 3000) as n"
+            )
+            conn.execute("load 'auto_explain'")
+            for setting, value in (
+                ("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_analyze", "on"),
+                ("log_buffers", "on"), ("log_format", "json"), ("log_level", "notice"),
+            ):
+                conn.execute(f"set auto_explain.{setting} = {value}")
+            for _ in range(4):
+                claimed = conn.execute(
+                    "select count(*) from pgflow.poll_for_tasks('plans', null, %s)", [BATCH]
+                ).fetchone()[0]  # type: ignore[index]
+                assert claimed == BATCH
+    assert reports
+    for report in reports:
+        for node in nodes(report["Plan"]):
+            if node.get("Relation Name") in ("step_tasks", "runs", "step_states"):
+                assert node["Node Type"] not in ("Seq Scan", "Bitmap Heap Scan"), (
+                    node["Relation Name"], report["Query Text"][:300]
+                )
+        if "claimed_in_buckets" in report["Query Text"]:
+            assert not [n for n in nodes(report["Plan"]) if n["Node Type"] in ("Sort", "Incremental Sort")]

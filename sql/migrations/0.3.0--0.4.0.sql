@@ -3234,6 +3234,12 @@ returns setof pgflow.task
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
+-- Every statement of the poll (and of the functions it calls) reads by index, in the index's order. PL/pgSQL caches
+-- plans: one made while the tables were small and analyzed so (a new deployment) would stay a sequential scan, or a
+-- bitmap scan of every flow-controlled task to find the next bucket, as the tables grow, until the next ANALYZE
+-- (tests_py/test_claim_plans.py shows both).
+set enable_seqscan = off
+set enable_bitmapscan = off
 as $$
 declare
   v_now timestamptz := pgflow.now();

@@ -24,9 +24,14 @@ select is(pgflow_tests.poll_all('cap_one'), 0, 'and no more');
 
 -- the started attempt times out: the poll expires it (the retry is due at once) and claims one task again
 select pgflow_tests.set_now('2030-01-01 00:00:06+00');
-select is((select pg_catalog.count(*)::int from pgflow_tests.poll('cap_one')), 1, 'after a timeout, a poll claims one task');
 select is(
-  (select pg_catalog.count(*)::int from pgflow.step_tasks where flow_slug = 'cap_one' and attempt > 0 and error like '%timed out%'),
+  (select pg_catalog.count(*)::int from pgflow_tests.poll('cap_one')), 1, 'after a timeout, a poll claims one task'
+);
+select is(
+  (
+    select pg_catalog.count(*)::int from pgflow.step_tasks
+    where flow_slug = 'cap_one' and attempt > 0 and error like '%timed out%'
+  ),
   1, 'the expired attempt was counted as failed'
 );
 select is(pgflow_tests.started_count('cap_one'), 1, 'one task is started');

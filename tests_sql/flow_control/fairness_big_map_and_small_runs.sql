@@ -12,7 +12,9 @@ select pgflow.start_run('big_map', (select pg_catalog.jsonb_agg(n) from pg_catal
 
 -- the map is being worked on: two polls of 10
 select pgflow_tests.set_now('2030-01-01 00:00:01+00');
-select is((select pg_catalog.count(*)::int from pgflow.poll_for_tasks('w', null, 10)), 10, 'a poll claims 10 map tasks');
+select is(
+  (select pg_catalog.count(*)::int from pgflow.poll_for_tasks('w', null, 10)), 10, 'a poll claims 10 map tasks'
+);
 select pgflow.poll_for_tasks('w', null, 10);
 
 select pgflow_tests.set_now('2030-01-01 00:00:02+00');

@@ -35,16 +35,20 @@ select is(
   3, 'another cap is another version'
 );
 select is(
-  (select pg_catalog.jsonb_build_object('c', s -> 'concurrency', 'k', s -> 'concurrency_key', 'r', s -> 'rate_limit')
-   from pg_catalog.jsonb_array_elements(pgflow.describe_flow('fc_def', 2) -> 'steps') as s),
+  (
+    select pg_catalog.jsonb_build_object('c', s -> 'concurrency', 'k', s -> 'concurrency_key', 'r', s -> 'rate_limit')
+    from pg_catalog.jsonb_array_elements(pgflow.describe_flow('fc_def', 2) -> 'steps') as s
+  ),
   '{"c": 3, "k": ["tenant"], "r": {"limit": 100, "per": 60}}'::jsonb,
   'describe_flow shows the options'
 );
 
 select pgflow.define_flow('fc_rate_key', '[{"slug": "a", "rate_limit": {"limit": 1, "per": 0.5, "key": ["org"]}}]');
 select is(
-  (select row(s.concurrency, s.concurrency_key, s.rate_limit)::text from pgflow.steps as s
-   where s.flow_slug = 'fc_rate_key'),
+  (
+    select row(s.concurrency, s.concurrency_key, s.rate_limit)::text from pgflow.steps as s
+    where s.flow_slug = 'fc_rate_key'
+  ),
   row(null::int, array['org'], '{"limit": 1, "per": 0.5, "key": ["org"]}'::jsonb)::text,
   'steps.concurrency_key holds the bucket key path, from rate_limit.key when concurrency_key is absent'
 );

@@ -20,15 +20,18 @@ select results_eq(
   'each tenant has two tasks of the capped step started'
 );
 select is(
-  (select pg_catalog.count(*)::int from pgflow.step_tasks where flow_slug = 'per_tenant' and step_slug = 'free'
-     and status = 'started'),
+  (
+    select pg_catalog.count(*)::int from pgflow.step_tasks
+    where flow_slug = 'per_tenant' and step_slug = 'free' and status = 'started'
+  ),
   10, 'the uncapped step''s ten tasks are all started'
 );
 
 -- one of tenant a's tasks completes: only tenant a gets another
 select pgflow.complete_task(t.run_id, t.step_slug, t.task_index, '1', t.attempt)
-from pgflow.step_tasks as t inner join pgflow.runs as r on r.run_id = t.run_id
+from pgflow.runs as r inner join pgflow.step_tasks as t on r.run_id = t.run_id
 where t.flow_slug = 'per_tenant' and t.step_slug = 'capped' and t.status = 'started' and r.input ->> 'tenant' = 'a'
+order by t.run_id
 limit 1;
 select results_eq(
   $$select r.input ->> 'tenant' from pgflow_tests.poll('per_tenant') as p

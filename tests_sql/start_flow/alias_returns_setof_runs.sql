@@ -1,5 +1,6 @@
 -- start_flow(flow_slug, input, run_id, priority) is the pgflow-compatible alias of start_run (priority, last and
--- defaulted, keeps pgflow's positional calls working): it returns setof pgflow.runs with the one started run, which has its step states and root tasks like any run.
+-- defaulted, keeps pgflow's positional calls working): it returns setof pgflow.runs with the one started run,
+-- which has its step states and root tasks like any run.
 begin;
 select plan(6);
 
