@@ -122,7 +122,7 @@ def test_main_claim_walks_the_ready_index(filled: str, flow_slugs: list[str] | N
     reports = plans_of_polls(filled, flow_slugs)
     claims = [r for r in reports if "claimed_in_buckets" in r["Query Text"]]
     assert len(claims) == POLLS
-    for report in claims:
+    for poll, report in enumerate(claims):
         plan = report["Plan"]
         scans = [n for n in nodes(plan) if n.get("Relation Name") == "step_tasks" and "Index Name" in n
                  and n["Index Name"] == "step_tasks_ready"]
@@ -133,9 +133,10 @@ def test_main_claim_walks_the_ready_index(filled: str, flow_slugs: list[str] | N
         # rows visited: the batch (a claimed task leaves the index, nothing else is skipped)
         assert scan["Actual Rows"] <= BATCH, scan["Actual Rows"]
         # the scan (with the lookups of the runs' versions), then the whole statement: the claim, its updates of
-        # the indexes and the inputs built
-        assert buffers(scan) < 15 * BATCH, buffers(scan)
-        assert buffers(plan) < 60 * BATCH, buffers(plan)
+        # the indexes and the inputs built. Both also read the index entries the earlier polls' claims left
+        # behind (dead until a vacuum, autovacuum being off here): one heap page each at most.
+        assert buffers(scan) < 10 * BATCH + poll * BATCH, (poll, buffers(scan))
+        assert buffers(plan) < 60 * BATCH + poll * BATCH, (poll, buffers(plan))
 
 
 def test_no_statement_of_the_poll_reads_step_tasks_sequentially(filled: str) -> None:
