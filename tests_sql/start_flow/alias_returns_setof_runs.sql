@@ -1,12 +1,14 @@
--- start_flow(flow_slug, input, run_id) is the pgflow-compatible alias of start_run: it returns setof
--- pgflow.runs with the one started run, which has its step states and root tasks like any run.
+-- start_flow(flow_slug, input, run_id, priority) is the pgflow-compatible alias of start_run (priority, last and
+-- defaulted, keeps pgflow's positional calls working): it returns setof pgflow.runs with the one started run,
+-- which has its step states and root tasks like any run.
 begin;
 select plan(6);
 
 select pgflow_tests.define_diamond('start_flow_alias');
 
 select function_returns(
-  'pgflow', 'start_flow', array['text', 'jsonb', 'uuid'], 'setof pgflow.runs', 'start_flow returns setof pgflow.runs'
+  'pgflow', 'start_flow', array['text', 'jsonb', 'uuid', 'integer'], 'setof pgflow.runs',
+  'start_flow returns setof pgflow.runs'
 );
 
 create temp table started on commit drop as
