@@ -153,16 +153,19 @@ def check_conditions(flow_slug: str, step: Step, depends_on: Sequence[str]) -> N
 
 #: the largest cap (``concurrency``) and rate (``rate_limit``'s ``limit``) a step takes: PostgreSQL's int
 MAX_COUNT = 2**31 - 1
-#: the longest rate window (``rate_limit``'s ``per``) in seconds: 100 years, the bound of every duration option
-MAX_PER = 3_153_600_000
+#: the shortest and the longest rate window (``rate_limit``'s ``per``) in seconds: 1 ms, and 100 years (the
+#: bound of every duration option)
+PER_RANGE = (0.001, 3_153_600_000)
+#: the most keys a key path (``concurrency_key``, ``rate_limit``'s ``key``) has
+MAX_KEY_PATH = 16
 
 
 @dataclass(frozen=True)
 class RateLimit:
     """A step's ``rate_limit``: at most ``limit`` claims of its tasks per window of ``per`` seconds, across
     all runs and workers; with ``key`` (a path into the run input, as ``concurrency_key``), per distinct value
-    of that path. ``limit`` is an int from 1 to 2,147,483,647, ``per`` a number of seconds above 0 and at most
-    100 years; ``key`` a list of keys or one string for a top-level key. Checked when the step is declared
+    of that path. ``limit`` is an int from 1 to 2,147,483,647, ``per`` a number of seconds from 0.001 to
+    3,153,600,000 (100 years); ``key`` a list of 1 to 16 keys, or one string for a top-level key. Checked when the step is declared
     (``InvalidDefinition`` naming the step). ``RateLimit(10, 1)`` and ``{"limit": 10, "per": 1}`` are the same
     option."""
 
@@ -186,7 +189,7 @@ class RateLimit:
 
 def check_flow_control(flow_slug: str, step_slug: str, options: Mapping[str, Any]) -> dict[str, Any]:
     """A step's options (JSON keys) with its flow-control options checked and normalized: ``concurrency`` an
-    int from 1 to 2,147,483,647; ``concurrency_key`` a non-empty list of strings (one string: a top-level
+    int from 1 to 2,147,483,647; ``concurrency_key`` a list of 1 to 16 strings (one string: a top-level
     key) and only with ``concurrency`` or ``rate_limit``; ``rate_limit`` a ``RateLimit`` or an object
     ``{"limit", "per"[, "key"]}``, written as that object. A task counts in one bucket, so ``rate_limit``'s
     key and ``concurrency_key``, when both are given, must be the same path. ``InvalidDefinition`` (PF001)
@@ -227,10 +230,15 @@ def _count(where: str, value: Any) -> int:
 
 def _key_path(where: str, value: Any) -> list[str]:
     path = [value] if isinstance(value, str) else value
-    if not isinstance(path, (list, tuple)) or not path or not all(isinstance(k, str) for k in path):
+    if (
+        not isinstance(path, (list, tuple))
+        or not 1 <= len(path) <= MAX_KEY_PATH
+        or not all(isinstance(k, str) for k in path)
+    ):
         raise InvalidDefinition(
-            f"{where} must be a path into the run input: a non-empty list of keys such as ['tenant', 'id'], or "
-            f"one string for a top-level key (an array index written as a string, '0'), got {_shown_pattern(value)}"
+            f"{where} must be a path into the run input: a list of 1 to {MAX_KEY_PATH} keys such as ['tenant', "
+            f"'id'], or one string for a top-level key (an array index written as a string, '0'), got "
+            f"{_shown_pattern(value)}"
         )
     return list(path)
 
@@ -254,10 +262,10 @@ def _rate_limit(named: Callable[[str], str], value: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"limit": _count(named("rate_limit.limit"), value["limit"])}
     per = value["per"]
     # NaN and the infinities fail the comparison too
-    if isinstance(per, bool) or not isinstance(per, (int, float)) or not 0 < per <= MAX_PER:
+    if isinstance(per, bool) or not isinstance(per, (int, float)) or not PER_RANGE[0] <= per <= PER_RANGE[1]:
         raise InvalidDefinition(
-            f"{named('rate_limit.per')} must be a number of seconds above 0 and at most {MAX_PER} (100 years), "
-            f"got {_shown_pattern(per)}"
+            f"{named('rate_limit.per')} must be a number of seconds from {PER_RANGE[0]:g} to {PER_RANGE[1]:,} "
+            f"(100 years), got {_shown_pattern(per)}"
         )
     out["per"] = per
     if value.get("key") is not None:
