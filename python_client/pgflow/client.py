@@ -293,7 +293,7 @@ class Client:
                 f"flow_or_slug must be a pgflow.Flow or a flow slug, got {type(flow_or_slug).__name__}"
             )
         rows = self._query(
-            "select * from pgflow.start_run(%s, %s::jsonb, %s, %s, priority => %s)",
+            "select * from pgflow.start_run(%s, %s::jsonb, %s, %s, priority => %s::int)",
             (slug, input_text, given_run_id, idempotency_key, priority),
             function="start_run",
         )
