@@ -17,6 +17,7 @@ import psycopg
 import pytest
 
 import pgflow
+from pgflow import graph
 
 from ._client_helpers import Recorder, worker_thread
 from .test_cli import Cli, assert_clean_error, describe, parse_run_id
@@ -185,6 +186,36 @@ def test_describe_flow_shows_the_options_and_a_change_is_a_new_version(database_
         assert steps["c"]["concurrency"] is None and steps["c"]["rate_limit"] is None
         assert client.define(build(3)).version == 2
         assert {s["step_slug"]: s for s in client.describe_flow(flow_slug)["steps"]}["a"]["concurrency"] == 3
+
+
+def test_graphs_show_the_flow_control_of_a_module_flow_and_of_the_same_flow_in_the_database(
+    database_url: str, flow_slug: str, cli: Cli
+) -> None:
+    flow = pgflow.Flow(flow_slug)
+    flow.step(slug="a", concurrency=2, concurrency_key="tenant")(lambda x: x)
+    flow.map(slug="b", over="a", rate_limit=pgflow.RateLimit(100, 60, key=["org", "id"]))(lambda x: x)
+    flow.step(slug="c", depends_on=["b"], concurrency=1, rate_limit={"limit": 5, "per": 0.5})(lambda x: x)
+    flow.step(slug="d", depends_on=["c"])(lambda x: x)
+    expected = {
+        "a": ["concurrency 2 per tenant"],
+        "b": ["rate 100 per 60 s per org.id"],
+        "c": ["concurrency 1", "rate 5 per 0.5 s"],
+        "d": [],
+    }
+    with pgflow.Client(database_url) as client:
+        client.define(flow)
+        described = client.describe_flow(flow_slug)["steps"]
+    for steps in (graph.steps_of_flow(flow), described):
+        assert {s["step_slug"]: graph.flow_control(s) for s in steps} == expected
+        dot = graph.to_dot(flow_slug, steps)
+        assert '"c" [label="c\\nconcurrency 1\\nrate 5 per 0.5 s"];' in dot, dot
+        assert "b (map)<br/>rate 100 per 60 s per org.id" in graph.to_mermaid(flow_slug, steps)
+    with pgflow.Client(database_url) as client:
+        run = client.start_run(flow_slug, {"tenant": "t"})
+    for args in (("graph", flow_slug), ("graph", flow_slug, "--run", str(run.run_id))):
+        out = cli.ok(*args)
+        assert 'a: started<br/>concurrency 2 per tenant' in out or "a<br/>concurrency 2 per tenant" in out, out
+        assert "rate 5 per 0.5 s" in out, out
 
 
 def _one_step_flow(slug: str) -> pgflow.Flow:
