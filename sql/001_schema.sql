@@ -66,6 +66,13 @@ create table pgflow.steps (
   when_unmet text not null,
   when_exhausted text not null,
   created_at timestamptz not null,
+  -- flow control (null: none): at most `concurrency` tasks of the step started at once, per value of the
+  -- bucket key path; at most rate_limit.limit claims per rate_limit.per seconds, per value of the same path.
+  -- The bucket key path is concurrency_key, else rate_limit.key (define_flow refuses two different paths)
+  concurrency int,
+  concurrency_key text[],
+  -- {"limit": n, "per": seconds[, "key": path]}
+  rate_limit jsonb,
   primary key (flow_slug, flow_version, step_slug),
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint steps_slug_is_valid check (step_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(step_slug) <= 128),
@@ -76,7 +83,9 @@ create table pgflow.steps (
   constraint steps_delays_are_not_negative check (base_delay >= 0 and max_delay >= 0 and start_delay >= 0),
   constraint steps_timeout_is_positive check (timeout > 0),
   constraint steps_when_unmet_is_valid check (when_unmet in ('skip', 'skip-cascade', 'fail')),
-  constraint steps_when_exhausted_is_valid check (when_exhausted in ('fail', 'skip', 'skip-cascade'))
+  constraint steps_when_exhausted_is_valid check (when_exhausted in ('fail', 'skip', 'skip-cascade')),
+  constraint steps_concurrency_is_positive check (concurrency >= 1),
+  constraint steps_rate_limit_is_an_object check (rate_limit is null or jsonb_typeof(rate_limit) = 'object')
 );
 
 -- A step's position is unique in its flow version. The index holding that is on an expression no query
@@ -123,7 +132,10 @@ create table pgflow.runs (
   remaining_steps int not null,
   started_at timestamptz not null,
   finished_at timestamptz,
+  -- among due tasks, those of runs of higher priority are claimed first (copied to step_tasks.priority)
+  priority int not null default 0,
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
+  constraint runs_priority_is_bounded check (priority between -1000 and 1000),
   constraint runs_status_is_valid check (status in ('started', 'completed', 'failed', 'cancelled')),
   constraint runs_remaining_steps_is_not_negative check (remaining_steps >= 0),
   constraint runs_finished_at_matches_status check ((status = 'started') = (finished_at is null)),
@@ -197,6 +209,14 @@ create table pgflow.step_tasks (
   queued_at timestamptz not null,
   started_at timestamptz,
   finished_at timestamptz,
+  -- the run's priority, copied when the task is created
+  priority int not null default 0,
+  -- the task's place in the fair queue of its priority (see step_tasks_ready): null while it is delayed (not
+  -- yet due: start_delay, a retry's backoff), set when it becomes due
+  fair_round bigint,
+  -- the flow-control bucket of the task: null when its step has neither concurrency nor rate_limit, else
+  -- md5(flow_slug/step_slug/the run input's value at the bucket key path, '' when missing)
+  flow_key text,
   primary key (run_id, step_slug, task_index),
   constraint step_tasks_status_is_valid check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
   constraint step_tasks_task_index_is_not_negative check (task_index >= 0),
@@ -207,8 +227,18 @@ create table pgflow.step_tasks (
   check ((status in ('queued', 'started')) = (finished_at is null))
 );
 
--- The claim: due queued tasks, oldest first. Partial, so finished tasks never enter it.
-create index step_tasks_due on pgflow.step_tasks (visible_at) where status = 'queued';
+-- The claim: due queued tasks without flow control, highest priority first, then by fair round, then oldest
+-- first. Partial, so finished and delayed tasks never enter it. Also read for the smallest fair round of a priority.
+create index step_tasks_ready on pgflow.step_tasks (priority desc, fair_round, visible_at)
+where status = 'queued' and fair_round is not null and flow_key is null;
+-- Delayed queued tasks (not yet due), by when they become due: each poll makes the due ones ready.
+create index step_tasks_delayed on pgflow.step_tasks (visible_at) where status = 'queued' and fair_round is null;
+-- Due queued tasks under flow control, per bucket, in claim order; walked bucket by bucket by the claim.
+create index step_tasks_flow_controlled on pgflow.step_tasks (flow_key, priority desc, fair_round, visible_at)
+where status = 'queued' and fair_round is not null and flow_key is not null;
+-- Started tasks per bucket: the claim counts them against a bucket's concurrency.
+create index step_tasks_started_flow_key on pgflow.step_tasks (flow_key)
+where status = 'started' and flow_key is not null;
 -- Expiry: started tasks by deadline, and by the worker holding them.
 create index step_tasks_started_deadline on pgflow.step_tasks (deadline) where status = 'started';
 create index step_tasks_started_worker on pgflow.step_tasks (worker_id) where status = 'started';
@@ -265,6 +295,20 @@ create table pgflow.locks (
 
 insert into pgflow.locks (name) values ('expire_tasks'), ('server_starts');
 
+-- One row per flow-control bucket that was ever claimed from, written only by the claim (inserted at a bucket's
+-- first claim, then locked FOR UPDATE SKIP LOCKED by the one poller claiming from it): the rate window.
+create table pgflow.flow_buckets (
+  flow_key text primary key,
+  flow_slug text not null,
+  step_slug text not null,
+  -- the run input's value at the bucket key path (null when missing, or when the step has no key path)
+  key jsonb,
+  -- the current rate window: started at the first claim after the previous window ended
+  window_started_at timestamptz,
+  window_claims int not null default 0,
+  last_claimed_at timestamptz
+);
+
 -- What poll_for_tasks returns: one claimed task with the input its handler receives.
 create type pgflow.task as (
   run_id uuid,
@@ -285,6 +329,8 @@ comment on table pgflow.runs is 'Executions of a flow version.';
 comment on table pgflow.step_states is 'Per-run step state with the remaining_deps and remaining_tasks counters.';
 comment on table pgflow.step_tasks is 'Units of work: one per single step, one per element of a map step.';
 comment on table pgflow.workers is 'Workers known by their heartbeats.';
+comment on table pgflow.flow_buckets is
+'Flow-control buckets (a step, or a step and a value of its key path) with their rate windows; written by the claim.';
 -- One report of a batch, as _complete_reports reads them.
 create type pgflow._report as (
   pos int,

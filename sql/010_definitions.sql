@@ -77,8 +77,144 @@ parallel safe
 as $$
   select array[
     'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted'
+    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit'
   ]
+$$;
+
+-- Called by _flow_control_error: whether a JSON value is a key path (an array of 1 to 16 strings).
+create or replace function pgflow._is_key_path(path jsonb)
+returns boolean
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when pg_catalog.jsonb_typeof(_is_key_path.path) is distinct from 'array' then false
+    else pg_catalog.jsonb_array_length(_is_key_path.path) between 1 and 16
+      and not exists (
+        select from pg_catalog.jsonb_array_elements(_is_key_path.path) as e (element)
+        where pg_catalog.jsonb_typeof(e.element) <> 'string'
+      )
+  end
+$$;
+
+-- Called by the validators for a step that has any of the flow-control options: what is wrong with them, as
+-- the end of a PF001 message, or null when they are valid. concurrency: an integer from 1; concurrency_key: a
+-- path into the run input (as with #>: a JSON array of 1 to 16 strings), only with concurrency or rate_limit;
+-- rate_limit: {"limit": an integer from 1, "per": seconds from 0.001, optional "key": a path}. A task has one
+-- bucket: concurrency_key and rate_limit.key, when both are given, must be the same path.
+create or replace function pgflow._flow_control_error(step jsonb)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  with options as (
+    select
+      nullif(_flow_control_error.step -> 'concurrency', 'null'::jsonb) as concurrency,
+      nullif(_flow_control_error.step -> 'concurrency_key', 'null'::jsonb) as concurrency_key,
+      nullif(_flow_control_error.step -> 'rate_limit', 'null'::jsonb) as rate_limit
+  )
+  select case
+    when o.concurrency is not null and not (
+      pg_catalog.jsonb_typeof(o.concurrency) = 'number'
+      and (o.concurrency #>> '{}') ~ '^[0-9]{1,10}$'
+      and (o.concurrency #>> '{}')::numeric between 1 and 2147483647
+    ) then pg_catalog.format(
+      'option concurrency must be an integer from 1 to 2147483647, got %s', pgflow._shown(o.concurrency::text)
+    )
+    when o.concurrency_key is not null and not pgflow._is_key_path(o.concurrency_key) then pg_catalog.format(
+      'option concurrency_key must be a path into the run input, a JSON array of 1 to 16 strings (as with #>), got %s',
+      pgflow._shown(o.concurrency_key::text)
+    )
+    when o.rate_limit is not null and case
+      when pg_catalog.jsonb_typeof(o.rate_limit) <> 'object' then true
+      else not (o.rate_limit ? 'limit' and o.rate_limit ? 'per')
+        or exists (
+          select from pg_catalog.jsonb_object_keys(o.rate_limit) as k (key) where k.key not in ('limit', 'per', 'key')
+        )
+    end then pg_catalog.format(
+      'option rate_limit must be a JSON object {"limit": n, "per": seconds} with an optional "key" path, got %s',
+      pgflow._shown(o.rate_limit::text)
+    )
+    when o.rate_limit is not null and not (
+      pg_catalog.jsonb_typeof(o.rate_limit -> 'limit') = 'number'
+      and (o.rate_limit ->> 'limit') ~ '^[0-9]{1,10}$'
+      and (o.rate_limit ->> 'limit')::numeric between 1 and 2147483647
+    ) then pg_catalog.format(
+      'option rate_limit: limit must be an integer from 1 to 2147483647, got %s',
+      pgflow._shown((o.rate_limit -> 'limit')::text)
+    )
+    when o.rate_limit is not null and not (
+      pg_catalog.jsonb_typeof(o.rate_limit -> 'per') = 'number'
+      and (o.rate_limit ->> 'per')::numeric between 0.001 and 3153600000
+    ) then pg_catalog.format(
+      'option rate_limit: per must be a number of seconds from 0.001 to 3153600000 (100 years), got %s',
+      pgflow._shown((o.rate_limit -> 'per')::text)
+    )
+    when coalesce(o.rate_limit -> 'key', 'null'::jsonb) <> 'null'::jsonb
+      and not pgflow._is_key_path(o.rate_limit -> 'key') then pg_catalog.format(
+      'option rate_limit: key must be a path into the run input, a JSON array of 1 to 16 strings (as with #>), got %s',
+      pgflow._shown((o.rate_limit -> 'key')::text)
+    )
+    when o.concurrency_key is not null and o.concurrency is null and o.rate_limit is null then
+      'option concurrency_key needs concurrency or rate_limit (it names the bucket they count per value)'
+    when o.concurrency_key is not null and coalesce(o.rate_limit -> 'key', 'null'::jsonb) <> 'null'::jsonb
+      and o.concurrency_key <> o.rate_limit -> 'key' then pg_catalog.format(
+      'options concurrency_key %s and rate_limit.key %s must be the same path: a task counts in one bucket',
+      pgflow._shown(o.concurrency_key::text), pgflow._shown((o.rate_limit -> 'key')::text)
+    )
+  end
+  from options as o
+$$;
+
+
+-- Called by the validators for a valid step: its flow-control options in normalized form, only those it has
+-- (a definition without them normalizes as it did before they existed): {"concurrency": n, "concurrency_key":
+-- path, "rate_limit": {"limit": n, "per": seconds[, "key": path]}}.
+create or replace function pgflow._flow_control_options(step jsonb)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'concurrency', (nullif(_flow_control_options.step -> 'concurrency', 'null'::jsonb) #>> '{}')::int,
+    'concurrency_key', nullif(_flow_control_options.step -> 'concurrency_key', 'null'::jsonb),
+    'rate_limit', case
+      when coalesce(_flow_control_options.step -> 'rate_limit', 'null'::jsonb) <> 'null'::jsonb then
+        pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+          'limit', (_flow_control_options.step -> 'rate_limit' ->> 'limit')::int,
+          'per', (_flow_control_options.step -> 'rate_limit' ->> 'per')::numeric,
+          'key', nullif(_flow_control_options.step -> 'rate_limit' -> 'key', 'null'::jsonb)
+        ))
+    end
+  ))
+$$;
+
+-- Called by _insert_flow_version and add_step: the bucket key path of a normalized step (concurrency_key, else
+-- rate_limit.key), stored as steps.concurrency_key; null when the step has none.
+create or replace function pgflow._bucket_key_path(step jsonb)
+returns text[]
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when pg_catalog.jsonb_typeof(
+      coalesce(_bucket_key_path.step -> 'concurrency_key', _bucket_key_path.step -> 'rate_limit' -> 'key')
+    ) = 'array' then array(
+      select p.element
+      from pg_catalog.jsonb_array_elements_text(
+        coalesce(_bucket_key_path.step -> 'concurrency_key', _bucket_key_path.step -> 'rate_limit' -> 'key')
+      ) with ordinality as p (element, pos)
+      order by p.pos
+    )
+  end
 $$;
 
 -- Called by the validators: checks one option value (a JSON value) and returns it as numeric,
@@ -164,6 +300,7 @@ declare
   v_deps jsonb;
   v_when_unmet text;
   v_when_exhausted text;
+  v_flow_control_error text;
 begin
   if pg_catalog.jsonb_typeof(_normalize_step.step) is distinct from 'object' then
     raise exception using
@@ -249,6 +386,13 @@ begin
       );
   end if;
 
+  v_flow_control_error := pgflow._flow_control_error(_normalize_step.step);
+  if v_flow_control_error is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, v_flow_control_error);
+  end if;
+
   return pg_catalog.jsonb_build_object(
     'slug', v_slug,
     'type', v_type,
@@ -262,7 +406,7 @@ begin
     'if_not', nullif(_normalize_step.step -> 'if_not', 'null'::jsonb),
     'when_unmet', v_when_unmet,
     'when_exhausted', v_when_exhausted
-  );
+  ) || pgflow._flow_control_options(_normalize_step.step);
 end;
 $$;
 
@@ -306,6 +450,10 @@ begin
       select
       from (values ('max_attempts'), ('base_delay'), ('max_delay'), ('timeout'), ('start_delay')) as o (key)
       where not pgflow._option_is_valid(o.key, e.step -> o.key)
+    )
+    and (
+      not (e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'])
+      or pgflow._flow_control_error(e.step) is null
     ),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
@@ -344,7 +492,10 @@ begin
       'if_not', nullif(e.step -> 'if_not', 'null'::jsonb),
       'when_unmet', coalesce(e.step ->> 'when_unmet', 'skip'),
       'when_exhausted', coalesce(e.step ->> 'when_exhausted', 'fail')
-    )
+    ) || case
+      when e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'] then pgflow._flow_control_options(e.step)
+      else '{}'::jsonb
+    end
     order by e.pos
   ), '[]'::jsonb)
   into v_normalized

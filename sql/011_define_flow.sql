@@ -84,7 +84,8 @@ begin
   insert into pgflow.steps (
     flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
     max_attempts, base_delay, max_delay, timeout, start_delay,
-    condition_if, condition_if_not, when_unmet, when_exhausted, created_at
+    condition_if, condition_if_not, when_unmet, when_exhausted, created_at,
+    concurrency, concurrency_key, rate_limit
   )
   select
     v_flow.flow_slug,
@@ -102,7 +103,10 @@ begin
     nullif(s.step -> 'if_not', 'null'::jsonb),
     s.step ->> 'when_unmet',
     s.step ->> 'when_exhausted',
-    _insert_flow_version.created_at
+    _insert_flow_version.created_at,
+    (s.step ->> 'concurrency')::int,
+    pgflow._bucket_key_path(s.step),
+    s.step -> 'rate_limit'
   from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step);
 
   insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
@@ -177,7 +181,8 @@ comment on function pgflow.define_flow(text, jsonb, jsonb) is
 'writes nothing, without making it current; a definition equal to none becomes version N+1 and the current version '
 '(runs in flight keep theirs). Returns the pgflow.flows row (is_current says whether it is current). Errors: PF001 '
 'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
-'step''s an array or a scalar), PF002 unknown dependencies, PF003 cycle.';
+'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules), '
+'PF002 unknown dependencies, PF003 cycle.';
 
 -- Called by workers that do not define their flows (pgflow.Worker(define=False)) and by deploy tools: which
 -- versions of a flow have exactly this definition, without writing anything.
@@ -307,7 +312,10 @@ create or replace function pgflow.add_step(
   base_delay int default null,
   timeout int default null,
   start_delay int default null,
-  step_type text default 'single'
+  step_type text default 'single',
+  concurrency int default null,
+  concurrency_key text[] default null,
+  rate_limit jsonb default null
 )
 returns pgflow.steps
 language plpgsql
@@ -346,7 +354,10 @@ begin
       'max_attempts', add_step.max_attempts,
       'base_delay', add_step.base_delay,
       'timeout', add_step.timeout,
-      'start_delay', add_step.start_delay
+      'start_delay', add_step.start_delay,
+      'concurrency', add_step.concurrency,
+      'concurrency_key', pg_catalog.to_jsonb(add_step.concurrency_key),
+      'rate_limit', add_step.rate_limit
     ))),
     pg_catalog.jsonb_array_length(v_steps) + 1
   ) -> 0;
@@ -395,7 +406,8 @@ begin
   insert into pgflow.steps (
     flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
     max_attempts, base_delay, max_delay, timeout, start_delay,
-    condition_if, condition_if_not, when_unmet, when_exhausted, created_at
+    condition_if, condition_if_not, when_unmet, when_exhausted, created_at,
+    concurrency, concurrency_key, rate_limit
   )
   values (
     v_flow.flow_slug,
@@ -413,7 +425,10 @@ begin
     null,
     v_step ->> 'when_unmet',
     v_step ->> 'when_exhausted',
-    pgflow.now()
+    pgflow.now(),
+    (v_step ->> 'concurrency')::int,
+    pgflow._bucket_key_path(v_step),
+    v_step -> 'rate_limit'
   )
   returning * into v_row;
 
@@ -429,6 +444,8 @@ begin
 end;
 $$;
 
-comment on function pgflow.add_step(text, text, text[], int, int, int, int, text) is
+comment on function pgflow.add_step(text, text, text[], int, int, int, int, text, int, text[], jsonb) is
 'pgflow-compatible: adds a step to the current version of a flow. Dependencies must exist already (PF002); '
-'re-adding an identical step is a no-op; a version that has runs cannot change (PF008).';
+'re-adding an identical step is a no-op; a version that has runs cannot change (PF008). concurrency, '
+'concurrency_key (a path into the run input) and rate_limit ({"limit": n, "per": seconds[, "key": path]}) are '
+'the flow-control options of define_flow (PF001 when invalid).';

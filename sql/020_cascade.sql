@@ -31,6 +31,59 @@
 -- planner estimates at one row on empty or small statistics: each lookup then scans every step, dependency
 -- or state of a flow version or run, and a wide or long flow becomes quadratic.
 
+-- Called wherever a task becomes due (created due, made due by the claim, queued again): the fair round it starts
+-- from, the smallest fair round of the due queued tasks of its priority in its queue (the main queue, or its
+-- flow-control bucket), or 0 when there is none: one index probe. A task (or a batch created at once) gets this
+-- plus its position in the batch, so that a run started behind a large map is claimed within the next claims
+-- (start-time fair queueing; see docs/engine.md).
+create or replace function pgflow._fair_round_base(priority int, flow_key text)
+returns bigint
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce(
+    case
+      when _fair_round_base.flow_key is null then (
+        select t.fair_round
+        from pgflow.step_tasks as t
+        where t.status = 'queued' and t.fair_round is not null and t.flow_key is null
+          and t.priority = _fair_round_base.priority
+        order by t.priority desc, t.fair_round
+        limit 1
+      )
+      else (
+        select t.fair_round
+        from pgflow.step_tasks as t
+        where t.status = 'queued' and t.fair_round is not null and t.flow_key = _fair_round_base.flow_key
+          and t.priority = _fair_round_base.priority
+        order by t.flow_key, t.priority desc, t.fair_round
+        limit 1
+      )
+    end,
+    0
+  )
+$$;
+
+-- Called where tasks are created: the flow-control bucket of a task (step_tasks.flow_key), null when its step has
+-- neither concurrency nor rate_limit. A run input without a value at the key path (any missing key on the way)
+-- makes a bucket of its own: '' is never the text of a JSON value.
+-- (No "set search_path": every name is qualified, and the statements creating tasks inline it.)
+create or replace function pgflow._flow_key(
+  flow_slug text, step_slug text, flow_controlled boolean, key_path text[], input jsonb
+)
+returns text
+language sql
+immutable
+as $$
+  select case
+    when _flow_key.flow_controlled then pg_catalog.md5(
+      _flow_key.flow_slug || '/' || _flow_key.step_slug || '/'
+      || coalesce((_flow_key.input #> _flow_key.key_path)::text, '')
+    )
+  end
+$$;
+
 -- Called whenever tasks became claimable right away. PostgreSQL delivers identical notifications of
 -- one transaction once, so this is at most one notification per flow per transaction.
 create or replace function pgflow._notify_tasks_ready(flow_slug text)
@@ -362,8 +415,10 @@ declare
   v_dep text;
   v_count int;
   v_input_size bigint;
+  v_flow_key text;
+  v_fair_round bigint;
 begin
-  select r.input, ss.flow_slug, ss.flow_version into v_run
+  select r.input, r.priority, ss.flow_slug, ss.flow_version into v_run
   from pgflow.runs as r
   inner join pgflow.step_states as ss on ss.run_id = r.run_id and ss.step_slug = _start_step.step_slug
   where r.run_id = _start_step.run_id and r.status = 'started' and ss.status = 'created';
@@ -469,17 +524,33 @@ begin
   set status = 'started', remaining_tasks = v_count, initial_tasks = v_count, started_at = _start_step.now
   where ss.run_id = _start_step.run_id and ss.step_slug = v_step.step_slug;
 
+  -- flow control and fair queueing: the tasks' bucket; due tasks get fair rounds from the queue's smallest on,
+  -- one per element (delayed ones get theirs when they become due)
+  v_flow_key := pgflow._flow_key(
+    v_step.flow_slug, v_step.step_slug, v_step.concurrency is not null or v_step.rate_limit is not null,
+    v_step.concurrency_key, v_run.input
+  );
+  if v_step.start_delay = 0 then
+    v_fair_round := pgflow._fair_round_base(v_run.priority, v_flow_key);
+  end if;
+
   if v_step.step_type = 'map' then
-    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, input, visible_at, queued_at)
+    insert into pgflow.step_tasks (
+      run_id, step_slug, task_index, flow_slug, status, input, visible_at, queued_at, priority, fair_round, flow_key
+    )
     select
       _start_step.run_id, v_step.step_slug, e.pos::int - 1, v_step.flow_slug, 'queued', e.element,
-      _start_step.now + pgflow._seconds(v_step.start_delay), _start_step.now
+      _start_step.now + pgflow._seconds(v_step.start_delay), _start_step.now, v_run.priority,
+      v_fair_round + e.pos - 1, v_flow_key
     from pg_catalog.jsonb_array_elements(v_source) with ordinality as e (element, pos);
   else
-    insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at)
+    insert into pgflow.step_tasks (
+      run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at, priority, fair_round, flow_key
+    )
     values (
       _start_step.run_id, v_step.step_slug, 0, v_step.flow_slug, 'queued',
-      _start_step.now + pgflow._seconds(v_step.start_delay), _start_step.now
+      _start_step.now + pgflow._seconds(v_step.start_delay), _start_step.now, v_run.priority, v_fair_round,
+      v_flow_key
     );
   end if;
 
@@ -612,7 +683,12 @@ begin
     ---------------------------------------------------------------------------------------------
     if true = any(v_ready_plain) then
       with ready as (
-        select u.run_id, u.step_slug, ss.flow_slug, step.start_delay
+        select
+          u.run_id, u.step_slug, ss.flow_slug, step.start_delay, run.priority,
+          pgflow._flow_key(
+            ss.flow_slug, ss.step_slug, step.concurrency is not null or step.rate_limit is not null,
+            step.concurrency_key, run.input
+          ) as flow_key
         from rows from (
           pg_catalog.unnest(v_ready_runs), pg_catalog.unnest(v_ready_steps), pg_catalog.unnest(v_ready_plain)
         ) as u (run_id, step_slug, plain)
@@ -621,11 +697,14 @@ begin
         -- (the step's row by key, see the top of this file: joined, with 2,500 ready roots, steps was read by
         -- step_slug alone and every step of the flow version scanned for each root)
         cross join lateral (
-          select s.start_delay
+          select s.start_delay, s.concurrency, s.concurrency_key, s.rate_limit
           from pgflow.steps as s
           where s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
           limit 1
         ) as step
+        cross join lateral (
+          select r.priority, r.input from pgflow.runs as r where r.run_id = u.run_id limit 1
+        ) as run
         where u.plain and not (u.run_id = any(v_failed))
       ),
       started as (
@@ -633,16 +712,36 @@ begin
         set status = 'started', remaining_tasks = 1, initial_tasks = 1, started_at = _advance.now
         from ready
         where ss.run_id = ready.run_id and ss.step_slug = ready.step_slug
-        returning ss.run_id, ss.step_slug, ready.flow_slug, ready.start_delay
+        returning ss.run_id, ss.step_slug, ready.flow_slug, ready.start_delay, ready.priority, ready.flow_key
+      ),
+      -- the fair round the due tasks of each priority start from (one probe per priority; a flow-controlled
+      -- task's, from its bucket, is probed for it alone)
+      bases as (
+        select p.priority, pgflow._fair_round_base(p.priority, null) as base
+        from (select distinct started.priority from started) as p
       ),
       -- from started alone: joined back to ready, two CTE scans each estimated at one row made a nested
       -- loop comparing every ready step with every started one (quadratic in a wide flow's roots)
       inserted as (
-        insert into pgflow.step_tasks (run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at)
+        insert into pgflow.step_tasks (
+          run_id, step_slug, task_index, flow_slug, status, visible_at, queued_at, priority, fair_round, flow_key
+        )
         select
-          started.run_id, started.step_slug, 0, started.flow_slug, 'queued',
-          _advance.now + pgflow._seconds(started.start_delay), _advance.now
-        from started
+          st.run_id, st.step_slug, 0, st.flow_slug, 'queued',
+          _advance.now + pgflow._seconds(st.start_delay), _advance.now, st.priority,
+          case
+            when st.start_delay = 0 then st.ordinal + case
+              when st.flow_key is null then (select b.base from bases as b where b.priority = st.priority)
+              else pgflow._fair_round_base(st.priority, st.flow_key)
+            end
+          end,
+          st.flow_key
+        from (
+          -- a task's position among those its run starts here
+          select started.*, pg_catalog.row_number() over (partition by started.run_id order by started.step_slug) - 1
+            as ordinal
+          from started
+        ) as st
         returning step_tasks.flow_slug, step_tasks.visible_at
       )
       select pg_catalog.array_agg(distinct inserted.flow_slug) into v_flows

@@ -6,7 +6,8 @@
 -- Called by clients to start a run of the current version of a flow (pgflow.flows.is_current: the newest
 -- definition, unless set_current_version chose another).
 create or replace function pgflow.start_run(
-  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null
+  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null,
+  priority int default 0
 )
 returns pgflow.runs
 language plpgsql
@@ -24,6 +25,9 @@ declare
   v_input_size bigint := pgflow._json_size(coalesce(start_run.input, 'null'::jsonb));
 begin
   perform pgflow._check_not_null('start_run', 'flow_slug', start_run.flow_slug is null);
+  if start_run.priority is null or start_run.priority not between -1000 and 1000 then
+    perform pgflow._bad_argument('start_run', 'priority', 'an integer from -1000 to 1000', start_run.priority::text);
+  end if;
   if v_input_size > pgflow.max_output_size() then
     raise exception using
       errcode = 'PF005',
@@ -78,7 +82,7 @@ begin
   end if;
 
   insert into pgflow.runs (
-    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at
+    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at, priority
   )
   values (
     coalesce(start_run.run_id, pg_catalog.gen_random_uuid()),
@@ -91,7 +95,8 @@ begin
       select pg_catalog.count(*) from pgflow.steps as s
       where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version
     ),
-    v_now
+    v_now,
+    start_run.priority
   )
   on conflict do nothing
   returning * into v_run;
@@ -140,19 +145,26 @@ begin
 end;
 $$;
 
-comment on function pgflow.start_run(text, jsonb, uuid, text) is
+comment on function pgflow.start_run(text, jsonb, uuid, text, int) is
 'Starts a run of the current version of a flow. A second call with the same idempotency_key returns the '
-'first run. Errors: PF004 unknown flow; PF005 a root map step needs an array input, an input over '
-'pgflow.max_output_size(), a bad idempotency_key; PF008 a run_id that exists.';
+'first run. priority (-1000 to 1000, default 0): among due tasks, those of runs of higher priority are claimed '
+'first (within the flow-controlled buckets, then within the main queue). Errors: PF004 unknown flow; PF005 a root '
+'map step needs an array input, an input over pgflow.max_output_size(), a bad idempotency_key, a priority out of '
+'range; PF008 a run_id that exists.';
 
 -- Called by SQL written for pgflow's TypeScript edition.
-create or replace function pgflow.start_flow(flow_slug text, input jsonb, run_id uuid default null)
+create or replace function pgflow.start_flow(
+  flow_slug text, input jsonb, run_id uuid default null, priority int default 0
+)
 returns setof pgflow.runs
 language sql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
-  select * from pgflow.start_run(start_flow.flow_slug, start_flow.input, start_flow.run_id)
+  select * from pgflow.start_run(
+    start_flow.flow_slug, start_flow.input, start_flow.run_id, priority => start_flow.priority
+  )
 $$;
 
-comment on function pgflow.start_flow(text, jsonb, uuid) is 'pgflow-compatible alias of start_run.';
+comment on function pgflow.start_flow(text, jsonb, uuid, int) is
+'pgflow-compatible alias of start_run (priority as there).';

@@ -1,9 +1,11 @@
 -- The worker protocol, claiming side: poll_for_tasks and the expiry of overdue work.
 --
--- A claim is one statement per batch: due queued tasks come from the partial index step_tasks_due
--- (finished tasks are not in it, so the claim does not slow down as history grows), are locked with
--- FOR UPDATE SKIP LOCKED (concurrent pollers never receive the same task and never wait on each
--- other), and their inputs are built from the stored outputs of their dependencies.
+-- A claim reads due queued tasks from partial indexes (finished and delayed tasks are not in them, so the claim
+-- does not slow down as history grows): the flow-controlled buckets first (step_tasks_flow_controlled, bucket by
+-- bucket, within their caps and rate windows), then the main queue (step_tasks_ready, one statement), each in the
+-- order priority desc, fair_round, visible_at. Tasks are locked with FOR UPDATE SKIP LOCKED (concurrent pollers
+-- never receive the same task and never wait on each other), and their inputs are built from the stored outputs of
+-- their dependencies.
 
 -- Called by _expire_tasks, and by the reports (_complete_reports) for an attempt reported after its deadline:
 -- counts one overdue attempt as failed (retried or exhausted like any failure, by _fail_attempt) with the error
@@ -164,10 +166,234 @@ begin
 end;
 $$;
 
+-- Called by _poll_for_tasks when a delayed task (a start_delay, a retry's backoff) has become due: up to 1,000
+-- of them, oldest due first, enter the fair queue of their priority (their bucket's, for flow-controlled tasks) at
+-- its smallest round, one round per task of a step. Rows busy elsewhere are left for the next poll.
+create or replace function pgflow._make_due(now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  with due as (
+    select t.run_id, t.step_slug, t.task_index, t.priority, t.flow_key
+    from pgflow.step_tasks as t
+    where t.status = 'queued' and t.fair_round is null and t.visible_at <= _make_due.now
+    order by t.visible_at
+    limit 1000
+    for update skip locked
+  ),
+  numbered as (
+    select
+      due.run_id, due.step_slug, due.task_index, due.priority, due.flow_key,
+      pg_catalog.row_number() over (partition by due.run_id, due.step_slug order by due.task_index) - 1 as ordinal
+    from due
+  ),
+  bases as (
+    select p.priority, pgflow._fair_round_base(p.priority, null) as base
+    from (select distinct due.priority from due) as p
+  )
+  update pgflow.step_tasks as t
+  set fair_round = n.ordinal + case
+    when n.flow_key is null then (select b.base from bases as b where b.priority = n.priority)
+    else pgflow._fair_round_base(n.priority, n.flow_key)
+  end
+  from numbered as n
+  where t.run_id = n.run_id and t.step_slug = n.step_slug and t.task_index = n.task_index;
+end;
+$$;
+
+-- Called by _claim_flow_controlled: the bucket after the given one (flow_key order) that has due tasks, or null.
+create or replace function pgflow._next_bucket(after_key text)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select t.flow_key
+  from pgflow.step_tasks as t
+  where t.status = 'queued' and t.fair_round is not null and t.flow_key is not null
+    and t.flow_key > _next_bucket.after_key
+  order by t.flow_key
+  limit 1
+$$;
+
+-- Called by _poll_for_tasks when due flow-controlled tasks exist: claims up to max_tasks of them, bucket by bucket,
+-- and returns their keys. The buckets with due tasks are walked in flow_key order (one probe of
+-- step_tasks_flow_controlled per bucket) from a random place, wrapping around, at most 64 per call, so that every
+-- bucket is served in turn whatever the number of pollers. A bucket is claimed from by one poller at a time: the
+-- poller locks its row of pgflow.flow_buckets FOR UPDATE SKIP LOCKED (a busy bucket is passed over). Then, in
+-- statements of their own, which see what the bucket's previous claimer committed, it takes at most
+--   concurrency - (the bucket's tasks started now)                   when the step has a concurrency,
+--   rate_limit.limit - (claims in the bucket's current rate window)   when it has a rate_limit,
+-- of the bucket's due tasks (highest priority, then fair round, then oldest first), and records the claim on the
+-- row (updated at every claim: a REPEATABLE READ or SERIALIZABLE caller that could not see an earlier claim gets a
+-- serialization failure rather than claim too many). The cap counts started tasks, so whatever ends an attempt
+-- (completion, failure, expiry, cancellation) frees its slot with nothing else to keep. A rate window starts at the
+-- first claim after the previous one ended. Cap and rate are those of the step version of the bucket's first due
+-- task. A bucket's row is inserted at its first claim. Such an insert waits for a concurrent insert of the same row
+-- to commit, so a call inserts rows in increasing flow_key order only (after wrapping around, a bucket whose row is
+-- missing and whose key is below the last one inserted waits for the next call): pollers waiting for each other's
+-- inserts never wait in a circle.
+create or replace function pgflow._claim_flow_controlled(
+  worker_id text, flow_slugs text[], max_tasks int, versions jsonb, version_slugs text[], now timestamptz
+)
+returns table (run_id uuid, step_slug text, task_index int)
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+#variable_conflict use_column
+declare
+  v_start text := pg_catalog.md5(pg_catalog.random()::text);
+  v_key text;
+  v_wrapped boolean := false;
+  v_visited int := 0;
+  v_inserted text;
+  v_left int := _claim_flow_controlled.max_tasks;
+  v_head record;
+  v_step record;
+  v_bucket pgflow.flow_buckets;
+  v_started int;
+  v_reset boolean;
+  v_take int;
+  v_claimed int;
+begin
+  v_key := pgflow._next_bucket(v_start);
+  if v_key is null then
+    v_wrapped := true;
+    v_key := pgflow._next_bucket('');
+  end if;
+
+  while v_key is not null and v_left > 0 and v_visited < 64 loop
+    v_visited := v_visited + 1;
+
+    -- the bucket's first due task this poller may claim (flow_slugs, flow_versions), for its step version
+    select t.flow_slug, t.step_slug, r.flow_version, r.input into v_head
+    from pgflow.step_tasks as t
+    cross join lateral (
+      select r.flow_version, r.input from pgflow.runs as r where r.run_id = t.run_id limit 1
+    ) as r
+    where t.status = 'queued' and t.fair_round is not null and t.flow_key = v_key
+      and t.visible_at <= _claim_flow_controlled.now
+      and (_claim_flow_controlled.flow_slugs is null or t.flow_slug = any(_claim_flow_controlled.flow_slugs))
+      and (
+        _claim_flow_controlled.version_slugs is null
+        or (
+          t.flow_slug = any(_claim_flow_controlled.version_slugs)
+          and (_claim_flow_controlled.versions -> t.flow_slug) @> pg_catalog.to_jsonb(r.flow_version)
+        )
+      )
+    order by t.priority desc, t.fair_round, t.visible_at
+    limit 1;
+
+    if found then
+      select s.concurrency, s.concurrency_key, s.rate_limit into v_step
+      from pgflow.steps as s
+      where s.flow_slug = v_head.flow_slug and s.flow_version = v_head.flow_version
+        and s.step_slug = v_head.step_slug;
+
+      select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
+      if not found and (v_inserted is null or v_key > v_inserted) and not exists (
+        select from pgflow.flow_buckets as b where b.flow_key = v_key
+      ) then
+        v_inserted := v_key;
+        insert into pgflow.flow_buckets (flow_key, flow_slug, step_slug, key)
+        values (v_key, v_head.flow_slug, v_head.step_slug, v_head.input #> v_step.concurrency_key)
+        on conflict do nothing;
+        select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
+      end if;
+
+      if found then
+        -- (a statement of its own, after the lock: it sees the claims the bucket's previous claimer committed)
+        select pg_catalog.count(*)::int into v_started
+        from pgflow.step_tasks as t
+        where t.status = 'started' and t.flow_key = v_key;
+
+        v_reset := v_step.rate_limit is null or v_bucket.window_started_at is null
+          or _claim_flow_controlled.now
+          >= v_bucket.window_started_at + pgflow._seconds((v_step.rate_limit ->> 'per')::numeric);
+        -- (least ignores nulls: a step without concurrency or rate_limit has no such bound)
+        v_take := least(
+          v_left,
+          v_step.concurrency - v_started,
+          (v_step.rate_limit ->> 'limit')::int - case when v_reset then 0 else v_bucket.window_claims end
+        );
+
+        if v_take > 0 then
+          return query
+          with candidates as (
+            select
+              t.run_id, t.step_slug, t.task_index, t.flow_slug,
+              (select r.flow_version from pgflow.runs as r where r.run_id = t.run_id) as flow_version
+            from pgflow.step_tasks as t
+            where t.status = 'queued' and t.fair_round is not null and t.flow_key = v_key
+              and t.visible_at <= _claim_flow_controlled.now
+              and (_claim_flow_controlled.flow_slugs is null or t.flow_slug = any(_claim_flow_controlled.flow_slugs))
+              and (
+                _claim_flow_controlled.version_slugs is null
+                or (
+                  t.flow_slug = any(_claim_flow_controlled.version_slugs)
+                  and (_claim_flow_controlled.versions -> t.flow_slug)
+                  @> pg_catalog.to_jsonb((select r.flow_version from pgflow.runs as r where r.run_id = t.run_id))
+                )
+              )
+            order by t.priority desc, t.fair_round, t.visible_at
+            limit v_take
+            for update skip locked
+          ),
+          claimed as (
+            update pgflow.step_tasks as t
+            set
+              status = 'started',
+              attempt = t.attempt + 1,
+              worker_id = _claim_flow_controlled.worker_id,
+              started_at = _claim_flow_controlled.now,
+              deadline = _claim_flow_controlled.now + pgflow._seconds((
+                select s.timeout
+                from pgflow.steps as s
+                where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
+              ))
+            from candidates as c
+            where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
+            returning t.run_id, t.step_slug, t.task_index
+          )
+          select claimed.run_id, claimed.step_slug, claimed.task_index from claimed;
+          get diagnostics v_claimed = row_count;
+
+          if v_claimed > 0 then
+            v_left := v_left - v_claimed;
+            update pgflow.flow_buckets as b
+            set
+              window_started_at = case when v_reset then _claim_flow_controlled.now else b.window_started_at end,
+              window_claims = case when v_reset then v_claimed else b.window_claims + v_claimed end,
+              last_claimed_at = _claim_flow_controlled.now
+            where b.flow_key = v_key;
+          end if;
+        end if;
+      end if;
+    end if;
+
+    -- the next bucket, wrapping around once, up to where the walk started
+    v_key := pgflow._next_bucket(v_key);
+    if v_key is null and not v_wrapped then
+      v_wrapped := true;
+      v_key := pgflow._next_bucket('');
+    end if;
+    if v_wrapped and v_key >= v_start then
+      v_key := null;
+    end if;
+  end loop;
+end;
+$$;
+
 -- Called by poll_for_tasks and poll_for_tasks_lean: claims up to max_tasks due tasks and returns them
 -- with their inputs (and the run input as flow_input, unless with_flow_input is false). flow_versions, when
 -- not null, limits the claim to tasks of runs of the listed flow versions: a worker claims only the versions
 -- whose definitions equal its code (flows absent from the object are not claimed at all).
+-- In order: delayed tasks that became due enter the fair queue (_make_due); the flow-controlled buckets are
+-- served (_claim_flow_controlled); the rest of the batch comes from the main queue; inputs are built for all.
 create or replace function pgflow._poll_for_tasks(
   worker_id text, flow_slugs text[], max_tasks int, with_flow_input boolean, flow_versions jsonb
 )
@@ -175,18 +401,15 @@ returns setof pgflow.task
 language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
-set enable_seqscan = off
--- The claim must walk step_tasks_due in visible_at order and stop after max_tasks rows. Without these,
--- a table whose statistics are stale or small (a new deployment, a burst of new tasks) gets a bitmap
--- scan that reads and sorts every due task on each claim.
-set enable_bitmapscan = off
-set enable_sort = off
 as $$
 declare
   v_now timestamptz := pgflow.now();
   v_function text := case when _poll_for_tasks.with_flow_input then 'poll_for_tasks' else 'poll_for_tasks_lean' end;
   v_versions jsonb;
   v_version_slugs text[];
+  v_runs uuid[] := '{}'::uuid[];
+  v_steps text[] := '{}'::text[];
+  v_indexes int[] := '{}'::int[];
 begin
   perform pgflow._check_name(v_function, 'worker_id', _poll_for_tasks.worker_id);
   perform pgflow._check_slugs(v_function, 'flow_slugs', _poll_for_tasks.flow_slugs, 'every flow');
@@ -221,19 +444,43 @@ begin
     perform pgflow._expire_tasks(v_now);
   end if;
 
-  -- The update joins nothing but its candidates: the run, the step and the dependencies' states are read
-  -- by key in subqueries (see 020_cascade.sql). Joined, the claimed task was found by its run id alone
-  -- (every task of the run read for each one claimed), the step by part of its key, the states by run.
-  -- With flow_versions, a due task is claimed only when its run's version is listed for its flow: the flow is
-  -- checked first (no read), then the run's version (one probe of the runs' key). Without it, the added test
-  -- is one check of a null per due task read.
+  -- Delayed tasks that became due join the fair queue (one probe of step_tasks_delayed finds whether any did).
+  if exists (
+    select from pgflow.step_tasks as t where t.status = 'queued' and t.fair_round is null and t.visible_at <= v_now
+  ) then
+    perform pgflow._make_due(v_now);
+  end if;
+
+  -- Flow-controlled buckets first (one probe of step_tasks_flow_controlled finds whether any has due tasks).
+  if _poll_for_tasks.max_tasks > 0 and exists (
+    select from pgflow.step_tasks as t where t.status = 'queued' and t.fair_round is not null and t.flow_key is not null
+  ) then
+    select
+      coalesce(pg_catalog.array_agg(c.run_id), '{}'::uuid[]),
+      coalesce(pg_catalog.array_agg(c.step_slug), '{}'::text[]),
+      coalesce(pg_catalog.array_agg(c.task_index), '{}'::int[])
+    into v_runs, v_steps, v_indexes
+    from pgflow._claim_flow_controlled(
+      _poll_for_tasks.worker_id, _poll_for_tasks.flow_slugs, _poll_for_tasks.max_tasks, v_versions, v_version_slugs,
+      v_now
+    ) as c;
+  end if;
+
+  -- The main queue, for the rest of the batch: step_tasks_ready in its order (priority desc, fair_round,
+  -- visible_at), read from its start and stopped after the batch, so neither finished tasks nor the length of
+  -- the queue cost anything. The update joins nothing but its candidates: the run, the step and the
+  -- dependencies' states are read by key in subqueries (see 020_cascade.sql). Joined, the claimed task was found
+  -- by its run id alone (every task of the run read for each one claimed), the step by part of its key, the states
+  -- by run. With flow_versions, a due task is claimed only when its run's version is listed for its flow: the flow
+  -- is checked first (no read), then the run's version (one probe of the runs' key). Without it, the added test is
+  -- one check of a null per due task read.
   return query
   with candidates as (
     select
       t.run_id, t.step_slug, t.task_index, t.flow_slug,
       (select r.flow_version from pgflow.runs as r where r.run_id = t.run_id) as flow_version
     from pgflow.step_tasks as t
-    where t.status = 'queued'
+    where t.status = 'queued' and t.fair_round is not null and t.flow_key is null
       and t.visible_at <= v_now
       and (_poll_for_tasks.flow_slugs is null or t.flow_slug = any(_poll_for_tasks.flow_slugs))
       and (
@@ -244,8 +491,8 @@ begin
           @> pg_catalog.to_jsonb((select r.flow_version from pgflow.runs as r where r.run_id = t.run_id))
         )
       )
-    order by t.visible_at
-    limit _poll_for_tasks.max_tasks
+    order by t.priority desc, t.fair_round, t.visible_at
+    limit _poll_for_tasks.max_tasks - pg_catalog.cardinality(v_runs)
     for update skip locked
   ),
   claimed as (
@@ -262,8 +509,26 @@ begin
       ))
     from candidates as c
     where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
-    returning
-      t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline, c.flow_version,
+    returning t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline, c.flow_version
+  ),
+  -- the flow-controlled tasks claimed above, by key
+  claimed_in_buckets as (
+    select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline, r.flow_version
+    from rows from (pg_catalog.unnest(v_runs), pg_catalog.unnest(v_steps), pg_catalog.unnest(v_indexes))
+      as k (run_id, step_slug, task_index)
+    cross join lateral (
+      select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input, t.deadline
+      from pgflow.step_tasks as t
+      where t.run_id = k.run_id and t.step_slug = k.step_slug and t.task_index = k.task_index
+      limit 1
+    ) as t
+    cross join lateral (
+      select r.flow_version from pgflow.runs as r where r.run_id = k.run_id limit 1
+    ) as r
+  ),
+  all_claimed as (
+    select
+      c.run_id, c.flow_slug, c.step_slug, c.task_index, c.attempt, c.input, c.deadline, c.flow_version,
       (
         select s.step_type
         from pgflow.steps as s
@@ -274,6 +539,11 @@ begin
         from pgflow.steps as s
         where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
       ) as deps_count
+    from (
+      select b.* from claimed_in_buckets as b
+      union all
+      select m.* from claimed as m
+    ) as c
   )
   select
     c.run_id,
@@ -300,7 +570,7 @@ begin
     end,
     case when _poll_for_tasks.with_flow_input then (select r.input from pgflow.runs as r where r.run_id = c.run_id) end,
     c.deadline
-  from claimed as c;
+  from all_claimed as c;
 end;
 $$;
 

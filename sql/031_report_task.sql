@@ -559,7 +559,7 @@ begin
     );
   end if;
 
-  select t.status, t.attempt, t.attempts_base into v_task
+  select t.status, t.attempt, t.attempts_base, t.priority, t.flow_key into v_task
   from pgflow.step_tasks as t
   where t.run_id = _fail_attempt.run_id and t.step_slug = _fail_attempt.step_slug
     and t.task_index = _fail_attempt.task_index;
@@ -600,6 +600,8 @@ begin
       status = 'queued',
       error = pgflow._clip(_fail_attempt.error),
       visible_at = _fail_attempt.now + pgflow._seconds(v_delay),
+      -- due at once: back in the fair queue at its smallest round; else delayed until the claim makes it due
+      fair_round = case when v_delay = 0 then pgflow._fair_round_base(v_task.priority, v_task.flow_key) end,
       worker_id = null,
       deadline = null,
       started_at = null

@@ -18,6 +18,7 @@ begin
       'flow_slug', r.flow_slug,
       'flow_version', r.flow_version,
       'status', r.status,
+      'priority', r.priority,
       'total_steps', steps.total_steps,
       'completed_steps', steps.completed_steps,
       'percentage', case
@@ -96,8 +97,8 @@ end;
 $$;
 
 comment on function pgflow.get_run_status(uuid) is
-'The status of a run as JSON: counts of steps and tasks, percentage, input, output, error and one entry per step '
-'in topological order. PF006 for an unknown run.';
+'The status of a run as JSON: its priority, counts of steps and tasks, percentage, input, output, error and one '
+'entry per step in topological order. PF006 for an unknown run.';
 
 -- Called by `pgflow runs` and dashboards: the most recent runs, optionally of one flow and status.
 create or replace function pgflow.list_runs(
@@ -185,7 +186,10 @@ begin
           'if', s.condition_if,
           'if_not', s.condition_if_not,
           'when_unmet', s.when_unmet,
-          'when_exhausted', s.when_exhausted
+          'when_exhausted', s.when_exhausted,
+          'concurrency', s.concurrency,
+          'concurrency_key', s.concurrency_key,
+          'rate_limit', s.rate_limit
         )
         order by s.step_index
       ), '[]'::jsonb)
@@ -197,8 +201,9 @@ end;
 $$;
 
 comment on function pgflow.describe_flow(text, int) is
-'One version of a flow (the current one by default) as JSON: options, is_current and steps in topological order. '
-'PF004 when the flow or version does not exist.';
+'One version of a flow (the current one by default) as JSON: options, is_current and steps in topological order, '
+'each with its effective options, flow control included (concurrency, concurrency_key: the bucket key path, '
+'rate_limit; null when absent). PF004 when the flow or version does not exist.';
 
 -- Called by `pgflow status --outputs`, Client.get_step_outputs and dashboards: what each step of a run returned,
 -- including the intermediate steps a run's output leaves out.
