@@ -224,8 +224,9 @@ class Client:
         return _row(FlowVersion, rows[0])
 
     def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
-        """One version of a flow (the current one by default) as pgflow.describe_flow's JSON. FlowNotFound
-        when there is no such flow or version."""
+        """One version of a flow (the current one by default) as pgflow.describe_flow's JSON: each step with
+        its options, flow control included (``concurrency``, ``concurrency_key``: the key path its cap and rate
+        count per, ``rate_limit``; None when not set). FlowNotFound when there is no such flow or version."""
         _arguments.text("flow_slug", flow_slug)
         if version is not None:
             _arguments.integer("version", version, minimum=1)
