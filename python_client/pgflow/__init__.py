@@ -20,7 +20,7 @@ from .errors import (
     UnknownDependency,
 )
 from .execute import execute
-from .flow import Flow, Step
+from .flow import Flow, RateLimit, Step
 from .migrate import migrate
 from .migrate import shipped_version as _shipped_version
 from .worker import Task, Worker
@@ -33,6 +33,7 @@ __all__ = [
     "Context",
     "Flow",
     "FlowVersion",
+    "RateLimit",
     "Run",
     "Step",
     "Task",

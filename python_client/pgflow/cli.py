@@ -3,7 +3,7 @@
     pgflow migrate
     pgflow worker MODULE:FLOW... [--concurrency N] [--isolation thread|process] [--startup-timeout S]
     pgflow workers [--all]
-    pgflow start FLOW --input JSON [--wait]
+    pgflow start FLOW --input JSON [--priority N] [--wait]
     pgflow status RUN_ID [--watch] [--outputs]
     pgflow runs [--flow F] [--status S]
     pgflow cancel RUN_ID
@@ -34,8 +34,9 @@ its tasks: every step counts for one, a started step for the fraction of its tas
 engine's ``percentage`` counts finished steps only, and is what ``--json`` prints).
 
 Ranges: durations (``--older-than``) are 0 to 1000 years, as the engine takes them (a year is 360 days
-there, as PostgreSQL compares intervals, so at most 360000d); ``--limit`` 0 to 10,000; ``--interval``
-0.01 s to 1 h; ``--timeout`` 0 s to 1 year; the worker's options as ``pgflow.Worker`` documents them.
+there, as PostgreSQL compares intervals, so at most 360000d); ``--limit`` 0 to 10,000; ``--priority`` -1000
+to 1000; ``--interval`` 0.01 s to 1 h; ``--timeout`` 0 s to 1 year; the worker's options as ``pgflow.Worker``
+documents them.
 """
 
 from __future__ import annotations
@@ -59,7 +60,16 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from . import _arguments, _conninfo, _redact, errors, graph
-from .client import INTERVAL_RANGE, MAX_LIST_RUNS, MAX_PRUNE_AGE, MAX_WAIT_TIMEOUT, TERMINAL, Client, as_run_id
+from .client import (
+    INTERVAL_RANGE,
+    MAX_LIST_RUNS,
+    MAX_PRUNE_AGE,
+    MAX_WAIT_TIMEOUT,
+    PRIORITY_RANGE,
+    TERMINAL,
+    Client,
+    as_run_id,
+)
 from .errors import first_line
 from .flow import Flow
 from .migrate import installed_version, migrate, shipped_version
@@ -253,11 +263,12 @@ def run_progress(status: dict[str, Any]) -> float:
 
 
 def render_status(status: dict[str, Any]) -> str:
-    """A run's status as text: a header with the run's progress (moving with its tasks), then one line per
-    step with a progress bar."""
+    """A run's status as text: a header with the run's priority (when not 0) and progress (moving with its
+    tasks), then one line per step with a progress bar."""
     percent = run_progress(status)
+    priority = f"priority {status['priority']}  " if status.get("priority") else ""
     lines = [
-        f"run {status['run_id']}  flow {status['flow_slug']} v{status['flow_version']}  {status['status']}  "
+        f"run {status['run_id']}  flow {status['flow_slug']} v{status['flow_version']}  {status['status']}  {priority}"
         f"[{bar(int(percent * 10), 1000)}] {percent}% ({status['completed_steps']}/{status['total_steps']} steps, "
         f"{status['completed_tasks']}/{status['total_tasks']} tasks)"
     ]
@@ -494,12 +505,13 @@ def cmd_workers(args: argparse.Namespace) -> int:
 def cmd_start(args: argparse.Namespace) -> int:
     payload = parse_json(args.input, "--input")
     checked(_arguments.text, "--idempotency-key", args.idempotency_key, optional=True, max_length=_arguments.MAX_TEXT)
+    checked(_arguments.integer, "--priority", args.priority, minimum=PRIORITY_RANGE[0], maximum=PRIORITY_RANGE[1])
     if args.timeout is not None:
         checked(_arguments.number, "--timeout", args.timeout, inclusive=True, maximum=MAX_WAIT_TIMEOUT)
     with _client(args) as client:
         target: Flow | str = load_flow(args.flow) if names_module(args.flow) else args.flow
         try:
-            run = client.start_run(target, payload, idempotency_key=args.idempotency_key)
+            run = client.start_run(target, payload, idempotency_key=args.idempotency_key, priority=args.priority)
         except errors.FlowNotFound as exc:
             raise unknown_flow(client, exc, args.flow) from None
         print(run.run_id, flush=True)
@@ -560,11 +572,13 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print("no runs")
         return 0
-    print(f"{'run_id':36}  {'flow':20}  {'version':>7}  {'status':9}  {'started_at':25}  finished_at")
+    print(
+        f"{'run_id':36}  {'flow':20}  {'version':>7}  {'status':9}  {'priority':>8}  {'started_at':25}  finished_at"
+    )
     for run in runs:
         finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
         print(
-            f"{run.run_id!s:36}  {run.flow_slug:20}  {run.flow_version:>7}  {run.status:9}  "
+            f"{run.run_id!s:36}  {run.flow_slug:20}  {run.flow_version:>7}  {run.status:9}  {run.priority:>8}  "
             f"{run.started_at.isoformat(timespec='seconds'):25}  {finished}"
         )
     return 0
@@ -595,7 +609,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
             described = client.describe_flow(status["flow_slug"], status["flow_version"])
             conditions = {s["step_slug"]: s for s in described["steps"]}
             steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"],
-                      **{k: conditions.get(s["step_slug"], {}).get(k) for k in graph.CONDITION_KEYS}}
+                      **{k: conditions.get(s["step_slug"], {}).get(k)
+                         for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS}}
                      for s in status["steps"]]
             statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
             name = status["flow_slug"]
@@ -785,6 +800,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", default="{}", help="the run input as JSON (default {})")
     p.add_argument(
         "--idempotency-key", default=None, help="a second start with the same key returns the first run (1-255 characters)"
+    )
+    p.add_argument(
+        "--priority", type=int, default=0,
+        help="among due tasks, those of runs of higher priority are claimed first, -1000 to 1000 (default 0)",
     )
     p.add_argument(
         "--wait", action="store_true",

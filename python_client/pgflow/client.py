@@ -68,6 +68,8 @@ MAX_LIST_RUNS = 10_000
 #: the longest ``prune_runs`` older_than the engine takes: 1000 years, as PostgreSQL compares intervals
 #: (a month is 30 days, so a year is 360 days)
 MAX_PRUNE_AGE = dt.timedelta(days=360_000)
+#: the range of a run's priority (the engine's): higher is claimed first, 0 by default
+PRIORITY_RANGE = (-1000, 1000)
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,8 @@ class Run:
     started_at: dt.datetime
     finished_at: dt.datetime | None
     idempotency_key: str | None = None
+    #: among due tasks, those of runs of higher priority are claimed first (0 by default)
+    priority: int = 0
 
 
 def _row(cls: type, row: dict[str, Any]) -> Any:
@@ -220,8 +224,9 @@ class Client:
         return _row(FlowVersion, rows[0])
 
     def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
-        """One version of a flow (the current one by default) as pgflow.describe_flow's JSON. FlowNotFound
-        when there is no such flow or version."""
+        """One version of a flow (the current one by default) as pgflow.describe_flow's JSON: each step with
+        its options, flow control included (``concurrency``, ``concurrency_key``: the key path its cap and rate
+        count per, ``rate_limit``; None when not set). FlowNotFound when there is no such flow or version."""
         _arguments.text("flow_slug", flow_slug)
         if version is not None:
             _arguments.integer("version", version, minimum=1)
@@ -261,16 +266,20 @@ class Client:
         *,
         idempotency_key: str | None = None,
         run_id: uuid.UUID | str | None = None,
+        priority: int = 0,
     ) -> Run:
         """Start a run of the flow's current version. Given a Flow, defines it first (once per client and
         definition; a no-op in the database when unchanged). ``input`` is any JSON value (None means ``{}``).
+        ``priority`` (an int from -1000 to 1000, default 0): among the tasks due, those of runs of higher
+        priority are claimed first (within the flow-controlled steps, and within the others).
 
         Raises InvalidInput, before anything is sent, when ``input`` is not storable JSON (the message names
-        the offending value's path), ``idempotency_key`` is not a string of 1-255 characters without NUL, or
-        ``run_id`` is not a UUID; FlowNotFound for an unknown slug; InvalidInput (PF005) for an input the
-        flow cannot take (a root map step given a non-array)."""
+        the offending value's path), ``idempotency_key`` is not a string of 1-255 characters without NUL,
+        ``run_id`` is not a UUID or ``priority`` not an int in its range; FlowNotFound for an unknown slug;
+        InvalidInput (PF005) for an input the flow cannot take (a root map step given a non-array)."""
         input_text = _arguments.json_text("input", {} if input is None else input)
         _arguments.text("idempotency_key", idempotency_key, optional=True, max_length=_arguments.MAX_TEXT)
+        _arguments.integer("priority", priority, minimum=PRIORITY_RANGE[0], maximum=PRIORITY_RANGE[1])
         given_run_id = None if run_id is None else as_run_id(run_id, "run_id")
         if isinstance(flow_or_slug, Flow):
             definition = json.dumps(_arguments.definition(flow_or_slug), sort_keys=True)
@@ -285,8 +294,8 @@ class Client:
                 f"flow_or_slug must be a pgflow.Flow or a flow slug, got {type(flow_or_slug).__name__}"
             )
         rows = self._query(
-            "select * from pgflow.start_run(%s, %s::jsonb, %s, %s)",
-            (slug, input_text, given_run_id, idempotency_key),
+            "select * from pgflow.start_run(%s, %s::jsonb, %s, %s, priority => %s::int)",
+            (slug, input_text, given_run_id, idempotency_key, priority),
             function="start_run",
         )
         return _row(Run, rows[0])
@@ -304,11 +313,12 @@ class Client:
             error=status["error"],
             started_at=dt.datetime.fromisoformat(status["started_at"]),
             finished_at=dt.datetime.fromisoformat(status["finished_at"]) if status["finished_at"] else None,
+            priority=status.get("priority", 0),
         )
 
     def get_run_status(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
-        """pgflow.get_run_status as a dict: counts, percentage, output, error, one entry per step. RunNotFound
-        for an unknown run."""
+        """pgflow.get_run_status as a dict: counts, percentage, output, error, priority, one entry per step.
+        RunNotFound for an unknown run."""
         rows = self._query(
             "select pgflow.get_run_status(%s) as status", (as_run_id(run),), function="get_run_status"
         )

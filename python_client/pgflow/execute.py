@@ -6,7 +6,7 @@ import threading
 from typing import Any
 
 from . import _arguments
-from .client import MAX_WAIT_TIMEOUT, Client
+from .client import MAX_WAIT_TIMEOUT, PRIORITY_RANGE, Client
 from .errors import InvalidState, RunCancelled
 from .flow import Flow
 from .worker import Worker
@@ -19,12 +19,14 @@ def execute(
     *,
     timeout: float | None = 600,
     concurrency: int = 4,
+    priority: int = 0,
 ) -> Any:
     """Define the flow, start a run, work it with an in-process worker until it finishes, and return its
     output. Independent branches and map elements run at the same time, up to ``concurrency``.
 
     ``timeout``: seconds, more than 0 and at most 1 year (None: no limit). ``concurrency``: an int ≥ 1.
-    Raises ``InvalidInput`` (a ValueError) for a bad ``timeout``, ``concurrency``, ``conninfo`` or an
+    ``priority``: the run's priority, as ``Client.start_run`` takes it (-1000 to 1000, default 0).
+    Raises ``InvalidInput`` (a ValueError) for a bad ``timeout``, ``concurrency``, ``priority``, ``conninfo`` or an
     ``input`` that is not storable JSON, and ``InvalidDefinition`` for a flow whose definition cannot be
     stored — all before any flow is defined or any run started. Raises ``SchemaNotInstalled`` (naming
     ``pgflow migrate``) when the database has no pgflow schema, or an older one. Raises ``RunFailed`` with the engine's error
@@ -35,10 +37,11 @@ def execute(
         timeout = _arguments.number("timeout", timeout, maximum=MAX_WAIT_TIMEOUT)
     _arguments.definition(flow)
     _arguments.json_text("input", {} if input is None else input)
+    _arguments.integer("priority", priority, minimum=PRIORITY_RANGE[0], maximum=PRIORITY_RANGE[1])
     worker = Worker(conninfo, [flow], concurrency=concurrency, define=False, poll_interval=0.5)
     with Client(conninfo) as client:
         client.define(flow)
-        run = client.start_run(flow.slug, input)
+        run = client.start_run(flow.slug, input, priority=priority)
         thread = threading.Thread(target=worker.run, name="pgflow-execute", daemon=True)
         thread.start()
         finished = False

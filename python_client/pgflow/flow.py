@@ -1,12 +1,14 @@
 """The flow DSL: steps declared with decorators (or the older tuple syntax), compiled to the JSON of one
 ``pgflow.define_flow`` call. Validation is mostly the engine's: a bad definition fails when it is defined, with
-the engine's PF001/PF002/PF003 message. Two mistakes are caught here already, when a step is declared, with
+the engine's PF001/PF002/PF003 message. Three mistakes are caught here already, when a step is declared, with
 ``InvalidDefinition`` (PF001): a handler that cannot be called with the input (and optionally the context),
-and a dependent step's ``if_``/``if_not`` that is not an object keyed by its dependencies.
+a dependent step's ``if_``/``if_not`` that is not an object keyed by its dependencies, and flow-control
+options (``concurrency``, ``concurrency_key``, ``rate_limit``) out of their range or that do not go together.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -28,6 +30,9 @@ STEP_OPTIONS = {
     "if_not": "if_not",
     "when_unmet": "when_unmet",
     "when_exhausted": "when_exhausted",
+    "concurrency": "concurrency",
+    "concurrency_key": "concurrency_key",
+    "rate_limit": "rate_limit",
 }
 FLOW_OPTIONS = ("max_attempts", "base_delay", "max_delay", "timeout")
 
@@ -146,6 +151,128 @@ def check_conditions(flow_slug: str, step: Step, depends_on: Sequence[str]) -> N
             )
 
 
+#: the largest cap (``concurrency``) and rate (``rate_limit``'s ``limit``) a step takes: PostgreSQL's int
+MAX_COUNT = 2**31 - 1
+#: the shortest and the longest rate window (``rate_limit``'s ``per``) in seconds: 1 ms, and 100 years (the
+#: bound of every duration option)
+PER_RANGE = (0.001, 3_153_600_000)
+#: the most keys a key path (``concurrency_key``, ``rate_limit``'s ``key``) has
+MAX_KEY_PATH = 16
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A step's ``rate_limit``: at most ``limit`` claims of its tasks per window of ``per`` seconds, across
+    all runs and workers; with ``key`` (a path into the run input, as ``concurrency_key``), per distinct value
+    of that path. ``limit`` is an int from 1 to 2,147,483,647, ``per`` a number of seconds from 0.001 to
+    3,153,600,000 (100 years); ``key`` a list of 1 to 16 keys, or one string for a top-level key. Checked when the step is declared
+    (``InvalidDefinition`` naming the step). ``RateLimit(10, 1)`` and ``{"limit": 10, "per": 1}`` are the same
+    option."""
+
+    limit: int
+    per: float
+    key: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.key, str):
+            object.__setattr__(self, "key", (self.key,))
+        elif isinstance(self.key, list):
+            object.__setattr__(self, "key", tuple(self.key))
+
+    def to_json(self) -> dict[str, Any]:
+        """The option as ``define_flow`` takes it: ``{"limit": n, "per": seconds[, "key": [...]]}``."""
+        data: dict[str, Any] = {"limit": self.limit, "per": self.per}
+        if self.key is not None:
+            data["key"] = list(self.key)
+        return data
+
+
+def check_flow_control(flow_slug: str, step_slug: str, options: Mapping[str, Any]) -> dict[str, Any]:
+    """A step's options (JSON keys) with its flow-control options checked and normalized: ``concurrency`` an
+    int from 1 to 2,147,483,647; ``concurrency_key`` a list of 1 to 16 strings (one string: a top-level
+    key) and only with ``concurrency`` or ``rate_limit``; ``rate_limit`` a ``RateLimit`` or an object
+    ``{"limit", "per"[, "key"]}``, written as that object. A task counts in one bucket, so ``rate_limit``'s
+    key and ``concurrency_key``, when both are given, must be the same path. ``InvalidDefinition`` (PF001)
+    naming the step and the option otherwise."""
+    out = dict(options)
+
+    def where(name: str) -> str:
+        return f"{name} of step {flow_slug}.{step_slug}"
+
+    if "concurrency" in out:
+        out["concurrency"] = _count(where("concurrency"), out["concurrency"])
+    if "concurrency_key" in out:
+        out["concurrency_key"] = _key_path(where("concurrency_key"), out["concurrency_key"])
+    if "rate_limit" in out:
+        out["rate_limit"] = _rate_limit(where, out["rate_limit"])
+    key = out.get("concurrency_key")
+    if key is not None and "concurrency" not in out and "rate_limit" not in out:
+        raise InvalidDefinition(
+            f"{where('concurrency_key')} is given without concurrency or rate_limit: it says what the cap or "
+            f"the rate counts per value, so give concurrency=N or rate_limit=pgflow.RateLimit(...) too"
+        )
+    rate_key = out["rate_limit"].get("key") if "rate_limit" in out else None
+    if key is not None and rate_key is not None and key != rate_key:
+        raise InvalidDefinition(
+            f"concurrency_key and rate_limit.key of step {flow_slug}.{step_slug} must be the same path, as a "
+            f"task counts in one bucket: got {key!r} and {rate_key!r}"
+        )
+    return out
+
+
+def _count(where: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_COUNT:
+        raise InvalidDefinition(
+            f"{where} must be an integer from 1 to {MAX_COUNT:,}, got {_shown_pattern(value)} ({type(value).__name__})"
+        )
+    return value
+
+
+def _key_path(where: str, value: Any) -> list[str]:
+    path = [value] if isinstance(value, str) else value
+    if (
+        not isinstance(path, (list, tuple))
+        or not 1 <= len(path) <= MAX_KEY_PATH
+        or not all(isinstance(k, str) for k in path)
+    ):
+        raise InvalidDefinition(
+            f"{where} must be a path into the run input: a list of 1 to {MAX_KEY_PATH} keys such as ['tenant', "
+            f"'id'], or one string for a top-level key (an array index written as a string, '0'), got "
+            f"{_shown_pattern(value)}"
+        )
+    return list(path)
+
+
+def _rate_limit(named: Callable[[str], str], value: Any) -> dict[str, Any]:
+    where = named("rate_limit")
+    if isinstance(value, RateLimit):
+        value = value.to_json()
+    if not isinstance(value, Mapping):
+        raise InvalidDefinition(
+            f"{where} must be a pgflow.RateLimit(limit, per, key=None) or an object "
+            f"{{'limit': n, 'per': seconds[, 'key': path]}}, got {_shown_pattern(value)}"
+        )
+    unknown = sorted(str(k) for k in value if k not in ("limit", "per", "key"))
+    if unknown:
+        raise InvalidDefinition(f"{where} has unknown key(s) {', '.join(unknown)}: it takes limit, per and key")
+    if "limit" not in value or "per" not in value:
+        raise InvalidDefinition(
+            f"{where} needs both limit (claims) and per (seconds), got {_shown_pattern(dict(value))}"
+        )
+    out: dict[str, Any] = {"limit": _count(named("rate_limit.limit"), value["limit"])}
+    per = value["per"]
+    # NaN and the infinities fail the comparison too
+    if isinstance(per, bool) or not isinstance(per, (int, float)) or not PER_RANGE[0] <= per <= PER_RANGE[1]:
+        raise InvalidDefinition(
+            f"{named('rate_limit.per')} must be a number of seconds from {PER_RANGE[0]:g} to {PER_RANGE[1]:,} "
+            f"(100 years), got {_shown_pattern(per)}"
+        )
+    out["per"] = per
+    if value.get("key") is not None:
+        out["key"] = _key_path(named("rate_limit.key"), value["key"])
+    return out
+
+
 def _shown_pattern(value: Any) -> str:
     try:
         shown = repr(value)
@@ -216,7 +343,10 @@ class Flow:
     def step(self, fn: Any = None, /, *, slug: str | None = None, depends_on: Any = (), **options: Any) -> Any:
         """Declare a single step. Without ``depends_on`` it is a root step and receives the run input;
         otherwise it receives ``{dependency_slug: output}``. Options: max_attempts, base_delay, max_delay,
-        timeout, start_delay, if_, if_not, when_unmet, when_exhausted."""
+        timeout, start_delay, if_, if_not, when_unmet, when_exhausted, and flow control: concurrency (at most
+        this many of the step's tasks started at once, across runs and workers), concurrency_key (the cap per
+        value of this path into the run input: a list of keys, or one string for a top-level key) and
+        rate_limit (a ``RateLimit`` or ``{"limit": n, "per": seconds[, "key": path]}``)."""
 
         def register(handler: F) -> F:
             self._add(Step(
@@ -240,7 +370,8 @@ class Flow:
     def map(self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, **options: Any) -> Any:
         """Declare a map step: its handler runs once per element of an array and the step's output is the
         array of results, in order. ``over`` is the step whose output it maps (a slug or a decorated
-        function); ``over=None`` (or no ``over``) maps the run input, which must then be an array."""
+        function); ``over=None`` (or no ``over``) maps the run input, which must then be an array. It takes the
+        options of ``step``; ``concurrency`` and ``rate_limit`` count its element tasks."""
 
         def register(handler: F) -> F:
             source = None if over is _ROOT else over
@@ -311,6 +442,7 @@ class Flow:
     # ------------------------------------------------------------------------------------------------
     def _add(self, step: Step) -> None:
         check_handler(self.slug, step.slug, step.handler)
+        step = dataclasses.replace(step, options=check_flow_control(self.slug, step.slug, step.options))
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)
         self._steps.append(step)

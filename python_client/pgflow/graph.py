@@ -1,8 +1,10 @@
 """Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. A step's
-conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with either, ``when unmet: ...``.
+conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with either, ``when unmet: ...``; so is
+its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``.
 
 A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
-``if``, ``if_not``, ``when_unmet`` (as ``pgflow.describe_flow`` gives them; None or absent when not set).
+``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit`` (as
+``pgflow.describe_flow`` gives them; None or absent when not set).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from .flow import Flow
 
 #: the keys of a step that are its conditions, shown in its label
 CONDITION_KEYS = ("if", "if_not", "when_unmet")
+#: the keys of a step that are its flow control, shown in its label
+FLOW_CONTROL_KEYS = ("concurrency", "concurrency_key", "rate_limit")
 #: the longest condition pattern shown in a label, in characters
 MAX_PATTERN = 60
 
@@ -42,7 +46,7 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
         else:
             deps = list(step.depends_on or ())
         entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
-        entry.update({key: step.options[key] for key in CONDITION_KEYS if key in step.options})
+        entry.update({key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS if key in step.options})
         out.append(entry)
     return out
 
@@ -77,6 +81,25 @@ def conditions(step: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def flow_control(step: Mapping[str, Any]) -> list[str]:
+    """The lines describing a step's flow control: ``concurrency 2``, ``rate 100 per 60 s``, each followed by
+    ``per tenant.id`` when it counts per value of a key path of the run input; none for a step without."""
+    rate = step.get("rate_limit")
+    path = step.get("concurrency_key") or (rate.get("key") if isinstance(rate, Mapping) else None)
+    per_key = f" per {'.'.join(str(key) for key in path)}" if path else ""
+    lines = []
+    if step.get("concurrency") is not None:
+        lines.append(f"concurrency {step['concurrency']}{per_key}")
+    if isinstance(rate, Mapping):
+        lines.append(f"rate {rate.get('limit')} per {rate.get('per')} s{per_key}")
+    return lines
+
+
+def annotations(step: Mapping[str, Any]) -> list[str]:
+    """The lines of a step's label under its name: its conditions, then its flow control."""
+    return conditions(step) + flow_control(step)
+
+
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
     label = step["step_slug"]
     if step.get("step_type") == "map":
@@ -107,7 +130,7 @@ def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[
     for step in steps:
         slug = step["step_slug"]
         label = _label(step, statuses).replace('"', "'")
-        label = "<br/>".join([label, *(_mermaid_text(line) for line in conditions(step))])
+        label = "<br/>".join([label, *(_mermaid_text(line) for line in annotations(step))])
         shape = f'[["{label}"]]' if step.get("step_type") == "map" else f'["{label}"]'
         lines.append(f"  {slug}{shape}")
     for step in steps:
@@ -133,7 +156,7 @@ def to_dot(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str,
     ]
     for step in steps:
         slug = step["step_slug"]
-        label = "\\n".join(_dot_text(line) for line in [_label(step, statuses), *conditions(step)])
+        label = "\\n".join(_dot_text(line) for line in [_label(step, statuses), *annotations(step)])
         attrs = [f'label="{label}"']
         if step.get("step_type") == "map":
             attrs.append('peripheries=2')
