@@ -753,8 +753,9 @@ begin
         returning ss.run_id, ss.step_slug, ready.flow_slug, ready.start_delay, ready.priority, ready.flow_key
       ),
       -- the fair round the due tasks of each priority start from (one probe per priority; a flow-controlled
-      -- task's, from its bucket, is probed for it alone)
-      bases as (
+      -- task's, from its bucket, is probed for it alone). Materialized: read once per task, an inlined one scanned
+      -- every started step for each task (quadratic in a wide flow's roots, test_plans.py)
+      bases as materialized (
         select p.priority, pgflow._fair_round_base(p.priority, null) as base
         from (select distinct started.priority from started) as p
       ),

@@ -102,27 +102,21 @@ begin
   -- re-opened, and so are their tasks that did not complete: queued again with a fresh attempt budget.
   -- Their attempt number keeps counting, so a late report from an attempt before the resume is still
   -- fenced off. The tasks of a completed or skipped step are never touched.
-  -- They are due at once, in the fair queue from its smallest round on, one round per task of a step (a flow-
-  -- controlled task from its bucket's; it keeps its bucket): a resumed map does not go ahead of runs started since.
+  -- They are due at once, in the fair queue from its smallest round on, a map's task in the round of its
+  -- element's index (a flow-controlled task from its bucket's; it keeps its bucket): a resumed map does not go
+  -- ahead of runs started since.
   v_fair_round := pgflow._fair_round_base(v_run.priority, null);
   update pgflow.step_tasks as t
   set
     status = 'queued', attempts_base = t.attempt, visible_at = v_now, queued_at = v_now,
     worker_id = null, deadline = null, started_at = null, finished_at = null,
-    fair_round = reopened.ordinal + case
+    fair_round = t.task_index + case
       when t.flow_key is null then v_fair_round
       else pgflow._fair_round_base(t.priority, t.flow_key)
     end
-  from (
-    select
-      o.step_slug, o.task_index,
-      pg_catalog.row_number() over (partition by o.step_slug order by o.task_index) - 1 as ordinal
-    from pgflow.step_tasks as o
-    inner join pgflow.step_states as ss on ss.run_id = o.run_id and ss.step_slug = o.step_slug
-    where o.run_id = resume_run.run_id and o.status in ('queued', 'started', 'failed', 'cancelled')
-      and ss.status not in ('completed', 'skipped')
-  ) as reopened
-  where t.run_id = resume_run.run_id and t.step_slug = reopened.step_slug and t.task_index = reopened.task_index;
+  from pgflow.step_states as ss
+  where t.run_id = resume_run.run_id and t.status in ('queued', 'started', 'failed', 'cancelled')
+    and ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status not in ('completed', 'skipped');
 
   -- Steps that did not finish are rebuilt from their tasks and dependencies: a step with tasks is
   -- started again with the tasks still to do; a step without tasks waits for its dependencies.

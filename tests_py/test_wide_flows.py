@@ -84,6 +84,9 @@ def _busiest(node: dict[str, Any], query: str) -> NodeWork:
     return best
 
 
+CLAIM_QUEUES = {"step_tasks_ready", "step_tasks_flow_controlled"}
+
+
 def _unprefixed(node: dict[str, Any], index_columns: dict[str, list[str]], once: bool) -> Iterator[str]:
     """Index scans whose condition names columns that are not a prefix of the index's (a later column without
     the one before it): they read a whole index, or a whole flow version's or run's part of it, to find a few
@@ -91,6 +94,10 @@ def _unprefixed(node: dict[str, Any], index_columns: dict[str, list[str]], once:
     With ``once``, only those repeated for each row of another node: once per call, such a read is as long
     as the index, which the planner may rightly choose when the call is about most of it."""
     columns = index_columns.get(node.get("Index Name", ""))
+    # The claim's queues are walked in their order from the start and the walk stops after the batch, so a condition
+    # on a later column (visible_at, the round) reads no more than the batch: test_claim_plans.py bounds its buffers.
+    if node.get("Index Name") in CLAIM_QUEUES:
+        columns = None
     if columns and "Index Cond" in node and node.get("Actual Loops", 0) > (1 if once else 0):
         named = set(re.findall(r"\((\w+) (?:=|<|>|<=|>=) ", node["Index Cond"]))
         if named != set(columns[: len(named)]):
