@@ -74,6 +74,7 @@ import os
 import pickle
 import queue
 import random
+import re
 import signal
 import socket
 import threading
@@ -84,6 +85,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import psycopg
 
 from . import _arguments, _child, _conninfo, _redact, _storable
@@ -146,7 +148,7 @@ KILL_GRACE = 2.0
 MAX_PAST_DEADLINE_REPORTED = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """A claimed task, as returned by pgflow.poll_for_tasks: ``input`` is the handler's input decoded from
     JSON (None when it could not be read: that task then fails), ``flow_input`` is None (the worker fetches
@@ -179,7 +181,7 @@ class Task:
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Running:
     """What the worker knows of a task in hand, from its claim to its report. Guarded by the worker's
     ``_in_flight_changed`` lock.
@@ -195,7 +197,8 @@ class _Running:
 
     task: Task
     deadline: float
-    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: the handler's ctx.cancelled: made only for a handler that takes a context (nothing else reads it)
+    cancelled: threading.Event | None = None
     counted: bool = True
     finished: bool = False
     past_deadline: bool = False
@@ -208,7 +211,7 @@ class _Running:
     kill_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Claim:
     """A task as the poll returned it, its input still JSON text (decoded by the handler thread)."""
 
@@ -217,7 +220,7 @@ class _Claim:
     running: _Running | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Result:
     """What a handler produced for a task: its output as JSON text, or an error (retried or not). ``size``:
     the bytes of UTF-8 the output or error takes (what batches are capped by)."""
@@ -277,6 +280,13 @@ def decode_json(text: str | None) -> Any:
     if text is None:
         return None
     try:
+        # orjson reads an integer of more than 64 bits as a float, and refuses some texts json reads (1e400, a
+        # lone surrogate): those go to json, which reads them as documented above
+        if len(text) < _FAST_JSON_MAX and not _LONG_DIGITS.search(text):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
         return json.loads(text)
     except (ValueError, RecursionError, MemoryError) as exc:
         raise _Unreadable(f"{type(exc).__name__}: {first_line_of(str(exc))}") from None
@@ -289,6 +299,25 @@ def describe_exception(exc: BaseException) -> str:
     except Exception as broken:  # an exception whose __str__ raises still fails its task
         message = f"<the message could not be read: {type(broken).__name__}>"
     return f"{type(exc).__name__}: {message}"
+
+
+#: texts decoded by orjson (when no run of 19 digits or more is in them): shorter than this; orjson's own
+#: nesting limit (1024) is far below what json reads, so a deep text goes to json, which raises RecursionError
+_FAST_JSON_MAX = 1 << 20
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+#: types a handler's result is never awaitable of (inspect.isawaitable is slow on a hot path)
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, dict, list, tuple})
+
+
+def pg_text_array(items: Iterable[str]) -> str:
+    """A PostgreSQL array literal of texts (each quoted, backslashes and quotes escaped): sent as one text
+    parameter and cast (``%s::text[]``), which costs psycopg one dump instead of one per element."""
+    return "{" + ",".join(['"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in items]) + "}"
+
+
+def pg_plain_array(items: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of values whose text needs no quoting (ints, UUIDs)."""
+    return "{" + ",".join(map(str, items)) + "}"
 
 
 class Worker:
@@ -411,6 +440,11 @@ class Worker:
         #: the most sync handlers left running past their deadline in threads of their own at once (thread
         #: isolation); beyond it a handler past its deadline keeps its slot until it returns
         self.max_lingering = self.concurrency
+        #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
+        #: Step.takes_context inspects the handler's signature
+        self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
+            (flow.slug, step.slug): (step, step.takes_context) for flow in by_slug.values() for step in flow.steps
+        }
         self.define = bool(define)
         self.listen = bool(listen)
         #: called after each report is committed, with the task and whether the engine recorded it
@@ -785,7 +819,7 @@ class Worker:
 
     def _poll_loop(self) -> None:
         failures = 0
-        flow_slugs = sorted(self.flows)
+        flow_slugs = pg_text_array(sorted(self.flows))
         next_version_check = time.monotonic() + VERSION_RECHECK
         while not self._stopping.is_set():
             self._wake.clear()
@@ -808,8 +842,8 @@ class Worker:
                         # the time left by the database's clock (pgflow.now() is the owner's: it reads the
                         # tests' fake time, which a worker role may not)
                         "t.deadline, extract(epoch from t.deadline - transaction_timestamp())::float8 "
-                        "from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t",
-                        (self.worker_id, flow_slugs, free, json.dumps(self._flow_versions)),
+                        "from pgflow.poll_for_tasks_lean(%s, %s::text[], %s, %s::jsonb) as t",
+                        (self.worker_id, flow_slugs, free, orjson.dumps(self._flow_versions).decode()),
                     ).fetchall()
                     failures = 0
                 except psycopg.Error as exc:
@@ -823,24 +857,34 @@ class Worker:
                     log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
-                now = time.monotonic()
-                for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
-                    task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
-                    self._dispatch(task, input_text, now + float(left))
+                if rows:
+                    self._dispatch(rows)
                 if rows and len(rows) == free:
                     continue  # a full batch: more may be waiting
             self._wake.wait(self.poll_interval)
 
-    def _dispatch(self, task: Task, input_text: str | None, deadline: float) -> None:
-        running = _Running(task, deadline)
+    def _dispatch(self, rows: list[tuple[Any, ...]]) -> None:
+        """Hand the tasks of a poll (its rows) to the handler threads: counted in flight, their deadlines
+        scheduled, under one acquisition of the lock."""
+        now = time.monotonic()
+        claims = []
+        for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
+            task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
+            known = self._steps.get((flow_slug, step_slug))
+            running = _Running(task, now + float(left), threading.Event() if known is not None and known[1] else None)
+            claims.append(_Claim(task, input_text, running))
         with self._in_flight_changed:
-            self._in_flight += 1
-            self._running[_key(task)] = running
-            if self.isolation == "process" and self._free_flags:
-                running.flag = self._free_flags.pop()
-                self._flags[running.flag] = 0
-        self._schedule(deadline, "deadline", running)
-        self._queue.put(_Claim(task, input_text, running))
+            for claim in claims:
+                running = claim.running
+                assert running is not None
+                self._in_flight += 1
+                self._running[_key(claim.task)] = running
+                if self.isolation == "process" and self._free_flags:
+                    running.flag = self._free_flags.pop()
+                    self._flags[running.flag] = 0
+                self._push_timer(running.deadline, "deadline", running)
+        for claim in claims:
+            self._queue.put(claim)
 
     # ------------------------------------------------------------------------------------------------
     # Handler threads
@@ -883,21 +927,33 @@ class Worker:
         running = claim.running
         assert running is not None
         try:
-            task = dataclasses.replace(task, input=decode_json(claim.input_text))
+            value = decode_json(claim.input_text)
         except _Unreadable as exc:
             return self._unreadable(task, str(exc))
-        flow = self.flows.get(task.flow_slug)
-        try:
-            if flow is None:
-                raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
-            step = flow.get_step(task.step_slug)
-        except LookupError as exc:
-            error = f"{exc}; is this worker running the current version of the flow?"
-            log.error("%s: %s", task.describe(), error, extra=task.log_fields())
-            return _Result(task, error=storable_error(error))
+        task = Task(task.run_id, task.flow_slug, task.step_slug, task.task_index, task.attempt, value, None,
+                    task.deadline)
+        known = self._steps.get((task.flow_slug, task.step_slug))
+        if known is None:
+            flow = self.flows.get(task.flow_slug)
+            try:
+                if flow is None:
+                    raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
+                found = flow.get_step(task.step_slug)  # a step added to the flow after the worker was made
+            except LookupError as exc:
+                error = f"{exc}; is this worker running the current version of the flow?"
+                log.error("%s: %s", task.describe(), error, extra=task.log_fields())
+                return _Result(task, error=storable_error(error))
+            known = (found, found.takes_context)
+            if known[1] and running.cancelled is None:
+                with self._lock:
+                    running.cancelled = threading.Event()
+                    if running.cancel_reason is not None:
+                        running.cancelled.set()
+        step, takes_context = known
 
         ctx: Context | None = None
-        if step.takes_context:
+        if takes_context:
+            assert running.cancelled is not None
             try:
                 flow_input = self._run_input(task)
             except _Unreadable as exc:
@@ -926,7 +982,7 @@ class Worker:
                 result = step.handler(task.input, ctx)
             else:
                 result = step.handler(task.input)
-            if inspect.isawaitable(result):
+            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 self._run_on_loop(running, task, step, result, started)
                 return None
         except NonRetryableError as exc:
@@ -1121,10 +1177,22 @@ class Worker:
 
     def _schedule(self, when: float, action: str, running: _Running) -> None:
         with self._timers_changed:
-            self._timer_seq += 1
-            heapq.heappush(self._timers, (when, self._timer_seq, action, running))
-            if self._timers[0][3] is running:
-                self._timers_changed.notify()
+            self._push_timer(when, action, running)
+
+    def _push_timer(self, when: float, action: str, running: _Running) -> None:
+        """Add a timer (the lock held). A task's deadline timer stays in the heap after the task is reported
+        (removing it from a heap costs a search); once those dead timers are most of the heap, the heap is
+        rebuilt of the live ones, so that it holds about the tasks in hand rather than every task claimed
+        within the last timeout."""
+        timers = self._timers
+        if len(timers) > 64 and len(timers) > 2 * len(self._running):
+            running_now = self._running
+            timers[:] = [t for t in timers if running_now.get(_key(t[3].task)) is t[3]]
+            heapq.heapify(timers)
+        self._timer_seq += 1
+        heapq.heappush(timers, (when, self._timer_seq, action, running))
+        if timers[0][3] is running:
+            self._timers_changed.notify()
 
     def _supervise_loop(self) -> None:
         """Fire the timers: each task's deadline, and the kills KILL_GRACE after a deadline or a cancellation."""
@@ -1210,7 +1278,8 @@ class Worker:
             first = running.cancel_reason is None
             if first:
                 running.cancel_reason = reason
-            running.cancelled.set()
+            if running.cancelled is not None:
+                running.cancelled.set()
             if running.flag is not None and self._flags is not None:
                 self._flags[running.flag] = 1
             coro_task = running.async_task
@@ -1347,17 +1416,17 @@ class Worker:
         not_recorded: list[tuple[_Result, str]] = []
         if completed:
             try:
-                # the outputs go in binary format: a text-format array would cost psycopg an escape for
-                # every quote and backslash of every output (about 1 µs each)
+                # each array is one text parameter (an array literal built with str.join and str.replace):
+                # psycopg's list dumpers cost about 10 µs per task here (bench/profiles/worker-reports.md)
                 recorded = self._call(
                     conn,
-                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %b::text[]::jsonb[], %s::int[])",
+                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::text[]::jsonb[], %s::int[])",
                     (
-                        [r.task.run_id for r in completed],
-                        [r.task.step_slug for r in completed],
-                        [r.task.task_index for r in completed],
-                        [r.output for r in completed],
-                        [r.task.attempt for r in completed],
+                        pg_plain_array([r.task.run_id for r in completed]),
+                        pg_text_array([r.task.step_slug for r in completed]),
+                        pg_plain_array([r.task.task_index for r in completed]),
+                        pg_text_array([r.output for r in completed]),  # type: ignore[misc]
+                        pg_plain_array([r.task.attempt for r in completed]),
                     ),
                     f"{len(completed)} result(s)",
                 )
@@ -1655,8 +1724,10 @@ class Worker:
     def _hear(self, payload: str) -> None:
         """A notification: wake the poll for tasks of our flows; cancel the handlers of a run that finished
         while its tasks are in hand (cancelled, or failed: the engine cancels its other tasks)."""
+        if '"completed"' in payload and '"run_finished"' in payload:
+            return  # most notifications: a run completed, nothing to do here
         try:
-            data = json.loads(payload)
+            data = orjson.loads(payload)
         except ValueError:
             return
         if not isinstance(data, dict):
