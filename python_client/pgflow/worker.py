@@ -75,6 +75,7 @@ import pickle
 import queue
 import random
 import re
+import selectors
 import signal
 import socket
 import threading
@@ -144,6 +145,8 @@ ISOLATIONS = ("thread", "process")
 #: seconds a process-isolated handler may keep running after its deadline, or after its run was cancelled,
 #: before its process is killed
 KILL_GRACE = 2.0
+#: executions of a statement after which psycopg prepares it, on connections proven direct (``_prepare``)
+PREPARE_THRESHOLD = 2
 #: the most handlers reported past their deadline in one heartbeat (the engine takes at most 1,000)
 MAX_PAST_DEADLINE_REPORTED = 1000
 
@@ -485,6 +488,8 @@ class Worker:
         self._role: str | None = None  # the connected role (current_user), read at start-up
         self._worker_timeout = 30.0  # seconds, read from the session when the heartbeat connects
         self._can_read_runs = True
+        #: the listener proved that conninfo's connections are direct: statements may be prepared
+        self._direct = False
 
     # ------------------------------------------------------------------------------------------------
     # Public API
@@ -798,7 +803,17 @@ class Worker:
     def _poll_connection(self) -> psycopg.Connection[Any]:
         if self._poll_conn is None or self._poll_conn.closed:
             self._poll_conn = self._connect()
+        self._prepare(self._poll_conn)
         return self._poll_conn
+
+    def _prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Let psycopg prepare the statements of a claim or report connection once the listener proved the
+        connections direct (``_direct``), never otherwise: behind a pooler in transaction mode a statement
+        prepared in one transaction is missing in the next. Saves the server parsing and planning the poll and
+        the report of every batch again (bench/profiles/worker-prepared.md)."""
+        threshold = PREPARE_THRESHOLD if self._direct else None
+        if conn.prepare_threshold != threshold:
+            conn.prepare_threshold = threshold
 
     def _close_poll_conn(self) -> None:
         if self._poll_conn is not None:
@@ -1538,6 +1553,7 @@ class Worker:
                 current = conn[0]
                 if current is None or current.closed:
                     current = conn[0] = self._connect()
+                self._prepare(current)
                 row = current.execute(sql, params).fetchone()  # type: ignore[arg-type,unused-ignore]
                 return row[0] if row else None
             except psycopg.Error as exc:
@@ -1687,6 +1703,10 @@ class Worker:
         while not self._finished.is_set():
             try:
                 listener = _conninfo.listener(self.conninfo, self.listen_conninfo, stop=self._finished)
+                # notifications sent through conninfo reach a listener opened on conninfo itself: its
+                # connections are direct (or through a pooler in session mode), where a prepared statement
+                # lasts as long as the connection
+                self._direct = listener is not None and _conninfo.listen_target(self.listen_conninfo) is None
                 if listener is None:
                     if not deaf and not self._finished.is_set() and self.listen_conninfo:
                         log.info(
@@ -1712,14 +1732,31 @@ class Worker:
                 with listener as conn:
                     failures = 0
                     self._wake.set()  # notifications may have been missed while disconnected
-                    while not self._finished.is_set():
-                        # short waits, so that the thread notices the end of run() at once
-                        for note in conn.notifies(timeout=0.1):
-                            self._hear(note.payload)
+                    self._hear_all(conn)
             except psycopg.Error as exc:
                 failures += 1
                 log.warning("listener lost its connection (%s); reconnecting", first_line(exc))
                 self._finished.wait(backoff(failures))
+
+    def _hear_all(self, conn: psycopg.Connection[Any]) -> None:
+        """Read the notifications of a listening connection until run() ends: libpq's own calls on the
+        connection's socket (a worker hears one notification per run finished and per batch of tasks made
+        ready, and psycopg's notifies() generator cost about 20 times more per notification). Raises psycopg's
+        OperationalError when the connection is lost."""
+        pgconn = conn.pgconn
+        encoding = conn.info.encoding
+        with selectors.DefaultSelector() as selector:
+            selector.register(pgconn.socket, selectors.EVENT_READ)
+            while not self._finished.is_set():
+                # short waits, so that the thread notices the end of run() at once
+                if not selector.select(0.1):
+                    continue
+                pgconn.consume_input()
+                while True:
+                    note = pgconn.notifies()
+                    if note is None:
+                        break
+                    self._hear(note.extra.decode(encoding, "replace"))
 
     def _hear(self, payload: str) -> None:
         """A notification: wake the poll for tasks of our flows; cancel the handlers of a run that finished
