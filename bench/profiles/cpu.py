@@ -6,7 +6,8 @@ machine the rate swings with the other load, the CPU a task costs much less.
 ``dag``/``wide``: scenarios 2 and 3 with ``pgflow.Worker`` processes (concurrency 10); ``loop-*``: the same
 work done by ``sql_loop.py``'s plain loops (the ceiling of a worker on this SQL); ``floor``: scenario 1.
 Worker CPU is read from /proc after the processes registered and again before they are stopped (start-up
-excluded); database CPU from /proc of the backends of the benchmark's database, likewise. Prints JSON.
+excluded); database CPU from /proc of the backends of the benchmark's database, likewise (a backend that
+connected meanwhile counts whole; the harness's own connections are a few statements). Prints JSON.
 """
 
 from __future__ import annotations
@@ -33,15 +34,19 @@ from bench.profiles.sql_loop import _loop  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_of(pids: list[int]) -> float:
-    total = 0.0
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    out = {}
     for pid in pids:
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        total += (int(fields[11]) + int(fields[12])) / TICK
-    return total
+        out[pid] = (int(fields[11]) + int(fields[12])) / TICK
+    return out
+
+
+def cpu_of(pids: list[int]) -> float:
+    return sum(cpu_by_pid(pids).values())
 
 
 def backends(conn: psycopg.Connection[Any]) -> list[int]:
@@ -91,8 +96,7 @@ def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = Fals
                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
                 time.sleep(1.0)
             with psycopg.connect(url, autocommit=True) as conn, scenarios.RunWaiter(url) as waiter:
-                bpids = backends(conn)
-                w0, d0 = cpu_of(pids), cpu_of(bpids)
+                w0, d0 = cpu_of(pids), cpu_by_pid(backends(conn))
                 start = db_now(conn)
                 if kind == "floor":
                     tasks = size
@@ -117,7 +121,10 @@ def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = Fals
                     ids = [conn.execute("select run_id from pgflow.start_run('bench_wide', %s)",
                                         (Jsonb(list(range(size))),)).fetchone()[0]]
                     end = waiter.wait(ids, 600)
-                w1, d1 = cpu_of(pids), cpu_of(bpids)
+                # backends connected during the run (a worker's reporter connects at its first report) count
+                # whole
+                w1, d1 = cpu_of(pids), cpu_by_pid(backends(conn))
+                db_cpu = sum(v - d0.get(pid, 0.0) for pid, v in d1.items())
                 time.sleep(0.6)  # statistics are flushed by each backend at most every 0.5 s
                 calls = dict(conn.execute(
                     "select funcname, calls from pg_stat_user_functions where schemaname = 'pgflow' "
@@ -134,7 +141,7 @@ def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = Fals
                 sp.wait(30)
     seconds = end - start
     return {"kind": kind, "tasks": tasks, "tasks_per_s": round(tasks / seconds),
-            "worker_us_per_task": round((w1 - w0) / tasks * 1e6), "db_us_per_task": round((d1 - d0) / tasks * 1e6),
+            "worker_us_per_task": round((w1 - w0) / tasks * 1e6), "db_us_per_task": round(db_cpu / tasks * 1e6),
             **{f"{k}_per_task": round(v / tasks, 3) for k, v in calls.items()}}
 
 

@@ -458,6 +458,8 @@ class Worker:
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
         self._wake = threading.Event()
         self._in_flight = 0
+        self._claiming = 0  # slots reserved by a claim under way (_reserve)
+        self._flow_slugs_array = pg_text_array(sorted(by_slug))
         self._lock = threading.RLock()
         self._in_flight_changed = threading.Condition(self._lock)
         self._queue: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
@@ -748,7 +750,7 @@ class Worker:
         deadline = time.monotonic() + self.shutdown_timeout
         self._report_deadline = deadline
         with self._in_flight_changed:
-            while self._in_flight > 0:
+            while self._in_flight > 0 or self._claiming > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     log.warning(
@@ -832,13 +834,42 @@ class Worker:
             self._max_output_size = None
         self._limits_read = True
 
+    def _reserve(self) -> int:
+        """Reserve the free slots for a claim (the poll loop and the reporter both claim): how many; none once
+        the worker is stopping (``_drain`` waits for the claims under way)."""
+        with self._lock:
+            free = self.concurrency - self._in_flight - self._claiming
+            if free <= 0 or self._stopping.is_set():
+                return 0
+            self._claiming += free
+            return free
+
+    def _unreserve(self, reserved: int) -> None:
+        with self._in_flight_changed:
+            self._claiming -= reserved
+            self._in_flight_changed.notify_all()
+
+    def _claim(self, conn: psycopg.Connection[Any], free: int) -> list[tuple[Any, ...]]:
+        """Claim up to ``free`` tasks (poll_for_tasks_lean): their rows, for ``_dispatch``."""
+        # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
+        # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
+        # decoded by each task's handler thread: one input Python cannot read never breaks a poll
+        # the seconds left until each deadline, on the engine's clock: the handler's deadline here
+        return conn.execute(
+            "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
+            # the time left by the database's clock (pgflow.now() is the owner's: it reads the
+            # tests' fake time, which a worker role may not)
+            "t.deadline, extract(epoch from t.deadline - transaction_timestamp())::float8 "
+            "from pgflow.poll_for_tasks_lean(%s, %s::text[], %s, %s::jsonb) as t",
+            (self.worker_id, self._flow_slugs_array, free, orjson.dumps(self._flow_versions).decode()),
+        ).fetchall()
+
     def _poll_loop(self) -> None:
         failures = 0
-        flow_slugs = pg_text_array(sorted(self.flows))
         next_version_check = time.monotonic() + VERSION_RECHECK
         while not self._stopping.is_set():
             self._wake.clear()
-            free = self.concurrency - self._in_flight
+            free = self._reserve()
             if free > 0:
                 try:
                     conn = self._poll_connection()
@@ -848,20 +879,10 @@ class Worker:
                         next_version_check = time.monotonic() + VERSION_RECHECK
                         for slug in [s for s, versions in self._flow_versions.items() if not versions]:
                             self._find_versions(conn, self.flows[slug])
-                    # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
-                    # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
-                    # decoded by each task's handler thread: one input Python cannot read never breaks a poll
-                    # the seconds left until each deadline, on the engine's clock: the handler's deadline here
-                    rows = conn.execute(
-                        "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
-                        # the time left by the database's clock (pgflow.now() is the owner's: it reads the
-                        # tests' fake time, which a worker role may not)
-                        "t.deadline, extract(epoch from t.deadline - transaction_timestamp())::float8 "
-                        "from pgflow.poll_for_tasks_lean(%s, %s::text[], %s, %s::jsonb) as t",
-                        (self.worker_id, flow_slugs, free, orjson.dumps(self._flow_versions).decode()),
-                    ).fetchall()
+                    rows = self._claim(conn, free)
                     failures = 0
                 except psycopg.Error as exc:
+                    self._unreserve(free)
                     # a poll refused for its data (54000 while building a task's input, say) is waited out
                     # like a lost connection: the worker keeps serving once the database can answer again
                     if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError)):
@@ -872,15 +893,17 @@ class Worker:
                     log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
-                if rows:
-                    self._dispatch(rows)
+                except BaseException:
+                    self._unreserve(free)
+                    raise
+                self._dispatch(rows, free)
                 if rows and len(rows) == free:
                     continue  # a full batch: more may be waiting
             self._wake.wait(self.poll_interval)
 
-    def _dispatch(self, rows: list[tuple[Any, ...]]) -> None:
+    def _dispatch(self, rows: list[tuple[Any, ...]], reserved: int) -> None:
         """Hand the tasks of a poll (its rows) to the handler threads: counted in flight, their deadlines
-        scheduled, under one acquisition of the lock."""
+        scheduled, the ``reserved`` slots released, under one acquisition of the lock."""
         now = time.monotonic()
         claims = []
         for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
@@ -889,6 +912,8 @@ class Worker:
             running = _Running(task, now + float(left), threading.Event() if known is not None and known[1] else None)
             claims.append(_Claim(task, input_text, running))
         with self._in_flight_changed:
+            self._claiming -= reserved
+            self._in_flight_changed.notify_all()  # _drain waits for the claims under way too
             for claim in claims:
                 running = claim.running
                 assert running is not None
@@ -1418,10 +1443,38 @@ class Worker:
                             if running is None or running.counted:
                                 self._in_flight -= 1
                         self._in_flight_changed.notify_all()
-                    self._wake.set()
+                    if not self._claim_after_report(conn):
+                        self._wake.set()
         finally:
             if conn[0] is not None:
                 conn[0].close()
+
+    def _claim_after_report(self, conn: list[psycopg.Connection[Any] | None]) -> bool:
+        """Claim for the slots a report freed, on the reporter's connection, at once: the tasks a completion
+        made ready come back to this worker without waiting for the notification and the poll loop's wake-up
+        (bench/profiles/worker-claim-after-report.md). Whether it claimed; when it did not (stopping, no free
+        slot, no connection, an error), the poll loop is woken and claims as usual, errors included."""
+        current = conn[0]
+        if self._stopping.is_set() or current is None or current.closed or not self._limits_read:
+            return False
+        free = self._reserve()
+        if free <= 0:
+            return False
+        try:
+            self._prepare(current)
+            rows = self._claim(current, free)
+        except BaseException as exc:
+            self._unreserve(free)
+            if isinstance(exc, psycopg.Error):
+                log.debug("claim after a report failed (%s); the poll loop claims", first_line(exc))
+                if current.broken:
+                    current.close()
+                    conn[0] = None
+                return False
+            raise
+        self._dispatch(rows, free)
+        # a full batch: more may be waiting, the poll loop looks
+        return len(rows) < free
 
     def _send(self, conn: list[psycopg.Connection[Any] | None], batch: list[_Result]) -> None:
         """Report a batch: the completions in one complete_tasks call (one by one if the database refuses the
