@@ -312,6 +312,13 @@ _LONG_DIGITS = re.compile(r"[0-9]{19}")
 _PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, dict, list, tuple})
 
 
+def stale_prepared(exc: BaseException) -> bool:
+    """Whether an error is about a prepared statement rather than the statement: it no longer exists (26000),
+    or the schema changed the type of its result (0A000, "cached plan must not change result type")."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate == "26000" or (sqlstate == "0A000" and "cached plan" in str(exc))
+
+
 def pg_text_array(items: Iterable[str]) -> str:
     """A PostgreSQL array literal of texts (each quoted, backslashes and quotes escaped): sent as one text
     parameter and cast (``%s::text[]``), which costs psycopg one dump instead of one per element."""
@@ -885,7 +892,7 @@ class Worker:
                     self._unreserve(free)
                     # a poll refused for its data (54000 while building a task's input, say) is waited out
                     # like a lost connection: the worker keeps serving once the database can answer again
-                    if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError)):
+                    if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError) or stale_prepared(exc)):
                         raise translate(exc, self._role) from safe_cause(exc)
                     failures += 1
                     self._close_poll_conn()
@@ -1610,7 +1617,9 @@ class Worker:
                 row = current.execute(sql, params).fetchone()  # type: ignore[arg-type,unused-ignore]
                 return row[0] if row else None
             except psycopg.Error as exc:
-                broken = conn[0] is None or conn[0].broken
+                # a prepared statement made stale (the schema changed under it) is prepared again on a new
+                # connection: the statement itself was not refused
+                broken = conn[0] is None or conn[0].broken or stale_prepared(exc)
                 if not broken and not is_transient(exc):
                     raise _Refused(exc) from None
                 failures += 1
