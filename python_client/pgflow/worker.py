@@ -1811,9 +1811,15 @@ class Worker:
             selector.register(pgconn.socket, selectors.EVENT_READ)
             while not self._finished.is_set():
                 # short waits, so that the thread notices the end of run() at once
-                if not selector.select(0.1):
+                try:
+                    ready = selector.select(0.1)
+                except OSError as exc:  # the socket is gone: reconnect, as for any lost connection
+                    raise psycopg.OperationalError(f"the listen connection was lost: {exc}") from None
+                if not ready:
                     continue
                 pgconn.consume_input()
+                if pgconn.status != psycopg.pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("the listen connection was lost")
                 while True:
                     note = pgconn.notifies()
                     if note is None:
