@@ -194,7 +194,10 @@ def test_worker_recovers_from_terminated_backends(harness: Harness, conn: psycop
         assert all(t["worker_id"] == worker.worker_id for t in running)
         killed = terminate_backends(conn, worker.worker_id)
         terminated_at = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
-        assert killed >= 3, f"round {round_}: only {killed} connection(s) of the worker found"
+        # round 1: the poll loop's, the heartbeat's and the listener's; round 2: the reporter's (which claimed
+        # the second batch as it reported the first) and the listener's, reconnected (the heartbeat reconnects
+        # at its next beat)
+        assert killed >= (3 if round_ == 1 else 2), f"round {round_}: only {killed} connection(s) of the worker found"
 
     assert wait_run(h, run.run_id, 30, worker) == {"total": sum(n * 10 for n in range(6))}
     assert worker.proc.poll() is None, worker.output()

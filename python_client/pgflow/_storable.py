@@ -26,6 +26,11 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _NUL_ESCAPE = "\\u0000"
 
 
+#: what json.dumps(value, allow_nan=False, ensure_ascii=False) builds at every call, built once (the worker
+#: encodes every handler's output with it)
+_ENCODER = json.JSONEncoder(allow_nan=False, ensure_ascii=False)
+
+
 class NotStorable(ValueError):
     """A value PostgreSQL cannot store as JSON. ``path`` is its JSON path (``$`` for the value itself),
     ``reason`` what is wrong with it, ``str()`` both in one sentence."""
@@ -42,7 +47,7 @@ def dumps(value: Any) -> str:
     encoding becomes ``NotStorable``."""
     problem: BaseException | None = None
     try:
-        text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+        text = _ENCODER.encode(value)
     except Exception as exc:  # noqa: BLE001 - whatever the encoding raised, the value is not storable
         problem = exc
     else:

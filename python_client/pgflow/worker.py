@@ -74,6 +74,8 @@ import os
 import pickle
 import queue
 import random
+import re
+import selectors
 import signal
 import socket
 import threading
@@ -84,6 +86,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import psycopg
 
 from . import _arguments, _child, _conninfo, _redact, _storable
@@ -142,11 +145,13 @@ ISOLATIONS = ("thread", "process")
 #: seconds a process-isolated handler may keep running after its deadline, or after its run was cancelled,
 #: before its process is killed
 KILL_GRACE = 2.0
+#: executions of a statement after which psycopg prepares it, on connections proven direct (``_prepare``)
+PREPARE_THRESHOLD = 2
 #: the most handlers reported past their deadline in one heartbeat (the engine takes at most 1,000)
 MAX_PAST_DEADLINE_REPORTED = 1000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Task:
     """A claimed task, as returned by pgflow.poll_for_tasks: ``input`` is the handler's input decoded from
     JSON (None when it could not be read: that task then fails), ``flow_input`` is None (the worker fetches
@@ -179,7 +184,7 @@ class Task:
         }
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Running:
     """What the worker knows of a task in hand, from its claim to its report. Guarded by the worker's
     ``_in_flight_changed`` lock.
@@ -195,7 +200,8 @@ class _Running:
 
     task: Task
     deadline: float
-    cancelled: threading.Event = dataclasses.field(default_factory=threading.Event)
+    #: the handler's ctx.cancelled: made only for a handler that takes a context (nothing else reads it)
+    cancelled: threading.Event | None = None
     counted: bool = True
     finished: bool = False
     past_deadline: bool = False
@@ -208,7 +214,7 @@ class _Running:
     kill_reason: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Claim:
     """A task as the poll returned it, its input still JSON text (decoded by the handler thread)."""
 
@@ -217,7 +223,7 @@ class _Claim:
     running: _Running | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Result:
     """What a handler produced for a task: its output as JSON text, or an error (retried or not). ``size``:
     the bytes of UTF-8 the output or error takes (what batches are capped by)."""
@@ -277,6 +283,13 @@ def decode_json(text: str | None) -> Any:
     if text is None:
         return None
     try:
+        # orjson reads an integer of more than 64 bits as a float, and refuses some texts json reads (1e400, a
+        # lone surrogate): those go to json, which reads them as documented above
+        if len(text) < _FAST_JSON_MAX and not _LONG_DIGITS.search(text):
+            try:
+                return orjson.loads(text)
+            except orjson.JSONDecodeError:
+                pass
         return json.loads(text)
     except (ValueError, RecursionError, MemoryError) as exc:
         raise _Unreadable(f"{type(exc).__name__}: {first_line_of(str(exc))}") from None
@@ -289,6 +302,32 @@ def describe_exception(exc: BaseException) -> str:
     except Exception as broken:  # an exception whose __str__ raises still fails its task
         message = f"<the message could not be read: {type(broken).__name__}>"
     return f"{type(exc).__name__}: {message}"
+
+
+#: texts decoded by orjson (when no run of 19 digits or more is in them): shorter than this; orjson's own
+#: nesting limit (1024) is far below what json reads, so a deep text goes to json, which raises RecursionError
+_FAST_JSON_MAX = 1 << 20
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+#: types a handler's result is never awaitable of (inspect.isawaitable is slow on a hot path)
+_PLAIN_RESULTS = frozenset({type(None), bool, int, float, str, dict, list, tuple})
+
+
+def stale_prepared(exc: BaseException) -> bool:
+    """Whether an error is about a prepared statement rather than the statement: it no longer exists (26000),
+    or the schema changed the type of its result (0A000, "cached plan must not change result type")."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate == "26000" or (sqlstate == "0A000" and "cached plan" in str(exc))
+
+
+def pg_text_array(items: Iterable[str]) -> str:
+    """A PostgreSQL array literal of texts (each quoted, backslashes and quotes escaped): sent as one text
+    parameter and cast (``%s::text[]``), which costs psycopg one dump instead of one per element."""
+    return "{" + ",".join(['"' + t.replace("\\", "\\\\").replace('"', '\\"') + '"' for t in items]) + "}"
+
+
+def pg_plain_array(items: Iterable[Any]) -> str:
+    """A PostgreSQL array literal of values whose text needs no quoting (ints, UUIDs)."""
+    return "{" + ",".join(map(str, items)) + "}"
 
 
 class Worker:
@@ -411,6 +450,11 @@ class Worker:
         #: the most sync handlers left running past their deadline in threads of their own at once (thread
         #: isolation); beyond it a handler past its deadline keeps its slot until it returns
         self.max_lingering = self.concurrency
+        #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
+        #: Step.takes_context inspects the handler's signature
+        self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
+            (flow.slug, step.slug): (step, step.takes_context) for flow in by_slug.values() for step in flow.steps
+        }
         self.define = bool(define)
         self.listen = bool(listen)
         #: called after each report is committed, with the task and whether the engine recorded it
@@ -421,6 +465,8 @@ class Worker:
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
         self._wake = threading.Event()
         self._in_flight = 0
+        self._claiming = 0  # slots reserved by a claim under way (_reserve)
+        self._flow_slugs_array = pg_text_array(sorted(by_slug))
         self._lock = threading.RLock()
         self._in_flight_changed = threading.Condition(self._lock)
         self._queue: queue.SimpleQueue[_Claim | None] = queue.SimpleQueue()
@@ -451,6 +497,8 @@ class Worker:
         self._role: str | None = None  # the connected role (current_user), read at start-up
         self._worker_timeout = 30.0  # seconds, read from the session when the heartbeat connects
         self._can_read_runs = True
+        #: the listener proved that conninfo's connections are direct: statements may be prepared
+        self._direct = False
 
     # ------------------------------------------------------------------------------------------------
     # Public API
@@ -709,7 +757,7 @@ class Worker:
         deadline = time.monotonic() + self.shutdown_timeout
         self._report_deadline = deadline
         with self._in_flight_changed:
-            while self._in_flight > 0:
+            while self._in_flight > 0 or self._claiming > 0:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     log.warning(
@@ -764,7 +812,17 @@ class Worker:
     def _poll_connection(self) -> psycopg.Connection[Any]:
         if self._poll_conn is None or self._poll_conn.closed:
             self._poll_conn = self._connect()
+        self._prepare(self._poll_conn)
         return self._poll_conn
+
+    def _prepare(self, conn: psycopg.Connection[Any]) -> None:
+        """Let psycopg prepare the statements of a claim or report connection once the listener proved the
+        connections direct (``_direct``), never otherwise: behind a pooler in transaction mode a statement
+        prepared in one transaction is missing in the next. Saves the server parsing and planning the poll and
+        the report of every batch again (bench/profiles/worker-prepared.md)."""
+        threshold = PREPARE_THRESHOLD if self._direct else None
+        if conn.prepare_threshold != threshold:
+            conn.prepare_threshold = threshold
 
     def _close_poll_conn(self) -> None:
         if self._poll_conn is not None:
@@ -783,13 +841,42 @@ class Worker:
             self._max_output_size = None
         self._limits_read = True
 
+    def _reserve(self) -> int:
+        """Reserve the free slots for a claim (the poll loop and the reporter both claim): how many; none once
+        the worker is stopping (``_drain`` waits for the claims under way)."""
+        with self._lock:
+            free = self.concurrency - self._in_flight - self._claiming
+            if free <= 0 or self._stopping.is_set():
+                return 0
+            self._claiming += free
+            return free
+
+    def _unreserve(self, reserved: int) -> None:
+        with self._in_flight_changed:
+            self._claiming -= reserved
+            self._in_flight_changed.notify_all()
+
+    def _claim(self, conn: psycopg.Connection[Any], free: int) -> list[tuple[Any, ...]]:
+        """Claim up to ``free`` tasks (poll_for_tasks_lean): their rows, for ``_dispatch``."""
+        # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
+        # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
+        # decoded by each task's handler thread: one input Python cannot read never breaks a poll
+        # the seconds left until each deadline, on the engine's clock: the handler's deadline here
+        return conn.execute(
+            "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
+            # the time left by the database's clock (pgflow.now() is the owner's: it reads the
+            # tests' fake time, which a worker role may not)
+            "t.deadline, extract(epoch from t.deadline - transaction_timestamp())::float8 "
+            "from pgflow.poll_for_tasks_lean(%s, %s::text[], %s, %s::jsonb) as t",
+            (self.worker_id, self._flow_slugs_array, free, orjson.dumps(self._flow_versions).decode()),
+        ).fetchall()
+
     def _poll_loop(self) -> None:
         failures = 0
-        flow_slugs = sorted(self.flows)
         next_version_check = time.monotonic() + VERSION_RECHECK
         while not self._stopping.is_set():
             self._wake.clear()
-            free = self.concurrency - self._in_flight
+            free = self._reserve()
             if free > 0:
                 try:
                     conn = self._poll_connection()
@@ -799,23 +886,13 @@ class Worker:
                         next_version_check = time.monotonic() + VERSION_RECHECK
                         for slug in [s for s, versions in self._flow_versions.items() if not versions]:
                             self._find_versions(conn, self.flows[slug])
-                    # run inputs are fetched when a handler asks for one (Context.flow_input): a wide map's
-                    # run input would otherwise come back with each of its tasks. Inputs come as JSON text,
-                    # decoded by each task's handler thread: one input Python cannot read never breaks a poll
-                    # the seconds left until each deadline, on the engine's clock: the handler's deadline here
-                    rows = conn.execute(
-                        "select t.run_id, t.flow_slug, t.step_slug, t.task_index, t.attempt, t.input::text, "
-                        # the time left by the database's clock (pgflow.now() is the owner's: it reads the
-                        # tests' fake time, which a worker role may not)
-                        "t.deadline, extract(epoch from t.deadline - transaction_timestamp())::float8 "
-                        "from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t",
-                        (self.worker_id, flow_slugs, free, json.dumps(self._flow_versions)),
-                    ).fetchall()
+                    rows = self._claim(conn, free)
                     failures = 0
                 except psycopg.Error as exc:
+                    self._unreserve(free)
                     # a poll refused for its data (54000 while building a task's input, say) is waited out
                     # like a lost connection: the worker keeps serving once the database can answer again
-                    if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError)):
+                    if not (may_pass_later(exc) or isinstance(exc, psycopg.OperationalError) or stale_prepared(exc)):
                         raise translate(exc, self._role) from safe_cause(exc)
                     failures += 1
                     self._close_poll_conn()
@@ -823,24 +900,38 @@ class Worker:
                     log.warning("poll failed (%s); reconnecting in %.1f s", first_line(exc), delay)
                     self._stopping.wait(delay)
                     continue
-                now = time.monotonic()
-                for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
-                    task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
-                    self._dispatch(task, input_text, now + float(left))
+                except BaseException:
+                    self._unreserve(free)
+                    raise
+                self._dispatch(rows, free)
                 if rows and len(rows) == free:
                     continue  # a full batch: more may be waiting
             self._wake.wait(self.poll_interval)
 
-    def _dispatch(self, task: Task, input_text: str | None, deadline: float) -> None:
-        running = _Running(task, deadline)
+    def _dispatch(self, rows: list[tuple[Any, ...]], reserved: int) -> None:
+        """Hand the tasks of a poll (its rows) to the handler threads: counted in flight, their deadlines
+        scheduled, the ``reserved`` slots released, under one acquisition of the lock."""
+        now = time.monotonic()
+        claims = []
+        for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
+            task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
+            known = self._steps.get((flow_slug, step_slug))
+            running = _Running(task, now + float(left), threading.Event() if known is not None and known[1] else None)
+            claims.append(_Claim(task, input_text, running))
         with self._in_flight_changed:
-            self._in_flight += 1
-            self._running[_key(task)] = running
-            if self.isolation == "process" and self._free_flags:
-                running.flag = self._free_flags.pop()
-                self._flags[running.flag] = 0
-        self._schedule(deadline, "deadline", running)
-        self._queue.put(_Claim(task, input_text, running))
+            self._claiming -= reserved
+            self._in_flight_changed.notify_all()  # _drain waits for the claims under way too
+            for claim in claims:
+                running = claim.running
+                assert running is not None
+                self._in_flight += 1
+                self._running[_key(claim.task)] = running
+                if self.isolation == "process" and self._free_flags:
+                    running.flag = self._free_flags.pop()
+                    self._flags[running.flag] = 0
+                self._push_timer(running.deadline, "deadline", running)
+        for claim in claims:
+            self._queue.put(claim)
 
     # ------------------------------------------------------------------------------------------------
     # Handler threads
@@ -883,21 +974,33 @@ class Worker:
         running = claim.running
         assert running is not None
         try:
-            task = dataclasses.replace(task, input=decode_json(claim.input_text))
+            value = decode_json(claim.input_text)
         except _Unreadable as exc:
             return self._unreadable(task, str(exc))
-        flow = self.flows.get(task.flow_slug)
-        try:
-            if flow is None:
-                raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
-            step = flow.get_step(task.step_slug)
-        except LookupError as exc:
-            error = f"{exc}; is this worker running the current version of the flow?"
-            log.error("%s: %s", task.describe(), error, extra=task.log_fields())
-            return _Result(task, error=storable_error(error))
+        task = Task(task.run_id, task.flow_slug, task.step_slug, task.task_index, task.attempt, value, None,
+                    task.deadline)
+        known = self._steps.get((task.flow_slug, task.step_slug))
+        if known is None:
+            flow = self.flows.get(task.flow_slug)
+            try:
+                if flow is None:
+                    raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
+                found = flow.get_step(task.step_slug)  # a step added to the flow after the worker was made
+            except LookupError as exc:
+                error = f"{exc}; is this worker running the current version of the flow?"
+                log.error("%s: %s", task.describe(), error, extra=task.log_fields())
+                return _Result(task, error=storable_error(error))
+            known = (found, found.takes_context)
+            if known[1] and running.cancelled is None:
+                with self._lock:
+                    running.cancelled = threading.Event()
+                    if running.cancel_reason is not None:
+                        running.cancelled.set()
+        step, takes_context = known
 
         ctx: Context | None = None
-        if step.takes_context:
+        if takes_context:
+            assert running.cancelled is not None
             try:
                 flow_input = self._run_input(task)
             except _Unreadable as exc:
@@ -926,7 +1029,7 @@ class Worker:
                 result = step.handler(task.input, ctx)
             else:
                 result = step.handler(task.input)
-            if inspect.isawaitable(result):
+            if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 self._run_on_loop(running, task, step, result, started)
                 return None
         except NonRetryableError as exc:
@@ -1121,10 +1224,22 @@ class Worker:
 
     def _schedule(self, when: float, action: str, running: _Running) -> None:
         with self._timers_changed:
-            self._timer_seq += 1
-            heapq.heappush(self._timers, (when, self._timer_seq, action, running))
-            if self._timers[0][3] is running:
-                self._timers_changed.notify()
+            self._push_timer(when, action, running)
+
+    def _push_timer(self, when: float, action: str, running: _Running) -> None:
+        """Add a timer (the lock held). A task's deadline timer stays in the heap after the task is reported
+        (removing it from a heap costs a search); once those dead timers are most of the heap, the heap is
+        rebuilt of the live ones, so that it holds about the tasks in hand rather than every task claimed
+        within the last timeout."""
+        timers = self._timers
+        if len(timers) > 64 and len(timers) > 2 * len(self._running):
+            running_now = self._running
+            timers[:] = [t for t in timers if running_now.get(_key(t[3].task)) is t[3]]
+            heapq.heapify(timers)
+        self._timer_seq += 1
+        heapq.heappush(timers, (when, self._timer_seq, action, running))
+        if timers[0][3] is running:
+            self._timers_changed.notify()
 
     def _supervise_loop(self) -> None:
         """Fire the timers: each task's deadline, and the kills KILL_GRACE after a deadline or a cancellation."""
@@ -1210,7 +1325,8 @@ class Worker:
             first = running.cancel_reason is None
             if first:
                 running.cancel_reason = reason
-            running.cancelled.set()
+            if running.cancelled is not None:
+                running.cancelled.set()
             if running.flag is not None and self._flags is not None:
                 self._flags[running.flag] = 1
             coro_task = running.async_task
@@ -1334,10 +1450,38 @@ class Worker:
                             if running is None or running.counted:
                                 self._in_flight -= 1
                         self._in_flight_changed.notify_all()
-                    self._wake.set()
+                    if not self._claim_after_report(conn):
+                        self._wake.set()
         finally:
             if conn[0] is not None:
                 conn[0].close()
+
+    def _claim_after_report(self, conn: list[psycopg.Connection[Any] | None]) -> bool:
+        """Claim for the slots a report freed, on the reporter's connection, at once: the tasks a completion
+        made ready come back to this worker without waiting for the notification and the poll loop's wake-up
+        (bench/profiles/worker-claim-after-report.md). Whether it claimed; when it did not (stopping, no free
+        slot, no connection, an error), the poll loop is woken and claims as usual, errors included."""
+        current = conn[0]
+        if self._stopping.is_set() or current is None or current.closed or not self._limits_read:
+            return False
+        free = self._reserve()
+        if free <= 0:
+            return False
+        try:
+            self._prepare(current)
+            rows = self._claim(current, free)
+        except BaseException as exc:
+            self._unreserve(free)
+            if isinstance(exc, psycopg.Error):
+                log.debug("claim after a report failed (%s); the poll loop claims", first_line(exc))
+                if current.broken:
+                    current.close()
+                    conn[0] = None
+                return False
+            raise
+        self._dispatch(rows, free)
+        # a full batch: more may be waiting, the poll loop looks
+        return len(rows) < free
 
     def _send(self, conn: list[psycopg.Connection[Any] | None], batch: list[_Result]) -> None:
         """Report a batch: the completions in one complete_tasks call (one by one if the database refuses the
@@ -1347,17 +1491,17 @@ class Worker:
         not_recorded: list[tuple[_Result, str]] = []
         if completed:
             try:
-                # the outputs go in binary format: a text-format array would cost psycopg an escape for
-                # every quote and backslash of every output (about 1 µs each)
+                # each array is one text parameter (an array literal built with str.join and str.replace):
+                # psycopg's list dumpers cost about 10 µs per task here (bench/profiles/worker-reports.md)
                 recorded = self._call(
                     conn,
-                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %b::text[]::jsonb[], %s::int[])",
+                    "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %s::text[]::jsonb[], %s::int[])",
                     (
-                        [r.task.run_id for r in completed],
-                        [r.task.step_slug for r in completed],
-                        [r.task.task_index for r in completed],
-                        [r.output for r in completed],
-                        [r.task.attempt for r in completed],
+                        pg_plain_array([r.task.run_id for r in completed]),
+                        pg_text_array([r.task.step_slug for r in completed]),
+                        pg_plain_array([r.task.task_index for r in completed]),
+                        pg_text_array([r.output for r in completed]),  # type: ignore[misc]
+                        pg_plain_array([r.task.attempt for r in completed]),
                     ),
                     f"{len(completed)} result(s)",
                 )
@@ -1469,10 +1613,13 @@ class Worker:
                 current = conn[0]
                 if current is None or current.closed:
                     current = conn[0] = self._connect()
+                self._prepare(current)
                 row = current.execute(sql, params).fetchone()  # type: ignore[arg-type,unused-ignore]
                 return row[0] if row else None
             except psycopg.Error as exc:
-                broken = conn[0] is None or conn[0].broken
+                # a prepared statement made stale (the schema changed under it) is prepared again on a new
+                # connection: the statement itself was not refused
+                broken = conn[0] is None or conn[0].broken or stale_prepared(exc)
                 if not broken and not is_transient(exc):
                     raise _Refused(exc) from None
                 failures += 1
@@ -1618,6 +1765,10 @@ class Worker:
         while not self._finished.is_set():
             try:
                 listener = _conninfo.listener(self.conninfo, self.listen_conninfo, stop=self._finished)
+                # notifications sent through conninfo reach a listener opened on conninfo itself: its
+                # connections are direct (or through a pooler in session mode), where a prepared statement
+                # lasts as long as the connection
+                self._direct = listener is not None and _conninfo.listen_target(self.listen_conninfo) is None
                 if listener is None:
                     if not deaf and not self._finished.is_set() and self.listen_conninfo:
                         log.info(
@@ -1643,20 +1794,45 @@ class Worker:
                 with listener as conn:
                     failures = 0
                     self._wake.set()  # notifications may have been missed while disconnected
-                    while not self._finished.is_set():
-                        # short waits, so that the thread notices the end of run() at once
-                        for note in conn.notifies(timeout=0.1):
-                            self._hear(note.payload)
+                    self._hear_all(conn)
             except psycopg.Error as exc:
                 failures += 1
                 log.warning("listener lost its connection (%s); reconnecting", first_line(exc))
                 self._finished.wait(backoff(failures))
 
+    def _hear_all(self, conn: psycopg.Connection[Any]) -> None:
+        """Read the notifications of a listening connection until run() ends: libpq's own calls on the
+        connection's socket (a worker hears one notification per run finished and per batch of tasks made
+        ready, and psycopg's notifies() generator cost about 20 times more per notification). Raises psycopg's
+        OperationalError when the connection is lost."""
+        pgconn = conn.pgconn
+        encoding = conn.info.encoding
+        with selectors.DefaultSelector() as selector:
+            selector.register(pgconn.socket, selectors.EVENT_READ)
+            while not self._finished.is_set():
+                # short waits, so that the thread notices the end of run() at once
+                try:
+                    ready = selector.select(0.1)
+                except OSError as exc:  # the socket is gone: reconnect, as for any lost connection
+                    raise psycopg.OperationalError(f"the listen connection was lost: {exc}") from None
+                if not ready:
+                    continue
+                pgconn.consume_input()
+                if pgconn.status != psycopg.pq.ConnStatus.OK:
+                    raise psycopg.OperationalError("the listen connection was lost")
+                while True:
+                    note = pgconn.notifies()
+                    if note is None:
+                        break
+                    self._hear(note.extra.decode(encoding, "replace"))
+
     def _hear(self, payload: str) -> None:
         """A notification: wake the poll for tasks of our flows; cancel the handlers of a run that finished
         while its tasks are in hand (cancelled, or failed: the engine cancels its other tasks)."""
+        if '"completed"' in payload and '"run_finished"' in payload:
+            return  # most notifications: a run completed, nothing to do here
         try:
-            data = json.loads(payload)
+            data = orjson.loads(payload)
         except ValueError:
             return
         if not isinstance(data, dict):
