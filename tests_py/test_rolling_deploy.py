@@ -33,7 +33,7 @@ import pgflow
 
 from ._process_helpers import wait_for, worker_conninfo
 from .conftest import scratch_database
-from .test_upgrade import RELEASES, install_release
+from .test_upgrade import RELEASES, install_release, release_version
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -197,7 +197,11 @@ def test_two_code_versions_side_by_side_restart_and_rollback(
     assert v2.proc is not None and v2.proc.poll() is None, v2.log()
 
 
-@pytest.mark.parametrize("release", RELEASES, ids=[r.name for r in RELEASES])
+# Releases before 0.3.0 made a new version of a definition equal to an older one (0.3.0 matches versions by content).
+COPYING_RELEASES = [r for r in RELEASES if release_version(r) in ("0.1.0", "0.2.0")]
+
+
+@pytest.mark.parametrize("release", COPYING_RELEASES, ids=[r.name for r in COPYING_RELEASES])
 def test_an_upgraded_database_keeps_its_newest_version_current(release: Path, admin_url: str) -> None:
     first, second = '[{"slug": "a"}]', '[{"slug": "a"}, {"slug": "summary"}]'
     with scratch_database(admin_url, "pgflow_deploy_upgrade") as url:
