@@ -236,7 +236,9 @@ where status = 'queued' and fair_round is not null and flow_key is null;
 -- Delayed queued tasks (not yet due), by when they become due: each poll makes the due ones ready.
 create index step_tasks_delayed on pgflow.step_tasks (visible_at) where status = 'queued' and fair_round is null;
 -- Due queued tasks under flow control, per bucket, in claim order; walked bucket by bucket by the claim.
-create index step_tasks_flow_controlled on pgflow.step_tasks (flow_key, priority desc, fair_round, visible_at)
+create index step_tasks_flow_controlled on pgflow.step_tasks (
+  flow_slug, flow_key, priority desc, fair_round, visible_at
+)
 where status = 'queued' and fair_round is not null and flow_key is not null;
 -- Started tasks per bucket: the claim counts them against a bucket's concurrency.
 create index step_tasks_started_flow_key on pgflow.step_tasks (flow_key)

@@ -49,7 +49,7 @@
 -- flow-control bucket), or 0 when there is none: one index probe. A task (or a batch created at once) gets this
 -- plus its position in the batch, so that a run started behind a large map is claimed within the next claims
 -- (start-time fair queueing; see docs/engine.md).
-create or replace function pgflow._fair_round_base(priority int, flow_key text)
+create or replace function pgflow._fair_round_base(priority int, flow_slug text, flow_key text)
 returns bigint
 language sql
 stable
@@ -68,9 +68,9 @@ as $$
       else (
         select t.fair_round
         from pgflow.step_tasks as t
-        where t.status = 'queued' and t.fair_round is not null and t.flow_key = _fair_round_base.flow_key
-          and t.priority = _fair_round_base.priority
-        order by t.flow_key, t.priority desc, t.fair_round
+        where t.status = 'queued' and t.fair_round is not null and t.flow_slug = _fair_round_base.flow_slug
+          and t.flow_key = _fair_round_base.flow_key and t.priority = _fair_round_base.priority
+        order by t.flow_slug, t.flow_key, t.priority desc, t.fair_round
         limit 1
       )
     end,
@@ -80,7 +80,7 @@ $$;
 
 -- Called where tasks are created: the flow-control bucket of a task (step_tasks.flow_key), null when its step has
 -- neither concurrency nor rate_limit. A run input without a value at the key path (any missing key on the way)
--- makes a bucket of its own: '' is never the text of a JSON value.
+-- makes a bucket of its own: '' is never the text of a JSON value. Numbers equal as jsonb (1, 1.0, 1e0) share a bucket.
 -- (No "set search_path": every name is qualified, and the statements creating tasks inline it.)
 create or replace function pgflow._flow_key(
   flow_slug text, step_slug text, flow_controlled boolean, key_path text[], input jsonb
@@ -92,7 +92,15 @@ as $$
   select case
     when _flow_key.flow_controlled then pg_catalog.md5(
       _flow_key.flow_slug || '/' || _flow_key.step_slug || '/'
-      || coalesce((_flow_key.input #> _flow_key.key_path)::text, '')
+      || coalesce(
+        case
+          -- equal numbers are one value (1 and 1.0, as jsonb compares them): their text without trailing zeros
+          when pg_catalog.jsonb_typeof(_flow_key.input #> _flow_key.key_path) = 'number'
+            then pg_catalog.trim_scale((_flow_key.input #>> _flow_key.key_path)::numeric)::text
+          else (_flow_key.input #> _flow_key.key_path)::text
+        end,
+        ''
+      )
     )
   end
 $$;
@@ -549,7 +557,7 @@ begin
     v_step.concurrency_key, v_run.input
   );
   if v_step.start_delay = 0 then
-    v_fair_round := pgflow._fair_round_base(v_run.priority, v_flow_key);
+    v_fair_round := pgflow._fair_round_base(v_run.priority, v_step.flow_slug, v_flow_key);
   end if;
 
   if v_step.step_type = 'map' then
@@ -756,7 +764,7 @@ begin
       -- task's, from its bucket, is probed for it alone). Materialized: read once per task, an inlined one scanned
       -- every started step for each task (quadratic in a wide flow's roots, test_plans.py)
       bases as materialized (
-        select p.priority, pgflow._fair_round_base(p.priority, null) as base
+        select p.priority, pgflow._fair_round_base(p.priority, null, null) as base
         from (select distinct started.priority from started) as p
       ),
       -- from started alone: joined back to ready, two CTE scans each estimated at one row made a nested
@@ -771,7 +779,7 @@ begin
           case
             when st.start_delay = 0 then st.ordinal + case
               when st.flow_key is null then (select b.base from bases as b where b.priority = st.priority)
-              else pgflow._fair_round_base(st.priority, st.flow_key)
+              else pgflow._fair_round_base(st.priority, st.flow_slug, st.flow_key)
             end
           end,
           st.flow_key

@@ -177,7 +177,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 begin
   with due as (
-    select t.run_id, t.step_slug, t.task_index, t.priority, t.flow_key
+    select t.run_id, t.step_slug, t.task_index, t.priority, t.flow_slug, t.flow_key
     from pgflow.step_tasks as t
     where t.status = 'queued' and t.fair_round is null and t.visible_at <= _make_due.now
     order by t.visible_at
@@ -186,58 +186,133 @@ begin
   ),
   numbered as (
     select
-      due.run_id, due.step_slug, due.task_index, due.priority, due.flow_key,
+      due.run_id, due.step_slug, due.task_index, due.priority, due.flow_slug, due.flow_key,
       pg_catalog.row_number() over (partition by due.run_id, due.step_slug order by due.task_index) - 1 as ordinal
     from due
   ),
-  bases as (
-    select p.priority, pgflow._fair_round_base(p.priority, null) as base
+  -- (materialized: inlined, it was computed again for each task)
+  bases as materialized (
+    select p.priority, pgflow._fair_round_base(p.priority, null, null) as base
     from (select distinct due.priority from due) as p
   )
   update pgflow.step_tasks as t
   set fair_round = n.ordinal + case
     when n.flow_key is null then (select b.base from bases as b where b.priority = n.priority)
-    else pgflow._fair_round_base(n.priority, n.flow_key)
+    else pgflow._fair_round_base(n.priority, n.flow_slug, n.flow_key)
   end
   from numbered as n
   where t.run_id = n.run_id and t.step_slug = n.step_slug and t.task_index = n.task_index;
 end;
 $$;
 
--- Called by _claim_flow_controlled: the bucket after the given one (flow_key order) that has due tasks, or null.
-create or replace function pgflow._next_bucket(after_key text)
+-- Called by _claim_flow_controlled: the first flow after the given slug that has due flow-controlled tasks, or
+-- null (one probe of step_tasks_flow_controlled).
+create or replace function pgflow._next_controlled_flow(after_slug text)
 returns text
-language sql
+language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
 as $$
-  select t.flow_key
-  from pgflow.step_tasks as t
-  where t.status = 'queued' and t.fair_round is not null and t.flow_key is not null
-    and t.flow_key > _next_bucket.after_key
-  order by t.flow_key
-  limit 1
+begin
+  return (
+    select t.flow_slug
+    from pgflow.step_tasks as t
+    where t.status = 'queued' and t.fair_round is not null and t.flow_key is not null
+      and t.flow_slug > _next_controlled_flow.after_slug
+    order by t.flow_slug
+    limit 1
+  );
+end;
 $$;
 
--- Called by _poll_for_tasks when due flow-controlled tasks exist: claims up to max_tasks of them, bucket by bucket,
--- and returns their keys. The buckets with due tasks are walked in flow_key order (one probe of
--- step_tasks_flow_controlled per bucket) from a random place, wrapping around, at most 64 per call, so that every
--- bucket is served in turn whatever the number of pollers. A bucket is claimed from by one poller at a time: the
--- poller locks its row of pgflow.flow_buckets FOR UPDATE SKIP LOCKED (a busy bucket is passed over). Then, in
--- statements of their own, which see what the bucket's previous claimer committed, it takes at most
+-- Called by _claim_flow_controlled: the bucket of the flow after the given one (flow_key order) that has due tasks,
+-- or null (one probe of step_tasks_flow_controlled).
+create or replace function pgflow._next_bucket(flow_slug text, after_key text)
+returns text
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return (
+    select t.flow_key
+    from pgflow.step_tasks as t
+    where t.status = 'queued' and t.fair_round is not null and t.flow_key is not null
+      and t.flow_slug = _next_bucket.flow_slug and t.flow_key > _next_bucket.after_key
+    order by t.flow_slug, t.flow_key
+    limit 1
+  );
+end;
+$$;
+
+-- Called by _claim_flow_controlled: a step's flow control in its flow's current version, as (controlled, concurrency,
+-- concurrency_key, rate_limit); controlled is false when the step has none there (or is not in that version).
+create or replace function pgflow._current_flow_control(
+  flow_slug text, step_slug text,
+  out controlled boolean, out concurrency int, out concurrency_key text[], out rate_limit jsonb
+)
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  select true, s.concurrency, s.concurrency_key, s.rate_limit
+  into controlled, concurrency, concurrency_key, rate_limit
+  from pgflow.flows as f
+  inner join pgflow.steps as s
+    on s.flow_slug = f.flow_slug and s.flow_version = f.version and s.step_slug = _current_flow_control.step_slug
+  where f.flow_slug = _current_flow_control.flow_slug and f.is_current
+    and (s.concurrency is not null or s.rate_limit is not null);
+  controlled := coalesce(controlled, false);
+end;
+$$;
+
+-- Called by _claim_flow_controlled: whether a bucket may take one more task now: fewer started tasks than the
+-- concurrency (when there is one), and fewer claims than rate_limit.limit in its current rate window (when there is
+-- one; a window that has ended counts none). bucket is its row (all nulls when it has none yet).
+create or replace function pgflow._bucket_has_room(
+  concurrency int, rate_limit jsonb, started int, bucket pgflow.flow_buckets, now timestamptz
+)
+returns boolean
+language sql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+  select
+    (_bucket_has_room.concurrency is null or _bucket_has_room.started < _bucket_has_room.concurrency)
+    and (
+      _bucket_has_room.rate_limit is null or (_bucket_has_room.bucket).window_started_at is null
+      or (_bucket_has_room.bucket).window_claims < (_bucket_has_room.rate_limit ->> 'limit')::int
+      or _bucket_has_room.now
+      >= (_bucket_has_room.bucket).window_started_at + pgflow._seconds((_bucket_has_room.rate_limit ->> 'per')::numeric)
+    )
+$$;
+
+-- Called by _poll_for_tasks when due flow-controlled tasks exist: claims up to max_tasks of them (of priority
+-- min_priority or more, when it is not null), bucket by bucket, and returns their keys. Only the flows the poller
+-- serves are walked (flow_slugs, flow_versions): other flows' buckets cost it nothing. In each flow, the buckets with
+-- due tasks are walked in flow_key order (one probe of step_tasks_flow_controlled per bucket) from a random place,
+-- wrapping around, and the flows from a random one, so that every bucket is served in turn whatever the number of
+-- pollers; the walk visits every bucket once at most and ends when the batch is full, so a poll never comes back
+-- empty while a bucket of a served flow has room. A bucket that looks full (its started tasks, its rate window, read
+-- without a lock) costs two index probes and no lock. A bucket is claimed from by one poller at a time: the poller
+-- locks its row of pgflow.flow_buckets FOR UPDATE SKIP LOCKED (a busy bucket is passed over). Then, in statements of
+-- their own, which see what the bucket's previous claimer committed, it takes at most
 --   concurrency - (the bucket's tasks started now)                   when the step has a concurrency,
 --   rate_limit.limit - (claims in the bucket's current rate window)   when it has a rate_limit,
 -- of the bucket's due tasks (highest priority, then fair round, then oldest first), and records the claim on the
 -- row (updated at every claim: a REPEATABLE READ or SERIALIZABLE caller that could not see an earlier claim gets a
 -- serialization failure rather than claim too many). The cap counts started tasks, so whatever ends an attempt
 -- (completion, failure, expiry, cancellation) frees its slot with nothing else to keep. A rate window starts at the
--- first claim after the previous one ended. Cap and rate are those of the step version of the bucket's first due
--- task. A bucket's row is inserted at its first claim. Such an insert waits for a concurrent insert of the same row
--- to commit, so a call inserts rows in increasing flow_key order only (after wrapping around, a bucket whose row is
--- missing and whose key is below the last one inserted waits for the next call): pollers waiting for each other's
--- inserts never wait in a circle.
+-- first claim after the previous one ended. Cap and rate are the step's in the flow's current version (so that
+-- lowering a cap in a new version applies to the tasks of older runs too), or, when the step has no flow control
+-- there, in the version of the bucket's first due task. A bucket's row is inserted at its first claim. Such an insert
+-- waits for a concurrent insert of the same row to commit, so a call inserts rows in increasing (flow_slug,
+-- flow_key) order only (after wrapping around, a bucket whose row is missing and that comes before the last one
+-- inserted waits for the next call): pollers waiting for each other's inserts never wait in a circle.
 create or replace function pgflow._claim_flow_controlled(
-  worker_id text, flow_slugs text[], max_tasks int, versions jsonb, version_slugs text[], now timestamptz
+  worker_id text, flow_slugs text[], max_tasks int, versions jsonb, version_slugs text[], now timestamptz,
+  min_priority int
 )
 returns table (run_id uuid, step_slug text, task_index int)
 language plpgsql
@@ -246,12 +321,16 @@ set search_path = pg_catalog, pg_temp
 as $$
 #variable_conflict use_column
 declare
-  v_start text := pg_catalog.md5(pg_catalog.random()::text);
+  v_flows text[];
+  v_flow text;
+  v_first int;
+  v_start text;
   v_key text;
-  v_wrapped boolean := false;
-  v_visited int := 0;
-  v_inserted text;
+  v_wrapped boolean;
+  v_inserted_flow text;
+  v_inserted_key text;
   v_left int := _claim_flow_controlled.max_tasks;
+  v_min_priority int := coalesce(_claim_flow_controlled.min_priority, -2147483648);
   v_head record;
   v_step record;
   v_bucket pgflow.flow_buckets;
@@ -259,131 +338,184 @@ declare
   v_reset boolean;
   v_take int;
   v_claimed int;
+  v_full boolean;
 begin
-  v_key := pgflow._next_bucket(v_start);
-  if v_key is null then
-    v_wrapped := true;
-    v_key := pgflow._next_bucket('');
-  end if;
-
-  while v_key is not null and v_left > 0 and v_visited < 64 loop
-    v_visited := v_visited + 1;
-
-    -- the bucket's first due task this poller may claim (flow_slugs, flow_versions), for its step version
-    select t.flow_slug, t.step_slug, r.flow_version, r.input into v_head
-    from pgflow.step_tasks as t
-    cross join lateral (
-      select r.flow_version, r.input from pgflow.runs as r where r.run_id = t.run_id limit 1
-    ) as r
-    where t.status = 'queued' and t.fair_round is not null and t.flow_key = v_key
-      and t.visible_at <= _claim_flow_controlled.now
-      and (_claim_flow_controlled.flow_slugs is null or t.flow_slug = any(_claim_flow_controlled.flow_slugs))
-      and (
-        _claim_flow_controlled.version_slugs is null
-        or (
-          t.flow_slug = any(_claim_flow_controlled.version_slugs)
-          and (_claim_flow_controlled.versions -> t.flow_slug) @> pg_catalog.to_jsonb(r.flow_version)
-        )
+  -- the flows to walk: those the poller serves, else every flow with due flow-controlled tasks
+  if _claim_flow_controlled.flow_slugs is not null or _claim_flow_controlled.version_slugs is not null then
+    v_flows := array(
+      select distinct f.slug
+      from pg_catalog.unnest(coalesce(_claim_flow_controlled.flow_slugs, _claim_flow_controlled.version_slugs))
+        as f (slug)
+      where _claim_flow_controlled.version_slugs is null or f.slug = any(_claim_flow_controlled.version_slugs)
+      order by f.slug
+    );
+  else
+    v_flows := array(
+      with recursive walk (slug) as (
+        select pgflow._next_controlled_flow('')
+        union all
+        select pgflow._next_controlled_flow(w.slug) from walk as w where w.slug is not null
       )
-    order by t.priority desc, t.fair_round, t.visible_at
-    limit 1;
+      select w.slug from walk as w where w.slug is not null
+    );
+  end if;
+  if pg_catalog.cardinality(v_flows) = 0 then
+    return;
+  end if;
+  v_first := pg_catalog.floor(pg_catalog.random() * pg_catalog.cardinality(v_flows))::int;
 
-    if found then
-      select s.concurrency, s.concurrency_key, s.rate_limit into v_step
-      from pgflow.steps as s
-      where s.flow_slug = v_head.flow_slug and s.flow_version = v_head.flow_version
-        and s.step_slug = v_head.step_slug;
+  for v_i in 0 .. pg_catalog.cardinality(v_flows) - 1 loop
+    exit when v_left <= 0;
+    v_flow := v_flows[1 + (v_first + v_i) % pg_catalog.cardinality(v_flows)];
+    v_start := pg_catalog.md5(pg_catalog.random()::text);
+    v_wrapped := false;
+    v_key := pgflow._next_bucket(v_flow, v_start);
+    if v_key is null then
+      v_wrapped := true;
+      v_key := pgflow._next_bucket(v_flow, '');
+    end if;
 
-      select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
-      if not found and (v_inserted is null or v_key > v_inserted) and not exists (
-        select from pgflow.flow_buckets as b where b.flow_key = v_key
-      ) then
-        v_inserted := v_key;
-        insert into pgflow.flow_buckets (flow_key, flow_slug, step_slug, key)
-        values (v_key, v_head.flow_slug, v_head.step_slug, v_head.input #> v_step.concurrency_key)
-        on conflict do nothing;
-        select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
+    while v_key is not null and v_left > 0 loop
+      -- A bucket seen before (its row holds its step) whose step's current version caps it, and that looks full
+      -- (its started tasks, its rate window, read without a lock), is passed over at the cost of three index probes.
+      select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key;
+      v_full := false;
+      if found then
+        v_step := pgflow._current_flow_control(v_flow, v_bucket.step_slug);
+        if v_step.controlled then
+          select pg_catalog.count(*)::int into v_started
+          from pgflow.step_tasks as t
+          where t.status = 'started' and t.flow_key = v_key;
+          v_full := not pgflow._bucket_has_room(v_step.concurrency, v_step.rate_limit, v_started, v_bucket, _claim_flow_controlled.now);
+        end if;
       end if;
 
-      if found then
-        -- (a statement of its own, after the lock: it sees the claims the bucket's previous claimer committed)
+      -- the bucket's first due task this poller may claim (flow_versions, min_priority), for its step version
+      if not v_full then
+        select t.flow_slug, t.step_slug, r.flow_version, r.input into v_head
+        from pgflow.step_tasks as t
+        cross join lateral (
+          select r.flow_version, r.input from pgflow.runs as r where r.run_id = t.run_id limit 1
+        ) as r
+        where t.status = 'queued' and t.fair_round is not null and t.flow_slug = v_flow and t.flow_key = v_key
+          and t.priority >= v_min_priority
+          and t.visible_at <= _claim_flow_controlled.now
+          and (
+            _claim_flow_controlled.version_slugs is null
+            or (_claim_flow_controlled.versions -> t.flow_slug) @> pg_catalog.to_jsonb(r.flow_version)
+          )
+        order by t.flow_slug, t.flow_key, t.priority desc, t.fair_round, t.visible_at
+        limit 1;
+      end if;
+
+      if not v_full and found then
+        -- the step's flow control: in the flow's current version when the step has one there
+        v_step := pgflow._current_flow_control(v_head.flow_slug, v_head.step_slug);
+        if not v_step.controlled then
+          select true as controlled, s.concurrency, s.concurrency_key, s.rate_limit into v_step
+          from pgflow.steps as s
+          where s.flow_slug = v_head.flow_slug and s.flow_version = v_head.flow_version
+            and s.step_slug = v_head.step_slug;
+        end if;
+
         select pg_catalog.count(*)::int into v_started
         from pgflow.step_tasks as t
         where t.status = 'started' and t.flow_key = v_key;
+        select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key;
+        if pgflow._bucket_has_room(v_step.concurrency, v_step.rate_limit, v_started, v_bucket, _claim_flow_controlled.now)
+        then
+          select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
+          if not found and (
+            v_inserted_flow is null or (v_flow, v_key) > (v_inserted_flow, v_inserted_key)
+          ) and not exists (
+            select from pgflow.flow_buckets as b where b.flow_key = v_key
+          ) then
+            v_inserted_flow := v_flow;
+            v_inserted_key := v_key;
+            insert into pgflow.flow_buckets (flow_key, flow_slug, step_slug, key)
+            values (v_key, v_head.flow_slug, v_head.step_slug, v_head.input #> v_step.concurrency_key)
+            on conflict do nothing;
+            select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
+          end if;
 
-        v_reset := v_step.rate_limit is null or v_bucket.window_started_at is null
-          or _claim_flow_controlled.now
-          >= v_bucket.window_started_at + pgflow._seconds((v_step.rate_limit ->> 'per')::numeric);
-        -- (least ignores nulls: a step without concurrency or rate_limit has no such bound)
-        v_take := least(
-          v_left,
-          v_step.concurrency - v_started,
-          (v_step.rate_limit ->> 'limit')::int - case when v_reset then 0 else v_bucket.window_claims end
-        );
-
-        if v_take > 0 then
-          return query
-          with candidates as (
-            select
-              t.run_id, t.step_slug, t.task_index, t.flow_slug,
-              (select r.flow_version from pgflow.runs as r where r.run_id = t.run_id) as flow_version
+          if found then
+            -- (a statement of its own, after the lock: it sees the claims the bucket's previous claimer committed)
+            select pg_catalog.count(*)::int into v_started
             from pgflow.step_tasks as t
-            where t.status = 'queued' and t.fair_round is not null and t.flow_key = v_key
-              and t.visible_at <= _claim_flow_controlled.now
-              and (_claim_flow_controlled.flow_slugs is null or t.flow_slug = any(_claim_flow_controlled.flow_slugs))
-              and (
-                _claim_flow_controlled.version_slugs is null
-                or (
-                  t.flow_slug = any(_claim_flow_controlled.version_slugs)
-                  and (_claim_flow_controlled.versions -> t.flow_slug)
-                  @> pg_catalog.to_jsonb((select r.flow_version from pgflow.runs as r where r.run_id = t.run_id))
-                )
-              )
-            order by t.priority desc, t.fair_round, t.visible_at
-            limit v_take
-            for update skip locked
-          ),
-          claimed as (
-            update pgflow.step_tasks as t
-            set
-              status = 'started',
-              attempt = t.attempt + 1,
-              worker_id = _claim_flow_controlled.worker_id,
-              started_at = _claim_flow_controlled.now,
-              deadline = _claim_flow_controlled.now + pgflow._seconds((
-                select s.timeout
-                from pgflow.steps as s
-                where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
-              ))
-            from candidates as c
-            where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
-            returning t.run_id, t.step_slug, t.task_index
-          )
-          select claimed.run_id, claimed.step_slug, claimed.task_index from claimed;
-          get diagnostics v_claimed = row_count;
+            where t.status = 'started' and t.flow_key = v_key;
 
-          if v_claimed > 0 then
-            v_left := v_left - v_claimed;
-            update pgflow.flow_buckets as b
-            set
-              window_started_at = case when v_reset then _claim_flow_controlled.now else b.window_started_at end,
-              window_claims = case when v_reset then v_claimed else b.window_claims + v_claimed end,
-              last_claimed_at = _claim_flow_controlled.now
-            where b.flow_key = v_key;
+            v_reset := v_step.rate_limit is null or v_bucket.window_started_at is null
+              or _claim_flow_controlled.now
+              >= v_bucket.window_started_at + pgflow._seconds((v_step.rate_limit ->> 'per')::numeric);
+            -- (least ignores nulls: a step without concurrency or rate_limit has no such bound)
+            v_take := least(
+              v_left,
+              v_step.concurrency - v_started,
+              (v_step.rate_limit ->> 'limit')::int - case when v_reset then 0 else v_bucket.window_claims end
+            );
+
+            if v_take > 0 then
+              return query
+              with candidates as (
+                select
+                  t.run_id, t.step_slug, t.task_index, t.flow_slug,
+                  (select r.flow_version from pgflow.runs as r where r.run_id = t.run_id) as flow_version
+                from pgflow.step_tasks as t
+                where t.status = 'queued' and t.fair_round is not null and t.flow_slug = v_flow and t.flow_key = v_key
+                  and t.priority >= v_min_priority
+                  and t.visible_at <= _claim_flow_controlled.now
+                  and (
+                    _claim_flow_controlled.version_slugs is null
+                    or (_claim_flow_controlled.versions -> t.flow_slug)
+                    @> pg_catalog.to_jsonb((select r.flow_version from pgflow.runs as r where r.run_id = t.run_id))
+                  )
+                order by t.flow_slug, t.flow_key, t.priority desc, t.fair_round, t.visible_at
+                limit v_take
+                for update skip locked
+              ),
+              claimed as (
+                update pgflow.step_tasks as t
+                set
+                  status = 'started',
+                  attempt = t.attempt + 1,
+                  worker_id = _claim_flow_controlled.worker_id,
+                  started_at = _claim_flow_controlled.now,
+                  deadline = _claim_flow_controlled.now + pgflow._seconds((
+                    select s.timeout
+                    from pgflow.steps as s
+                    where s.flow_slug = c.flow_slug and s.flow_version = c.flow_version and s.step_slug = c.step_slug
+                  ))
+                from candidates as c
+                where t.run_id = c.run_id and t.step_slug = c.step_slug and t.task_index = c.task_index
+                returning t.run_id, t.step_slug, t.task_index
+              )
+              select claimed.run_id, claimed.step_slug, claimed.task_index from claimed;
+              get diagnostics v_claimed = row_count;
+
+              if v_claimed > 0 then
+                v_left := v_left - v_claimed;
+                update pgflow.flow_buckets as b
+                set
+                  window_started_at = case when v_reset then _claim_flow_controlled.now else b.window_started_at end,
+                  window_claims = case when v_reset then v_claimed else b.window_claims + v_claimed end,
+                  last_claimed_at = _claim_flow_controlled.now
+                where b.flow_key = v_key;
+              end if;
+            end if;
           end if;
         end if;
       end if;
-    end if;
 
-    -- the next bucket, wrapping around once, up to where the walk started
-    v_key := pgflow._next_bucket(v_key);
-    if v_key is null and not v_wrapped then
-      v_wrapped := true;
-      v_key := pgflow._next_bucket('');
-    end if;
-    if v_wrapped and v_key >= v_start then
-      v_key := null;
-    end if;
+      -- the next bucket of the flow, wrapping around once, up to where the walk started
+      v_key := pgflow._next_bucket(v_flow, v_key);
+      if v_key is null and not v_wrapped then
+        v_wrapped := true;
+        v_key := pgflow._next_bucket(v_flow, '');
+      end if;
+      if v_wrapped and v_key >= v_start then
+        v_key := null;
+      end if;
+    end loop;
   end loop;
 end;
 $$;
@@ -416,6 +548,8 @@ declare
   v_runs uuid[] := '{}'::uuid[];
   v_steps text[] := '{}'::text[];
   v_indexes int[] := '{}'::int[];
+  v_top int;
+  v_room int;
 begin
   perform pgflow._check_name(v_function, 'worker_id', _poll_for_tasks.worker_id);
   perform pgflow._check_slugs(v_function, 'flow_slugs', _poll_for_tasks.flow_slugs, 'every flow');
@@ -457,10 +591,20 @@ begin
     perform pgflow._make_due(v_now);
   end if;
 
-  -- Flow-controlled buckets first (one probe of step_tasks_flow_controlled finds whether any has due tasks).
+  -- Flow-controlled buckets (one probe of step_tasks_flow_controlled finds whether any has due tasks), in priority
+  -- order with the main queue: first their tasks of the main queue's highest priority (among the flows served) or
+  -- more; then, when the main queue holds fewer due tasks than the batch has room for, lower ones for the difference.
   if _poll_for_tasks.max_tasks > 0 and exists (
     select from pgflow.step_tasks as t where t.status = 'queued' and t.fair_round is not null and t.flow_key is not null
   ) then
+    v_top := (
+      select t.priority
+      from pgflow.step_tasks as t
+      where t.status = 'queued' and t.fair_round is not null and t.flow_key is null
+        and (_poll_for_tasks.flow_slugs is null or t.flow_slug = any(_poll_for_tasks.flow_slugs))
+      order by t.priority desc, t.fair_round, t.visible_at
+      limit 1
+    );
     select
       coalesce(pg_catalog.array_agg(c.run_id), '{}'::uuid[]),
       coalesce(pg_catalog.array_agg(c.step_slug), '{}'::text[]),
@@ -468,8 +612,31 @@ begin
     into v_runs, v_steps, v_indexes
     from pgflow._claim_flow_controlled(
       _poll_for_tasks.worker_id, _poll_for_tasks.flow_slugs, _poll_for_tasks.max_tasks, v_versions, v_version_slugs,
-      v_now
+      v_now, v_top
     ) as c;
+    if v_top is not null and pg_catalog.cardinality(v_runs) < _poll_for_tasks.max_tasks then
+      v_room := _poll_for_tasks.max_tasks - pg_catalog.cardinality(v_runs) - (
+        select pg_catalog.count(*)::int
+        from (
+          select
+          from pgflow.step_tasks as t
+          where t.status = 'queued' and t.fair_round is not null and t.flow_key is null
+            and (_poll_for_tasks.flow_slugs is null or t.flow_slug = any(_poll_for_tasks.flow_slugs))
+          order by t.priority desc, t.fair_round, t.visible_at
+          limit _poll_for_tasks.max_tasks - pg_catalog.cardinality(v_runs)
+        ) as main
+      );
+      if v_room > 0 then
+        select
+          v_runs || coalesce(pg_catalog.array_agg(c.run_id), '{}'::uuid[]),
+          v_steps || coalesce(pg_catalog.array_agg(c.step_slug), '{}'::text[]),
+          v_indexes || coalesce(pg_catalog.array_agg(c.task_index), '{}'::int[])
+        into v_runs, v_steps, v_indexes
+        from pgflow._claim_flow_controlled(
+          _poll_for_tasks.worker_id, _poll_for_tasks.flow_slugs, v_room, v_versions, v_version_slugs, v_now, null
+        ) as c;
+      end if;
+    end if;
   end if;
 
   -- The main queue, for the rest of the batch: step_tasks_ready in its order (priority desc, fair_round,

@@ -610,7 +610,7 @@ begin
       error = pgflow._clip(_fail_attempt.error),
       visible_at = _fail_attempt.now + pgflow._seconds(v_delay),
       -- due at once: back in the fair queue at its smallest round; else delayed until the claim makes it due
-      fair_round = case when v_delay = 0 then pgflow._fair_round_base(v_task.priority, v_task.flow_key) end,
+      fair_round = case when v_delay = 0 then pgflow._fair_round_base(v_task.priority, v_state.flow_slug, v_task.flow_key) end,
       worker_id = null,
       deadline = null,
       started_at = null

@@ -105,14 +105,14 @@ begin
   -- They are due at once, in the fair queue from its smallest round on, a map's task in the round of its
   -- element's index (a flow-controlled task from its bucket's; it keeps its bucket): a resumed map does not go
   -- ahead of runs started since.
-  v_fair_round := pgflow._fair_round_base(v_run.priority, null);
+  v_fair_round := pgflow._fair_round_base(v_run.priority, null, null);
   update pgflow.step_tasks as t
   set
     status = 'queued', attempts_base = t.attempt, visible_at = v_now, queued_at = v_now,
     worker_id = null, deadline = null, started_at = null, finished_at = null,
     fair_round = t.task_index + case
       when t.flow_key is null then v_fair_round
-      else pgflow._fair_round_base(t.priority, t.flow_key)
+      else pgflow._fair_round_base(t.priority, t.flow_slug, t.flow_key)
     end
   from pgflow.step_states as ss
   where t.run_id = resume_run.run_id and t.status in ('queued', 'started', 'failed', 'cancelled')
