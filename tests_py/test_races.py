@@ -176,6 +176,10 @@ def wait_until_blocked(observer: psycopg.Connection, waiter: psycopg.Connection,
     raise AssertionError(f"backend {waiter.info.backend_pid} never waited for backend {holder.info.backend_pid}")
 
 
+# how long step x of the test below waits before it is due (seconds)
+X_DELAY = 0.3
+
+
 @pytest.mark.parametrize("report", ["complete_task", "fail_task"])
 @pytest.mark.parametrize("ender", ["cancel_run", "exhausting fail_task"])
 def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
@@ -195,10 +199,11 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
     only makes the order of step 2 deterministic (a sequential scan visits them in either order). Tasks due at
     the same time are claimed in no defined order, so a run whose first two claims come in the other order is
     cancelled and the setup starts again with a new run."""
-    # x is due a millisecond after m's tasks, so that the first two claims are m's
+    # x is delayed, so that the first two claims are m's (a delayed task that becomes due joins the fair queue at
+    # its front, so it would go between m's tasks); the rest of the test waits until it is due
     steps = [
         {"slug": "m", "type": "map"},
-        {"slug": "x", "max_attempts": 1, "start_delay": 0.001},
+        {"slug": "x", "max_attempts": 1, "start_delay": X_DELAY},
         {"slug": "r", "depends_on": ["m", "x"]},
     ]
     define(conn, flow_slug, steps, {})
@@ -211,7 +216,7 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
         ending.execute("set enable_bitmapscan = off")
         for _ in range(10):
             run_id = start_run(conn, flow_slug, [10, 20, 30])
-            time.sleep(0.01)
+            started = time.monotonic()
             held = poll(worker, "worker", [flow_slug], 1)
             kept_open = poll(poller, "poller", [flow_slug], 1)
             assert [t[1] for t in held + kept_open] == ["m", "m"], "claims come oldest first"
@@ -221,6 +226,7 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
             conn.execute("select pgflow.cancel_run(%s)", [run_id])
         else:
             raise AssertionError("ten runs in a row had their map tasks claimed in the other order")
+        time.sleep(max(0.0, started + X_DELAY + 0.05 - time.monotonic()))
         rest = poll(ending, "ender", [flow_slug], 10)
         x_task = next(t for t in rest if t[1] == "x")
 
