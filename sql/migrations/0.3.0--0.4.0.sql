@@ -3225,6 +3225,7 @@ declare
   v_take int;
   v_claimed int;
   v_full boolean;
+  v_checked boolean;
 begin
   -- the flows to walk: those the poller serves, else every flow with due flow-controlled tasks
   if _claim_flow_controlled.flow_slugs is not null or _claim_flow_controlled.version_slugs is not null then
@@ -3264,15 +3265,20 @@ begin
     while v_key is not null and v_left > 0 loop
       -- A bucket seen before (its row holds its step) whose step's current version caps it, and that looks full
       -- (its started tasks, its rate window, read without a lock), is passed over at the cost of three index probes.
+      -- (checked: the bucket's room is known, and is not read again below before the lock)
       select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key;
       v_full := false;
+      v_checked := false;
       if found then
         v_step := pgflow._current_flow_control(v_flow, v_bucket.step_slug);
         if v_step.controlled then
           select pg_catalog.count(*)::int into v_started
           from pgflow.step_tasks as t
           where t.status = 'started' and t.flow_key = v_key;
-          v_full := not pgflow._bucket_has_room(v_step.concurrency, v_step.rate_limit, v_started, v_bucket, _claim_flow_controlled.now);
+          v_full := not pgflow._bucket_has_room(
+            v_step.concurrency, v_step.rate_limit, v_started, v_bucket, _claim_flow_controlled.now
+          );
+          v_checked := true;
         end if;
       end if;
 
@@ -3295,21 +3301,23 @@ begin
       end if;
 
       if not v_full and found then
-        -- the step's flow control: in the flow's current version when the step has one there
-        v_step := pgflow._current_flow_control(v_head.flow_slug, v_head.step_slug);
-        if not v_step.controlled then
-          select true as controlled, s.concurrency, s.concurrency_key, s.rate_limit into v_step
-          from pgflow.steps as s
-          where s.flow_slug = v_head.flow_slug and s.flow_version = v_head.flow_version
-            and s.step_slug = v_head.step_slug;
+        -- a bucket not checked above (no row yet, or no flow control in the current version): the step's flow
+        -- control in the current version, else in the version of its first due task, and its room
+        if not v_checked then
+          v_step := pgflow._current_flow_control(v_head.flow_slug, v_head.step_slug);
+          if not v_step.controlled then
+            select true as controlled, s.concurrency, s.concurrency_key, s.rate_limit into v_step
+            from pgflow.steps as s
+            where s.flow_slug = v_head.flow_slug and s.flow_version = v_head.flow_version
+              and s.step_slug = v_head.step_slug;
+          end if;
+          select pg_catalog.count(*)::int into v_started
+          from pgflow.step_tasks as t
+          where t.status = 'started' and t.flow_key = v_key;
         end if;
-
-        select pg_catalog.count(*)::int into v_started
-        from pgflow.step_tasks as t
-        where t.status = 'started' and t.flow_key = v_key;
-        select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key;
-        if pgflow._bucket_has_room(v_step.concurrency, v_step.rate_limit, v_started, v_bucket, _claim_flow_controlled.now)
-        then
+        if v_checked or pgflow._bucket_has_room(
+          v_step.concurrency, v_step.rate_limit, v_started, v_bucket, _claim_flow_controlled.now
+        ) then
           select b.* into v_bucket from pgflow.flow_buckets as b where b.flow_key = v_key for update skip locked;
           if not found and (
             v_inserted_flow is null or (v_flow, v_key) > (v_inserted_flow, v_inserted_key)
