@@ -8,6 +8,10 @@
 --   runs:        started -> completed | failed | cancelled          (resume: failed|cancelled -> started)
 --   step_states: created -> started -> completed | failed | skipped | cancelled
 --   step_tasks:  queued -> started -> completed | failed | cancelled (retry: started -> queued)
+--
+-- Tasks of wait steps and sub-flow steps are held by the engine, not by a worker: they are never queued, but
+-- started at once with no worker_id (a wait step's task waits for pgflow.signal; a sub-flow step's task waits
+-- for its child run), with a deadline only when their step has a timeout.
 
 create schema if not exists pgflow;
 
@@ -59,7 +63,8 @@ create table pgflow.steps (
   max_attempts int not null,
   base_delay numeric not null,
   max_delay numeric not null,
-  timeout numeric not null,
+  -- null: no deadline (only wait and sub-flow steps, whose timeout is never taken from the flow)
+  timeout numeric,
   start_delay numeric not null,
   condition_if jsonb,
   condition_if_not jsonb,
@@ -73,15 +78,20 @@ create table pgflow.steps (
   concurrency_key text[],
   -- {"limit": n, "per": seconds[, "key": path]}
   rate_limit jsonb,
+  -- a sub-flow step: each of its tasks starts a run of this flow (its current version), and completes with it
+  subflow_slug text,
   primary key (flow_slug, flow_version, step_slug),
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint steps_slug_is_valid check (step_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(step_slug) <= 128),
-  constraint steps_type_is_valid check (step_type in ('single', 'map')),
+  constraint steps_type_is_valid check (step_type in ('single', 'map', 'wait')),
   constraint steps_map_has_at_most_one_dep check (step_type = 'single' or deps_count <= 1),
   constraint steps_deps_count_is_not_negative check (deps_count >= 0),
   constraint steps_max_attempts_is_positive check (max_attempts >= 1),
   constraint steps_delays_are_not_negative check (base_delay >= 0 and max_delay >= 0 and start_delay >= 0),
   constraint steps_timeout_is_positive check (timeout > 0),
+  constraint steps_timeout_is_set_for_worker_steps
+  check (timeout is not null or step_type = 'wait' or subflow_slug is not null),
+  constraint steps_wait_is_not_a_subflow check (step_type <> 'wait' or subflow_slug is null),
   constraint steps_when_unmet_is_valid check (when_unmet in ('skip', 'skip-cascade', 'fail')),
   constraint steps_when_exhausted_is_valid check (when_exhausted in ('fail', 'skip', 'skip-cascade')),
   constraint steps_concurrency_is_positive check (concurrency >= 1),
@@ -136,6 +146,17 @@ create table pgflow.runs (
   finished_at timestamptz,
   -- among due tasks, those of runs of higher priority are claimed first (copied to step_tasks.priority)
   priority int not null default 0,
+  -- a child run: the sub-flow task that started it (its run, step, task and attempt); null for other runs
+  parent_run_id uuid,
+  parent_step_slug text,
+  parent_task_index int,
+  parent_attempt int,
+  -- when the parent task took this child run's result (completed or failed by it); null before, and for a child
+  -- run whose parent task had already moved on. Finished children not yet settled are found by runs_to_settle
+  parent_settled_at timestamptz,
+  -- a run started by a schedule: the schedule and the tick it was started for
+  schedule_slug text,
+  schedule_tick timestamptz,
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint runs_priority_is_bounded check (priority between -1000 and 1000),
   constraint runs_status_is_valid check (status in ('started', 'completed', 'failed', 'cancelled')),
@@ -151,6 +172,12 @@ create index runs_finished on pgflow.runs (finished_at) where finished_at is not
 -- Runs in flight per flow version (list_flow_versions): how many runs an old version still has before its
 -- workers can be retired. Partial, so finished runs never enter it.
 create index runs_in_flight on pgflow.runs (flow_slug, flow_version) where status = 'started';
+-- The child runs of a run's sub-flow tasks.
+create index runs_children on pgflow.runs (parent_run_id, parent_step_slug, parent_task_index)
+where parent_run_id is not null;
+-- Finished child runs whose parent task has not taken their result yet (polls settle them). Empty when idle.
+create index runs_to_settle on pgflow.runs (finished_at)
+where parent_run_id is not null and finished_at is not null and parent_settled_at is null;
 
 -- One row per step of a run: the counters that drive the cascade.
 -- step_states and step_tasks have no foreign keys: only the engine's functions write them, always with
@@ -175,6 +202,10 @@ create table pgflow.step_states (
   -- bytes of the outputs recorded so far (a single step's output; the sum of a map step's task outputs),
   -- measured in jsonb form, checked against pgflow.max_output_size(); null before any
   output_size bigint,
+  -- a wait step's signal (pgflow.signal): its payload, kept from when it arrives (even before the step is ready)
+  -- and made the step's output when the step is ready; signalled_at is null until a signal arrives
+  signal jsonb,
+  signalled_at timestamptz,
   primary key (run_id, step_slug),
   constraint step_states_status_is_valid
   check (status in ('created', 'started', 'completed', 'failed', 'skipped', 'cancelled')),
@@ -223,8 +254,12 @@ create table pgflow.step_tasks (
   constraint step_tasks_status_is_valid check (status in ('queued', 'started', 'completed', 'failed', 'cancelled')),
   constraint step_tasks_task_index_is_not_negative check (task_index >= 0),
   constraint step_tasks_attempts_are_ordered check (attempt >= attempts_base and attempts_base >= 0),
+  -- a task started by a worker has a deadline; one held by the engine (worker_id null) may have none
   constraint step_tasks_started_has_deadline
-  check (status <> 'started' or (deadline is not null and started_at is not null and attempt > attempts_base)),
+  check (
+    status <> 'started'
+    or ((deadline is not null or worker_id is null) and started_at is not null and attempt > attempts_base)
+  ),
   constraint step_tasks_finished_at_matches_status
   check ((status in ('queued', 'started')) = (finished_at is null))
 );
@@ -313,6 +348,31 @@ create table pgflow.flow_buckets (
   last_claimed_at timestamptz
 );
 
+-- Cron schedules: polls start a run of flow_slug (its current version) with input at each tick of cron (five fields,
+-- read in timezone), exactly once per tick (the run's idempotency key is schedule:<slug>:<tick>); ticks missed while
+-- nothing polled start once, for the latest of them.
+create table pgflow.schedules (
+  schedule_slug text primary key,
+  flow_slug text not null,
+  cron text not null,
+  timezone text not null,
+  input jsonb not null,
+  -- the next tick to start a run for
+  next_tick timestamptz not null,
+  -- the latest tick a run was started for, that run, and the error of the latest tick that could not start one
+  last_tick timestamptz,
+  last_run_id uuid,
+  last_error text,
+  created_at timestamptz not null,
+  updated_at timestamptz not null,
+  constraint schedules_slug_is_valid
+  check (schedule_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(schedule_slug) <= 128),
+  constraint schedules_flow_slug_is_valid check (flow_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(flow_slug) <= 128)
+);
+
+-- Polls probe it for due ticks.
+create index schedules_next_tick on pgflow.schedules (next_tick);
+
 -- What poll_for_tasks returns: one claimed task with the input its handler receives.
 create type pgflow.task as (
   run_id uuid,
@@ -333,6 +393,8 @@ comment on table pgflow.runs is 'Executions of a flow version.';
 comment on table pgflow.step_states is 'Per-run step state with the remaining_deps and remaining_tasks counters.';
 comment on table pgflow.step_tasks is 'Units of work: one per single step, one per element of a map step.';
 comment on table pgflow.workers is 'Workers known by their heartbeats.';
+comment on table pgflow.schedules is
+'Cron schedules: polls start a run of the flow at each tick, once per tick (key schedule:<slug>:<tick>).';
 comment on table pgflow.flow_buckets is
 'Flow-control buckets (a step, or a step and a value of its key path) with their rate windows; written by the claim.';
 -- One report of a batch, as _complete_reports reads them.

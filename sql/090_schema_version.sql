@@ -9,7 +9,7 @@ immutable
 parallel safe
 set search_path = pg_catalog, pg_temp
 as $$
-  select '0.4.0'::text
+  select '0.5.0'::text
 $$;
 
 comment on function pgflow.schema_version() is 'The installed version of the pgflow schema.';

@@ -110,7 +110,7 @@ begin
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,
-      pgflow.workers, pgflow.server_starts, pgflow.schema_migrations, pgflow.flow_buckets
+      pgflow.workers, pgflow.server_starts, pgflow.schema_migrations, pgflow.flow_buckets, pgflow.schedules
     to pgflow_reader;
   end if;
 end

@@ -87,7 +87,7 @@ READABLE: dict[str, dict[str, set[str] | None]] = {
         t: None
         for t in (
             "flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts",
-            "schema_migrations", "flow_buckets",
+            "schema_migrations", "flow_buckets", "schedules",
         )
     },
 }

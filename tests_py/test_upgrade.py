@@ -52,6 +52,7 @@ RELEASED_CHECKSUMS = {
     "0.1.0": "9caaa63b1483ffe8e63f85ac8df270e23ebfe4580348cb69b83e17e0fd2bd886",
     "0.2.0": "d8609804b8046821697a47456311583eaed687d5fa78e266541abc86188ff88b",
     "0.3.0": "18aae48f56a70970353e73448d690ab5db9d962e87d22886c0fa60472a18eb19",
+    "0.4.0": "404d28a46ddcd946282732dd3085fdc535eb284db49f9327dd1af1bb529d5447",
 }
 
 # (table, primary key columns) of every table whose rows an upgrade must keep.

@@ -260,7 +260,7 @@ TABLE_GRANTS: dict[str, tuple[str, ...]] = {
     table: (READER_ROLE,)
     for table in (
         "flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts",
-        "schema_migrations", "flow_buckets",
+        "schema_migrations", "flow_buckets", "schedules",
     )
 }
 TABLE_GRANTS["locks"] = ()
