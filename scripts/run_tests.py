@@ -7,6 +7,7 @@ plpgsql_check pass over every function), and pytest over tests_py/. Drops the da
     python scripts/run_tests.py              # everything
     python scripts/run_tests.py sql py       # a subset: lint, sql, py
     python scripts/run_tests.py py -- -k map # extra arguments after -- go to pytest
+    python scripts/run_tests.py sql -- tests_sql/start_delay  # only the pgTAP files under these paths
 """
 
 from __future__ import annotations
@@ -76,8 +77,10 @@ def main(argv: list[str]) -> int:
                 for path in sql_setup_files():
                     setup += ["-f", path]
                 results["setup"] = run("pgTAP setup", setup)
+                # `sql -- tests_sql/<topic> ...`: only the test files under those paths
+                chosen = [f for f in sql_test_files() if not extra or any(f.startswith(a.rstrip("/")) for a in extra)]
                 results["pg_prove"] = results["setup"] and run(
-                    "pg_prove", ["pg_prove", "--failures", "--comments", *sql_test_files()], env=libpq_env(url)
+                    "pg_prove", ["pg_prove", "--failures", "--comments", *chosen], env=libpq_env(url)
                 )
             if "py" in stages:
                 targets = [] if any(not arg.startswith("-") for arg in extra) else ["tests_py"]
