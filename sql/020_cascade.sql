@@ -382,7 +382,7 @@ begin
   -- completed child runs: their parent tasks take their outputs (sql/024_subflows.sql)
   perform pgflow._settle_child(r.run_id, _complete_runs.now)
   from pgflow.runs as r
-  where r.run_id = any(v_completed) and r.parent_run_id is not null;
+  where r.run_id = any(v_completed) and r.parent_run_id is not null and r.parent_settled_at is null;
 end;
 $$;
 

@@ -299,7 +299,8 @@ end;
 $$;
 
 -- Called by the parent side (_close_subflows, _skip_step's hook, _cancel_task_child), holding the parent run's row:
--- cancels one started child run (and, through its _close_run, its own children). Returns whether it was started.
+-- cancels one started child run (and, through its _close_run, its own children). The parent cancelled it, so the
+-- child is settled at once: its end is nothing its parent task has to take. Returns whether it was started.
 create or replace function pgflow._cancel_child(child_run_id uuid, reason text, now timestamptz)
 returns boolean
 language plpgsql
@@ -309,7 +310,9 @@ set enable_seqscan = off
 as $$
 begin
   update pgflow.runs as r
-  set status = 'cancelled', error = pgflow._clip(_cancel_child.reason), finished_at = _cancel_child.now
+  set
+    status = 'cancelled', error = pgflow._clip(_cancel_child.reason), finished_at = _cancel_child.now,
+    parent_settled_at = _cancel_child.now
   where r.run_id = _cancel_child.child_run_id and r.finished_at is null;
   if not found then
     return false;
@@ -399,7 +402,8 @@ end;
 $$;
 
 -- Called by _close_run (a run that ended failed or cancelled, holding its row): its unfinished child runs are
--- cancelled, and, when it is itself a child run, its parent task takes its end (_settle_child).
+-- cancelled, and, when it is itself a child run not cancelled by its parent, its parent task takes its end
+-- (_settle_child).
 create or replace function pgflow._close_subflows(run_id uuid, status text, now timestamptz)
 returns void
 language plpgsql
@@ -415,7 +419,9 @@ begin
     pg_catalog.format('cancelled because its parent run %s %s', _close_subflows.run_id, _close_subflows.status),
     _close_subflows.now
   );
-  select r.parent_run_id into v_parent from pgflow.runs as r where r.run_id = _close_subflows.run_id;
+  select r.parent_run_id into v_parent
+  from pgflow.runs as r
+  where r.run_id = _close_subflows.run_id and r.parent_settled_at is null;
   if v_parent is not null then
     perform pgflow._settle_child(_close_subflows.run_id, _close_subflows.now);
   end if;
