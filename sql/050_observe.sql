@@ -224,6 +224,11 @@ begin
           'concurrency_key', s.concurrency_key,
           'rate_limit', s.rate_limit
         )
+        -- a sub-flow step: its child flow (sql/024_subflows.sql)
+        || case
+          when s.subflow_slug is not null then pg_catalog.jsonb_build_object('subflow', s.subflow_slug)
+          else '{}'::jsonb
+        end
         order by s.step_index
       ), '[]'::jsonb)
       from pgflow.steps as s

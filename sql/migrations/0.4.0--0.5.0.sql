@@ -3135,7 +3135,6 @@ set enable_seqscan = off
 as $$
 declare
   v_priority int;
-  v_index int;
   v_refused int;
   v_error text;
 begin
@@ -3416,7 +3415,9 @@ declare
   v_child pgflow.runs;
   v_run_status text;
   v_step_status text;
-  v_task record;
+  v_task_status text;
+  v_task_attempt int;
+  v_task_worker text;
 begin
   select r.* into v_child from pgflow.runs as r where r.run_id = _settle_child.child_run_id;
   if v_child.parent_run_id is null or v_child.finished_at is null then
@@ -3433,7 +3434,7 @@ begin
     where ss.run_id = v_child.parent_run_id and ss.step_slug = v_child.parent_step_slug
     for no key update skip locked;
     if found then
-      select t.status, t.attempt, t.worker_id into v_task
+      select t.status, t.attempt, t.worker_id into v_task_status, v_task_attempt, v_task_worker
       from pgflow.step_tasks as t
       where t.run_id = v_child.parent_run_id and t.step_slug = v_child.parent_step_slug
         and t.task_index = v_child.parent_task_index
@@ -3441,7 +3442,7 @@ begin
     end if;
   end if;
 
-  if v_task.attempt is null or v_task.attempt < v_child.parent_attempt then
+  if v_task_attempt is null or v_task_attempt < v_child.parent_attempt then
     -- busy, or not ready for this child yet; a parent run that is gone (pruned) has nothing to take it
     if not exists (select from pgflow.runs as r where r.run_id = v_child.parent_run_id) then
       update pgflow.runs as r set parent_settled_at = _settle_child.now where r.run_id = v_child.run_id;
@@ -3453,8 +3454,8 @@ begin
     return false;
   end if;
 
-  if v_run_status = 'started' and v_step_status = 'started' and v_task.status = 'started'
-     and v_task.attempt = v_child.parent_attempt and v_task.worker_id is null then
+  if v_run_status = 'started' and v_step_status = 'started' and v_task_status = 'started'
+     and v_task_attempt = v_child.parent_attempt and v_task_worker is null then
     if v_child.status = 'completed' then
       perform pgflow._complete_reports(
         array[v_child.parent_run_id], array[v_child.parent_step_slug], array[v_child.parent_task_index],
@@ -5691,6 +5692,11 @@ begin
           'concurrency_key', s.concurrency_key,
           'rate_limit', s.rate_limit
         )
+        -- a sub-flow step: its child flow (sql/024_subflows.sql)
+        || case
+          when s.subflow_slug is not null then pg_catalog.jsonb_build_object('subflow', s.subflow_slug)
+          else '{}'::jsonb
+        end
         order by s.step_index
       ), '[]'::jsonb)
       from pgflow.steps as s
