@@ -16,8 +16,10 @@ select is(pgflow_tests.run_status(:'mid0'), 'completed', 'a completed child stay
 select is(pgflow_tests.run_status(:'mid1'), 'cancelled', 'the started child is cancelled');
 select is(pgflow_tests.run_status(pgflow_tests.child_run(:'mid1', 'm')), 'cancelled', 'and its own child too');
 select is(
-  (select count(*)::int from pgflow.step_tasks as t join pgflow.runs as r on r.run_id = t.run_id
-   where r.status = 'cancelled' and t.status in ('queued', 'started')),
+  (
+    select count(*)::int from pgflow.step_tasks as t inner join pgflow.runs as r on t.run_id = r.run_id
+    where r.status = 'cancelled' and t.status in ('queued', 'started')
+  ),
   0, 'no task of a cancelled run is left queued or started'
 );
 

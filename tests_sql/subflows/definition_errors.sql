@@ -18,21 +18,42 @@ select throws_ok(
   $$select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": "sf_c", "concurrency": 2, "start_delay": 1}]')$$,
   'PF001', null, 'concurrency and start_delay are refused'
 );
-select throws_ok($$select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": 3}]')$$, 'PF001', null,
-  'a flow that is not a slug is refused');
-select throws_ok($$select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": "sf_c", "type": "wait"}]')$$, 'PF001',
-  null, 'type must still be single or map');
+select throws_ok(
+  $$select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": 3}]')$$, 'PF001', null,
+  'a flow that is not a slug is refused'
+);
+select throws_ok(
+  $$select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": "sf_c", "type": "wait"}]')$$, 'PF001',
+  null, 'type must still be single or map'
+);
 
-select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": "sf_c", "max_attempts": 4, "timeout": 9}, {"slug": "plain"}]');
+select pgflow.define_flow(
+  'sf_p', '[{"slug": "sub", "flow": "sf_c", "max_attempts": 4, "timeout": 9}, {"slug": "plain"}]'
+);
 select is(
   (select array_agg(s.step ? 'flow' order by s.step ->> 'slug') from pgflow.flows as f,
-   jsonb_array_elements(f.definition -> 'steps') as s (step) where f.flow_slug = 'sf_p'),
+    jsonb_array_elements(f.definition -> 'steps') as s (step)
+  where f.flow_slug = 'sf_p'),
   array[false, true], 'only the sub-flow step has the key "flow" in the normalized definition'
 );
-select is((select array[max_attempts::text, timeout::text, subflow_slug] from pgflow.steps where flow_slug = 'sf_p' and step_slug = 'sub'),
-  array['4', '9', 'sf_c'], 'max_attempts and timeout are kept; subflow_slug stored');
-select is((select version from pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": "sf_c", "max_attempts": 4, "timeout": 9}, {"slug": "plain"}]')),
-  1, 'the same definition is the same version');
+select is(
+  (
+    select array[max_attempts::text, timeout::text, subflow_slug]
+    from pgflow.steps
+    where flow_slug = 'sf_p' and step_slug = 'sub'
+  ),
+  array['4', '9', 'sf_c'], 'max_attempts and timeout are kept; subflow_slug stored'
+);
+select is(
+  (
+    select version
+    from
+      pgflow.define_flow(
+        'sf_p', '[{"slug": "sub", "flow": "sf_c", "max_attempts": 4, "timeout": 9}, {"slug": "plain"}]'
+      )
+  ),
+  1, 'the same definition is the same version'
+);
 
 select finish();
 rollback;

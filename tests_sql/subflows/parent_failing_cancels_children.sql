@@ -3,7 +3,11 @@ begin;
 select plan(3);
 
 select pgflow.define_flow('sf_c', '[{"slug": "c"}]');
-select pgflow.define_flow('sf_p', '[{"slug": "sub", "flow": "sf_c", "depends_on": []}, {"slug": "other", "max_attempts": 1, "depends_on": []}]');
+select
+  pgflow.define_flow(
+    'sf_p',
+    '[{"slug": "sub", "flow": "sf_c", "depends_on": []}, {"slug": "other", "max_attempts": 1, "depends_on": []}]'
+  );
 select run_id from pgflow.start_run('sf_p', '{}') \gset
 select pgflow_tests.child_run(:'run_id', 'sub') as child \gset
 

@@ -10,9 +10,11 @@ select run_id from pgflow.runs where flow_slug = 'sf_p' \gset
 select is(pgflow_tests.run_status(:'run_id'), 'failed', 'the run fails (when_exhausted "fail")');
 select is(pgflow_tests.task_status(:'run_id', 'sub'), 'failed', 'the task failed');
 select is((select attempt from pgflow.step_tasks where run_id = :'run_id'), 1, 'without retry');
-select is((select error from pgflow.runs where run_id = :'run_id'),
+select is(
+  (select error from pgflow.runs where run_id = :'run_id'),
   'step ''sub'' failed at attempt 1, not to be retried: task 0 could not start a run of flow ''sf_c'': flow ''sf_c'' '
-  'starts with map step ''each'', so its input must be a JSON array, got object', 'with the refusal''s message');
+  'starts with map step ''each'', so its input must be a JSON array, got object', 'with the refusal''s message'
+);
 
 select finish();
 rollback;

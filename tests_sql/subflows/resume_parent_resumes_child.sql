@@ -14,8 +14,10 @@ select is((pgflow.resume_run(:'run_id')).status, 'started', 'the parent is resum
 select is(pgflow_tests.child_count(:'run_id'), 1, 'no new child run');
 select is(pgflow_tests.run_status(:'child'), 'started', 'the child run is resumed');
 select is(
-  (select array[t.status, t.attempt::text, r.parent_attempt::text] from pgflow.step_tasks as t, pgflow.runs as r
-   where t.run_id = :'run_id' and t.step_slug = 'sub' and r.run_id = :'child'),
+  (
+    select array[t.status, t.attempt::text, r.parent_attempt::text] from pgflow.step_tasks as t, pgflow.runs as r
+    where t.run_id = :'run_id' and t.step_slug = 'sub' and r.run_id = :'child'
+  ),
   array['started', '2', '2'], 'the task is engine-held at attempt 2, the child now for attempt 2'
 );
 select ok(pgflow_tests.complete(:'child', 'c', '"ok"'), 'the child''s task completes');

@@ -19,8 +19,10 @@ select is((select parent_settled_at from pgflow.runs where run_id = :'child'), n
 select is(pgflow_tests.step_status(:'run_id', 'sub'), 'started', 'its parent task still waits');
 
 select is_empty($$select * from pgflow.poll_for_tasks('w', array['nothing'])$$, 'a poll (of any flow) runs');
-select is((select output from pgflow.step_states where run_id = :'run_id' and step_slug = 'sub'), '{"c": "w"}'::jsonb,
-  'the parent task completed with the child''s output');
+select is(
+  (select output from pgflow.step_states where run_id = :'run_id' and step_slug = 'sub'), '{"c": "w"}'::jsonb,
+  'the parent task completed with the child''s output'
+);
 select is(pgflow_tests.task_status(:'run_id', 'next'), 'queued', 'and the parent''s cascade ran');
 select isnt((select parent_settled_at from pgflow.runs where run_id = :'child'), null, 'the child is settled');
 
