@@ -77,7 +77,7 @@ parallel safe
 as $$
   select array[
     'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit'
+    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow'
   ]
 $$;
 
@@ -393,6 +393,13 @@ begin
       message = pg_catalog.format('%s: %s', v_owner, v_flow_control_error);
   end if;
 
+  -- a sub-flow step (sql/024_subflows.sql)
+  if pgflow._subflow_error(_normalize_step.step) is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, pgflow._subflow_error(_normalize_step.step));
+  end if;
+
   return pg_catalog.jsonb_build_object(
     'slug', v_slug,
     'type', v_type,
@@ -406,7 +413,11 @@ begin
     'if_not', nullif(_normalize_step.step -> 'if_not', 'null'::jsonb),
     'when_unmet', v_when_unmet,
     'when_exhausted', v_when_exhausted
-  ) || pgflow._flow_control_options(_normalize_step.step);
+  ) || pgflow._flow_control_options(_normalize_step.step)
+  -- the child flow of a sub-flow step, only when there is one (other definitions normalize as before)
+  || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'flow', nullif(_normalize_step.step -> 'flow', 'null'::jsonb)
+  ));
 end;
 $$;
 
@@ -454,7 +465,8 @@ begin
     and (
       not (e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'])
       or pgflow._flow_control_error(e.step) is null
-    ),
+    )
+    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
   into v_valid
@@ -494,6 +506,11 @@ begin
       'when_exhausted', coalesce(e.step ->> 'when_exhausted', 'fail')
     ) || case
       when e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'] then pgflow._flow_control_options(e.step)
+      else '{}'::jsonb
+    end || case
+      -- the child flow of a sub-flow step (sql/024_subflows.sql)
+      when coalesce(e.step -> 'flow', 'null'::jsonb) <> 'null'::jsonb
+        then pg_catalog.jsonb_build_object('flow', e.step -> 'flow')
       else '{}'::jsonb
     end
     order by e.pos

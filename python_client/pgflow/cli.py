@@ -272,6 +272,11 @@ def render_status(status: dict[str, Any]) -> str:
         f"[{bar(int(percent * 10), 1000)}] {percent}% ({status['completed_steps']}/{status['total_steps']} steps, "
         f"{status['completed_tasks']}/{status['total_tasks']} tasks)"
     ]
+    parent = status.get("parent")
+    if parent:  # a child run of a sub-flow step
+        lines.append(
+            f"  child run of {parent['run_id']}, step {parent['step_slug']}, task {parent['task_index']}"
+        )
     width = max([len(s["step_slug"]) for s in status["steps"]] + [4])
     for step in status["steps"]:
         total, done = step["total_tasks"], step["completed_tasks"]
@@ -284,6 +289,10 @@ def render_status(status: dict[str, Any]) -> str:
         if step["error"]:
             line += f"  error: {step['error']}"
         lines.append(line)
+        if step.get("subflow"):  # a sub-flow step: its child runs (the latest of each task)
+            lines.append(f"  {'':<{width}}  runs flow {step['subflow']}")
+            for child in step.get("child_runs") or []:
+                lines.append(f"  {'':<{width}}    task {child['task_index']}: run {child['run_id']}  {child['status']}")
     if status["status"] == "completed":
         lines.append(f"output: {json.dumps(status['output'])}")
     elif status["error"]:

@@ -213,15 +213,24 @@ class Client:
     # Flows
     # ------------------------------------------------------------------------------------------------
     def define(self, flow: Flow) -> FlowVersion:
-        """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version.
-        Raises InvalidDefinition (PF001) for a definition the engine refuses or that is not storable JSON (an
-        option or a condition holding NaN, a datetime...), UnknownDependency, CycleDetected."""
-        slug, steps, options = _arguments.definition(flow)
-        rows = self._query(
-            "select * from pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options),
-            function="define_flow",
-        )
-        return _row(FlowVersion, rows[0])
+        """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version. The
+        child ``Flow`` objects of its sub-flow steps are defined first, recursively (``Flow.with_children``).
+        Returns the version of ``flow``. Raises InvalidDefinition (PF001) for a definition the engine refuses or
+        that is not storable JSON (an option or a condition holding NaN, a datetime...), UnknownDependency,
+        CycleDetected (also a flow containing itself through sub-flows), FlowNotFound (a child flow named by slug
+        that does not exist)."""
+        if not isinstance(flow, Flow):
+            _arguments.definition(flow)  # InvalidDefinition naming what was given
+        version: FlowVersion | None = None
+        for each in flow.with_children():
+            slug, steps, options = _arguments.definition(each)
+            rows = self._query(
+                "select * from pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options),
+                function="define_flow",
+            )
+            version = _row(FlowVersion, rows[0])
+        assert version is not None
+        return version
 
     def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
         """One version of a flow (the current one by default) as pgflow.describe_flow's JSON: each step with

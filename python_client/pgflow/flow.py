@@ -41,19 +41,28 @@ _ROOT = object()  # marker: Flow.map(over=None) maps the run input
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a flow: its slug, handler, dependencies and options (JSON keys)."""
+    """One step of a flow: its slug, handler, dependencies and options (JSON keys). A step the engine runs
+    itself (a sub-flow step: its tasks are child runs) has no handler (None), and workers are never given its
+    tasks; ``child`` is then the child Flow when the step was declared with one (None for a slug)."""
 
     slug: str
-    handler: Callable[..., Any]
+    handler: Callable[..., Any] | None
     step_type: str = "single"
     #: the slugs it depends on; None when not given (only the tuple syntax leaves it out)
     depends_on: tuple[str, ...] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    child: Flow | None = None
 
     @property
     def takes_context(self) -> bool:
-        """Whether the handler accepts a second positional argument (the pgflow.Context)."""
-        return _accepts_two_args(self.handler)
+        """Whether the handler accepts a second positional argument (the pgflow.Context); False without one."""
+        return self.handler is not None and _accepts_two_args(self.handler)
+
+    @property
+    def subflow(self) -> str | None:
+        """The slug of the child flow of a sub-flow step, else None."""
+        flow = self.options.get("flow")
+        return flow if isinstance(flow, str) else None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"slug": self.slug}
@@ -364,14 +373,36 @@ class Flow:
 
     @overload
     def map(
+        self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None,
+        flow: Flow | str, **options: Any,
+    ) -> str: ...
+
+    @overload
+    def map(
         self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None, **options: Any
     ) -> Callable[[F], F]: ...
 
-    def map(self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, **options: Any) -> Any:
+    def map(
+        self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, flow: Flow | str | None = None,
+        **options: Any,
+    ) -> Any:
         """Declare a map step: its handler runs once per element of an array and the step's output is the
         array of results, in order. ``over`` is the step whose output it maps (a slug or a decorated
         function); ``over=None`` (or no ``over``) maps the run input, which must then be an array. It takes the
-        options of ``step``; ``concurrency`` and ``rate_limit`` count its element tasks."""
+        options of ``step``; ``concurrency`` and ``rate_limit`` count its element tasks.
+
+        With ``flow`` (a child ``Flow``, or the slug of a flow defined elsewhere) it is a map sub-flow step, called
+        without a handler: ``flow.map(over="lines", flow=order_line, slug="process_lines")`` starts one run of the
+        child flow per element (the element is its input); the step's output is the array of their outputs.
+        Returns the step's slug (default: the child flow's slug). Options as ``subflow``."""
+        if flow is not None:
+            if fn is not None:
+                raise InvalidDefinition(
+                    f"flow {self.slug!r}: a map sub-flow step has no handler; call flow.map(over=..., flow=child) "
+                    "without decorating a function"
+                )
+            source = None if over is _ROOT else over
+            return self._add_subflow(flow, "map", slug, [] if source is None else [source], options)
 
         def register(handler: F) -> F:
             source = None if over is _ROOT else over
@@ -385,6 +416,79 @@ class Flow:
             return handler
 
         return register(fn) if fn is not None else register
+
+    def subflow(
+        self,
+        child_flow: Flow | str,
+        *,
+        slug: str | None = None,
+        depends_on: Sequence[str | Callable[..., Any]] = (),
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        if_: Any = None,
+        if_not: Any = None,
+        when_unmet: str | None = None,
+        when_exhausted: str | None = None,
+    ) -> str:
+        """Declare a sub-flow step: it has no handler; its task starts a run of ``child_flow`` (a ``Flow``, or the
+        slug of a flow defined elsewhere), on that flow's current version, with the step's input (the run input
+        for a root step, else ``{dependency_slug: output}``), and completes with the child run's output. A failed
+        or cancelled child fails the attempt; a retry (``max_attempts``) starts a new child run at once. ``timeout``
+        (seconds) limits each child run; without it a child runs as long as it takes (the flow's timeout does not
+        apply). Returns the step's slug (default: the child flow's slug), for ``depends_on`` of later steps.
+        ``Client.define`` and ``Worker`` define and serve child ``Flow`` objects with their parent."""
+        options = {
+            "max_attempts": max_attempts, "timeout": timeout, "if_": if_, "if_not": if_not,
+            "when_unmet": when_unmet, "when_exhausted": when_exhausted,
+        }
+        return self._add_subflow(child_flow, "single", slug, depends_on, options)
+
+    def _add_subflow(
+        self, child_flow: Flow | str, step_type: str, slug: str | None, depends_on: Any, options: Mapping[str, Any]
+    ) -> str:
+        if isinstance(child_flow, Flow):
+            child_slug, child = child_flow.slug, child_flow
+        elif isinstance(child_flow, str):
+            child_slug, child = child_flow, None
+        else:
+            raise InvalidDefinition(
+                f"flow {self.slug!r}: a sub-flow step's flow must be a pgflow.Flow or a flow slug, "
+                f"got {type(child_flow).__name__}"
+            )
+        step = Step(
+            slug=slug or child_slug,
+            handler=None,
+            step_type=step_type,
+            depends_on=self._resolve(depends_on),
+            options={**_step_options(options), "flow": child_slug},
+            child=child,
+        )
+        check_conditions(self.slug, step, step.depends_on or ())
+        self._steps.append(step)
+        return step.slug
+
+    def with_children(self) -> list[Flow]:
+        """This flow and the child ``Flow`` objects of its sub-flow steps, recursively, each once, every child
+        before the flows that contain it (the order to define them in). A child named by slug only is not
+        included (it is defined elsewhere)."""
+        ordered: list[Flow] = []
+        seen: set[int] = set()
+
+        def visit(flow: Flow, path: tuple[str, ...]) -> None:
+            if id(flow) in seen:
+                return
+            if flow.slug in path:
+                raise InvalidDefinition(
+                    f"flow {flow.slug!r} would contain itself: {' -> '.join((*path, flow.slug))}"
+                )
+            for step in flow._steps:
+                if step.child is not None:
+                    visit(step.child, (*path, flow.slug))
+            seen.add(id(flow))
+            ordered.append(flow)
+
+        visit(self, ())
+        return ordered
 
     @classmethod
     def from_steps(
@@ -441,7 +545,8 @@ class Flow:
 
     # ------------------------------------------------------------------------------------------------
     def _add(self, step: Step) -> None:
-        check_handler(self.slug, step.slug, step.handler)
+        if step.handler is not None:
+            check_handler(self.slug, step.slug, step.handler)
         step = dataclasses.replace(step, options=check_flow_control(self.slug, step.slug, step.options))
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)

@@ -3,8 +3,9 @@ conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with eith
 its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``.
 
 A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
-``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit`` (as
-``pgflow.describe_flow`` gives them; None or absent when not set).
+``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit`` and ``subflow`` (a sub-flow
+step's child flow, shown in its label as ``lines → order_line``) (as ``pgflow.describe_flow`` gives them; None or
+absent when not set).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
             deps = list(step.depends_on or ())
         entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
         entry.update({key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS if key in step.options})
+        if step.subflow is not None:
+            entry["subflow"] = step.subflow
         out.append(entry)
     return out
 
@@ -102,6 +105,8 @@ def annotations(step: Mapping[str, Any]) -> list[str]:
 
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
     label = step["step_slug"]
+    if step.get("subflow"):
+        label += f" \u2192 {step['subflow']}"  # a sub-flow step: "lines → order_line"
     if step.get("step_type") == "map":
         label += " (map)"
     status = statuses.get(step["step_slug"])

@@ -400,10 +400,13 @@ class Worker:
             raise InvalidInput(f"flows must be a Flow or Flows, got {type(flows).__name__}")
         if not flow_list:
             raise InvalidInput("a Worker needs at least one flow")
-        by_slug: dict[str, Flow] = {}
         for flow in flow_list:
             if not isinstance(flow, Flow):
                 raise InvalidInput(f"flows must hold pgflow.Flow objects, got {type(flow).__name__}")
+        # the child flows of sub-flow steps are served too (defined first), without being listed
+        flow_list = [each for flow in flow_list for each in flow.with_children()]
+        by_slug: dict[str, Flow] = {}
+        for flow in flow_list:
             if by_slug.get(flow.slug, flow) is not flow:
                 raise InvalidInput(f"flows holds two different flows with the slug {flow.slug!r}")
             by_slug[flow.slug] = flow
@@ -453,7 +456,10 @@ class Worker:
         #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
         #: Step.takes_context inspects the handler's signature
         self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
-            (flow.slug, step.slug): (step, step.takes_context) for flow in by_slug.values() for step in flow.steps
+            (flow.slug, step.slug): (step, step.takes_context)
+            for flow in by_slug.values() for step in flow.steps
+            # (steps without a handler, such as sub-flow steps, are run by the engine: no task of theirs is polled)
+            if step.handler is not None
         }
         self.define = bool(define)
         self.listen = bool(listen)
@@ -1871,6 +1877,8 @@ def _check_picklable(flow: Flow, step: Any) -> None:
     """InvalidInput unless the step's handler can be sent to a child process (pickled by reference: a function
     defined at the top level of an importable module)."""
     handler = step.handler
+    if handler is None:  # a step the engine runs (a sub-flow step)
+        return
     try:
         pickle.dumps(handler)
     except Exception as exc:
