@@ -94,10 +94,17 @@ begin
     (v_position ->> (s.step ->> 'slug'))::int,
     s.step ->> 'type',
     pg_catalog.jsonb_array_length(s.step -> 'depends_on'),
-    coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts),
+    -- a wait step is never retried, and waits only as long as its own timeout says (none: for ever)
+    case
+      when s.step ->> 'type' = 'wait' then 1
+      else coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts)
+    end,
     coalesce((s.step ->> 'base_delay')::numeric, v_flow.base_delay),
     coalesce((s.step ->> 'max_delay')::numeric, v_flow.max_delay),
-    coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout),
+    case
+      when s.step ->> 'type' = 'wait' then (s.step ->> 'timeout')::numeric
+      else coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout)
+    end,
     coalesce((s.step ->> 'start_delay')::numeric, 0),
     nullif(s.step -> 'if', 'null'::jsonb),
     nullif(s.step -> 'if_not', 'null'::jsonb),
@@ -416,10 +423,17 @@ begin
     pg_catalog.jsonb_array_length(v_steps),
     v_step ->> 'type',
     pg_catalog.jsonb_array_length(v_step -> 'depends_on'),
-    coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts),
+    -- a wait step is never retried, and waits only as long as its own timeout says (none: for ever)
+    case
+      when v_step ->> 'type' = 'wait' then 1
+      else coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts)
+    end,
     coalesce((v_step ->> 'base_delay')::numeric, v_flow.base_delay),
     coalesce((v_step ->> 'max_delay')::numeric, v_flow.max_delay),
-    coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout),
+    case
+      when v_step ->> 'type' = 'wait' then (v_step ->> 'timeout')::numeric
+      else coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout)
+    end,
     coalesce((v_step ->> 'start_delay')::numeric, 0),
     null,
     null,

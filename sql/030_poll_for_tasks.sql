@@ -22,6 +22,13 @@ volatile
 set search_path = pg_catalog, pg_temp
 as $$
 begin
+  -- a wait step's deadline: the step fails without retry (023_wait_steps.sql)
+  if pgflow._is_wait_step(_expire_attempt.run_id, _expire_attempt.step_slug) then
+    return pgflow._expire_wait(
+      _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt,
+      _expire_attempt.now, _expire_attempt.wait
+    );
+  end if;
   return pgflow._fail_attempt(
     _expire_attempt.run_id,
     _expire_attempt.step_slug,

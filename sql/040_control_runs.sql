@@ -164,6 +164,9 @@ begin
     )
   where r.run_id = resume_run.run_id;
 
+  -- wait steps wait again, held by the engine rather than queued (023_wait_steps.sql)
+  perform pgflow._resume_waits(resume_run.run_id, v_now);
+
   select coalesce(pg_catalog.array_agg(ss.step_slug), '{}') into v_ready
   from pgflow.step_states as ss
   where ss.run_id = resume_run.run_id and ss.status = 'created' and ss.remaining_deps = 0;
