@@ -35,16 +35,19 @@ STEP_OPTIONS = {
     "rate_limit": "rate_limit",
 }
 FLOW_OPTIONS = ("max_attempts", "base_delay", "max_delay", "timeout")
+#: the step type of a wait step, which has no handler
+WAIT = "wait"
 
 _ROOT = object()  # marker: Flow.map(over=None) maps the run input
 
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a flow: its slug, handler, dependencies and options (JSON keys)."""
+    """One step of a flow: its slug, handler, dependencies and options (JSON keys). ``handler`` is None for a
+    step that no worker runs (a wait step, ``step_type`` "wait": the engine holds it until ``pgflow.signal``)."""
 
     slug: str
-    handler: Callable[..., Any]
+    handler: Callable[..., Any] | None
     step_type: str = "single"
     #: the slugs it depends on; None when not given (only the tuple syntax leaves it out)
     depends_on: tuple[str, ...] | None = None
@@ -52,8 +55,8 @@ class Step:
 
     @property
     def takes_context(self) -> bool:
-        """Whether the handler accepts a second positional argument (the pgflow.Context)."""
-        return _accepts_two_args(self.handler)
+        """Whether the handler accepts a second positional argument (the pgflow.Context); False without one."""
+        return self.handler is not None and _accepts_two_args(self.handler)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"slug": self.slug}
@@ -386,6 +389,36 @@ class Flow:
 
         return register(fn) if fn is not None else register
 
+    def wait(
+        self,
+        slug: str,
+        *,
+        depends_on: Sequence[str | Callable[..., Any]] | str | Callable[..., Any] = (),
+        timeout: float | None = None,
+        if_: Any = None,
+        if_not: Any = None,
+        when_unmet: str | None = None,
+        when_exhausted: str | None = None,
+    ) -> str:
+        """Declare a wait step: no handler and no task for workers. Once its dependencies are done (and its
+        condition met) it waits for ``Client.signal(run, slug, payload)`` (``pgflow.signal``); the payload becomes
+        its output. A signal sent before the step is ready is kept and applied when it becomes ready. Returns the
+        slug, for the ``depends_on`` of later steps (or ``over`` of a map step).
+
+        ``timeout``: seconds it waits once ready (0.1 to 3,153,600,000); past it the step fails without retry and
+        ``when_exhausted`` applies ("fail", "skip", "skip-cascade"). None: it waits for ever (the flow's timeout
+        never applies to a wait step). ``if_``, ``if_not``, ``when_unmet``: conditions, as for ``step``, against
+        the run input (a root wait step) or ``{dependency_slug: output}``. A wait step is never retried, delayed
+        or flow-controlled, so it takes no other option. ``InvalidDefinition`` (PF001) for a bad condition
+        here; the engine checks the rest when the flow is defined."""
+        options = {"timeout": timeout, "if_": if_, "if_not": if_not, "when_unmet": when_unmet,
+                   "when_exhausted": when_exhausted}
+        self._add(Step(
+            slug=slug, handler=None, step_type=WAIT, depends_on=self._resolve(depends_on),
+            options=_step_options(options),
+        ))
+        return slug
+
     @classmethod
     def from_steps(
         cls,
@@ -441,12 +474,19 @@ class Flow:
 
     # ------------------------------------------------------------------------------------------------
     def _add(self, step: Step) -> None:
-        check_handler(self.slug, step.slug, step.handler)
+        if step.step_type == WAIT:
+            if step.handler is not None:
+                raise InvalidDefinition(
+                    f"step {self.slug}.{step.slug} is a wait step: it has no handler (Client.signal completes it)"
+                )
+        else:
+            check_handler(self.slug, step.slug, step.handler)
         step = dataclasses.replace(step, options=check_flow_control(self.slug, step.slug, step.options))
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)
         self._steps.append(step)
-        self._slug_of[id(step.handler)] = step.slug
+        if step.handler is not None:
+            self._slug_of[id(step.handler)] = step.slug
 
     def _resolve(self, deps: Any) -> tuple[str, ...]:
         if isinstance(deps, (str, bytes)) or callable(deps):

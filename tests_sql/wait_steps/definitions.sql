@@ -18,8 +18,7 @@ select results_eq(
   'a wait step with two dependencies, its own timeout, never retried'
 );
 select is(
-  (select s -> 'type' from pgflow.flows as f, jsonb_array_elements(f.definition -> 'steps') as s
-   where f.flow_slug = 'defs' and s ->> 'slug' = 'w'),
+  (pgflow.define_flow('defs_type', '[{"slug": "w", "type": "wait"}]')).definition -> 'steps' -> 0 -> 'type',
   '"wait"'::jsonb,
   'its normalized type is "wait"'
 );

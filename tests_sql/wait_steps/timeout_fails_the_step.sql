@@ -39,8 +39,9 @@ select pgflow_tests.complete(:'late_id', 'order', '1');
 select pgflow_tests.set_now('2030-01-01 01:20:01+00');
 select is(pgflow.signal(:'late_id', 'approval', '"too late"'), false, 'a signal after the deadline returns false');
 select results_eq(
-  format($$select status, signalled_at from pgflow.step_states where run_id = %L and step_slug = 'approval'$$,
-         :'late_id'),
+  format(
+    $$select status, signalled_at from pgflow.step_states where run_id = %L and step_slug = 'approval'$$, :'late_id'
+  ),
   $$values ('failed'::text, null::timestamptz)$$,
   'the step failed, and the late signal was not kept'
 );
