@@ -89,7 +89,8 @@ def test_flow_wait_refuses_what_a_wait_step_cannot_have(flow_slug: str) -> None:
 
 
 def test_the_engine_refuses_a_wait_step_option(database_url: str, flow_slug: str) -> None:
-    flow = pgflow.Flow.from_steps(flow_slug, [("approval", None, {"type": "wait", "start_delay": 5})])  # type: ignore[list-item]
+    steps: Any = [("approval", None, {"type": "wait", "start_delay": 5})]
+    flow = pgflow.Flow.from_steps(flow_slug, steps)
     with pgflow.Client(database_url) as client, pytest.raises(pgflow.InvalidDefinition, match="start_delay"):
         client.define(flow)
 
