@@ -9,14 +9,19 @@ import subprocess
 import sys
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.types.json import Jsonb
 
 import pgflow
 
 from ._client_helpers import running_worker, wait_until
+from ._invariants import violations
+from .test_lock_order import in_background, outcome, sessions, wait_until_waiting  # noqa: F401 - a fixture
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -209,3 +214,46 @@ def test_cli_signal_that_is_not_recorded_exits_1(database_url: str, flow_slug: s
         assert again.returncode == 1
         assert "the signal to step second was not recorded" in again.stderr
         assert step_status(client, run, "second") == "created"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Lock order
+# ----------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("signal_first", [False, True], ids=["report_first", "signal_first"])
+def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
+    sessions: list[psycopg.Connection[Any]], flow_slug: str, signal_first: bool
+) -> None:
+    """a -> w (wait). A third session holds the run's row; the report of a (which starts w) and a signal to w (still
+    created when it is sent) queue behind it, in either order. When it lets go both succeed, whichever comes first:
+    w completes with the payload (applied at its start, or signalled once it waits) and the run completes."""
+    observer, reporter, signaller, holder = sessions
+    observer.execute(
+        "select pgflow.define_flow(%s, %s)", [flow_slug, Jsonb([{"slug": "a"}, {"slug": "w", "type": "wait"}])]
+    )
+    run_id = observer.execute("select run_id from pgflow.start_run(%s)", [flow_slug]).fetchone()[0]  # type: ignore[index]
+    observer.execute("select count(*) from pgflow.poll_for_tasks('w', array[%s])", [flow_slug])
+
+    holder.execute("select from pgflow.runs where run_id = %s for no key update", [run_id])
+    pool = ThreadPoolExecutor(2)
+    try:
+        def report() -> Any:
+            return outcome(reporter, "select pgflow.complete_task(%s, 'a', 0, '1', 1)", [run_id])
+
+        def signal() -> Any:
+            return outcome(signaller, "select pgflow.signal(%s, 'w', '\"go\"')", [run_id])
+
+        first, second = (signal, report) if signal_first else (report, signal)
+        one = in_background(pool, first)
+        wait_until_waiting(observer, signaller if signal_first else reporter)
+        two = in_background(pool, second)
+        wait_until_waiting(observer, reporter if signal_first else signaller)
+        holder.commit()
+        assert one.result(timeout=30) is True
+        assert two.result(timeout=30) is True
+    finally:
+        holder.rollback()
+        pool.shutdown(wait=True)
+    assert observer.execute(
+        "select status, output from pgflow.runs where run_id = %s", [run_id]
+    ).fetchone() == ("completed", {"w": "go"})
+    assert violations(observer, [run_id]) == []
