@@ -188,7 +188,8 @@ comment on function pgflow.define_flow(text, jsonb, jsonb) is
 'writes nothing, without making it current; a definition equal to none becomes version N+1 and the current version '
 '(runs in flight keep theirs). Returns the pgflow.flows row (is_current says whether it is current). Errors: PF001 '
 'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
-'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules), '
+'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules; a '
+'wait step, "type": "wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted), '
 'PF002 unknown dependencies, PF003 cycle.';
 
 -- Called by workers that do not define their flows (pgflow.Worker(define=False)) and by deploy tools: which
@@ -462,4 +463,5 @@ comment on function pgflow.add_step(text, text, text[], int, int, int, int, text
 'pgflow-compatible: adds a step to the current version of a flow. Dependencies must exist already (PF002); '
 're-adding an identical step is a no-op; a version that has runs cannot change (PF008). concurrency, '
 'concurrency_key (a path into the run input) and rate_limit ({"limit": n, "per": seconds[, "key": path]}) are '
-'the flow-control options of define_flow (PF001 when invalid).';
+'the flow-control options of define_flow (PF001 when invalid). step_type ''single'', ''map'' or ''wait'' (a wait '
+'step takes no max_attempts, base_delay, start_delay or flow control, and no timeout but its own).';
