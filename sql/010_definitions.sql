@@ -337,13 +337,20 @@ begin
   end if;
 
   v_type := coalesce(_normalize_step.step ->> 'type', 'single');
-  if v_type not in ('single', 'map')
+  if v_type not in ('single', 'map', 'wait')
      or pg_catalog.jsonb_typeof(_normalize_step.step -> 'type') not in ('string', 'null') then
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: type must be "single" or "map", got %s', v_owner, pgflow._shown((_normalize_step.step -> 'type')::text)
+        '%s: type must be "single", "map" or "wait", got %s', v_owner,
+        pgflow._shown((_normalize_step.step -> 'type')::text)
       );
+  end if;
+  -- a wait step takes only the options that mean something for it (023_wait_steps.sql)
+  if v_type = 'wait' and pgflow._wait_step_error(_normalize_step.step) is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, pgflow._wait_step_error(_normalize_step.step));
   end if;
 
   if _normalize_step.step ? 'depends_on' then
@@ -445,8 +452,9 @@ begin
       select from pg_catalog.jsonb_object_keys(e.step) as k (key)
       where not (k.key = any(pgflow._step_keys()))
     )
-    and coalesce(e.step ->> 'type', 'single') in ('single', 'map')
+    and coalesce(e.step ->> 'type', 'single') in ('single', 'map', 'wait')
     and coalesce(pg_catalog.jsonb_typeof(e.step -> 'type'), 'null') in ('string', 'null')
+    and (e.step ->> 'type' is distinct from 'wait' or pgflow._wait_step_error(e.step) is null)
     and coalesce(e.step ->> 'when_unmet', 'skip') in ('skip', 'skip-cascade', 'fail')
     and coalesce(e.step ->> 'when_exhausted', 'fail') in ('fail', 'skip', 'skip-cascade')
     and case coalesce(pg_catalog.jsonb_typeof(e.step -> 'depends_on'), 'null')

@@ -438,7 +438,7 @@ end;
 $$;
 
 -- Called by _advance for a ready step that is more than one plain task: a map step (its tasks come
--- from an array), a step with a condition, or a step whose input would be too large to build. Checks the
+-- from an array), a wait step, a step with a condition, or a step whose input would be too large to build. Checks the
 -- size of that input, evaluates the condition against it (for a map step, against the array it maps
 -- over), then creates the tasks. Returns the slugs of the steps that finished at once (an empty map;
 -- skipped steps), or null when the run failed.
@@ -551,6 +551,11 @@ begin
     return pgflow._skip_step(
       _start_step.run_id, v_step.step_slug, v_step.when_unmet = 'skip-cascade', null, _start_step.now
     );
+  end if;
+
+  -- a wait step has no task for workers: it waits for its signal (023_wait_steps.sql)
+  if v_step.step_type = 'wait' then
+    return pgflow._start_wait(_start_step.run_id, v_step.step_slug, _start_step.now);
   end if;
 
   -- the tasks: one for a single step, one per element for a map step; an empty map completes at once

@@ -24,6 +24,14 @@ as $$
 declare
   v_error text;
 begin
+  -- a wait step's deadline: the step fails without retry (023_wait_steps.sql)
+  if _expire_attempt.worker_id is null
+     and pgflow._is_wait_step(_expire_attempt.run_id, _expire_attempt.step_slug) then
+    return pgflow._expire_wait(
+      _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt,
+      _expire_attempt.now, _expire_attempt.wait
+    );
+  end if;
   -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled
   if _expire_attempt.worker_id is null then
     v_error := pgflow._subflow_timeout_error(

@@ -338,7 +338,7 @@ begin
       output_size = coalesce(ss.output_size, 0) + counted.size,
       output = case
         when ss.remaining_tasks <> counted.n then null
-        when s.step_type = 'single' then counted.output
+        when s.step_type <> 'map' then counted.output
         else (
           select pg_catalog.jsonb_agg(o.output order by o.task_index)
           from (

@@ -87,6 +87,8 @@ begin
             )
             else '{}'::jsonb
           end
+          -- a wait step: "waiting" while started, since when, until when, and its signal's time
+          || case when st.step_type = 'wait' then pgflow._wait_status(r.run_id, st.step_slug, st.status) else '{}' end
           order by st.step_index
         ),
         '[]'::jsonb

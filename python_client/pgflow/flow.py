@@ -37,13 +37,16 @@ STEP_OPTIONS = {
 FLOW_OPTIONS = ("max_attempts", "base_delay", "max_delay", "timeout")
 
 _ROOT = object()  # marker: Flow.map(over=None) maps the run input
+#: the step type of a wait step, which has no handler
+WAIT = "wait"
 
 
 @dataclass(frozen=True)
 class Step:
     """One step of a flow: its slug, handler, dependencies and options (JSON keys). A step the engine runs
-    itself (a sub-flow step: its tasks are child runs) has no handler (None), and workers are never given its
-    tasks; ``child`` is then the child Flow when the step was declared with one (None for a slug)."""
+    itself has no handler (None), and workers are never given its tasks: a wait step (``step_type`` "wait", held
+    until ``pgflow.signal``) and a sub-flow step (its tasks are child runs; ``child`` is then the child Flow when
+    the step was declared with one, None for a slug)."""
 
     slug: str
     handler: Callable[..., Any] | None
@@ -490,6 +493,36 @@ class Flow:
         visit(self, ())
         return ordered
 
+    def wait(
+        self,
+        slug: str,
+        *,
+        depends_on: Sequence[str | Callable[..., Any]] | str | Callable[..., Any] = (),
+        timeout: float | None = None,
+        if_: Any = None,
+        if_not: Any = None,
+        when_unmet: str | None = None,
+        when_exhausted: str | None = None,
+    ) -> str:
+        """Declare a wait step: no handler and no task for workers. Once its dependencies are done (and its
+        condition met) it waits for ``Client.signal(run, slug, payload)`` (``pgflow.signal``); the payload becomes
+        its output. A signal sent before the step is ready is kept and applied when it becomes ready. Returns the
+        slug, for the ``depends_on`` of later steps (or ``over`` of a map step).
+
+        ``timeout``: seconds it waits once ready (0.1 to 3,153,600,000); past it the step fails without retry and
+        ``when_exhausted`` applies ("fail", "skip", "skip-cascade"). None: it waits for ever (the flow's timeout
+        never applies to a wait step). ``if_``, ``if_not``, ``when_unmet``: conditions, as for ``step``, against
+        the run input (a root wait step) or ``{dependency_slug: output}``. A wait step is never retried, delayed
+        or flow-controlled, so it takes no other option. ``InvalidDefinition`` (PF001) for a bad condition
+        here; the engine checks the rest when the flow is defined."""
+        options = {"timeout": timeout, "if_": if_, "if_not": if_not, "when_unmet": when_unmet,
+                   "when_exhausted": when_exhausted}
+        self._add(Step(
+            slug=slug, handler=None, step_type=WAIT, depends_on=self._resolve(depends_on),
+            options=_step_options(options),
+        ))
+        return slug
+
     @classmethod
     def from_steps(
         cls,
@@ -551,7 +584,8 @@ class Flow:
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)
         self._steps.append(step)
-        self._slug_of[id(step.handler)] = step.slug
+        if step.handler is not None:
+            self._slug_of[id(step.handler)] = step.slug
 
     def _resolve(self, deps: Any) -> tuple[str, ...]:
         if isinstance(deps, (str, bytes)) or callable(deps):

@@ -1,4 +1,5 @@
-"""Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. A step's
+"""Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. Map and wait steps
+are marked (``fetch (map)``, ``approval (wait)``: a hexagon in Mermaid, a dashed box in DOT). A step's
 conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with either, ``when unmet: ...``; so is
 its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``.
 
@@ -29,6 +30,7 @@ MAX_PATTERN = 60
 COLOURS = {
     "created": ("#f5f5f5", "#9e9e9e"),
     "started": ("#bbdefb", "#1565c0"),
+    "waiting": ("#e1bee7", "#6a1b9a"),
     "completed": ("#c8e6c9", "#2e7d32"),
     "failed": ("#ffcdd2", "#c62828"),
     "skipped": ("#fff9c4", "#f9a825"),
@@ -107,8 +109,8 @@ def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
     label = step["step_slug"]
     if step.get("subflow"):
         label += f" \u2192 {step['subflow']}"  # a sub-flow step: "lines → order_line"
-    if step.get("step_type") == "map":
-        label += " (map)"
+    if step.get("step_type") in ("map", "wait"):
+        label += f" ({step['step_type']})"
     status = statuses.get(step["step_slug"])
     if status:
         label += f": {status}"
@@ -136,7 +138,7 @@ def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[
         slug = step["step_slug"]
         label = _label(step, statuses).replace('"', "'")
         label = "<br/>".join([label, *(_mermaid_text(line) for line in annotations(step))])
-        shape = f'[["{label}"]]' if step.get("step_type") == "map" else f'["{label}"]'
+        shape = {"map": f'[["{label}"]]', "wait": f'{{{{"{label}"}}}}'}.get(step.get("step_type", ""), f'["{label}"]')
         lines.append(f"  {slug}{shape}")
     for step in steps:
         for dep in step["depends_on"]:
@@ -165,6 +167,8 @@ def to_dot(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str,
         attrs = [f'label="{label}"']
         if step.get("step_type") == "map":
             attrs.append('peripheries=2')
+        elif step.get("step_type") == "wait":
+            attrs.append('style="rounded,filled,dashed"')
         status = statuses.get(slug)
         if status in COLOURS:
             fill, stroke = COLOURS[status]

@@ -443,7 +443,8 @@ class Worker:
         if isolation == "process":
             for flow in by_slug.values():
                 for step in flow.steps:
-                    _check_picklable(flow, step)
+                    if step.handler is not None:
+                        _check_picklable(flow, step)
         #: "thread" or "process"
         self.isolation = isolation
         self.startup_timeout = _arguments.number(
@@ -454,7 +455,8 @@ class Worker:
         #: isolation); beyond it a handler past its deadline keeps its slot until it returns
         self.max_lingering = self.concurrency
         #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
-        #: Step.takes_context inspects the handler's signature
+        #: Step.takes_context inspects the handler's signature. Steps without a handler (wait and sub-flow steps) are not in
+        #: it: the engine never gives their tasks to a worker
         self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
             (flow.slug, step.slug): (step, step.takes_context)
             for flow in by_slug.values() for step in flow.steps
@@ -992,6 +994,10 @@ class Worker:
                 if flow is None:
                     raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
                 found = flow.get_step(task.step_slug)  # a step added to the flow after the worker was made
+                if found.handler is None:
+                    raise LookupError(
+                        f"step {task.flow_slug}.{task.step_slug} is a {found.step_type} step, which has no handler"
+                    )
             except LookupError as exc:
                 error = f"{exc}; is this worker running the current version of the flow?"
                 log.error("%s: %s", task.describe(), error, extra=task.log_fields())
