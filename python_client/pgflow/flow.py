@@ -578,6 +578,10 @@ class Flow:
 
     # ------------------------------------------------------------------------------------------------
     def _add(self, step: Step) -> None:
+        if step.step_type == WAIT and step.handler is not None:
+            raise InvalidDefinition(
+                f"step {self.slug}.{step.slug} is a wait step: it has no handler (Client.signal completes it)"
+            )
         if step.handler is not None:
             check_handler(self.slug, step.slug, step.handler)
         step = dataclasses.replace(step, options=check_flow_control(self.slug, step.slug, step.options))
