@@ -103,7 +103,7 @@ declare
   v_step int;
   v_from int;
   v_to int;
-  v_values int[] := '{}';
+  v_values int[] := '{}'::int[];
 begin
   foreach v_item in array pg_catalog.string_to_array(_cron_field.value, ',') loop
     if v_item = '' then

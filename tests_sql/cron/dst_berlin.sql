@@ -19,13 +19,15 @@ select is(
   'not at 02:15 CET again'
 );
 select is(
-  array(
+  (
     with recursive t (tick) as (
       select pgflow.next_cron_tick('*/30 * * * *', '2030-10-26 21:50+00', 'Europe/Berlin')
       union all
       select pgflow.next_cron_tick('*/30 * * * *', t.tick, 'Europe/Berlin') from t where t.tick < '2030-10-27 02:30+00'
     )
-    select pg_catalog.to_char(pg_catalog.timezone('UTC', t.tick), 'HH24:MI') from t
+
+    select pg_catalog.array_agg(pg_catalog.to_char(pg_catalog.timezone('UTC', t.tick), 'HH24:MI') order by t.tick)
+    from t
   ),
   array['22:00', '22:30', '23:00', '23:30', '00:00', '00:30', '02:00', '02:30'],
   'half-hourly across the change (UTC shown): 02:00 and 02:30 local tick once (CEST), then 03:00 CET is 02:00 UTC'

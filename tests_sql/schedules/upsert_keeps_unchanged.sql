@@ -9,7 +9,8 @@ select pgflow.create_schedule('hourly_upsert', 'sched_upsert', '0 * * * *', '{"n
 
 select pgflow_tests.set_now('2030-01-01 11:30:00+00');
 select results_eq(
-  $$select next_tick, updated_at from pgflow.create_schedule('hourly_upsert', 'sched_upsert', '0 * * * *', '{"n": 1}')$$,
+  $$select next_tick, updated_at
+    from pgflow.create_schedule('hourly_upsert', 'sched_upsert', '0 * * * *', '{"n": 1}')$$,
   $$values ('2030-01-01 11:00+00'::timestamptz, '2030-01-01 10:07+00'::timestamptz)$$,
   'unchanged: the due next tick and updated_at are kept'
 );
