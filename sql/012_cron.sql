@@ -86,10 +86,12 @@ begin
 end;
 $$;
 
--- Called by _cron_parse for one field: the sorted values it matches, from low to high. PF001 for an empty field
--- or list item, a bad value, a range that goes backwards, a step that is not from 1 to the field's count of values.
+-- Called by _cron_parse for one field: the sorted values it matches, values from low to high. * and a/n run to
+-- last (the field's maximum; day of week: 6, its 7 being only another name of Sunday, as croniter reads it). PF001
+-- for an empty field or list item, a bad value, a range that goes backwards, a step not from 1 to the field's
+-- count of values.
 create or replace function pgflow._cron_field(
-  function_name text, cron text, field text, value text, low int, high int, names text[] default null
+  function_name text, cron text, field text, value text, low int, high int, last int, names text[] default null
 )
 returns int[]
 language plpgsql
@@ -121,12 +123,12 @@ begin
       );
     elsif pg_catalog.cardinality(v_parts) = 2 then
       if v_parts[2] !~ '^[0-9]{1,9}$'
-         or v_parts[2]::int not between 1 and _cron_field.high - _cron_field.low + 1 then
+         or v_parts[2]::int not between 1 and _cron_field.last - _cron_field.low + 1 then
         perform pgflow._cron_error(
           _cron_field.function_name, _cron_field.cron,
           pg_catalog.format(
             'field %s: the step of "%s" must be a number from 1 to %s', _cron_field.field, v_item,
-            _cron_field.high - _cron_field.low + 1
+            _cron_field.last - _cron_field.low + 1
           )
         );
       end if;
@@ -135,7 +137,7 @@ begin
 
     if v_parts[1] = '*' then
       v_from := _cron_field.low;
-      v_to := _cron_field.high;
+      v_to := _cron_field.last;
     elsif pg_catalog.strpos(v_parts[1], '-') > 0 then
       v_bounds := pg_catalog.string_to_array(v_parts[1], '-');
       if pg_catalog.cardinality(v_bounds) <> 2 then
@@ -166,7 +168,9 @@ begin
         _cron_field.low, _cron_field.high, _cron_field.names
       );
       -- a/n: from a to the field's maximum, every n
-      v_to := case when pg_catalog.cardinality(v_parts) = 2 then _cron_field.high else v_from end;
+      v_to := case
+        when pg_catalog.cardinality(v_parts) = 2 then greatest(_cron_field.last, v_from) else v_from
+      end;
     end if;
     v_values := v_values || array(select pg_catalog.generate_series(v_from, v_to, v_step));
   end loop;
@@ -222,18 +226,18 @@ begin
     );
   end if;
   return pg_catalog.jsonb_build_object(
-    'minutes', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'minute', v_fields[1], 0, 59),
-    'hours', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'hour', v_fields[2], 0, 23),
-    'days', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'day-of-month', v_fields[3], 1, 31),
+    'minutes', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'minute', v_fields[1], 0, 59, 59),
+    'hours', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'hour', v_fields[2], 0, 23, 23),
+    'days', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'day-of-month', v_fields[3], 1, 31, 31),
     'months', pgflow._cron_field(
-      _cron_parse.function_name, _cron_parse.cron, 'month', v_fields[4], 1, 12,
+      _cron_parse.function_name, _cron_parse.cron, 'month', v_fields[4], 1, 12, 12,
       array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']
     ),
     -- 7 is Sunday too
     'weekdays', array(
       select distinct d.value % 7
       from pg_catalog.unnest(pgflow._cron_field(
-        _cron_parse.function_name, _cron_parse.cron, 'day-of-week', v_fields[5], 0, 7,
+        _cron_parse.function_name, _cron_parse.cron, 'day-of-week', v_fields[5], 0, 7, 6,
         array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
       )) as d (value)
       order by 1
