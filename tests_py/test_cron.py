@@ -159,8 +159,8 @@ DST_CRONS = ["* * * * *", "*/30 * * * *", "0 * * * *", "15 2 * * *", "30 1 * * *
 
 def oracle_ticks(cron: str, tz: str, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     """The rule by brute force: every UTC minute in (start, end], read as wall-clock time in tz (zoneinfo); one
-    that matches the cron (its minute and hour fields as croniter expands them) and was not seen before is a tick (a skipped wall-clock time is never seen; a repeated
-    one is a tick at its first instant)."""
+    that matches the cron (its minute and hour fields as croniter expands them) and was not seen before is a
+    tick (a skipped wall-clock time is never seen; a repeated one is a tick at its first instant)."""
     zone = ZoneInfo(tz)
     # (the DST crons restrict minutes and hours only: croniter's expansion of those two fields is the match)
     (minutes, hours, *days), _ = croniter.expand(cron)

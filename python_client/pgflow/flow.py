@@ -1,6 +1,7 @@
 """The flow DSL: steps declared with decorators (or the older tuple syntax), compiled to the JSON of one
-``pgflow.define_flow`` call; the cron schedules a flow declares (``Schedule``) are defined beside it, not in it. Validation is mostly the engine's: a bad definition fails when it is defined, with
-the engine's PF001/PF002/PF003 message. Three mistakes are caught here already, when a step is declared, with
+``pgflow.define_flow`` call; the cron schedules a flow declares (``Schedule``) are defined beside it, not in
+it. Validation is mostly the engine's: a bad definition fails when it is defined, with the engine's
+PF001/PF002/PF003 message. Three mistakes are caught here already, when a step is declared, with
 ``InvalidDefinition`` (PF001): a handler that cannot be called with the input (and optionally the context),
 a dependent step's ``if_``/``if_not`` that is not an object keyed by its dependencies, and flow-control
 options (``concurrency``, ``concurrency_key``, ``rate_limit``) out of their range or that do not go together.

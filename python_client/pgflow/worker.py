@@ -709,9 +709,9 @@ class Worker:
             self._threads.append(thread)
 
     def _define_flows(self) -> None:
-        """Define each flow (with ``define``) and the schedules it declares, then find the versions whose definitions equal this worker's code
-        (pgflow.find_flow_versions): the worker claims tasks of those versions only, so a worker of older or newer
-        code never runs a version whose steps it does not have. Errors of the engine are raised; a lost
+        """Define each flow (with ``define``) and the schedules it declares, then find the versions whose
+        definitions equal this worker's code (pgflow.find_flow_versions): the worker claims tasks of those versions
+        only, so a worker of older or newer code never runs a version whose steps it does not have. Errors of the engine are raised; a lost
         connection is retried with backoff."""
         failures = 0
         pending = list(self.flows.values())
