@@ -28,7 +28,8 @@ RESULTS = common.ROOT / "bench" / "results"
 README = common.ROOT / "bench" / "README.md"
 START, END = "<!-- results:start -->", "<!-- results:end -->"
 TIME_START, TIME_END = "<!-- time:start -->", "<!-- time:end -->"
-ALL = ("throughput", "wide", "sql", "latency", "history", "bigmap", "flowcontrol", "definition", "peers", "wideflow")
+ALL = ("throughput", "wide", "sql", "latency", "history", "bigmap", "flowcontrol", "schedules", "definition", "peers",
+       "wideflow")
 
 FULL = {"runs": 1000, "elements": 10000, "history": (1_000_000, 10_000_000), "big_map": 100_000,
         "latency_runs": 4, "polling_runs": 2, "define_steps": 1000, "cycle_steps": 10000,
@@ -38,6 +39,8 @@ QUICK = {"runs": 200, "elements": 2000, "history": (100_000,), "big_map": 20_000
          "polling_runs": 1, "define_steps": 300, "cycle_steps": 2000, "worker_counts": (1, 4), "repeat": 1,
          "wide_flow_start": (500, 1000, 2000), "wide_flow_complete": (250, 500, 1000)}
 SQL_CONNECTIONS = 4
+# scenario 12: the cron schedules defined while the claim is measured
+SCHEDULES = 1000
 
 
 def timed(name: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -154,6 +157,14 @@ def run(only: tuple[str, ...], sizes: dict[str, Any]) -> dict[str, Any]:
                     lambda: scenarios.flow_control(admin, runs, 4, capped=True),
                     base="uncapped",
                 )
+        if "schedules" in only:
+            # 12: scenario 2 (4 workers) with 1,000 cron schedules defined against the same without any
+            s["schedules"] = paired(
+                "schedules", repeat,
+                lambda: scenarios.dag_throughput(admin, runs, 4),
+                lambda: scenarios.dag_throughput(admin, runs, 4, schedules=SCHEDULES),
+                base="unscheduled",
+            )
         if "definition" in only:
             s["definition"] = timed("definitions", scenarios.definition, admin, steps=sizes["define_steps"],
                                     cycle_steps=sizes["cycle_steps"])
@@ -300,6 +311,15 @@ def markdown(results: dict[str, Any]) -> str:
                      f"{_fmt(fc['tasks_per_s'])} tasks/s",
                      f"{fc['ratio']:.0%} of the same without cap and priorities ({_fmt(fc['uncapped_tasks_per_s'])} "
                      "tasks/s)", _met(fc["ratio"] >= 0.8) + " (≥ 80%)"))
+    sc = s.get("schedules")
+    if sc:
+        scheduled = sum(r.get("scheduled_runs", 0) for r in sc["pgflow"])
+        rows.append(("12 schedules",
+                     f"scenario 2 (4 workers) with {SCHEDULES:,} cron schedules defined (one every minute: "
+                     f"{scheduled} scheduled runs started by the polls over {len(sc['pgflow'])} runs)",
+                     f"{_fmt(sc['tasks_per_s'])} tasks/s",
+                     f"{sc['ratio']:.0%} of the same without schedules ({_fmt(sc['unscheduled_tasks_per_s'])} tasks/s)",
+                     _met(sc["ratio"] >= 0.9) + " (unchanged within noise: ≥ 90%)"))
     head = ["| scenario | measure | result | comparison | target |", "|---|---|---|---|---|"]
     body = [f"| {a} | {b} | {c} | {d} | {e} |" for a, b, c, d, e in rows]
     m = results.get("machine", {})
@@ -309,7 +329,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"\nMeasured {results.get('started_at', '')} on {m.get('cpus')} × {m.get('cpu', 'CPU')}, "
         f"{m.get('memory_gib')} GiB, {m.get('platform')}; PostgreSQL {srv.get('server_version')} "
         f"(shared_buffers {srv.get('shared_buffers')}, synchronous_commit {srv.get('synchronous_commit')}); "
-        f"Python {m.get('python')}. Scenarios 1-3, 5, 9 and 11: medians of {repeat} runs, the two sides alternating; "
+        f"Python {m.get('python')}. Scenarios 1-3, 5, 9, 11 and 12: medians of {repeat} runs, the two sides alternating; "
         f"ratios are medians of back-to-back pairs. Whole run: {results.get('wall_seconds', '?')} s."
     )
     return "\n".join(head + body) + "\n" + footer + "\n"

@@ -82,11 +82,31 @@ def floor(admin: str, jobs: int, workers: int, *, batched: bool = True, async_co
 # 2. DAG throughput (and 5. with history, 11. with flow control)
 # ----------------------------------------------------------------------------------------------------
 def dag_throughput(admin: str, runs: int, workers: int, *, flow: str = "diamond", tenants: int = 0,
-                   priorities: int = 0, timeout: float = 600) -> dict[str, Any]:
-    """Scenario 2 in a fresh database."""
+                   priorities: int = 0, schedules: int = 0, timeout: float = 600) -> dict[str, Any]:
+    """Scenario 2 in a fresh database; with ``schedules``, that many cron schedules of the flow are defined first
+    (scenario 12): all but one daily at 03:00 (not due while it runs), one every minute (due once a minute, so
+    that the polls also start scheduled runs while they claim)."""
     with fresh_database(admin) as url:
         _define(url, flow)
-        return dag_in(url, runs, workers, flow=flow, tenants=tenants, priorities=priorities, timeout=timeout)
+        if schedules:
+            define_schedules(url, flows.FLOWS[flow].slug, schedules)
+        result = dag_in(url, runs, workers, flow=flow, tenants=tenants, priorities=priorities, timeout=timeout)
+        if schedules:
+            with psycopg.connect(url, autocommit=True) as conn:
+                row = conn.execute("select count(*) from pgflow.runs where schedule_slug is not null").fetchone()
+            result["schedules"] = schedules
+            result["scheduled_runs"] = row[0] if row else 0
+        return result
+
+
+def define_schedules(url: str, flow_slug: str, count: int) -> None:
+    """``count`` schedules of ``flow_slug``: count - 1 daily at 03:00 UTC, one every minute."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "select pgflow.create_schedule('daily_' || i, %s, '0 3 * * *', '{}') from generate_series(1, %s) as i",
+            (flow_slug, count - 1),
+        )
+        conn.execute("select pgflow.create_schedule('every_minute', %s, '* * * * *', '{}')", (flow_slug,))
 
 
 def _start_runs_sql(slug: str, tenants: int, priorities: int) -> str:

@@ -84,7 +84,7 @@ create table pgflow.steps (
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint steps_slug_is_valid check (step_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(step_slug) <= 128),
   constraint steps_type_is_valid check (step_type in ('single', 'map', 'wait')),
-  constraint steps_map_has_at_most_one_dep check (step_type = 'single' or deps_count <= 1),
+  constraint steps_map_has_at_most_one_dep check (step_type <> 'map' or deps_count <= 1),
   constraint steps_deps_count_is_not_negative check (deps_count >= 0),
   constraint steps_max_attempts_is_positive check (max_attempts >= 1),
   constraint steps_delays_are_not_negative check (base_delay >= 0 and max_delay >= 0 and start_delay >= 0),

@@ -77,7 +77,7 @@ parallel safe
 as $$
   select array[
     'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit'
+    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow'
   ]
 $$;
 
@@ -337,13 +337,20 @@ begin
   end if;
 
   v_type := coalesce(_normalize_step.step ->> 'type', 'single');
-  if v_type not in ('single', 'map')
+  if v_type not in ('single', 'map', 'wait')
      or pg_catalog.jsonb_typeof(_normalize_step.step -> 'type') not in ('string', 'null') then
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: type must be "single" or "map", got %s', v_owner, pgflow._shown((_normalize_step.step -> 'type')::text)
+        '%s: type must be "single", "map" or "wait", got %s', v_owner,
+        pgflow._shown((_normalize_step.step -> 'type')::text)
       );
+  end if;
+  -- a wait step takes only the options that mean something for it (023_wait_steps.sql)
+  if v_type = 'wait' and pgflow._wait_step_error(_normalize_step.step) is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, pgflow._wait_step_error(_normalize_step.step));
   end if;
 
   if _normalize_step.step ? 'depends_on' then
@@ -393,6 +400,13 @@ begin
       message = pg_catalog.format('%s: %s', v_owner, v_flow_control_error);
   end if;
 
+  -- a sub-flow step (sql/024_subflows.sql)
+  if pgflow._subflow_error(_normalize_step.step) is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, pgflow._subflow_error(_normalize_step.step));
+  end if;
+
   return pg_catalog.jsonb_build_object(
     'slug', v_slug,
     'type', v_type,
@@ -406,7 +420,11 @@ begin
     'if_not', nullif(_normalize_step.step -> 'if_not', 'null'::jsonb),
     'when_unmet', v_when_unmet,
     'when_exhausted', v_when_exhausted
-  ) || pgflow._flow_control_options(_normalize_step.step);
+  ) || pgflow._flow_control_options(_normalize_step.step)
+  -- the child flow of a sub-flow step, only when there is one (other definitions normalize as before)
+  || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'flow', nullif(_normalize_step.step -> 'flow', 'null'::jsonb)
+  ));
 end;
 $$;
 
@@ -434,8 +452,9 @@ begin
       select from pg_catalog.jsonb_object_keys(e.step) as k (key)
       where not (k.key = any(pgflow._step_keys()))
     )
-    and coalesce(e.step ->> 'type', 'single') in ('single', 'map')
+    and coalesce(e.step ->> 'type', 'single') in ('single', 'map', 'wait')
     and coalesce(pg_catalog.jsonb_typeof(e.step -> 'type'), 'null') in ('string', 'null')
+    and (e.step ->> 'type' is distinct from 'wait' or pgflow._wait_step_error(e.step) is null)
     and coalesce(e.step ->> 'when_unmet', 'skip') in ('skip', 'skip-cascade', 'fail')
     and coalesce(e.step ->> 'when_exhausted', 'fail') in ('fail', 'skip', 'skip-cascade')
     and case coalesce(pg_catalog.jsonb_typeof(e.step -> 'depends_on'), 'null')
@@ -454,7 +473,8 @@ begin
     and (
       not (e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'])
       or pgflow._flow_control_error(e.step) is null
-    ),
+    )
+    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
   into v_valid
@@ -494,6 +514,11 @@ begin
       'when_exhausted', coalesce(e.step ->> 'when_exhausted', 'fail')
     ) || case
       when e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'] then pgflow._flow_control_options(e.step)
+      else '{}'::jsonb
+    end || case
+      -- the child flow of a sub-flow step (sql/024_subflows.sql)
+      when coalesce(e.step -> 'flow', 'null'::jsonb) <> 'null'::jsonb
+        then pg_catalog.jsonb_build_object('flow', e.step -> 'flow')
       else '{}'::jsonb
     end
     order by e.pos

@@ -85,7 +85,7 @@ begin
     flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
     max_attempts, base_delay, max_delay, timeout, start_delay,
     condition_if, condition_if_not, when_unmet, when_exhausted, created_at,
-    concurrency, concurrency_key, rate_limit
+    concurrency, concurrency_key, rate_limit, subflow_slug
   )
   select
     v_flow.flow_slug,
@@ -94,10 +94,18 @@ begin
     (v_position ->> (s.step ->> 'slug'))::int,
     s.step ->> 'type',
     pg_catalog.jsonb_array_length(s.step -> 'depends_on'),
-    coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts),
+    -- a wait step is never retried, and waits only as long as its own timeout says (none: for ever)
+    case
+      when s.step ->> 'type' = 'wait' then 1
+      else coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts)
+    end,
     coalesce((s.step ->> 'base_delay')::numeric, v_flow.base_delay),
     coalesce((s.step ->> 'max_delay')::numeric, v_flow.max_delay),
-    coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout),
+    -- (wait and sub-flow steps have a deadline only from their own timeout: never the flow's; none: for ever)
+    case
+      when s.step ->> 'type' = 'wait' or s.step ? 'flow' then (s.step ->> 'timeout')::numeric
+      else coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout)
+    end,
     coalesce((s.step ->> 'start_delay')::numeric, 0),
     nullif(s.step -> 'if', 'null'::jsonb),
     nullif(s.step -> 'if_not', 'null'::jsonb),
@@ -106,7 +114,8 @@ begin
     _insert_flow_version.created_at,
     (s.step ->> 'concurrency')::int,
     pgflow._bucket_key_path(s.step),
-    s.step -> 'rate_limit'
+    s.step -> 'rate_limit',
+    s.step ->> 'flow'
   from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step);
 
   insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
@@ -162,6 +171,8 @@ begin
 
   -- a new version: the rules that apply to new definitions only (versions written before them stay usable)
   perform pgflow._check_conditions(define_flow.flow_slug, v_definition -> 'steps');
+  -- child flows exist, and no flow contains itself (sql/024_subflows.sql)
+  perform pgflow._check_subflows(define_flow.flow_slug, v_definition -> 'steps');
 
   return pgflow._insert_flow_version(
     define_flow.flow_slug,
@@ -181,8 +192,11 @@ comment on function pgflow.define_flow(text, jsonb, jsonb) is
 'writes nothing, without making it current; a definition equal to none becomes version N+1 and the current version '
 '(runs in flight keep theirs). Returns the pgflow.flows row (is_current says whether it is current). Errors: PF001 '
 'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
-'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules), '
-'PF002 unknown dependencies, PF003 cycle.';
+'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules; a '
+'sub-flow step {"flow": "child"} with start_delay, base_delay, max_delay or flow control; a wait step, "type": '
+'"wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted), PF002 unknown '
+'dependencies, PF003 cycle (of steps, or of flows through sub-flow steps, any version counting), PF004 a sub-flow '
+'step''s child flow does not exist.';
 
 -- Called by workers that do not define their flows (pgflow.Worker(define=False)) and by deploy tools: which
 -- versions of a flow have exactly this definition, without writing anything.
@@ -416,10 +430,17 @@ begin
     pg_catalog.jsonb_array_length(v_steps),
     v_step ->> 'type',
     pg_catalog.jsonb_array_length(v_step -> 'depends_on'),
-    coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts),
+    -- a wait step is never retried, and waits only as long as its own timeout says (none: for ever)
+    case
+      when v_step ->> 'type' = 'wait' then 1
+      else coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts)
+    end,
     coalesce((v_step ->> 'base_delay')::numeric, v_flow.base_delay),
     coalesce((v_step ->> 'max_delay')::numeric, v_flow.max_delay),
-    coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout),
+    case
+      when v_step ->> 'type' = 'wait' then (v_step ->> 'timeout')::numeric
+      else coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout)
+    end,
     coalesce((v_step ->> 'start_delay')::numeric, 0),
     null,
     null,
@@ -448,4 +469,5 @@ comment on function pgflow.add_step(text, text, text[], int, int, int, int, text
 'pgflow-compatible: adds a step to the current version of a flow. Dependencies must exist already (PF002); '
 're-adding an identical step is a no-op; a version that has runs cannot change (PF008). concurrency, '
 'concurrency_key (a path into the run input) and rate_limit ({"limit": n, "per": seconds[, "key": path]}) are '
-'the flow-control options of define_flow (PF001 when invalid).';
+'the flow-control options of define_flow (PF001 when invalid). step_type ''single'', ''map'' or ''wait'' (a wait '
+'step takes no max_attempts, base_delay, start_delay or flow control, and no timeout but its own).';

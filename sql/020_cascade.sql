@@ -191,6 +191,9 @@ begin
     for no key update skip locked
   );
 
+  -- sub-flows (sql/024_subflows.sql): the run's child runs are cancelled; a child run's parent task takes its end
+  perform pgflow._close_subflows(_close_run.run_id, _close_run.status, _close_run.now);
+
   perform pgflow._notify_run_finished(_close_run.run_id, _close_run.status);
 end;
 $$;
@@ -223,6 +226,14 @@ begin
   update pgflow.step_tasks as t
   set status = 'cancelled', finished_at = _skip_step.now
   where t.run_id = _skip_step.run_id and t.step_slug = _skip_step.step_slug and t.status in ('queued', 'started');
+  -- a sub-flow step's child runs are cancelled with its tasks (sql/024_subflows.sql)
+  perform pgflow._cancel_children(
+    _skip_step.run_id, _skip_step.step_slug,
+    pg_catalog.format(
+      'cancelled because step %L of its parent run %s was skipped', _skip_step.step_slug, _skip_step.run_id
+    ),
+    _skip_step.now
+  );
 
   if _skip_step.cascade then
     with recursive
@@ -367,6 +378,11 @@ begin
   foreach v_run_id in array coalesce(v_completed, '{}') loop
     perform pgflow._notify_run_finished(v_run_id, 'completed');
   end loop;
+
+  -- completed child runs: their parent tasks take their outputs (sql/024_subflows.sql)
+  perform pgflow._settle_child(r.run_id, _complete_runs.now)
+  from pgflow.runs as r
+  where r.run_id = any(v_completed) and r.parent_run_id is not null and r.parent_settled_at is null;
 end;
 $$;
 
@@ -405,11 +421,13 @@ as $$
 declare
   v_step record;
 begin
-  select s.step_type, s.condition_if, s.condition_if_not, s.deps_count into v_step
+  select s.step_type, s.condition_if, s.condition_if_not, s.deps_count, s.subflow_slug into v_step
   from pgflow.steps as s
   where s.flow_slug = _starts_plainly.flow_slug and s.flow_version = _starts_plainly.flow_version
     and s.step_slug = _starts_plainly.step_slug;
   return v_step.step_type = 'single' and v_step.condition_if is null and v_step.condition_if_not is null
+    -- a sub-flow step starts child runs (sql/024_subflows.sql)
+    and v_step.subflow_slug is null
     and (
       v_step.deps_count < 2
       or pgflow._input_size(
@@ -420,7 +438,7 @@ end;
 $$;
 
 -- Called by _advance for a ready step that is more than one plain task: a map step (its tasks come
--- from an array), a step with a condition, or a step whose input would be too large to build. Checks the
+-- from an array), a wait step, a step with a condition, or a step whose input would be too large to build. Checks the
 -- size of that input, evaluates the condition against it (for a map step, against the array it maps
 -- over), then creates the tasks. Returns the slugs of the steps that finished at once (an empty map;
 -- skipped steps), or null when the run failed.
@@ -535,6 +553,11 @@ begin
     );
   end if;
 
+  -- a wait step has no task for workers: it waits for its signal (023_wait_steps.sql)
+  if v_step.step_type = 'wait' then
+    return pgflow._start_wait(_start_step.run_id, v_step.step_slug, _start_step.now);
+  end if;
+
   -- the tasks: one for a single step, one per element for a map step; an empty map completes at once
   v_count := case when v_step.step_type = 'map' then pg_catalog.jsonb_array_length(v_source) else 1 end;
   if v_count = 0 then
@@ -549,6 +572,15 @@ begin
   update pgflow.step_states as ss
   set status = 'started', remaining_tasks = v_count, initial_tasks = v_count, started_at = _start_step.now
   where ss.run_id = _start_step.run_id and ss.step_slug = v_step.step_slug;
+
+  -- a sub-flow step: engine-held tasks, each with a child run (sql/024_subflows.sql)
+  if v_step.subflow_slug is not null then
+    return pgflow._start_subflow_tasks(
+      _start_step.run_id, v_step,
+      case when v_step.step_type = 'map' then v_source else pg_catalog.jsonb_build_array(v_input) end,
+      _start_step.now
+    );
+  end if;
 
   -- flow control and fair queueing: the tasks' bucket; due tasks get fair rounds from the queue's smallest on,
   -- one per element (delayed ones get theirs when they become due)

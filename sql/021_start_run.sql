@@ -3,11 +3,12 @@
 -- One transaction creates the run row, one step state per step, and runs the cascade from the
 -- root steps: conditions, tasks of ready steps, empty maps completed at once, and the notification.
 
--- Called by clients to start a run of the current version of a flow (pgflow.flows.is_current: the newest
--- definition, unless set_current_version chose another).
-create or replace function pgflow.start_run(
-  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null,
-  priority int default 0
+-- Called by start_run, and by sub-flow steps for their child runs (_start_child, with the parent task recorded): starts
+-- a run of the current version of a flow (pgflow.flows.is_current: the newest definition, unless
+-- set_current_version chose another).
+create or replace function pgflow._start_run(
+  flow_slug text, input jsonb, run_id uuid, idempotency_key text, priority int,
+  parent_run_id uuid, parent_step_slug text, parent_task_index int, parent_attempt int
 )
 returns pgflow.runs
 language plpgsql
@@ -18,15 +19,15 @@ as $$
 #variable_conflict use_column
 declare
   v_now timestamptz := pgflow.now();
-  v_input jsonb := coalesce(start_run.input, 'null'::jsonb);
+  v_input jsonb := coalesce(_start_run.input, 'null'::jsonb);
   v_flow pgflow.flows;
   v_run pgflow.runs;
   v_root_map text;
-  v_input_size bigint := pgflow._json_size(coalesce(start_run.input, 'null'::jsonb));
+  v_input_size bigint := pgflow._json_size(coalesce(_start_run.input, 'null'::jsonb));
 begin
-  perform pgflow._check_not_null('start_run', 'flow_slug', start_run.flow_slug is null);
-  if start_run.priority is null or start_run.priority not between -1000 and 1000 then
-    perform pgflow._bad_argument('start_run', 'priority', 'an integer from -1000 to 1000', start_run.priority::text);
+  perform pgflow._check_not_null('start_run', 'flow_slug', _start_run.flow_slug is null);
+  if _start_run.priority is null or _start_run.priority not between -1000 and 1000 then
+    perform pgflow._bad_argument('start_run', 'priority', 'an integer from -1000 to 1000', _start_run.priority::text);
   end if;
   if v_input_size > pgflow.max_output_size() then
     raise exception using
@@ -37,27 +38,27 @@ begin
       );
   end if;
 
-  perform pgflow._lock_flow_for_start(start_run.flow_slug);
+  perform pgflow._lock_flow_for_start(_start_run.flow_slug);
   select f.* into v_flow
   from pgflow.flows as f
-  where f.flow_slug = start_run.flow_slug and f.is_current;
+  where f.flow_slug = _start_run.flow_slug and f.is_current;
   if not found then
     raise exception using
       errcode = 'PF004',
       message = pg_catalog.format(
-        'flow %s does not exist; define it first with define_flow', pgflow._shown(start_run.flow_slug)
+        'flow %s does not exist; define it first with define_flow', pgflow._shown(_start_run.flow_slug)
       );
   end if;
 
-  if start_run.idempotency_key is not null then
+  if _start_run.idempotency_key is not null then
     select r.* into v_run
     from pgflow.runs as r
-    where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
+    where r.flow_slug = _start_run.flow_slug and r.idempotency_key = _start_run.idempotency_key;
     if found then
       return v_run;
     end if;
     -- (checked once no run has the key: a run of 0.1.0 may have a longer one)
-    perform pgflow._check_name('start_run', 'idempotency_key', start_run.idempotency_key);
+    perform pgflow._check_name('start_run', 'idempotency_key', _start_run.idempotency_key);
   end if;
 
   select s.step_slug into v_root_map
@@ -75,28 +76,33 @@ begin
       );
   end if;
 
-  if start_run.run_id is not null and exists (select from pgflow.runs as r where r.run_id = start_run.run_id) then
+  if _start_run.run_id is not null and exists (select from pgflow.runs as r where r.run_id = _start_run.run_id) then
     raise exception using
       errcode = 'PF008',
-      message = pg_catalog.format('run %s already exists; pass a new run_id or none', start_run.run_id);
+      message = pg_catalog.format('run %s already exists; pass a new run_id or none', _start_run.run_id);
   end if;
 
   insert into pgflow.runs (
-    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at, priority
+    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at, priority,
+    parent_run_id, parent_step_slug, parent_task_index, parent_attempt
   )
   values (
-    coalesce(start_run.run_id, pg_catalog.gen_random_uuid()),
+    coalesce(_start_run.run_id, pg_catalog.gen_random_uuid()),
     v_flow.flow_slug,
     v_flow.version,
     'started',
     v_input,
-    start_run.idempotency_key,
+    _start_run.idempotency_key,
     (
       select pg_catalog.count(*) from pgflow.steps as s
       where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version
     ),
     v_now,
-    start_run.priority
+    _start_run.priority,
+    _start_run.parent_run_id,
+    _start_run.parent_step_slug,
+    _start_run.parent_task_index,
+    _start_run.parent_attempt
   )
   on conflict do nothing
   returning * into v_run;
@@ -106,13 +112,13 @@ begin
     -- same run_id, this call cannot create it
     select r.* into v_run
     from pgflow.runs as r
-    where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
+    where r.flow_slug = _start_run.flow_slug and r.idempotency_key = _start_run.idempotency_key;
     if found then
       return v_run;
     end if;
     raise exception using
       errcode = 'PF008',
-      message = pg_catalog.format('run %s already exists; pass a new run_id or none', start_run.run_id);
+      message = pg_catalog.format('run %s already exists; pass a new run_id or none', _start_run.run_id);
   end if;
 
   insert into pgflow.step_states (run_id, step_slug, flow_slug, flow_version, status, remaining_deps)
@@ -142,6 +148,25 @@ begin
 
   select r.* into v_run from pgflow.runs as r where r.run_id = v_run.run_id;
   return v_run;
+end;
+$$;
+
+
+-- Called by clients to start a run of the current version of a flow.
+create or replace function pgflow.start_run(
+  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null,
+  priority int default 0
+)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._start_run(
+    start_run.flow_slug, start_run.input, start_run.run_id, start_run.idempotency_key, start_run.priority,
+    null, null, null, null
+  );
 end;
 $$;
 

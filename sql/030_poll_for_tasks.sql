@@ -21,12 +21,29 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_error text;
 begin
+  -- a wait step's deadline: the step fails without retry (023_wait_steps.sql)
+  if _expire_attempt.worker_id is null
+     and pgflow._is_wait_step(_expire_attempt.run_id, _expire_attempt.step_slug) then
+    return pgflow._expire_wait(
+      _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt,
+      _expire_attempt.now, _expire_attempt.wait
+    );
+  end if;
+  -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled
+  if _expire_attempt.worker_id is null then
+    v_error := pgflow._subflow_timeout_error(
+      _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt
+    );
+  end if;
   return pgflow._fail_attempt(
     _expire_attempt.run_id,
     _expire_attempt.step_slug,
     _expire_attempt.task_index,
     case
+      when v_error is not null then v_error
       when _expire_attempt.last_heartbeat_at is null then pg_catalog.format(
         'attempt %s timed out: no result by its deadline %s', _expire_attempt.attempt, _expire_attempt.deadline
       )
@@ -596,6 +613,15 @@ begin
     or exists (select from pgflow.workers as w where w.stopped_at is null and w.expires_at <= v_now)
   ) and exists (select from pgflow.locks as l where l.name = 'expire_tasks' for update skip locked) then
     perform pgflow._expire_tasks(v_now);
+  end if;
+
+  -- Finished child runs whose parent task has not taken their result yet (sub-flows, sql/024_subflows.sql): one probe
+  -- of runs_to_settle, empty when idle.
+  if exists (
+    select from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+  ) then
+    perform pgflow._settle_children(v_now);
   end if;
 
   -- Schedules whose tick has come start their runs (one probe of schedules_next_tick finds whether any has).

@@ -338,7 +338,7 @@ begin
       output_size = coalesce(ss.output_size, 0) + counted.size,
       output = case
         when ss.remaining_tasks <> counted.n then null
-        when s.step_type = 'single' then counted.output
+        when s.step_type <> 'map' then counted.output
         else (
           select pg_catalog.jsonb_agg(o.output order by o.task_index)
           from (
@@ -592,12 +592,36 @@ begin
     end if;
   end if;
 
-  select s.max_attempts, s.base_delay, s.max_delay into v_step
+  select s.max_attempts, s.base_delay, s.max_delay, s.subflow_slug into v_step
   from pgflow.steps as s
   where s.flow_slug = v_state.flow_slug and s.flow_version = v_state.flow_version
     and s.step_slug = _fail_attempt.step_slug;
 
   v_failed := v_task.attempt - v_task.attempts_base;
+
+  ---------------------------------------------------------------------------------------------------
+  -- A sub-flow task (sql/024_subflows.sql): the attempt's child run, if it still runs, is cancelled; a retry starts
+  -- a new child run at once (the task stays engine-held), unless the child flow refuses the input (no retry).
+  ---------------------------------------------------------------------------------------------------
+  if v_step.subflow_slug is not null then
+    if not pgflow._cancel_task_child(
+      _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, v_task.attempt, _fail_attempt.wait,
+      _fail_attempt.now
+    ) then
+      return false;
+    end if;
+    if _fail_attempt.retry and v_failed < v_step.max_attempts then
+      v_message := pgflow._retry_subflow_task(
+        _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, v_task.attempt, _fail_attempt.error,
+        _fail_attempt.now
+      );
+      if v_message is null then
+        return true;
+      end if;
+      _fail_attempt.retry := false;
+      _fail_attempt.error := v_message;
+    end if;
+  end if;
 
   ---------------------------------------------------------------------------------------------------
   -- Attempts left: queue the task again, claimable after the retry delay.

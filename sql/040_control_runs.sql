@@ -164,6 +164,11 @@ begin
     )
   where r.run_id = resume_run.run_id;
 
+  -- sub-flow tasks are held by the engine again, resuming their child runs (sql/024_subflows.sql)
+  perform pgflow._resume_subflow_tasks(resume_run.run_id, v_now);
+  -- wait steps wait again, held by the engine rather than queued (023_wait_steps.sql)
+  perform pgflow._resume_waits(resume_run.run_id, v_now);
+
   select coalesce(pg_catalog.array_agg(ss.step_slug), '{}') into v_ready
   from pgflow.step_states as ss
   where ss.run_id = resume_run.run_id and ss.status = 'created' and ss.remaining_deps = 0;

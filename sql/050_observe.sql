@@ -34,6 +34,15 @@ begin
       'finished_at', r.finished_at,
       'steps', steps.list
     )
+    -- a child run: the sub-flow task that started it (sql/024_subflows.sql)
+    || case
+      when r.parent_run_id is not null then pg_catalog.jsonb_build_object(
+        'parent', pg_catalog.jsonb_build_object(
+          'run_id', r.parent_run_id, 'step_slug', r.parent_step_slug, 'task_index', r.parent_task_index
+        )
+      )
+      else '{}'::jsonb
+    end
   into v_status
   from pgflow.runs as r
   cross join lateral (
@@ -56,13 +65,37 @@ begin
             'started_at', st.started_at,
             'finished_at', st.finished_at
           )
+          -- a sub-flow step: its child flow, and the latest child run of each task (sql/024_subflows.sql)
+          || case
+            when st.subflow_slug is not null then pg_catalog.jsonb_build_object(
+              'subflow', st.subflow_slug,
+              'child_runs', (
+                select coalesce(
+                  pg_catalog.jsonb_agg(
+                    pg_catalog.jsonb_build_object('task_index', c.parent_task_index, 'run_id', c.run_id, 'status', c.status)
+                    order by c.parent_task_index
+                  ),
+                  '[]'::jsonb
+                )
+                from (
+                  select distinct on (ch.parent_task_index) ch.parent_task_index, ch.run_id, ch.status
+                  from pgflow.runs as ch
+                  where ch.parent_run_id = r.run_id and ch.parent_step_slug = st.step_slug
+                  order by ch.parent_task_index, ch.parent_attempt desc, ch.started_at desc
+                ) as c
+              )
+            )
+            else '{}'::jsonb
+          end
+          -- a wait step: "waiting" while started, since when, until when, and its signal's time
+          || case when st.step_type = 'wait' then pgflow._wait_status(r.run_id, st.step_slug, st.status) else '{}' end
           order by st.step_index
         ),
         '[]'::jsonb
       ) as list
     from (
       select
-        ss.step_slug, s.step_type, s.step_index, ss.status, ss.error, ss.started_at, ss.finished_at,
+        ss.step_slug, s.step_type, s.step_index, s.subflow_slug, ss.status, ss.error, ss.started_at, ss.finished_at,
         coalesce(t.total_tasks, 0) as total_tasks,
         coalesce(t.completed_tasks, 0) as completed_tasks,
         coalesce(t.attempts, 0) as attempts,
@@ -98,7 +131,9 @@ $$;
 
 comment on function pgflow.get_run_status(uuid) is
 'The status of a run as JSON: its priority, counts of steps and tasks, percentage, input, output, error and one '
-'entry per step in topological order. PF006 for an unknown run.';
+'entry per step in topological order. A sub-flow step''s entry also has "subflow" (the child flow) and "child_runs" '
+'([{"task_index", "run_id", "status"}], the latest child run of each task); a child run has "parent" ({"run_id", '
+'"step_slug", "task_index"}). PF006 for an unknown run.';
 
 -- Called by `pgflow runs` and dashboards: the most recent runs, optionally of one flow and status.
 create or replace function pgflow.list_runs(
@@ -191,6 +226,11 @@ begin
           'concurrency_key', s.concurrency_key,
           'rate_limit', s.rate_limit
         )
+        -- a sub-flow step: its child flow (sql/024_subflows.sql)
+        || case
+          when s.subflow_slug is not null then pg_catalog.jsonb_build_object('subflow', s.subflow_slug)
+          else '{}'::jsonb
+        end
         order by s.step_index
       ), '[]'::jsonb)
       from pgflow.steps as s

@@ -48,6 +48,8 @@ alter function pgflow.heartbeat security definer;
 alter function pgflow.stop_worker security definer;
 alter function pgflow.live_workers security definer;
 alter function pgflow.schema_version security definer;
+alter function pgflow.signal security definer;
+alter function pgflow.find_run security definer;
 alter function pgflow.next_cron_tick security definer;
 alter function pgflow.create_schedule security definer;
 alter function pgflow.drop_schedule security definer;
@@ -90,7 +92,7 @@ begin
     revoke all on all functions in schema pgflow from pgflow_producer;
     grant usage on schema pgflow to pgflow_producer;
     grant execute on function
-      pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run,
+      pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run, pgflow.signal, pgflow.find_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
       pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
@@ -111,7 +113,7 @@ begin
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
-      pgflow.worker_timeout, pgflow.schema_version, pgflow.next_cron_tick
+      pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run, pgflow.next_cron_tick
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,

@@ -171,13 +171,14 @@ _CHECKS: list[tuple[str, str]] = [
         """,
     ),
     (
-        "a completed task has an output and a finished_at; a started task has a worker, a deadline and an attempt",
+        "a completed task has an output and a finished_at; a started task has an attempt, and a deadline unless the "
+        "engine holds it (no worker: a wait step's task may wait for ever)",
         """
         select t.run_id, format('task %s[%s] is %s (output %s, attempt %s, worker %s, deadline %s)', t.step_slug,
                                 t.task_index, t.status, t.output, t.attempt, t.worker_id, t.deadline)
         from pgflow.step_tasks as t
         where (t.status = 'completed' and (t.output is null or t.finished_at is null))
-           or (t.status = 'started' and (t.deadline is null or t.attempt < 1))
+           or (t.status = 'started' and ((t.deadline is null and t.worker_id is not null) or t.attempt < 1))
         """,
     ),
     (

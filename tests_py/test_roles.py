@@ -54,6 +54,8 @@ GRANTED: dict[str, set[str]] = {
     "start_flow": {PRODUCER},
     "cancel_run": {PRODUCER},
     "resume_run": {PRODUCER},
+    "signal": {PRODUCER},
+    "find_run": {PRODUCER, READER},
     "get_run_status": {PRODUCER, READER},
     "list_runs": {PRODUCER, READER},
     "describe_flow": {PRODUCER, READER},

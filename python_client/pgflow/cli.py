@@ -8,6 +8,7 @@
     pgflow runs [--flow F] [--status S]
     pgflow cancel RUN_ID
     pgflow resume RUN_ID
+    pgflow signal RUN_ID STEP [--payload JSON]
     pgflow graph MODULE:FLOW|FLOW_SLUG [--run RUN_ID] [--format mermaid|dot]
     pgflow prune --older-than 7d
     pgflow flows [FLOW]
@@ -275,18 +276,30 @@ def render_status(status: dict[str, Any]) -> str:
         f"[{bar(int(percent * 10), 1000)}] {percent}% ({status['completed_steps']}/{status['total_steps']} steps, "
         f"{status['completed_tasks']}/{status['total_tasks']} tasks)"
     ]
+    parent = status.get("parent")
+    if parent:  # a child run of a sub-flow step
+        lines.append(
+            f"  child run of {parent['run_id']}, step {parent['step_slug']}, task {parent['task_index']}"
+        )
     width = max([len(s["step_slug"]) for s in status["steps"]] + [4])
     for step in status["steps"]:
         total, done = step["total_tasks"], step["completed_tasks"]
         finished = step["status"] in ("completed", "skipped")
-        shown_total = total if total else (1 if step["step_type"] == "single" else 0)
+        shown_total = total if total else (0 if step["step_type"] == "map" else 1)
         progress = bar(done if total else int(finished), shown_total or 1)
         line = f"  {step['step_slug']:<{width}}  [{progress}] {done:>5}/{total:<5} {step['status']}"
+        if step["status"] == "waiting":  # a wait step waiting for its signal
+            line += f" since {step.get('waiting_since')}"
+            line += f", deadline {step['deadline']}" if step.get("deadline") else ", no deadline"
         if step["attempts"] > max(total, 1) or step["error"]:
             line += f"  attempts {step['attempts']}"
         if step["error"]:
             line += f"  error: {step['error']}"
         lines.append(line)
+        if step.get("subflow"):  # a sub-flow step: its child runs (the latest of each task)
+            lines.append(f"  {'':<{width}}  runs flow {step['subflow']}")
+            for child in step.get("child_runs") or []:
+                lines.append(f"  {'':<{width}}    task {child['task_index']}: run {child['run_id']}  {child['status']}")
     if status["status"] == "completed":
         lines.append(f"output: {json.dumps(status['output'])}")
     elif status["error"]:
@@ -601,6 +614,22 @@ def cmd_resume(args: argparse.Namespace) -> int:
     with Client(args.database_url) as client:
         run = client.resume_run(parse_run_id(args.run_id))
     print(f"run {run.run_id} {run.status}")
+    return 0
+
+
+def cmd_signal(args: argparse.Namespace) -> int:
+    run_id = parse_run_id(args.run_id)
+    checked(_arguments.text, "STEP", args.step)
+    payload = None if args.payload is None else parse_json(args.payload, "--payload")
+    with Client(args.database_url) as client:
+        recorded = client.signal(run_id, args.step, payload)
+    if not recorded:
+        _error(
+            f"run {run_id}: the signal to step {args.step} was not recorded: the step already has a signal, has "
+            "finished, or its timeout passed (pgflow status shows it)"
+        )
+        return 1
+    print(f"run {run_id}: signal to step {args.step} recorded")
     return 0
 
 
@@ -920,8 +949,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser(
+        "signal", parents=[common], help="signal a wait step of a run",
+        description="Signal a wait step of a started run: the payload becomes the step's output and the run goes "
+        "on. A signal to a step not ready yet is kept for it. Exit status 1 when the signal was not recorded (the "
+        "step already had one, has finished, or its timeout passed) or was refused (an unknown run, a run that is "
+        "not started, a step that is not a wait step).",
+    )
+    p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
+    p.add_argument("step", metavar="STEP", help="the wait step's slug")
+    p.add_argument("--payload", default=None, metavar="JSON", help="the step's output as JSON (default null)")
+    p.set_defaults(func=cmd_signal)
+
+    p = sub.add_parser(
         "graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT",
-        description="Print a flow's steps and dependencies as Mermaid or Graphviz DOT; map steps are marked, "
+        description="Print a flow's steps and dependencies as Mermaid or Graphviz DOT; map and wait steps are marked, "
         "conditions (if, if_not, when unmet) are shown on their steps. A flow whose dependencies form a cycle "
         "or name no step is refused (exit 1).",
     )

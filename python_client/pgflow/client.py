@@ -48,6 +48,7 @@ from .errors import (
     PgflowError,
     RunCancelled,
     RunFailed,
+    RunNotFound,
     connected_role,
     first_line,
     is_transient,
@@ -213,20 +214,29 @@ class Client:
     # Flows
     # ------------------------------------------------------------------------------------------------
     def define(self, flow: Flow) -> FlowVersion:
-        """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version. Then
-        create or update the schedules it declares (``Flow(schedules=...)``, each with ``create_schedule``;
-        unchanged ones are left as they are; a schedule no longer declared is not dropped).
-        Raises InvalidDefinition (PF001) for a definition the engine refuses or that is not storable JSON (an
-        option or a condition holding NaN, a datetime...), or for a schedule whose cron or time zone the engine
-        refuses; UnknownDependency, CycleDetected; InvalidInput for a schedule's input that is not storable."""
-        slug, steps, options = _arguments.definition(flow)
-        rows = self._query(
-            "select * from pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options),
-            function="define_flow",
-        )
-        for schedule in flow.schedules:
-            self.create_schedule(schedule.slug, slug, schedule.cron, schedule.input, timezone=schedule.timezone)
-        return _row(FlowVersion, rows[0])
+        """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version. The
+        child ``Flow`` objects of its sub-flow steps are defined first, recursively (``Flow.with_children``). Each
+        flow defined is followed by the schedules it declares (``Flow(schedules=...)``, each with
+        ``create_schedule``: unchanged ones are left as they are; a schedule no longer declared is not dropped).
+        Returns the version of ``flow``. Raises InvalidDefinition (PF001) for a definition the engine refuses or
+        that is not storable JSON (an option or a condition holding NaN, a datetime...), or a schedule whose cron
+        or time zone it refuses; UnknownDependency, CycleDetected (also a flow containing itself through
+        sub-flows), FlowNotFound (a child flow named by slug that does not exist); InvalidInput for a schedule's
+        input that is not storable JSON or that the flow cannot take."""
+        if not isinstance(flow, Flow):
+            _arguments.definition(flow)  # InvalidDefinition naming what was given
+        version: FlowVersion | None = None
+        for each in flow.with_children():
+            slug, steps, options = _arguments.definition(each)
+            rows = self._query(
+                "select * from pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options),
+                function="define_flow",
+            )
+            version = _row(FlowVersion, rows[0])
+            for schedule in each.schedules:
+                self.create_schedule(schedule.slug, slug, schedule.cron, schedule.input, timezone=schedule.timezone)
+        assert version is not None
+        return version
 
     def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
         """One version of a flow (the current one by default) as pgflow.describe_flow's JSON: each step with
@@ -436,6 +446,39 @@ class Client:
         """Start a failed or cancelled run again where it stopped. InvalidState for a run in another status,
         RunNotFound for an unknown one."""
         rows = self._query("select * from pgflow.resume_run(%s)", (as_run_id(run),), function="resume_run")
+        return _row(Run, rows[0])
+
+    def signal(self, run: Run | uuid.UUID | str, step_slug: str, payload: Any = None) -> bool:
+        """Signal a wait step of a started run (``pgflow.signal``): ``payload`` (any storable JSON value; None is
+        JSON null) becomes the step's output and the run goes on, in the same transaction. A signal to a step
+        that is not ready yet is kept and applied when it becomes ready. Returns True when the signal was
+        recorded, False when the step already had one, had finished, or its timeout had passed.
+
+        Raises InvalidInput, before anything is sent, for a payload that is not storable JSON or a step_slug that
+        is not a non-empty string, and (PF005) for a payload over ``pgflow.max_output_size()`` bytes; RunNotFound
+        for an unknown run; InvalidState (PF008) for a run that is not started or a step that is not a wait step
+        of the run's flow version."""
+        run_id = as_run_id(run)
+        _arguments.text("step_slug", step_slug)
+        payload_text = _arguments.json_text("payload", payload)
+        rows = self._query(
+            "select pgflow.signal(%s, %s, %s::jsonb) as recorded", (run_id, step_slug, payload_text),
+            function="signal",
+        )
+        return bool(rows[0]["recorded"])
+
+    def find_run(self, flow_or_slug: Flow | str, idempotency_key: str) -> Run | None:
+        """The run of the flow started with this idempotency key (``start_run(..., idempotency_key=...)``), or
+        None when there is none (``pgflow.find_run``): for a webhook that knows an order id, not a run id.
+        InvalidInput for a key that is not a non-empty string."""
+        slug = _flow_slug(flow_or_slug)
+        _arguments.text("idempotency_key", idempotency_key)
+        try:
+            rows = self._query(
+                "select * from pgflow.find_run(%s, %s)", (slug, idempotency_key), function="find_run"
+            )
+        except RunNotFound:
+            return None
         return _row(Run, rows[0])
 
     def prune_runs(self, older_than: dt.timedelta | str) -> int:

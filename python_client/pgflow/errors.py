@@ -238,6 +238,8 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "start_flow": (PRODUCER_ROLE,),
     "cancel_run": (PRODUCER_ROLE,),
     "resume_run": (PRODUCER_ROLE,),
+    "signal": (PRODUCER_ROLE,),
+    "find_run": (PRODUCER_ROLE, READER_ROLE),
     "get_run_status": (PRODUCER_ROLE, READER_ROLE),
     "list_runs": (PRODUCER_ROLE, READER_ROLE),
     "describe_flow": (PRODUCER_ROLE, READER_ROLE),

@@ -39,6 +39,8 @@ STEP_OPTIONS = {
 FLOW_OPTIONS = ("max_attempts", "base_delay", "max_delay", "timeout")
 
 _ROOT = object()  # marker: Flow.map(over=None) maps the run input
+#: the step type of a wait step, which has no handler
+WAIT = "wait"
 
 #: the engine's rule for flow, step and schedule slugs (SPEC §2)
 SLUG_PATTERN = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,127}")
@@ -77,19 +79,29 @@ class Schedule:
 
 @dataclass(frozen=True)
 class Step:
-    """One step of a flow: its slug, handler, dependencies and options (JSON keys)."""
+    """One step of a flow: its slug, handler, dependencies and options (JSON keys). A step the engine runs
+    itself has no handler (None), and workers are never given its tasks: a wait step (``step_type`` "wait", held
+    until ``pgflow.signal``) and a sub-flow step (its tasks are child runs; ``child`` is then the child Flow when
+    the step was declared with one, None for a slug)."""
 
     slug: str
-    handler: Callable[..., Any]
+    handler: Callable[..., Any] | None
     step_type: str = "single"
     #: the slugs it depends on; None when not given (only the tuple syntax leaves it out)
     depends_on: tuple[str, ...] | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    child: Flow | None = None
 
     @property
     def takes_context(self) -> bool:
-        """Whether the handler accepts a second positional argument (the pgflow.Context)."""
-        return _accepts_two_args(self.handler)
+        """Whether the handler accepts a second positional argument (the pgflow.Context); False without one."""
+        return self.handler is not None and _accepts_two_args(self.handler)
+
+    @property
+    def subflow(self) -> str | None:
+        """The slug of the child flow of a sub-flow step, else None."""
+        flow = self.options.get("flow")
+        return flow if isinstance(flow, str) else None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"slug": self.slug}
@@ -406,14 +418,36 @@ class Flow:
 
     @overload
     def map(
+        self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None,
+        flow: Flow | str, **options: Any,
+    ) -> str: ...
+
+    @overload
+    def map(
         self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None, **options: Any
     ) -> Callable[[F], F]: ...
 
-    def map(self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, **options: Any) -> Any:
+    def map(
+        self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, flow: Flow | str | None = None,
+        **options: Any,
+    ) -> Any:
         """Declare a map step: its handler runs once per element of an array and the step's output is the
         array of results, in order. ``over`` is the step whose output it maps (a slug or a decorated
         function); ``over=None`` (or no ``over``) maps the run input, which must then be an array. It takes the
-        options of ``step``; ``concurrency`` and ``rate_limit`` count its element tasks."""
+        options of ``step``; ``concurrency`` and ``rate_limit`` count its element tasks.
+
+        With ``flow`` (a child ``Flow``, or the slug of a flow defined elsewhere) it is a map sub-flow step, called
+        without a handler: ``flow.map(over="lines", flow=order_line, slug="process_lines")`` starts one run of the
+        child flow per element (the element is its input); the step's output is the array of their outputs.
+        Returns the step's slug (default: the child flow's slug). Options as ``subflow``."""
+        if flow is not None:
+            if fn is not None:
+                raise InvalidDefinition(
+                    f"flow {self.slug!r}: a map sub-flow step has no handler; call flow.map(over=..., flow=child) "
+                    "without decorating a function"
+                )
+            source = None if over is _ROOT else over
+            return self._add_subflow(flow, "map", slug, [] if source is None else [source], options)
 
         def register(handler: F) -> F:
             source = None if over is _ROOT else over
@@ -427,6 +461,109 @@ class Flow:
             return handler
 
         return register(fn) if fn is not None else register
+
+    def subflow(
+        self,
+        child_flow: Flow | str,
+        *,
+        slug: str | None = None,
+        depends_on: Sequence[str | Callable[..., Any]] = (),
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        if_: Any = None,
+        if_not: Any = None,
+        when_unmet: str | None = None,
+        when_exhausted: str | None = None,
+    ) -> str:
+        """Declare a sub-flow step: it has no handler; its task starts a run of ``child_flow`` (a ``Flow``, or the
+        slug of a flow defined elsewhere), on that flow's current version, with the step's input (the run input
+        for a root step, else ``{dependency_slug: output}``), and completes with the child run's output. A failed
+        or cancelled child fails the attempt; a retry (``max_attempts``) starts a new child run at once. ``timeout``
+        (seconds) limits each child run; without it a child runs as long as it takes (the flow's timeout does not
+        apply). Returns the step's slug (default: the child flow's slug), for ``depends_on`` of later steps.
+        ``Client.define`` and ``Worker`` define and serve child ``Flow`` objects with their parent."""
+        options = {
+            "max_attempts": max_attempts, "timeout": timeout, "if_": if_, "if_not": if_not,
+            "when_unmet": when_unmet, "when_exhausted": when_exhausted,
+        }
+        return self._add_subflow(child_flow, "single", slug, depends_on, options)
+
+    def _add_subflow(
+        self, child_flow: Flow | str, step_type: str, slug: str | None, depends_on: Any, options: Mapping[str, Any]
+    ) -> str:
+        if isinstance(child_flow, Flow):
+            child_slug, child = child_flow.slug, child_flow
+        elif isinstance(child_flow, str):
+            child_slug, child = child_flow, None
+        else:
+            raise InvalidDefinition(
+                f"flow {self.slug!r}: a sub-flow step's flow must be a pgflow.Flow or a flow slug, "
+                f"got {type(child_flow).__name__}"
+            )
+        step = Step(
+            slug=slug or child_slug,
+            handler=None,
+            step_type=step_type,
+            depends_on=self._resolve(depends_on),
+            options={**_step_options(options), "flow": child_slug},
+            child=child,
+        )
+        check_conditions(self.slug, step, step.depends_on or ())
+        self._steps.append(step)
+        return step.slug
+
+    def with_children(self) -> list[Flow]:
+        """This flow and the child ``Flow`` objects of its sub-flow steps, recursively, each once, every child
+        before the flows that contain it (the order to define them in). A child named by slug only is not
+        included (it is defined elsewhere)."""
+        ordered: list[Flow] = []
+        seen: set[int] = set()
+
+        def visit(flow: Flow, path: tuple[str, ...]) -> None:
+            if id(flow) in seen:
+                return
+            if flow.slug in path:
+                raise InvalidDefinition(
+                    f"flow {flow.slug!r} would contain itself: {' -> '.join((*path, flow.slug))}"
+                )
+            for step in flow._steps:
+                if step.child is not None:
+                    visit(step.child, (*path, flow.slug))
+            seen.add(id(flow))
+            ordered.append(flow)
+
+        visit(self, ())
+        return ordered
+
+    def wait(
+        self,
+        slug: str,
+        *,
+        depends_on: Sequence[str | Callable[..., Any]] | str | Callable[..., Any] = (),
+        timeout: float | None = None,
+        if_: Any = None,
+        if_not: Any = None,
+        when_unmet: str | None = None,
+        when_exhausted: str | None = None,
+    ) -> str:
+        """Declare a wait step: no handler and no task for workers. Once its dependencies are done (and its
+        condition met) it waits for ``Client.signal(run, slug, payload)`` (``pgflow.signal``); the payload becomes
+        its output. A signal sent before the step is ready is kept and applied when it becomes ready. Returns the
+        slug, for the ``depends_on`` of later steps (or ``over`` of a map step).
+
+        ``timeout``: seconds it waits once ready (0.1 to 3,153,600,000); past it the step fails without retry and
+        ``when_exhausted`` applies ("fail", "skip", "skip-cascade"). None: it waits for ever (the flow's timeout
+        never applies to a wait step). ``if_``, ``if_not``, ``when_unmet``: conditions, as for ``step``, against
+        the run input (a root wait step) or ``{dependency_slug: output}``. A wait step is never retried, delayed
+        or flow-controlled, so it takes no other option. ``InvalidDefinition`` (PF001) for a bad condition
+        here; the engine checks the rest when the flow is defined."""
+        options = {"timeout": timeout, "if_": if_, "if_not": if_not, "when_unmet": when_unmet,
+                   "when_exhausted": when_exhausted}
+        self._add(Step(
+            slug=slug, handler=None, step_type=WAIT, depends_on=self._resolve(depends_on),
+            options=_step_options(options),
+        ))
+        return slug
 
     @classmethod
     def from_steps(
@@ -483,12 +620,14 @@ class Flow:
 
     # ------------------------------------------------------------------------------------------------
     def _add(self, step: Step) -> None:
-        check_handler(self.slug, step.slug, step.handler)
+        if step.handler is not None:
+            check_handler(self.slug, step.slug, step.handler)
         step = dataclasses.replace(step, options=check_flow_control(self.slug, step.slug, step.options))
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)
         self._steps.append(step)
-        self._slug_of[id(step.handler)] = step.slug
+        if step.handler is not None:
+            self._slug_of[id(step.handler)] = step.slug
 
     def _resolve(self, deps: Any) -> tuple[str, ...]:
         if isinstance(deps, (str, bytes)) or callable(deps):

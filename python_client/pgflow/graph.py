@@ -1,10 +1,12 @@
-"""Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. A step's
+"""Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. Map and wait steps
+are marked (``fetch (map)``, ``approval (wait)``: a hexagon in Mermaid, a dashed box in DOT). A step's
 conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with either, ``when unmet: ...``; so is
 its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``.
 
 A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
-``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit`` (as
-``pgflow.describe_flow`` gives them; None or absent when not set).
+``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit`` and ``subflow`` (a sub-flow
+step's child flow, shown in its label as ``lines → order_line``) (as ``pgflow.describe_flow`` gives them; None or
+absent when not set).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ MAX_PATTERN = 60
 COLOURS = {
     "created": ("#f5f5f5", "#9e9e9e"),
     "started": ("#bbdefb", "#1565c0"),
+    "waiting": ("#e1bee7", "#6a1b9a"),
     "completed": ("#c8e6c9", "#2e7d32"),
     "failed": ("#ffcdd2", "#c62828"),
     "skipped": ("#fff9c4", "#f9a825"),
@@ -47,6 +50,8 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
             deps = list(step.depends_on or ())
         entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
         entry.update({key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS if key in step.options})
+        if step.subflow is not None:
+            entry["subflow"] = step.subflow
         out.append(entry)
     return out
 
@@ -102,8 +107,10 @@ def annotations(step: Mapping[str, Any]) -> list[str]:
 
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
     label = step["step_slug"]
-    if step.get("step_type") == "map":
-        label += " (map)"
+    if step.get("subflow"):
+        label += f" \u2192 {step['subflow']}"  # a sub-flow step: "lines → order_line"
+    if step.get("step_type") in ("map", "wait"):
+        label += f" ({step['step_type']})"
     status = statuses.get(step["step_slug"])
     if status:
         label += f": {status}"
@@ -131,7 +138,7 @@ def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[
         slug = step["step_slug"]
         label = _label(step, statuses).replace('"', "'")
         label = "<br/>".join([label, *(_mermaid_text(line) for line in annotations(step))])
-        shape = f'[["{label}"]]' if step.get("step_type") == "map" else f'["{label}"]'
+        shape = {"map": f'[["{label}"]]', "wait": f'{{{{"{label}"}}}}'}.get(step.get("step_type", ""), f'["{label}"]')
         lines.append(f"  {slug}{shape}")
     for step in steps:
         for dep in step["depends_on"]:
@@ -160,6 +167,8 @@ def to_dot(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str,
         attrs = [f'label="{label}"']
         if step.get("step_type") == "map":
             attrs.append('peripheries=2')
+        elif step.get("step_type") == "wait":
+            attrs.append('style="rounded,filled,dashed"')
         status = statuses.get(slug)
         if status in COLOURS:
             fill, stroke = COLOURS[status]

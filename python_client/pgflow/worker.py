@@ -400,10 +400,13 @@ class Worker:
             raise InvalidInput(f"flows must be a Flow or Flows, got {type(flows).__name__}")
         if not flow_list:
             raise InvalidInput("a Worker needs at least one flow")
-        by_slug: dict[str, Flow] = {}
         for flow in flow_list:
             if not isinstance(flow, Flow):
                 raise InvalidInput(f"flows must hold pgflow.Flow objects, got {type(flow).__name__}")
+        # the child flows of sub-flow steps are served too (defined first), without being listed
+        flow_list = [each for flow in flow_list for each in flow.with_children()]
+        by_slug: dict[str, Flow] = {}
+        for flow in flow_list:
             if by_slug.get(flow.slug, flow) is not flow:
                 raise InvalidInput(f"flows holds two different flows with the slug {flow.slug!r}")
             by_slug[flow.slug] = flow
@@ -440,7 +443,8 @@ class Worker:
         if isolation == "process":
             for flow in by_slug.values():
                 for step in flow.steps:
-                    _check_picklable(flow, step)
+                    if step.handler is not None:
+                        _check_picklable(flow, step)
         #: "thread" or "process"
         self.isolation = isolation
         self.startup_timeout = _arguments.number(
@@ -451,9 +455,13 @@ class Worker:
         #: isolation); beyond it a handler past its deadline keeps its slot until it returns
         self.max_lingering = self.concurrency
         #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
-        #: Step.takes_context inspects the handler's signature
+        #: Step.takes_context inspects the handler's signature. Steps without a handler (wait and sub-flow steps) are not in
+        #: it: the engine never gives their tasks to a worker
         self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
-            (flow.slug, step.slug): (step, step.takes_context) for flow in by_slug.values() for step in flow.steps
+            (flow.slug, step.slug): (step, step.takes_context)
+            for flow in by_slug.values() for step in flow.steps
+            # (steps without a handler, such as sub-flow steps, are run by the engine: no task of theirs is polled)
+            if step.handler is not None
         }
         self.define = bool(define)
         self.listen = bool(listen)
@@ -711,8 +719,8 @@ class Worker:
     def _define_flows(self) -> None:
         """Define each flow (with ``define``) and the schedules it declares, then find the versions whose
         definitions equal this worker's code (pgflow.find_flow_versions): the worker claims tasks of those versions
-        only, so a worker of older or newer code never runs a version whose steps it does not have. Errors of the engine are raised; a lost
-        connection is retried with backoff."""
+        only, so a worker of older or newer code never runs a version whose steps it does not have. Errors of the
+        engine are raised; a lost connection is retried with backoff."""
         failures = 0
         pending = list(self.flows.values())
         while pending and not self._stopping.is_set():
@@ -994,6 +1002,10 @@ class Worker:
                 if flow is None:
                     raise LookupError(f"worker {self.worker_id} has no flow {task.flow_slug!r}")
                 found = flow.get_step(task.step_slug)  # a step added to the flow after the worker was made
+                if found.handler is None:
+                    raise LookupError(
+                        f"step {task.flow_slug}.{task.step_slug} is a {found.step_type} step, which has no handler"
+                    )
             except LookupError as exc:
                 error = f"{exc}; is this worker running the current version of the flow?"
                 log.error("%s: %s", task.describe(), error, extra=task.log_fields())
@@ -1879,6 +1891,8 @@ def _check_picklable(flow: Flow, step: Any) -> None:
     """InvalidInput unless the step's handler can be sent to a child process (pickled by reference: a function
     defined at the top level of an importable module)."""
     handler = step.handler
+    if handler is None:  # a step the engine runs (a sub-flow step)
+        return
     try:
         pickle.dumps(handler)
     except Exception as exc:

@@ -33,6 +33,11 @@ where parent_run_id is not null;
 create index runs_to_settle on pgflow.runs (finished_at)
 where parent_run_id is not null and finished_at is not null and parent_settled_at is null;
 
+-- Wait steps, like single steps, may have several dependencies: only a map step has at most one.
+alter table pgflow.steps
+drop constraint steps_map_has_at_most_one_dep,
+add constraint steps_map_has_at_most_one_dep check (step_type <> 'map' or deps_count <= 1);
+
 -- Signals of wait steps.
 alter table pgflow.step_states
 add column signal jsonb,
@@ -560,7 +565,7 @@ parallel safe
 as $$
   select array[
     'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit'
+    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow'
   ]
 $$;
 
@@ -820,13 +825,20 @@ begin
   end if;
 
   v_type := coalesce(_normalize_step.step ->> 'type', 'single');
-  if v_type not in ('single', 'map')
+  if v_type not in ('single', 'map', 'wait')
      or pg_catalog.jsonb_typeof(_normalize_step.step -> 'type') not in ('string', 'null') then
     raise exception using
       errcode = 'PF001',
       message = pg_catalog.format(
-        '%s: type must be "single" or "map", got %s', v_owner, pgflow._shown((_normalize_step.step -> 'type')::text)
+        '%s: type must be "single", "map" or "wait", got %s', v_owner,
+        pgflow._shown((_normalize_step.step -> 'type')::text)
       );
+  end if;
+  -- a wait step takes only the options that mean something for it (023_wait_steps.sql)
+  if v_type = 'wait' and pgflow._wait_step_error(_normalize_step.step) is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, pgflow._wait_step_error(_normalize_step.step));
   end if;
 
   if _normalize_step.step ? 'depends_on' then
@@ -876,6 +888,13 @@ begin
       message = pg_catalog.format('%s: %s', v_owner, v_flow_control_error);
   end if;
 
+  -- a sub-flow step (sql/024_subflows.sql)
+  if pgflow._subflow_error(_normalize_step.step) is not null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format('%s: %s', v_owner, pgflow._subflow_error(_normalize_step.step));
+  end if;
+
   return pg_catalog.jsonb_build_object(
     'slug', v_slug,
     'type', v_type,
@@ -889,7 +908,11 @@ begin
     'if_not', nullif(_normalize_step.step -> 'if_not', 'null'::jsonb),
     'when_unmet', v_when_unmet,
     'when_exhausted', v_when_exhausted
-  ) || pgflow._flow_control_options(_normalize_step.step);
+  ) || pgflow._flow_control_options(_normalize_step.step)
+  -- the child flow of a sub-flow step, only when there is one (other definitions normalize as before)
+  || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
+    'flow', nullif(_normalize_step.step -> 'flow', 'null'::jsonb)
+  ));
 end;
 $$;
 
@@ -917,8 +940,9 @@ begin
       select from pg_catalog.jsonb_object_keys(e.step) as k (key)
       where not (k.key = any(pgflow._step_keys()))
     )
-    and coalesce(e.step ->> 'type', 'single') in ('single', 'map')
+    and coalesce(e.step ->> 'type', 'single') in ('single', 'map', 'wait')
     and coalesce(pg_catalog.jsonb_typeof(e.step -> 'type'), 'null') in ('string', 'null')
+    and (e.step ->> 'type' is distinct from 'wait' or pgflow._wait_step_error(e.step) is null)
     and coalesce(e.step ->> 'when_unmet', 'skip') in ('skip', 'skip-cascade', 'fail')
     and coalesce(e.step ->> 'when_exhausted', 'fail') in ('fail', 'skip', 'skip-cascade')
     and case coalesce(pg_catalog.jsonb_typeof(e.step -> 'depends_on'), 'null')
@@ -937,7 +961,8 @@ begin
     and (
       not (e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'])
       or pgflow._flow_control_error(e.step) is null
-    ),
+    )
+    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
   into v_valid
@@ -977,6 +1002,11 @@ begin
       'when_exhausted', coalesce(e.step ->> 'when_exhausted', 'fail')
     ) || case
       when e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'] then pgflow._flow_control_options(e.step)
+      else '{}'::jsonb
+    end || case
+      -- the child flow of a sub-flow step (sql/024_subflows.sql)
+      when coalesce(e.step -> 'flow', 'null'::jsonb) <> 'null'::jsonb
+        then pg_catalog.jsonb_build_object('flow', e.step -> 'flow')
       else '{}'::jsonb
     end
     order by e.pos
@@ -1456,7 +1486,7 @@ begin
     flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
     max_attempts, base_delay, max_delay, timeout, start_delay,
     condition_if, condition_if_not, when_unmet, when_exhausted, created_at,
-    concurrency, concurrency_key, rate_limit
+    concurrency, concurrency_key, rate_limit, subflow_slug
   )
   select
     v_flow.flow_slug,
@@ -1465,10 +1495,18 @@ begin
     (v_position ->> (s.step ->> 'slug'))::int,
     s.step ->> 'type',
     pg_catalog.jsonb_array_length(s.step -> 'depends_on'),
-    coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts),
+    -- a wait step is never retried, and waits only as long as its own timeout says (none: for ever)
+    case
+      when s.step ->> 'type' = 'wait' then 1
+      else coalesce((s.step ->> 'max_attempts')::int, v_flow.max_attempts)
+    end,
     coalesce((s.step ->> 'base_delay')::numeric, v_flow.base_delay),
     coalesce((s.step ->> 'max_delay')::numeric, v_flow.max_delay),
-    coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout),
+    -- (wait and sub-flow steps have a deadline only from their own timeout: never the flow's; none: for ever)
+    case
+      when s.step ->> 'type' = 'wait' or s.step ? 'flow' then (s.step ->> 'timeout')::numeric
+      else coalesce((s.step ->> 'timeout')::numeric, v_flow.timeout)
+    end,
     coalesce((s.step ->> 'start_delay')::numeric, 0),
     nullif(s.step -> 'if', 'null'::jsonb),
     nullif(s.step -> 'if_not', 'null'::jsonb),
@@ -1477,7 +1515,8 @@ begin
     _insert_flow_version.created_at,
     (s.step ->> 'concurrency')::int,
     pgflow._bucket_key_path(s.step),
-    s.step -> 'rate_limit'
+    s.step -> 'rate_limit',
+    s.step ->> 'flow'
   from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step);
 
   insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
@@ -1533,6 +1572,8 @@ begin
 
   -- a new version: the rules that apply to new definitions only (versions written before them stay usable)
   perform pgflow._check_conditions(define_flow.flow_slug, v_definition -> 'steps');
+  -- child flows exist, and no flow contains itself (sql/024_subflows.sql)
+  perform pgflow._check_subflows(define_flow.flow_slug, v_definition -> 'steps');
 
   return pgflow._insert_flow_version(
     define_flow.flow_slug,
@@ -1552,8 +1593,11 @@ comment on function pgflow.define_flow(text, jsonb, jsonb) is
 'writes nothing, without making it current; a definition equal to none becomes version N+1 and the current version '
 '(runs in flight keep theirs). Returns the pgflow.flows row (is_current says whether it is current). Errors: PF001 '
 'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
-'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules), '
-'PF002 unknown dependencies, PF003 cycle.';
+'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules; a '
+'sub-flow step {"flow": "child"} with start_delay, base_delay, max_delay or flow control; a wait step, "type": '
+'"wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted), PF002 unknown '
+'dependencies, PF003 cycle (of steps, or of flows through sub-flow steps, any version counting), PF004 a sub-flow '
+'step''s child flow does not exist.';
 
 -- Called by workers that do not define their flows (pgflow.Worker(define=False)) and by deploy tools: which
 -- versions of a flow have exactly this definition, without writing anything.
@@ -1787,10 +1831,17 @@ begin
     pg_catalog.jsonb_array_length(v_steps),
     v_step ->> 'type',
     pg_catalog.jsonb_array_length(v_step -> 'depends_on'),
-    coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts),
+    -- a wait step is never retried, and waits only as long as its own timeout says (none: for ever)
+    case
+      when v_step ->> 'type' = 'wait' then 1
+      else coalesce((v_step ->> 'max_attempts')::int, v_flow.max_attempts)
+    end,
     coalesce((v_step ->> 'base_delay')::numeric, v_flow.base_delay),
     coalesce((v_step ->> 'max_delay')::numeric, v_flow.max_delay),
-    coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout),
+    case
+      when v_step ->> 'type' = 'wait' then (v_step ->> 'timeout')::numeric
+      else coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout)
+    end,
     coalesce((v_step ->> 'start_delay')::numeric, 0),
     null,
     null,
@@ -1819,7 +1870,8 @@ comment on function pgflow.add_step(text, text, text[], int, int, int, int, text
 'pgflow-compatible: adds a step to the current version of a flow. Dependencies must exist already (PF002); '
 're-adding an identical step is a no-op; a version that has runs cannot change (PF008). concurrency, '
 'concurrency_key (a path into the run input) and rate_limit ({"limit": n, "per": seconds[, "key": path]}) are '
-'the flow-control options of define_flow (PF001 when invalid).';
+'the flow-control options of define_flow (PF001 when invalid). step_type ''single'', ''map'' or ''wait'' (a wait '
+'step takes no max_attempts, base_delay, start_delay or flow control, and no timeout but its own).';
 
 -- ---- sql/012_cron.sql ----
 
@@ -2480,6 +2532,9 @@ begin
     for no key update skip locked
   );
 
+  -- sub-flows (sql/024_subflows.sql): the run's child runs are cancelled; a child run's parent task takes its end
+  perform pgflow._close_subflows(_close_run.run_id, _close_run.status, _close_run.now);
+
   perform pgflow._notify_run_finished(_close_run.run_id, _close_run.status);
 end;
 $$;
@@ -2512,6 +2567,14 @@ begin
   update pgflow.step_tasks as t
   set status = 'cancelled', finished_at = _skip_step.now
   where t.run_id = _skip_step.run_id and t.step_slug = _skip_step.step_slug and t.status in ('queued', 'started');
+  -- a sub-flow step's child runs are cancelled with its tasks (sql/024_subflows.sql)
+  perform pgflow._cancel_children(
+    _skip_step.run_id, _skip_step.step_slug,
+    pg_catalog.format(
+      'cancelled because step %L of its parent run %s was skipped', _skip_step.step_slug, _skip_step.run_id
+    ),
+    _skip_step.now
+  );
 
   if _skip_step.cascade then
     with recursive
@@ -2656,6 +2719,11 @@ begin
   foreach v_run_id in array coalesce(v_completed, '{}') loop
     perform pgflow._notify_run_finished(v_run_id, 'completed');
   end loop;
+
+  -- completed child runs: their parent tasks take their outputs (sql/024_subflows.sql)
+  perform pgflow._settle_child(r.run_id, _complete_runs.now)
+  from pgflow.runs as r
+  where r.run_id = any(v_completed) and r.parent_run_id is not null and r.parent_settled_at is null;
 end;
 $$;
 
@@ -2694,11 +2762,13 @@ as $$
 declare
   v_step record;
 begin
-  select s.step_type, s.condition_if, s.condition_if_not, s.deps_count into v_step
+  select s.step_type, s.condition_if, s.condition_if_not, s.deps_count, s.subflow_slug into v_step
   from pgflow.steps as s
   where s.flow_slug = _starts_plainly.flow_slug and s.flow_version = _starts_plainly.flow_version
     and s.step_slug = _starts_plainly.step_slug;
   return v_step.step_type = 'single' and v_step.condition_if is null and v_step.condition_if_not is null
+    -- a sub-flow step starts child runs (sql/024_subflows.sql)
+    and v_step.subflow_slug is null
     and (
       v_step.deps_count < 2
       or pgflow._input_size(
@@ -2709,7 +2779,7 @@ end;
 $$;
 
 -- Called by _advance for a ready step that is more than one plain task: a map step (its tasks come
--- from an array), a step with a condition, or a step whose input would be too large to build. Checks the
+-- from an array), a wait step, a step with a condition, or a step whose input would be too large to build. Checks the
 -- size of that input, evaluates the condition against it (for a map step, against the array it maps
 -- over), then creates the tasks. Returns the slugs of the steps that finished at once (an empty map;
 -- skipped steps), or null when the run failed.
@@ -2824,6 +2894,11 @@ begin
     );
   end if;
 
+  -- a wait step has no task for workers: it waits for its signal (023_wait_steps.sql)
+  if v_step.step_type = 'wait' then
+    return pgflow._start_wait(_start_step.run_id, v_step.step_slug, _start_step.now);
+  end if;
+
   -- the tasks: one for a single step, one per element for a map step; an empty map completes at once
   v_count := case when v_step.step_type = 'map' then pg_catalog.jsonb_array_length(v_source) else 1 end;
   if v_count = 0 then
@@ -2838,6 +2913,15 @@ begin
   update pgflow.step_states as ss
   set status = 'started', remaining_tasks = v_count, initial_tasks = v_count, started_at = _start_step.now
   where ss.run_id = _start_step.run_id and ss.step_slug = v_step.step_slug;
+
+  -- a sub-flow step: engine-held tasks, each with a child run (sql/024_subflows.sql)
+  if v_step.subflow_slug is not null then
+    return pgflow._start_subflow_tasks(
+      _start_step.run_id, v_step,
+      case when v_step.step_type = 'map' then v_source else pg_catalog.jsonb_build_array(v_input) end,
+      _start_step.now
+    );
+  end if;
 
   -- flow control and fair queueing: the tasks' bucket; due tasks get fair rounds from the queue's smallest on,
   -- one per element (delayed ones get theirs when they become due)
@@ -3186,11 +3270,12 @@ $$;
 -- One transaction creates the run row, one step state per step, and runs the cascade from the
 -- root steps: conditions, tasks of ready steps, empty maps completed at once, and the notification.
 
--- Called by clients to start a run of the current version of a flow (pgflow.flows.is_current: the newest
--- definition, unless set_current_version chose another).
-create or replace function pgflow.start_run(
-  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null,
-  priority int default 0
+-- Called by start_run, and by sub-flow steps for their child runs (_start_child, with the parent task recorded): starts
+-- a run of the current version of a flow (pgflow.flows.is_current: the newest definition, unless
+-- set_current_version chose another).
+create or replace function pgflow._start_run(
+  flow_slug text, input jsonb, run_id uuid, idempotency_key text, priority int,
+  parent_run_id uuid, parent_step_slug text, parent_task_index int, parent_attempt int
 )
 returns pgflow.runs
 language plpgsql
@@ -3201,15 +3286,15 @@ as $$
 #variable_conflict use_column
 declare
   v_now timestamptz := pgflow.now();
-  v_input jsonb := coalesce(start_run.input, 'null'::jsonb);
+  v_input jsonb := coalesce(_start_run.input, 'null'::jsonb);
   v_flow pgflow.flows;
   v_run pgflow.runs;
   v_root_map text;
-  v_input_size bigint := pgflow._json_size(coalesce(start_run.input, 'null'::jsonb));
+  v_input_size bigint := pgflow._json_size(coalesce(_start_run.input, 'null'::jsonb));
 begin
-  perform pgflow._check_not_null('start_run', 'flow_slug', start_run.flow_slug is null);
-  if start_run.priority is null or start_run.priority not between -1000 and 1000 then
-    perform pgflow._bad_argument('start_run', 'priority', 'an integer from -1000 to 1000', start_run.priority::text);
+  perform pgflow._check_not_null('start_run', 'flow_slug', _start_run.flow_slug is null);
+  if _start_run.priority is null or _start_run.priority not between -1000 and 1000 then
+    perform pgflow._bad_argument('start_run', 'priority', 'an integer from -1000 to 1000', _start_run.priority::text);
   end if;
   if v_input_size > pgflow.max_output_size() then
     raise exception using
@@ -3220,27 +3305,27 @@ begin
       );
   end if;
 
-  perform pgflow._lock_flow_for_start(start_run.flow_slug);
+  perform pgflow._lock_flow_for_start(_start_run.flow_slug);
   select f.* into v_flow
   from pgflow.flows as f
-  where f.flow_slug = start_run.flow_slug and f.is_current;
+  where f.flow_slug = _start_run.flow_slug and f.is_current;
   if not found then
     raise exception using
       errcode = 'PF004',
       message = pg_catalog.format(
-        'flow %s does not exist; define it first with define_flow', pgflow._shown(start_run.flow_slug)
+        'flow %s does not exist; define it first with define_flow', pgflow._shown(_start_run.flow_slug)
       );
   end if;
 
-  if start_run.idempotency_key is not null then
+  if _start_run.idempotency_key is not null then
     select r.* into v_run
     from pgflow.runs as r
-    where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
+    where r.flow_slug = _start_run.flow_slug and r.idempotency_key = _start_run.idempotency_key;
     if found then
       return v_run;
     end if;
     -- (checked once no run has the key: a run of 0.1.0 may have a longer one)
-    perform pgflow._check_name('start_run', 'idempotency_key', start_run.idempotency_key);
+    perform pgflow._check_name('start_run', 'idempotency_key', _start_run.idempotency_key);
   end if;
 
   select s.step_slug into v_root_map
@@ -3258,28 +3343,33 @@ begin
       );
   end if;
 
-  if start_run.run_id is not null and exists (select from pgflow.runs as r where r.run_id = start_run.run_id) then
+  if _start_run.run_id is not null and exists (select from pgflow.runs as r where r.run_id = _start_run.run_id) then
     raise exception using
       errcode = 'PF008',
-      message = pg_catalog.format('run %s already exists; pass a new run_id or none', start_run.run_id);
+      message = pg_catalog.format('run %s already exists; pass a new run_id or none', _start_run.run_id);
   end if;
 
   insert into pgflow.runs (
-    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at, priority
+    run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at, priority,
+    parent_run_id, parent_step_slug, parent_task_index, parent_attempt
   )
   values (
-    coalesce(start_run.run_id, pg_catalog.gen_random_uuid()),
+    coalesce(_start_run.run_id, pg_catalog.gen_random_uuid()),
     v_flow.flow_slug,
     v_flow.version,
     'started',
     v_input,
-    start_run.idempotency_key,
+    _start_run.idempotency_key,
     (
       select pg_catalog.count(*) from pgflow.steps as s
       where s.flow_slug = v_flow.flow_slug and s.flow_version = v_flow.version
     ),
     v_now,
-    start_run.priority
+    _start_run.priority,
+    _start_run.parent_run_id,
+    _start_run.parent_step_slug,
+    _start_run.parent_task_index,
+    _start_run.parent_attempt
   )
   on conflict do nothing
   returning * into v_run;
@@ -3289,13 +3379,13 @@ begin
     -- same run_id, this call cannot create it
     select r.* into v_run
     from pgflow.runs as r
-    where r.flow_slug = start_run.flow_slug and r.idempotency_key = start_run.idempotency_key;
+    where r.flow_slug = _start_run.flow_slug and r.idempotency_key = _start_run.idempotency_key;
     if found then
       return v_run;
     end if;
     raise exception using
       errcode = 'PF008',
-      message = pg_catalog.format('run %s already exists; pass a new run_id or none', start_run.run_id);
+      message = pg_catalog.format('run %s already exists; pass a new run_id or none', _start_run.run_id);
   end if;
 
   insert into pgflow.step_states (run_id, step_slug, flow_slug, flow_version, status, remaining_deps)
@@ -3328,6 +3418,25 @@ begin
 end;
 $$;
 
+
+-- Called by clients to start a run of the current version of a flow.
+create or replace function pgflow.start_run(
+  flow_slug text, input jsonb default '{}', run_id uuid default null, idempotency_key text default null,
+  priority int default 0
+)
+returns pgflow.runs
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return pgflow._start_run(
+    start_run.flow_slug, start_run.input, start_run.run_id, start_run.idempotency_key, start_run.priority,
+    null, null, null, null
+  );
+end;
+$$;
+
 comment on function pgflow.start_run(text, jsonb, uuid, text, int) is
 'Starts a run of the current version of a flow. A second call with the same idempotency_key returns the '
 'first run. priority (-1000 to 1000, default 0): among due tasks, those of runs of higher priority are claimed '
@@ -3351,6 +3460,1131 @@ $$;
 
 comment on function pgflow.start_flow(text, jsonb, uuid, int) is
 'pgflow-compatible alias of start_run (priority as there).';
+
+-- ---- sql/023_wait_steps.sql ----
+
+-- Wait steps and signals: a step {"type": "wait"} has no handler and no task for workers. When it becomes ready
+-- (its dependencies finished, its condition met) it waits for pgflow.signal(run_id, step_slug, payload): the
+-- payload becomes its output and the cascade goes on in the signal's transaction. A signal that arrives while the
+-- step is still created is kept (step_states.signal, signalled_at) and applied when the step becomes ready.
+--
+-- The waiting is a task held by the engine (001_schema.sql): task 0 of the step, created started, with no
+-- worker_id, never queued, so no poll can ever claim it; its deadline is the step's own timeout counted from when
+-- the step became ready (null: it waits for ever; the flow's timeout never applies). The poll-driven expiry
+-- finds a passed deadline like any other (_expire_tasks), and _expire_attempt hands it to _expire_wait: the step
+-- fails without retry and its when_exhausted applies.
+--
+-- Called from: _normalize_steps / _normalize_step (010, the options a wait step takes), _start_step (020, a
+-- ready wait step), _expire_attempt (030), resume_run (040), get_run_status (050). Lock order: 020_cascade.sql.
+
+-- The keys a wait step may have, in one place: every other step key means nothing for a step that only waits
+-- (no retries, no delays, no workers to control).
+create or replace function pgflow._wait_step_keys()
+returns text[]
+language sql
+immutable
+parallel safe
+as $$
+  select array['slug', 'type', 'depends_on', 'timeout', 'if', 'if_not', 'when_unmet', 'when_exhausted']
+$$;
+
+-- Called by _normalize_steps and _normalize_step for a step of type "wait": what is wrong with it as the end of
+-- a PF001 message (the options it has, with a value, that a wait step does not take), or null when nothing is.
+create or replace function pgflow._wait_step_error(step jsonb)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select pg_catalog.format(
+    'option(s) %s mean nothing for a wait step, which is never retried, delayed or run by a worker: a wait step '
+    'takes only %s',
+    pg_catalog.string_agg(k.key, ', ' order by k.key),
+    pg_catalog.array_to_string(pgflow._wait_step_keys(), ', ')
+  )
+  from pg_catalog.jsonb_each(_wait_step_error.step) as k (key, value)
+  where k.value <> 'null'::jsonb and not (k.key = any(pgflow._wait_step_keys()))
+  having pg_catalog.count(*) > 0
+$$;
+
+-- Called by _start_step, holding the run's row, for a ready wait step whose condition is met: the step starts
+-- with one task held by the engine (see the top of this file). When a signal arrived before, the step completes
+-- at once with its payload: returns the slug as finished at once (as an empty map does), else no slug.
+create or replace function pgflow._start_wait(run_id uuid, step_slug text, now timestamptz)
+returns text[]
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_wait record;
+begin
+  select ss.flow_slug, ss.signal, ss.signalled_at, s.timeout, r.priority into v_wait
+  from pgflow.step_states as ss
+  inner join pgflow.runs as r on r.run_id = ss.run_id
+  inner join pgflow.steps as s
+    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  where ss.run_id = _start_wait.run_id and ss.step_slug = _start_wait.step_slug;
+
+  if v_wait.signalled_at is not null then
+    -- the signal came first: the step and its task complete now, with the payload as output
+    update pgflow.step_states as ss
+    set
+      status = 'completed', remaining_tasks = 0, initial_tasks = 1, output = v_wait.signal,
+      output_size = pgflow._json_size(v_wait.signal), started_at = _start_wait.now, finished_at = _start_wait.now
+    where ss.run_id = _start_wait.run_id and ss.step_slug = _start_wait.step_slug;
+    insert into pgflow.step_tasks (
+      run_id, step_slug, task_index, flow_slug, status, attempt, output, visible_at, queued_at, started_at,
+      finished_at, priority
+    )
+    values (
+      _start_wait.run_id, _start_wait.step_slug, 0, v_wait.flow_slug, 'completed', 1, v_wait.signal,
+      _start_wait.now, _start_wait.now, _start_wait.now, _start_wait.now, v_wait.priority
+    );
+    return array[_start_wait.step_slug];
+  end if;
+
+  update pgflow.step_states as ss
+  set status = 'started', remaining_tasks = 1, initial_tasks = 1, started_at = _start_wait.now
+  where ss.run_id = _start_wait.run_id and ss.step_slug = _start_wait.step_slug;
+  insert into pgflow.step_tasks (
+    run_id, step_slug, task_index, flow_slug, status, attempt, visible_at, queued_at, started_at, deadline, priority
+  )
+  values (
+    _start_wait.run_id, _start_wait.step_slug, 0, v_wait.flow_slug, 'started', 1, _start_wait.now, _start_wait.now,
+    _start_wait.now, _start_wait.now + pgflow._seconds(v_wait.timeout), v_wait.priority
+  );
+  return '{}'::text[];
+end;
+$$;
+
+-- Called by _expire_attempt: whether the task's step is a wait step (its deadline is then _expire_wait's).
+create or replace function pgflow._is_wait_step(run_id uuid, step_slug text)
+returns boolean
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select coalesce((
+    select s.step_type = 'wait'
+    from pgflow.step_states as ss
+    inner join pgflow.steps as s
+      on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+    where ss.run_id = _is_wait_step.run_id and ss.step_slug = _is_wait_step.step_slug
+  ), false)
+$$;
+
+-- Called by _expire_attempt for a wait step's task past its deadline: the wait ends without a signal. The task
+-- fails, and so does the step, without retry: its when_exhausted applies (fail the run, skip, skip-cascade).
+-- Locks as _fail_attempt: wait => false (expiry) takes the run's row, the step's and the task's with SKIP
+-- LOCKED and leaves a busy task for the next pass; wait => true (a caller holding the step's and the run's rows,
+-- or entitled to wait for them in that order) waits. Returns whether the expiry was recorded.
+create or replace function pgflow._expire_wait(
+  run_id uuid, step_slug text, task_index int, attempt int, now timestamptz, wait boolean
+)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_run_status text;
+  v_state record;
+  v_task record;
+  v_timeout numeric;
+  v_skipped text[];
+begin
+  if _expire_wait.wait then
+    select ss.flow_slug, ss.flow_version, ss.status into v_state
+    from pgflow.step_states as ss
+    where ss.run_id = _expire_wait.run_id and ss.step_slug = _expire_wait.step_slug
+    for no key update;
+    select r.status into v_run_status from pgflow.runs as r where r.run_id = _expire_wait.run_id for no key update;
+  else
+    select r.status into v_run_status
+    from pgflow.runs as r
+    where r.run_id = _expire_wait.run_id
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
+    select ss.flow_slug, ss.flow_version, ss.status into v_state
+    from pgflow.step_states as ss
+    where ss.run_id = _expire_wait.run_id and ss.step_slug = _expire_wait.step_slug
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
+
+  if v_run_status is distinct from 'started' then
+    return pgflow._reject_report(
+      _expire_wait.run_id, _expire_wait.step_slug, _expire_wait.task_index, _expire_wait.now
+    );
+  end if;
+
+  if _expire_wait.wait then
+    select t.status, t.attempt into v_task
+    from pgflow.step_tasks as t
+    where t.run_id = _expire_wait.run_id and t.step_slug = _expire_wait.step_slug
+      and t.task_index = _expire_wait.task_index
+    for no key update;
+  else
+    select t.status, t.attempt into v_task
+    from pgflow.step_tasks as t
+    where t.run_id = _expire_wait.run_id and t.step_slug = _expire_wait.step_slug
+      and t.task_index = _expire_wait.task_index
+    for no key update skip locked;
+    if not found then
+      return false;
+    end if;
+  end if;
+  if v_task.status is distinct from 'started' or v_state.status is distinct from 'started'
+     or v_task.attempt <> coalesce(_expire_wait.attempt, v_task.attempt) then
+    return pgflow._reject_report(
+      _expire_wait.run_id, _expire_wait.step_slug, _expire_wait.task_index, _expire_wait.now
+    );
+  end if;
+
+  select s.timeout into v_timeout
+  from pgflow.steps as s
+  where s.flow_slug = v_state.flow_slug and s.flow_version = v_state.flow_version
+    and s.step_slug = _expire_wait.step_slug;
+
+  update pgflow.step_tasks as t
+  set
+    status = 'failed', finished_at = _expire_wait.now,
+    error = pg_catalog.format('no signal within the timeout of %s s', pg_catalog.trim_scale(v_timeout))
+  -- (started, written as neither queued nor finished: see PLANS at the top of 020_cascade.sql)
+  where t.run_id = _expire_wait.run_id and t.step_slug = _expire_wait.step_slug
+    and t.task_index = _expire_wait.task_index and t.finished_at is null and t.status <> 'queued'
+    and t.attempt = v_task.attempt;
+
+  v_skipped := pgflow._exhaust_step(
+    _expire_wait.run_id,
+    _expire_wait.step_slug,
+    pg_catalog.format(
+      'step %L waited %s s for a signal; its timeout passed', _expire_wait.step_slug, pg_catalog.trim_scale(v_timeout)
+    ),
+    _expire_wait.now
+  );
+  if v_skipped is not null then
+    perform pgflow._advance(
+      pg_catalog.array_fill(_expire_wait.run_id, array[pg_catalog.cardinality(v_skipped)]), v_skipped,
+      '{}', '{}', _expire_wait.now
+    );
+  end if;
+  return true;
+end;
+$$;
+
+-- Called by resume_run, holding the rows of the run and of its steps, once the run is started again: resume_run
+-- queued the unfinished tasks of unfinished steps again, wait steps' tasks too; those are held by the engine
+-- again instead (waiting anew, the deadline counted from now, the next attempt). A wait step that has a signal
+-- kept completes with it at once.
+create or replace function pgflow._resume_waits(run_id uuid, now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_signalled record;
+begin
+  update pgflow.step_tasks as t
+  set
+    status = 'started', attempt = t.attempts_base + 1, started_at = _resume_waits.now, visible_at = _resume_waits.now,
+    deadline = _resume_waits.now + pgflow._seconds(s.timeout), worker_id = null, fair_round = null, flow_key = null
+  from pgflow.step_states as ss, pgflow.steps as s
+  where t.run_id = _resume_waits.run_id and t.status = 'queued'
+    and ss.run_id = t.run_id and ss.step_slug = t.step_slug
+    and s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+    and s.step_type = 'wait';
+
+  for v_signalled in
+    select t.step_slug, t.attempt, ss.signal
+    from pgflow.step_states as ss
+    inner join pgflow.step_tasks as t on t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.task_index = 0
+    where ss.run_id = _resume_waits.run_id and ss.status = 'started' and ss.signalled_at is not null
+      and t.status = 'started'
+    order by t.step_slug
+  loop
+    perform pgflow._complete_reports(
+      array[_resume_waits.run_id], array[v_signalled.step_slug], array[0], array[v_signalled.signal],
+      array[v_signalled.attempt], _resume_waits.now, 'resume_run'
+    );
+  end loop;
+end;
+$$;
+
+-- Called by get_run_status for each wait step: the keys it adds to the step's entry. A started wait step is
+-- "waiting", since its task started (waiting_since), until its deadline (null: none); signalled_at is when its
+-- signal arrived (null: none yet).
+create or replace function pgflow._wait_status(run_id uuid, step_slug text, status text)
+returns jsonb
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select pg_catalog.jsonb_build_object(
+    'status', case when _wait_status.status = 'started' then 'waiting' else _wait_status.status end,
+    'waiting_since', case when _wait_status.status = 'started' then t.started_at end,
+    'deadline', case when _wait_status.status = 'started' then t.deadline end,
+    'signalled_at', ss.signalled_at
+  )
+  from pgflow.step_states as ss
+  left join pgflow.step_tasks as t on t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.task_index = 0
+  where ss.run_id = _wait_status.run_id and ss.step_slug = _wait_status.step_slug
+$$;
+
+-- Called by webhooks, operators and clients (Client.signal, `pgflow signal`): the outside world says a wait step
+-- may go on.
+--
+-- Locks (020_cascade.sql): a waiting (started) step's row is the row of a step a report is about, taken first,
+-- then the run's; a created step's row is a dependent's, taken after the run's (a cascade holding the run's row
+-- may be about to start it). A signal to a run that is not started is refused before any step's row is taken.
+create or replace function pgflow.signal(run_id uuid, step_slug text, payload jsonb default 'null')
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_now timestamptz := pgflow.now();
+  v_payload jsonb := coalesce(signal.payload, 'null'::jsonb);
+  v_size bigint := pgflow._json_size(coalesce(signal.payload, 'null'::jsonb));
+  v_run record;
+  v_step_type text;
+  v_status text;
+  v_run_status text;
+  v_state record;
+  v_task record;
+begin
+  perform pgflow._check_not_null('signal', 'run_id', signal.run_id is null);
+  perform pgflow._check_not_null('signal', 'step_slug', signal.step_slug is null);
+  if v_size > pgflow.max_output_size() then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'signal: payload is %s bytes, more than the limit of %s bytes (pgflow.max_output_size())',
+        v_size, pgflow.max_output_size()
+      );
+  end if;
+
+  select r.status, r.flow_slug, r.flow_version into v_run from pgflow.runs as r where r.run_id = signal.run_id;
+  if not found then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format('signal: run %s does not exist', signal.run_id);
+  end if;
+  select s.step_type into v_step_type
+  from pgflow.steps as s
+  where s.flow_slug = v_run.flow_slug and s.flow_version = v_run.flow_version and s.step_slug = signal.step_slug;
+  if not found then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'signal: run %s (flow %L version %s) has no step %s', signal.run_id, v_run.flow_slug, v_run.flow_version,
+        pgflow._shown(signal.step_slug)
+      );
+  end if;
+  if v_step_type <> 'wait' then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'signal: step %L of flow %L is a %s step, not a wait step; only wait steps take signals',
+        signal.step_slug, v_run.flow_slug, v_step_type
+      );
+  end if;
+
+  -- the rows, in the lock order (see above)
+  select ss.status into v_status
+  from pgflow.step_states as ss
+  where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug;
+  if v_status = 'started' then
+    perform from pgflow.step_states as ss
+    where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug
+    for no key update;
+  end if;
+  select r.status into v_run_status from pgflow.runs as r where r.run_id = signal.run_id for no key update;
+  if v_run_status <> 'started' then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'signal: run %s is %s; only a started run takes signals', signal.run_id, v_run_status
+      );
+  end if;
+  select ss.status, ss.signalled_at into v_state
+  from pgflow.step_states as ss
+  where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug
+  for no key update;
+
+  -- one signal per step, and none once it finished
+  if v_state.signalled_at is not null or v_state.status not in ('created', 'started') then
+    return false;
+  end if;
+
+  if v_state.status = 'created' then
+    -- not ready yet: kept, and applied when the step becomes ready (_start_wait)
+    update pgflow.step_states as ss
+    set signal = v_payload, signalled_at = v_now
+    where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug;
+    return true;
+  end if;
+
+  select t.status, t.attempt, t.deadline into v_task
+  from pgflow.step_tasks as t
+  where t.run_id = signal.run_id and t.step_slug = signal.step_slug and t.task_index = 0;
+  if v_task.status is distinct from 'started' then
+    return false;
+  end if;
+  if v_task.deadline <= v_now then
+    -- too late: the wait timed out (a poll had not noticed yet), as the next poll would record it
+    perform pgflow._expire_wait(signal.run_id, signal.step_slug, 0, v_task.attempt, v_now, wait => true);
+    return false;
+  end if;
+
+  update pgflow.step_states as ss
+  set signal = v_payload, signalled_at = v_now
+  where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug;
+  -- the completion of a task, with its cascade (dependents start, the run completes, notifications)
+  if not (pgflow._complete_reports(
+    array[signal.run_id], array[signal.step_slug], array[0], array[v_payload], array[v_task.attempt], v_now, 'signal'
+  ))[1] then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'signal: the wait of step %L in run %s could not be completed', signal.step_slug, signal.run_id
+      );
+  end if;
+  return true;
+end;
+$$;
+
+comment on function pgflow.signal(uuid, text, jsonb) is
+'Signals a wait step of a started run: the payload (any JSON; SQL NULL means JSON null) becomes the step''s '
+'output and the cascade goes on in this transaction (dependents start, the run completes). A signal to a step '
+'that is not ready yet is kept and applied when it becomes ready. Returns true when the signal was recorded, '
+'false when the step already had one, had finished (completed, skipped, failed, cancelled), or its timeout had '
+'passed (the step then fails as the next poll would fail it). Errors: PF006 unknown run; PF008 a run that is not '
+'started, a step that is not a step of the run''s flow version or not a wait step; PF005 a null run_id or '
+'step_slug, a payload over pgflow.max_output_size() bytes.';
+
+-- Called by webhooks and clients (Client.find_run) that know a run by its idempotency key (an order id, say),
+-- not by its id.
+create or replace function pgflow.find_run(flow_slug text, idempotency_key text)
+returns pgflow.runs
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_run pgflow.runs;
+begin
+  if find_run.flow_slug is null or find_run.flow_slug = '' then
+    perform pgflow._bad_argument('find_run', 'flow_slug', 'a flow slug', find_run.flow_slug);
+  end if;
+  if find_run.idempotency_key is null or find_run.idempotency_key = '' then
+    perform pgflow._bad_argument(
+      'find_run', 'idempotency_key', 'a text of 1 or more characters', find_run.idempotency_key
+    );
+  end if;
+  select r.* into v_run
+  from pgflow.runs as r
+  where r.flow_slug = find_run.flow_slug and r.idempotency_key = find_run.idempotency_key;
+  if not found then
+    raise exception using
+      errcode = 'PF006',
+      message = pg_catalog.format(
+        'no run of flow %s has idempotency key %s', pgflow._shown(find_run.flow_slug),
+        pgflow._shown(find_run.idempotency_key)
+      );
+  end if;
+  return v_run;
+end;
+$$;
+
+comment on function pgflow.find_run(text, text) is
+'The run of a flow started with this idempotency key (start_run''s idempotency_key). PF006 when no run has it; '
+'PF005 for a null or empty argument.';
+
+-- ---- sql/024_subflows.sql ----
+
+-- Sub-flow steps: a step {"flow": "child"} (single or map) whose tasks are held by the engine, each starting a run
+-- of the child flow's current version (a child run) with the task's input, and completing with that run's output.
+--
+-- Definitions: define_flow checks that every child flow exists (PF004) and that no flow would contain itself
+-- through sub-flow steps, across every version of every flow (PF003, with the path).
+-- Parent -> child: _start_step hands a ready sub-flow step to _start_subflow_tasks (engine-held tasks: started, no
+-- worker, never queued); a retry (_fail_attempt) starts a new child at once; resume_run resumes the latest child of
+-- each re-opened task; a run that ends (_close_run) cancels its unfinished children, and so does a step skipped
+-- (_skip_step) or an attempt that fails while its child still runs (fail_task, expiry).
+-- Child -> parent: a child run that ends (_complete_runs, _close_run) settles its parent task (_settle_child):
+-- completed -> the parent task completes with the child's output (the normal completion path); failed or cancelled
+-- -> the parent task's attempt fails, retried per max_attempts. Fenced by runs.parent_attempt: a child whose
+-- parent task moved on changes nothing.
+--
+-- LOCK ORDER. A transaction holding a child run's row never waits for a row of its parent run: cancel_run of the
+-- parent holds the parent's row and waits for its children's. So the child side takes the parent's rows (run, step
+-- state, task) with SKIP LOCKED and, when one is busy, leaves the child unsettled (runs.parent_settled_at null): a
+-- poll settles it later (_settle_children, from _poll_for_tasks). The parent side (cancelling, resuming children)
+-- waits for child rows, always downwards. A child run that ends within the transaction that starts it (or resumes
+-- it for its parent) is left to the next poll too, so that no cascade of the parent runs inside another.
+
+-- Called by _subflow_error: the step options a sub-flow step refuses, in one place.
+create or replace function pgflow._subflow_refused_options()
+returns setof text
+language sql
+immutable
+parallel safe
+as $$
+  select o.key
+  from pg_catalog.unnest(array[
+    'start_delay', 'base_delay', 'max_delay', 'concurrency', 'concurrency_key', 'rate_limit'
+  ]) as o (key)
+$$;
+
+-- Called by the definition validators: what is wrong with a step's "flow" key and the options it refuses, as the end
+-- of a PF001 message, or null when the step is not a sub-flow step or is a valid one.
+create or replace function pgflow._subflow_error(step jsonb)
+returns text
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when coalesce(_subflow_error.step -> 'flow', 'null'::jsonb) = 'null'::jsonb then null
+    when pg_catalog.jsonb_typeof(_subflow_error.step -> 'flow') <> 'string'
+      or (_subflow_error.step ->> 'flow') !~ '^[a-zA-Z_][a-zA-Z0-9_]*$'
+      or pg_catalog.length(_subflow_error.step ->> 'flow') > 128 then pg_catalog.format(
+      'flow must be the slug of the child flow (1 to 128 letters, digits and underscores), got %s',
+      pgflow._shown((_subflow_error.step -> 'flow')::text)
+    )
+    else (
+      select pg_catalog.format(
+        'option(s) %s mean nothing for a sub-flow step (its tasks are child runs, not worker tasks; a retry starts '
+        'the next child run at once); it takes max_attempts, timeout, if, if_not, when_unmet and when_exhausted',
+        pg_catalog.string_agg(o.key, ', ' order by o.key)
+      )
+      from pgflow._subflow_refused_options() as o (key)
+      where coalesce(_subflow_error.step -> o.key, 'null'::jsonb) <> 'null'::jsonb
+      having pg_catalog.count(*) > 0
+    )
+  end
+$$;
+
+-- Called by define_flow for a definition that becomes a new version: PF004 for a child flow that does not exist,
+-- PF003 when a flow would contain itself through sub-flow steps. The edges parent flow -> child flow of every
+-- version of every flow count (runs start on the current version, which set_current_version may move to any), and
+-- the walk starts from the new definition's children. steps: normalized steps.
+create or replace function pgflow._check_subflows(flow_slug text, steps jsonb)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_missing text;
+  v_path text[];
+begin
+  if not exists (
+    select from pg_catalog.jsonb_array_elements(_check_subflows.steps) as s (step) where s.step ? 'flow'
+  ) then
+    return;
+  end if;
+
+  -- definitions with sub-flow steps are checked one at a time: two of them naming each other, written at once,
+  -- would each find no cycle in what the other has not committed yet
+  insert into pgflow.locks (name) values ('subflow_edges') on conflict do nothing;
+  perform from pgflow.locks as l where l.name = 'subflow_edges' for update;
+
+  select pg_catalog.string_agg(distinct s.step ->> 'flow', ', ') into v_missing
+  from pg_catalog.jsonb_array_elements(_check_subflows.steps) as s (step)
+  where s.step ? 'flow' and s.step ->> 'flow' <> _check_subflows.flow_slug
+    and not exists (select from pgflow.flows as f where f.flow_slug = s.step ->> 'flow' and f.is_current);
+  if v_missing is not null then
+    raise exception using
+      errcode = 'PF004',
+      message = pg_catalog.format(
+        'flow %L: sub-flow step(s) name flow(s) %s, which do not exist; define the child flows first',
+        _check_subflows.flow_slug, pgflow._shown(v_missing)
+      );
+  end if;
+
+  with recursive
+  edges as (
+    select distinct s.flow_slug as parent, s.subflow_slug as child
+    from pgflow.steps as s
+    where s.subflow_slug is not null and s.flow_slug <> _check_subflows.flow_slug
+  ),
+  walk (node, path, closed) as (
+    select distinct n.step ->> 'flow', array[_check_subflows.flow_slug, n.step ->> 'flow'],
+      n.step ->> 'flow' = _check_subflows.flow_slug
+    from pg_catalog.jsonb_array_elements(_check_subflows.steps) as n (step)
+    where n.step ? 'flow'
+    union all
+    select e.child, w.path || e.child, e.child = _check_subflows.flow_slug
+    from walk as w
+    inner join edges as e on e.parent = w.node
+    where not w.closed and not (e.child = any(w.path[2:]))
+  )
+  select w.path into v_path from walk as w where w.closed order by pg_catalog.cardinality(w.path) limit 1;
+  if v_path is not null then
+    raise exception using
+      errcode = 'PF003',
+      message = pg_catalog.format(
+        'flow %L would contain itself: %s (each flow runs the next as a sub-flow)',
+        _check_subflows.flow_slug, pg_catalog.array_to_string(v_path, ' -> ')
+      ),
+      detail = pg_catalog.jsonb_build_object('cycle', pg_catalog.to_jsonb(v_path))::text;
+  end if;
+end;
+$$;
+
+-- Called by _start_subflow_tasks, _retry_subflow_task and _resume_subflow_tasks: starts a child run of flow_slug's
+-- current version for one attempt of a sub-flow task (start_run's internals, with the parent recorded). PF005 when
+-- the child flow refuses the input (raised: the callers catch it).
+create or replace function pgflow._start_child(
+  flow_slug text, input jsonb, priority int, parent_run_id uuid, parent_step_slug text, parent_task_index int,
+  parent_attempt int
+)
+returns uuid
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  return (pgflow._start_run(
+    _start_child.flow_slug, _start_child.input, null, null, _start_child.priority,
+    _start_child.parent_run_id, _start_child.parent_step_slug, _start_child.parent_task_index,
+    _start_child.parent_attempt
+  )).run_id;
+end;
+$$;
+
+-- Called by _start_step for a ready sub-flow step with at least one task (the step state is started already):
+-- one engine-held task per input (inputs: a JSON array; one element for a single step), each with a child run.
+-- A child input the child flow refuses (PF005) fails its task without retry: the step's when_exhausted applies, and
+-- no child run of this step is started. Returns as _start_step: the steps finished at once, or null when the run
+-- failed.
+create or replace function pgflow._start_subflow_tasks(run_id uuid, step pgflow.steps, inputs jsonb, now timestamptz)
+returns text[]
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_priority int;
+  v_refused int;
+  v_error text;
+begin
+  select r.priority into v_priority from pgflow.runs as r where r.run_id = _start_subflow_tasks.run_id;
+
+  -- the child runs first, the tasks after: a child that ends while it starts finds no task yet and waits for a
+  -- poll (see LOCK ORDER above); a refused input undoes every child of the step
+  begin
+    for v_index in 0 .. pg_catalog.jsonb_array_length(_start_subflow_tasks.inputs) - 1 loop
+      v_refused := v_index;
+      perform pgflow._start_child(
+        _start_subflow_tasks.step.subflow_slug, _start_subflow_tasks.inputs -> v_index, v_priority,
+        _start_subflow_tasks.run_id, _start_subflow_tasks.step.step_slug, v_index, 1
+      );
+    end loop;
+    v_refused := null;
+  exception
+    when sqlstate 'PF005' then
+      get stacked diagnostics v_error = message_text;
+  end;
+
+  insert into pgflow.step_tasks (
+    run_id, step_slug, task_index, flow_slug, status, attempt, input, error, visible_at, queued_at, started_at,
+    deadline, finished_at, priority
+  )
+  select
+    _start_subflow_tasks.run_id, _start_subflow_tasks.step.step_slug, e.pos::int - 1,
+    _start_subflow_tasks.step.flow_slug,
+    case when e.pos - 1 = v_refused then 'failed' else 'started' end,
+    1,
+    case when _start_subflow_tasks.step.step_type = 'map' then e.element end,
+    case when e.pos - 1 = v_refused then pgflow._clip(v_error) end,
+    _start_subflow_tasks.now, _start_subflow_tasks.now, _start_subflow_tasks.now,
+    _start_subflow_tasks.now + pgflow._seconds(_start_subflow_tasks.step.timeout),
+    case when e.pos - 1 = v_refused then _start_subflow_tasks.now end,
+    v_priority
+  from pg_catalog.jsonb_array_elements(_start_subflow_tasks.inputs) with ordinality as e (element, pos);
+
+  if v_refused is not null then
+    return pgflow._exhaust_step(
+      _start_subflow_tasks.run_id, _start_subflow_tasks.step.step_slug,
+      pgflow._clip(pg_catalog.format(
+        'step %L failed at attempt 1, not to be retried: task %s could not start a run of flow %L: %s',
+        _start_subflow_tasks.step.step_slug, v_refused, _start_subflow_tasks.step.subflow_slug, v_error
+      )),
+      _start_subflow_tasks.now
+    );
+  end if;
+  return '{}'::text[];
+end;
+$$;
+
+-- Called by _retry_subflow_task and _resume_subflow_tasks: the input of a sub-flow task, as _start_step built it: a
+-- map task's element, else the run input (a root step) or the object of its completed dependencies' outputs.
+create or replace function pgflow._subflow_task_input(run_id uuid, step_slug text, task_index int)
+returns jsonb
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select case
+    when s.step_type = 'map' then t.input
+    when s.deps_count = 0 then r.input
+    else (
+      select coalesce(pg_catalog.jsonb_object_agg(d.dep_slug, dep.output), '{}'::jsonb)
+      from pgflow.deps as d
+      cross join lateral (
+        select ss.output
+        from pgflow.step_states as ss
+        where ss.run_id = r.run_id and ss.step_slug = d.dep_slug and ss.status = 'completed'
+        limit 1
+      ) as dep
+      where d.flow_slug = s.flow_slug and d.flow_version = s.flow_version and d.step_slug = s.step_slug
+    )
+  end
+  from pgflow.runs as r
+  inner join pgflow.steps as s
+    on s.flow_slug = r.flow_slug and s.flow_version = r.flow_version and s.step_slug = _subflow_task_input.step_slug
+  inner join pgflow.step_tasks as t
+    on t.run_id = r.run_id and t.step_slug = s.step_slug and t.task_index = _subflow_task_input.task_index
+  where r.run_id = _subflow_task_input.run_id
+$$;
+
+-- Called by _fail_attempt for a failed attempt of a sub-flow task that has attempts left, holding the run's, the
+-- step's and the task's rows: the next attempt starts at once, with a new child run (the task stays engine-held,
+-- never queued). Returns null, or the message of PF005 when the child flow refused the input (nothing changed:
+-- the caller then fails the task without retry).
+create or replace function pgflow._retry_subflow_task(
+  run_id uuid, step_slug text, task_index int, attempt int, error text, now timestamptz
+)
+returns text
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_step record;
+  v_error text;
+begin
+  select s.subflow_slug, s.timeout, r.priority into v_step
+  from pgflow.runs as r
+  inner join pgflow.steps as s
+    on s.flow_slug = r.flow_slug and s.flow_version = r.flow_version and s.step_slug = _retry_subflow_task.step_slug
+  where r.run_id = _retry_subflow_task.run_id;
+
+  begin
+    perform pgflow._start_child(
+      v_step.subflow_slug,
+      pgflow._subflow_task_input(_retry_subflow_task.run_id, _retry_subflow_task.step_slug, _retry_subflow_task.task_index),
+      v_step.priority, _retry_subflow_task.run_id, _retry_subflow_task.step_slug, _retry_subflow_task.task_index,
+      _retry_subflow_task.attempt + 1
+    );
+  exception
+    when sqlstate 'PF005' then
+      get stacked diagnostics v_error = message_text;
+      return pg_catalog.format(
+        '%s; the next attempt could not start a run of flow %L: %s', _retry_subflow_task.error, v_step.subflow_slug,
+        v_error
+      );
+  end;
+
+  update pgflow.step_tasks as t
+  set
+    attempt = t.attempt + 1, error = pgflow._clip(_retry_subflow_task.error), started_at = _retry_subflow_task.now,
+    deadline = _retry_subflow_task.now + pgflow._seconds(v_step.timeout)
+  where t.run_id = _retry_subflow_task.run_id and t.step_slug = _retry_subflow_task.step_slug
+    and t.task_index = _retry_subflow_task.task_index and t.attempt = _retry_subflow_task.attempt;
+  return null;
+end;
+$$;
+
+-- Called by the parent side (_close_subflows, _skip_step's hook, _cancel_task_child), holding the parent run's row:
+-- cancels one started child run (and, through its _close_run, its own children). The parent cancelled it, so the
+-- child is settled at once: its end is nothing its parent task has to take. Returns whether it was started.
+create or replace function pgflow._cancel_child(child_run_id uuid, reason text, now timestamptz)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+begin
+  update pgflow.runs as r
+  set
+    status = 'cancelled', error = pgflow._clip(_cancel_child.reason), finished_at = _cancel_child.now,
+    parent_settled_at = _cancel_child.now
+  where r.run_id = _cancel_child.child_run_id and r.finished_at is null;
+  if not found then
+    return false;
+  end if;
+  perform pgflow._close_run(_cancel_child.child_run_id, 'cancelled', _cancel_child.now);
+  return true;
+end;
+$$;
+
+-- Called by _close_subflows and _skip_step, holding the parent run's row: cancels the unfinished child runs of a run
+-- (of one of its steps when step_slug is given), waiting for their rows (downwards: see LOCK ORDER above).
+create or replace function pgflow._cancel_children(run_id uuid, step_slug text, reason text, now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_child uuid;
+begin
+  for v_child in
+    select r.run_id
+    from pgflow.runs as r
+    where r.parent_run_id = _cancel_children.run_id
+      and (_cancel_children.step_slug is null or r.parent_step_slug = _cancel_children.step_slug)
+      and r.finished_at is null
+    order by r.run_id
+    for no key update
+  loop
+    perform pgflow._cancel_child(v_child, _cancel_children.reason, _cancel_children.now);
+  end loop;
+end;
+$$;
+
+-- Called by _fail_attempt for a sub-flow task's attempt that fails while its child may still run (fail_task on it,
+-- its timeout): that child is cancelled. wait as for _fail_attempt: false never waits, and returns false when the
+-- child's row is busy (the attempt is then left for a later pass); else true.
+create or replace function pgflow._cancel_task_child(
+  run_id uuid, step_slug text, task_index int, attempt int, wait boolean, now timestamptz
+)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_child uuid;
+  v_reason text := pg_catalog.format(
+    'cancelled: attempt %s of task %s of step %L in run %s, which this run was started for, ended',
+    _cancel_task_child.attempt, _cancel_task_child.task_index, _cancel_task_child.step_slug, _cancel_task_child.run_id
+  );
+begin
+  if _cancel_task_child.wait then
+    for v_child in
+      select r.run_id
+      from pgflow.runs as r
+      where r.parent_run_id = _cancel_task_child.run_id and r.parent_step_slug = _cancel_task_child.step_slug
+        and r.parent_task_index = _cancel_task_child.task_index and r.parent_attempt = _cancel_task_child.attempt
+        and r.finished_at is null
+      for no key update
+    loop
+      perform pgflow._cancel_child(v_child, v_reason, _cancel_task_child.now);
+    end loop;
+    return true;
+  end if;
+
+  for v_child in
+    select r.run_id
+    from pgflow.runs as r
+    where r.parent_run_id = _cancel_task_child.run_id and r.parent_step_slug = _cancel_task_child.step_slug
+      and r.parent_task_index = _cancel_task_child.task_index and r.parent_attempt = _cancel_task_child.attempt
+      and r.finished_at is null
+  loop
+    perform from pgflow.runs as r where r.run_id = v_child and r.finished_at is null for no key update skip locked;
+    if not found then
+      if exists (select from pgflow.runs as r where r.run_id = v_child and r.finished_at is null) then
+        return false;
+      end if;
+      continue;
+    end if;
+    perform pgflow._cancel_child(v_child, v_reason, _cancel_task_child.now);
+  end loop;
+  return true;
+end;
+$$;
+
+-- Called by _close_run (a run that ended failed or cancelled, holding its row): its unfinished child runs are
+-- cancelled, and, when it is itself a child run not cancelled by its parent, its parent task takes its end
+-- (_settle_child).
+create or replace function pgflow._close_subflows(run_id uuid, status text, now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_parent uuid;
+begin
+  perform pgflow._cancel_children(
+    _close_subflows.run_id, null,
+    pg_catalog.format('cancelled because its parent run %s %s', _close_subflows.run_id, _close_subflows.status),
+    _close_subflows.now
+  );
+  select r.parent_run_id into v_parent
+  from pgflow.runs as r
+  where r.run_id = _close_subflows.run_id and r.parent_settled_at is null;
+  if v_parent is not null then
+    perform pgflow._settle_child(_close_subflows.run_id, _close_subflows.now);
+  end if;
+end;
+$$;
+
+-- Called when a child run has ended, holding its row (_complete_runs, _close_subflows, _settle_children): its parent
+-- task takes its result, if that task is still waiting for it (started, engine-held, at the child's parent_attempt,
+-- its step and run started): completed -> the task completes with the child's output (_complete_reports: the
+-- parent's cascade runs); failed or cancelled -> the attempt fails (_fail_attempt: retried with a new child, or
+-- exhausted). The parent's rows are taken with SKIP LOCKED (LOCK ORDER above). Returns true when the result was
+-- taken or found obsolete (parent_settled_at is set), false when the parent's rows were busy or its task is not
+-- ready for this child yet (parent_settled_at is left null: a poll settles it).
+create or replace function pgflow._settle_child(child_run_id uuid, now timestamptz)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_child pgflow.runs;
+  v_run_status text;
+  v_step_status text;
+  v_task_status text;
+  v_task_attempt int;
+  v_task_worker text;
+begin
+  select r.* into v_child from pgflow.runs as r where r.run_id = _settle_child.child_run_id;
+  if v_child.parent_run_id is null or v_child.finished_at is null then
+    return true;
+  end if;
+
+  select r.status into v_run_status
+  from pgflow.runs as r
+  where r.run_id = v_child.parent_run_id
+  for no key update skip locked;
+  if found then
+    select ss.status into v_step_status
+    from pgflow.step_states as ss
+    where ss.run_id = v_child.parent_run_id and ss.step_slug = v_child.parent_step_slug
+    for no key update skip locked;
+    if found then
+      select t.status, t.attempt, t.worker_id into v_task_status, v_task_attempt, v_task_worker
+      from pgflow.step_tasks as t
+      where t.run_id = v_child.parent_run_id and t.step_slug = v_child.parent_step_slug
+        and t.task_index = v_child.parent_task_index
+      for no key update skip locked;
+    end if;
+  end if;
+
+  if v_task_attempt is null or v_task_attempt < v_child.parent_attempt then
+    -- busy, or not ready for this child yet; a parent run that is gone (pruned) has nothing to take it
+    if not exists (select from pgflow.runs as r where r.run_id = v_child.parent_run_id) then
+      update pgflow.runs as r set parent_settled_at = _settle_child.now where r.run_id = v_child.run_id;
+      return true;
+    end if;
+    update pgflow.runs as r
+    set parent_settled_at = null
+    where r.run_id = v_child.run_id and r.parent_settled_at is not null;
+    return false;
+  end if;
+
+  if v_run_status = 'started' and v_step_status = 'started' and v_task_status = 'started'
+     and v_task_attempt = v_child.parent_attempt and v_task_worker is null then
+    if v_child.status = 'completed' then
+      perform pgflow._complete_reports(
+        array[v_child.parent_run_id], array[v_child.parent_step_slug], array[v_child.parent_task_index],
+        array[v_child.output], array[v_child.parent_attempt], _settle_child.now, 'complete_task'
+      );
+    else
+      perform pgflow._fail_attempt(
+        v_child.parent_run_id, v_child.parent_step_slug, v_child.parent_task_index,
+        case
+          when v_child.status = 'failed' then pg_catalog.format(
+            'child run %s of flow %L failed: %s', v_child.run_id, v_child.flow_slug, v_child.error
+          )
+          else pg_catalog.format(
+            'child run %s of flow %L was cancelled%s', v_child.run_id, v_child.flow_slug,
+            coalesce(': ' || v_child.error, '')
+          )
+        end,
+        v_child.parent_attempt, _settle_child.now,
+        wait => false
+      );
+    end if;
+  end if;
+  update pgflow.runs as r set parent_settled_at = _settle_child.now where r.run_id = v_child.run_id;
+  return true;
+end;
+$$;
+
+-- Called by _poll_for_tasks when a probe of runs_to_settle finds finished child runs whose parent task has not taken
+-- their result (its rows were busy when they ended): settles up to 100 of them, oldest first, each child's row and
+-- its parent's taken with SKIP LOCKED (busy ones are left for the next poll). Returns how many it settled.
+create or replace function pgflow._settle_children(now timestamptz)
+returns int
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_child uuid;
+  v_settled int := 0;
+  v_error text;
+  v_sqlstate text;
+begin
+  for v_child in
+    select r.run_id
+    from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+    order by r.finished_at
+    limit 100
+  loop
+    -- each child in a block of its own: an unforeseen error is a WARNING, and that child is left for later
+    begin
+      perform from pgflow.runs as r
+      where r.run_id = v_child and r.parent_settled_at is null
+      for no key update skip locked;
+      if found and pgflow._settle_child(v_child, _settle_children.now) then
+        v_settled := v_settled + 1;
+      end if;
+    exception
+      when others then
+        get stacked diagnostics v_error = message_text, v_sqlstate = returned_sqlstate;
+        raise warning 'pgflow: settling child run % failed (%): %', v_child, v_sqlstate, v_error;
+    end;
+  end loop;
+  return v_settled;
+end;
+$$;
+
+-- Called by resume_run, holding the run's rows, after its failed and cancelled tasks were queued again and the run
+-- is started: the queued tasks of sub-flow steps become engine-held again (attempt + 1, started now, deadline from
+-- now), each resuming its latest child run when that one failed or was cancelled (the same run id, now for the new
+-- attempt), else starting a new one (the latest is gone or completed). A new child's input refused fails the task
+-- without retry (when_exhausted applies).
+create or replace function pgflow._resume_subflow_tasks(run_id uuid, now timestamptz)
+returns void
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_task record;
+  v_child pgflow.runs;
+  v_error text;
+  v_skipped text[];
+begin
+  for v_task in
+    select t.step_slug, t.task_index, t.attempt, s.subflow_slug, s.timeout, t.priority
+    from pgflow.step_tasks as t
+    inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
+    inner join pgflow.steps as s
+      on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+    where t.run_id = _resume_subflow_tasks.run_id and t.status = 'queued' and s.subflow_slug is not null
+    order by t.step_slug, t.task_index
+  loop
+    v_error := null;
+    select r.* into v_child
+    from pgflow.runs as r
+    where r.parent_run_id = _resume_subflow_tasks.run_id and r.parent_step_slug = v_task.step_slug
+      and r.parent_task_index = v_task.task_index
+    order by r.parent_attempt desc, r.started_at desc
+    limit 1
+    for no key update;
+
+    if found and v_child.status <> 'completed' then
+      -- the latest child goes on for the new attempt (resumed when it ended)
+      update pgflow.runs as r
+      set parent_attempt = v_task.attempt + 1, parent_settled_at = null
+      where r.run_id = v_child.run_id;
+      if v_child.status in ('failed', 'cancelled') then
+        perform pgflow.resume_run(v_child.run_id);
+      end if;
+    else
+      begin
+        perform pgflow._start_child(
+          v_task.subflow_slug,
+          pgflow._subflow_task_input(_resume_subflow_tasks.run_id, v_task.step_slug, v_task.task_index),
+          v_task.priority, _resume_subflow_tasks.run_id, v_task.step_slug, v_task.task_index, v_task.attempt + 1
+        );
+      exception
+        when sqlstate 'PF005' then
+          get stacked diagnostics v_error = message_text;
+      end;
+    end if;
+
+    update pgflow.step_tasks as t
+    set
+      status = case when v_error is null then 'started' else 'failed' end,
+      attempt = t.attempt + 1, fair_round = null, started_at = _resume_subflow_tasks.now,
+      deadline = _resume_subflow_tasks.now + pgflow._seconds(v_task.timeout),
+      error = coalesce(pgflow._clip(v_error), t.error),
+      finished_at = case when v_error is not null then _resume_subflow_tasks.now end
+    where t.run_id = _resume_subflow_tasks.run_id and t.step_slug = v_task.step_slug
+      and t.task_index = v_task.task_index;
+
+    if v_error is not null then
+      v_skipped := pgflow._exhaust_step(
+        _resume_subflow_tasks.run_id, v_task.step_slug,
+        pgflow._clip(pg_catalog.format(
+          'step %L failed at attempt %s, not to be retried: task %s could not start a run of flow %L: %s',
+          v_task.step_slug, v_task.attempt + 1, v_task.task_index, v_task.subflow_slug, v_error
+        )),
+        _resume_subflow_tasks.now
+      );
+      if v_skipped is null then
+        return;
+      end if;
+      perform pgflow._advance(
+        pg_catalog.array_fill(_resume_subflow_tasks.run_id, array[pg_catalog.cardinality(v_skipped)]), v_skipped,
+        '{}', '{}', _resume_subflow_tasks.now
+      );
+    end if;
+  end loop;
+end;
+$$;
+
+-- Called by _expire_attempt for an engine-held task past its deadline: the error of a sub-flow task's attempt that
+-- timed out (its child run is then cancelled by _fail_attempt), or null when the task is not a sub-flow task's.
+create or replace function pgflow._subflow_timeout_error(run_id uuid, step_slug text, task_index int, attempt int)
+returns text
+language sql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+  select pg_catalog.format(
+    'attempt %s timed out: its child run%s of flow %L did not finish within the step''s timeout of %s s, and was '
+    'cancelled',
+    _subflow_timeout_error.attempt, coalesce(' ' || (
+      select c.run_id::text
+      from pgflow.runs as c
+      where c.parent_run_id = _subflow_timeout_error.run_id and c.parent_step_slug = _subflow_timeout_error.step_slug
+        and c.parent_task_index = _subflow_timeout_error.task_index
+        and c.parent_attempt = _subflow_timeout_error.attempt
+      limit 1
+    ), ''),
+    s.subflow_slug, s.timeout
+  )
+  from pgflow.runs as r
+  inner join pgflow.steps as s
+    on s.flow_slug = r.flow_slug and s.flow_version = r.flow_version and s.step_slug = _subflow_timeout_error.step_slug
+  where r.run_id = _subflow_timeout_error.run_id and s.subflow_slug is not null
+$$;
 
 -- ---- sql/025_schedules.sql ----
 
@@ -3607,12 +4841,29 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_error text;
 begin
+  -- a wait step's deadline: the step fails without retry (023_wait_steps.sql)
+  if _expire_attempt.worker_id is null
+     and pgflow._is_wait_step(_expire_attempt.run_id, _expire_attempt.step_slug) then
+    return pgflow._expire_wait(
+      _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt,
+      _expire_attempt.now, _expire_attempt.wait
+    );
+  end if;
+  -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled
+  if _expire_attempt.worker_id is null then
+    v_error := pgflow._subflow_timeout_error(
+      _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt
+    );
+  end if;
   return pgflow._fail_attempt(
     _expire_attempt.run_id,
     _expire_attempt.step_slug,
     _expire_attempt.task_index,
     case
+      when v_error is not null then v_error
       when _expire_attempt.last_heartbeat_at is null then pg_catalog.format(
         'attempt %s timed out: no result by its deadline %s', _expire_attempt.attempt, _expire_attempt.deadline
       )
@@ -4182,6 +5433,15 @@ begin
     or exists (select from pgflow.workers as w where w.stopped_at is null and w.expires_at <= v_now)
   ) and exists (select from pgflow.locks as l where l.name = 'expire_tasks' for update skip locked) then
     perform pgflow._expire_tasks(v_now);
+  end if;
+
+  -- Finished child runs whose parent task has not taken their result yet (sub-flows, sql/024_subflows.sql): one probe
+  -- of runs_to_settle, empty when idle.
+  if exists (
+    select from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+  ) then
+    perform pgflow._settle_children(v_now);
   end if;
 
   -- Schedules whose tick has come start their runs (one probe of schedules_next_tick finds whether any has).
@@ -4763,7 +6023,7 @@ begin
       output_size = coalesce(ss.output_size, 0) + counted.size,
       output = case
         when ss.remaining_tasks <> counted.n then null
-        when s.step_type = 'single' then counted.output
+        when s.step_type <> 'map' then counted.output
         else (
           select pg_catalog.jsonb_agg(o.output order by o.task_index)
           from (
@@ -5017,12 +6277,36 @@ begin
     end if;
   end if;
 
-  select s.max_attempts, s.base_delay, s.max_delay into v_step
+  select s.max_attempts, s.base_delay, s.max_delay, s.subflow_slug into v_step
   from pgflow.steps as s
   where s.flow_slug = v_state.flow_slug and s.flow_version = v_state.flow_version
     and s.step_slug = _fail_attempt.step_slug;
 
   v_failed := v_task.attempt - v_task.attempts_base;
+
+  ---------------------------------------------------------------------------------------------------
+  -- A sub-flow task (sql/024_subflows.sql): the attempt's child run, if it still runs, is cancelled; a retry starts
+  -- a new child run at once (the task stays engine-held), unless the child flow refuses the input (no retry).
+  ---------------------------------------------------------------------------------------------------
+  if v_step.subflow_slug is not null then
+    if not pgflow._cancel_task_child(
+      _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, v_task.attempt, _fail_attempt.wait,
+      _fail_attempt.now
+    ) then
+      return false;
+    end if;
+    if _fail_attempt.retry and v_failed < v_step.max_attempts then
+      v_message := pgflow._retry_subflow_task(
+        _fail_attempt.run_id, _fail_attempt.step_slug, _fail_attempt.task_index, v_task.attempt, _fail_attempt.error,
+        _fail_attempt.now
+      );
+      if v_message is null then
+        return true;
+      end if;
+      _fail_attempt.retry := false;
+      _fail_attempt.error := v_message;
+    end if;
+  end if;
 
   ---------------------------------------------------------------------------------------------------
   -- Attempts left: queue the task again, claimable after the retry delay.
@@ -5296,6 +6580,11 @@ begin
     )
   where r.run_id = resume_run.run_id;
 
+  -- sub-flow tasks are held by the engine again, resuming their child runs (sql/024_subflows.sql)
+  perform pgflow._resume_subflow_tasks(resume_run.run_id, v_now);
+  -- wait steps wait again, held by the engine rather than queued (023_wait_steps.sql)
+  perform pgflow._resume_waits(resume_run.run_id, v_now);
+
   select coalesce(pg_catalog.array_agg(ss.step_slug), '{}') into v_ready
   from pgflow.step_states as ss
   where ss.run_id = resume_run.run_id and ss.status = 'created' and ss.remaining_deps = 0;
@@ -5411,6 +6700,15 @@ begin
       'finished_at', r.finished_at,
       'steps', steps.list
     )
+    -- a child run: the sub-flow task that started it (sql/024_subflows.sql)
+    || case
+      when r.parent_run_id is not null then pg_catalog.jsonb_build_object(
+        'parent', pg_catalog.jsonb_build_object(
+          'run_id', r.parent_run_id, 'step_slug', r.parent_step_slug, 'task_index', r.parent_task_index
+        )
+      )
+      else '{}'::jsonb
+    end
   into v_status
   from pgflow.runs as r
   cross join lateral (
@@ -5433,13 +6731,37 @@ begin
             'started_at', st.started_at,
             'finished_at', st.finished_at
           )
+          -- a sub-flow step: its child flow, and the latest child run of each task (sql/024_subflows.sql)
+          || case
+            when st.subflow_slug is not null then pg_catalog.jsonb_build_object(
+              'subflow', st.subflow_slug,
+              'child_runs', (
+                select coalesce(
+                  pg_catalog.jsonb_agg(
+                    pg_catalog.jsonb_build_object('task_index', c.parent_task_index, 'run_id', c.run_id, 'status', c.status)
+                    order by c.parent_task_index
+                  ),
+                  '[]'::jsonb
+                )
+                from (
+                  select distinct on (ch.parent_task_index) ch.parent_task_index, ch.run_id, ch.status
+                  from pgflow.runs as ch
+                  where ch.parent_run_id = r.run_id and ch.parent_step_slug = st.step_slug
+                  order by ch.parent_task_index, ch.parent_attempt desc, ch.started_at desc
+                ) as c
+              )
+            )
+            else '{}'::jsonb
+          end
+          -- a wait step: "waiting" while started, since when, until when, and its signal's time
+          || case when st.step_type = 'wait' then pgflow._wait_status(r.run_id, st.step_slug, st.status) else '{}' end
           order by st.step_index
         ),
         '[]'::jsonb
       ) as list
     from (
       select
-        ss.step_slug, s.step_type, s.step_index, ss.status, ss.error, ss.started_at, ss.finished_at,
+        ss.step_slug, s.step_type, s.step_index, s.subflow_slug, ss.status, ss.error, ss.started_at, ss.finished_at,
         coalesce(t.total_tasks, 0) as total_tasks,
         coalesce(t.completed_tasks, 0) as completed_tasks,
         coalesce(t.attempts, 0) as attempts,
@@ -5475,7 +6797,9 @@ $$;
 
 comment on function pgflow.get_run_status(uuid) is
 'The status of a run as JSON: its priority, counts of steps and tasks, percentage, input, output, error and one '
-'entry per step in topological order. PF006 for an unknown run.';
+'entry per step in topological order. A sub-flow step''s entry also has "subflow" (the child flow) and "child_runs" '
+'([{"task_index", "run_id", "status"}], the latest child run of each task); a child run has "parent" ({"run_id", '
+'"step_slug", "task_index"}). PF006 for an unknown run.';
 
 -- Called by `pgflow runs` and dashboards: the most recent runs, optionally of one flow and status.
 create or replace function pgflow.list_runs(
@@ -5568,6 +6892,11 @@ begin
           'concurrency_key', s.concurrency_key,
           'rate_limit', s.rate_limit
         )
+        -- a sub-flow step: its child flow (sql/024_subflows.sql)
+        || case
+          when s.subflow_slug is not null then pg_catalog.jsonb_build_object('subflow', s.subflow_slug)
+          else '{}'::jsonb
+        end
         order by s.step_index
       ), '[]'::jsonb)
       from pgflow.steps as s
@@ -5997,6 +7326,8 @@ alter function pgflow.heartbeat security definer;
 alter function pgflow.stop_worker security definer;
 alter function pgflow.live_workers security definer;
 alter function pgflow.schema_version security definer;
+alter function pgflow.signal security definer;
+alter function pgflow.find_run security definer;
 alter function pgflow.next_cron_tick security definer;
 alter function pgflow.create_schedule security definer;
 alter function pgflow.drop_schedule security definer;
@@ -6039,7 +7370,7 @@ begin
     revoke all on all functions in schema pgflow from pgflow_producer;
     grant usage on schema pgflow to pgflow_producer;
     grant execute on function
-      pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run,
+      pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run, pgflow.signal, pgflow.find_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
       pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
@@ -6060,7 +7391,7 @@ begin
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
-      pgflow.worker_timeout, pgflow.schema_version, pgflow.next_cron_tick
+      pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run, pgflow.next_cron_tick
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,

@@ -1,4 +1,4 @@
--- A step type other than "single" or "map" is PF001, and nothing is written.
+-- A step type other than "single", "map" or "wait" is PF001, and nothing is written.
 begin;
 select plan(5);
 

@@ -1,7 +1,7 @@
 -- A run started by a schedule records its schedule and tick, has the key schedule:<slug>:<tick in UTC ISO 8601>,
 -- and the schedule records its last tick and run.
 begin;
-select plan(2);
+select plan(3);
 
 select pgflow_tests.set_now('2030-01-01 00:00:00+00');
 select pgflow.define_flow('sched_record', '[{"slug": "a"}]');
@@ -21,5 +21,11 @@ select results_eq(
     from pgflow.runs as r where r.flow_slug = 'sched_record'$$,
   'the schedule records the tick, its run, no error, and the next tick'
 );
+select is(
+  (select r.run_id from pgflow.find_run('sched_record', 'schedule:nightly:2030-01-02T00:00:00Z') as r),
+  (select s.last_run_id from pgflow.schedules as s),
+  'find_run finds the tick''s run by its key'
+);
+
 select finish();
 rollback;
