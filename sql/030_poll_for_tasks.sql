@@ -122,7 +122,7 @@ begin
 end;
 $$;
 
--- Called by schedulers that want expiry without polling (poll_for_tasks expires on its own).
+-- Called by schedulers that want expiry (and due schedules started) without polling (poll_for_tasks does both).
 -- Takes the same lock as the pollers' expiry pass, so the two never work at the same time.
 create or replace function pgflow.expire_tasks()
 returns int
@@ -132,16 +132,22 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
+  v_expired int;
 begin
   perform pgflow._notice_server_start(v_now);
   perform from pgflow.locks as l where l.name = 'expire_tasks' for update;
-  return pgflow._expire_tasks(v_now);
+  v_expired := pgflow._expire_tasks(v_now);
+  if exists (select from pgflow.schedules as s where s.next_tick <= v_now) then
+    perform pgflow._start_due_schedules(v_now);
+  end if;
+  return v_expired;
 end;
 $$;
 
 comment on function pgflow.expire_tasks() is
 'Counts overdue attempts (past their deadline, or held by a worker that neither polled nor beat for its own '
-'timeout) as failed and retries or exhausts them. Returns how many it expired.';
+'timeout) as failed and retries or exhausts them, and starts the runs of due schedules (as polls do). Returns how '
+'many attempts it expired.';
 
 -- Called by poll_for_tasks and poll_for_tasks_lean for flow_versions: PF005 unless it is null (JSON null too)
 -- or an object {"flow_slug": [version, ...]} of at most 1,000 flow slugs, each with an array of at most 1,000
@@ -616,6 +622,11 @@ begin
     where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
   ) then
     perform pgflow._settle_children(v_now);
+  end if;
+
+  -- Schedules whose tick has come start their runs (one probe of schedules_next_tick finds whether any has).
+  if exists (select from pgflow.schedules as s where s.next_tick <= v_now) then
+    perform pgflow._start_due_schedules(v_now);
   end if;
 
   -- Delayed tasks that became due join the fair queue (one probe of step_tasks_delayed finds whether any did).

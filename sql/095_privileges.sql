@@ -50,6 +50,9 @@ alter function pgflow.live_workers security definer;
 alter function pgflow.schema_version security definer;
 alter function pgflow.signal security definer;
 alter function pgflow.find_run security definer;
+alter function pgflow.next_cron_tick security definer;
+alter function pgflow.create_schedule security definer;
+alter function pgflow.drop_schedule security definer;
 
 revoke all on schema pgflow from public;
 revoke all on all tables in schema pgflow from public;
@@ -57,9 +60,9 @@ revoke all on all sequences in schema pgflow from public;
 revoke all on all functions in schema pgflow from public;
 revoke all on type pgflow.task, pgflow._report from public;
 
--- pgflow_worker: registers its code's flows, claims and reports tasks, beats. Also reads the state of the
--- tasks whose reports the engine declined (to log why: a few columns of step_tasks and runs, no inputs or
--- outputs).
+-- pgflow_worker: registers its code's flows (and the schedules they declare), claims and reports tasks, beats.
+-- Also reads the state of the tasks whose reports the engine declined (to log why: a few columns of step_tasks
+-- and runs, no inputs or outputs).
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_worker') then
@@ -70,7 +73,8 @@ begin
     grant execute on function
       pgflow.define_flow, pgflow.poll_for_tasks, pgflow.poll_for_tasks_lean, pgflow.heartbeat,
       pgflow.stop_worker, pgflow.complete_task, pgflow.complete_tasks, pgflow.fail_task, pgflow.get_run_input,
-      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version
+      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version,
+      pgflow.create_schedule, pgflow.next_cron_tick
     to pgflow_worker;
     grant select (run_id, step_slug, task_index, status, attempt, error) on pgflow.step_tasks to pgflow_worker;
     grant select (run_id, status) on pgflow.runs to pgflow_worker;
@@ -78,7 +82,8 @@ begin
 end
 $$;
 
--- pgflow_producer: starts, cancels and resumes runs, and reads them through the read functions (no table).
+-- pgflow_producer: starts, cancels and resumes runs, creates and drops schedules, and reads them through the read
+-- functions (no table).
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_producer') then
@@ -90,7 +95,7 @@ begin
       pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run, pgflow.signal, pgflow.find_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
-      pgflow.schema_version
+      pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
     to pgflow_producer;
   end if;
 end
@@ -108,7 +113,7 @@ begin
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
-      pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run
+      pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run, pgflow.next_cron_tick
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,

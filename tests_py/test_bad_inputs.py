@@ -26,7 +26,7 @@ from .conftest import scratch_database
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "reliability.md"
-TABLES = ("flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts")
+TABLES = ("flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts", "schedules")
 
 
 @dataclass(frozen=True)
@@ -196,6 +196,32 @@ CASES: list[Case] = [
     Case("wait step with max_attempts",
          "select pgflow.define_flow('x', '[{\"slug\": \"a\", \"type\": \"wait\", \"max_attempts\": 2}]')", "PF001",
          "max_attempts"),
+    # schedules and cron
+    Case("create_schedule slug null", "select pgflow.create_schedule(null, 'chain', '@daily')", "PF001",
+         "schedule_slug"),
+    Case("create_schedule slug not a slug", "select pgflow.create_schedule('a b', 'chain', '@daily')", "PF001",
+         "schedule_slug 'a b'"),
+    Case("create_schedule unknown flow", "select pgflow.create_schedule('s', 'nope', '@daily')", "PF004", "'nope'"),
+    Case("create_schedule cron null", "select pgflow.create_schedule('s', 'chain', null)", "PF001", "cron"),
+    Case("create_schedule cron of 4 fields", "select pgflow.create_schedule('s', 'chain', '0 3 * *')", "PF001",
+         "cron has 4 fields"),
+    Case("create_schedule cron out of range", "select pgflow.create_schedule('s', 'chain', '0 24 * * *')", "PF001",
+         "field hour"),
+    Case("create_schedule cron that never ticks", "select pgflow.create_schedule('s', 'chain', '0 0 30 2 *')",
+         "PF001", "never ticks"),
+    Case("create_schedule cron of a megabyte", "select pgflow.create_schedule('s', 'chain', repeat('1', 1000000))",
+         "PF001", "(1000000 characters)"),
+    Case("create_schedule unknown time zone",
+         "select pgflow.create_schedule('s', 'chain', '@daily', '{}', 'Mars/Base')", "PF001", "timezone 'Mars/Base'"),
+    Case("create_schedule input null", "select pgflow.create_schedule('s', 'chain', '@daily', null)", "PF005",
+         "input"),
+    Case("create_schedule object input of a root map", "select pgflow.create_schedule('s', 'fan', '@daily', '{}')",
+         "PF005", "must be a JSON array"),
+    Case("drop_schedule slug null", "select pgflow.drop_schedule(null)", "PF001", "schedule_slug"),
+    Case("next_cron_tick after null", "select pgflow.next_cron_tick('@daily', null)", "PF005", "after"),
+    Case("next_cron_tick step 0", "select pgflow.next_cron_tick('*/0 * * * *', now())", "PF001", "step"),
+    Case("next_cron_tick timezone null", "select pgflow.next_cron_tick('@daily', now(), null)", "PF001",
+         "timezone"),
     Case("prune null", "select pgflow.prune_runs(null)", "PF005", "older_than"),
     Case("prune -1 day", "select pgflow.prune_runs('-1 day')", "PF005", "older_than"),
     Case("prune a million years", "select pgflow.prune_runs('1000000 years')", "PF005", "older_than"),

@@ -495,7 +495,9 @@ def test_errors_are_one_line_and_debug_adds_the_traceback(empty_database: str) -
         assert proc.stderr.strip().splitlines()[-1] == plain.stderr.strip(), describe(proc)
 
 
-COMMANDS = ["migrate", "worker", "start", "status", "runs", "cancel", "resume", "graph", "prune"]
+COMMANDS = [
+    "migrate", "worker", "start", "status", "runs", "cancel", "resume", "graph", "prune", "schedules", "schedule",
+]
 
 
 def test_help_lists_every_command_and_the_exit_statuses() -> None:

@@ -65,6 +65,9 @@ GRANTED: dict[str, set[str]] = {
     "live_workers": {PRODUCER, READER},
     "max_output_size": set(ROLES),
     "schema_version": set(ROLES),
+    "create_schedule": {WORKER, PRODUCER},
+    "drop_schedule": {PRODUCER},
+    "next_cron_tick": set(ROLES),
     # the owner's alone: definitions by other means than define_flow, and maintenance
     "create_flow": set(),
     "set_current_version": set(),

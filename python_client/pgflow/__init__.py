@@ -20,7 +20,7 @@ from .errors import (
     UnknownDependency,
 )
 from .execute import execute
-from .flow import Flow, RateLimit, Step
+from .flow import Flow, RateLimit, Schedule, Step
 from .migrate import migrate
 from .migrate import shipped_version as _shipped_version
 from .worker import Task, Worker
@@ -35,6 +35,7 @@ __all__ = [
     "FlowVersion",
     "RateLimit",
     "Run",
+    "Schedule",
     "Step",
     "Task",
     "Worker",

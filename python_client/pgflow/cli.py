@@ -13,6 +13,9 @@
     pgflow prune --older-than 7d
     pgflow flows [FLOW]
     pgflow set-version FLOW VERSION
+    pgflow schedules [--flow F] [--json]
+    pgflow schedule create SLUG FLOW CRON [--input JSON] [--timezone TZ]
+    pgflow schedule drop SLUG
 
 Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults) and --debug; ``worker``,
 ``start --wait`` and ``status --watch`` also take --listen-url, a direct connection used only for LISTEN when
@@ -745,6 +748,74 @@ def cmd_flows(args: argparse.Namespace) -> int:
     return 0
 
 
+def _when(value: dt.datetime | None) -> str:
+    """A time of ``pgflow schedules``, to the second, in UTC; ``-`` for none."""
+    if value is None:
+        return "-"
+    return value.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+#: the most characters of a schedule's last error shown by ``pgflow schedules`` (--json: all)
+ERROR_PREVIEW = 60
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    """One line per schedule (of --flow, or all): slug, flow, cron, time zone, next tick and last tick (UTC),
+    the last run started and the first line of the last tick's error (cut at ERROR_PREVIEW characters); with
+    --json, the rows of pgflow.schedules whole."""
+    checked(_arguments.text, "--flow", args.flow, optional=True)
+    with Client(args.database_url) as client:
+        schedules = client.list_schedules(args.flow)
+    if args.json:
+        print(json.dumps(schedules, indent=2, default=str))
+        return 0
+    if not schedules:
+        print("no schedules" + (f" for flow {args.flow}" if args.flow else ""))
+        return 0
+    table = [("SCHEDULE", "FLOW", "CRON", "TIMEZONE", "NEXT TICK", "LAST TICK", "LAST RUN", "LAST ERROR")]
+    for row in schedules:
+        error = (row["last_error"] or "-").splitlines()[0] if row["last_error"] else "-"
+        if len(error) > ERROR_PREVIEW:
+            error = error[: ERROR_PREVIEW - 3] + "..."
+        table.append((
+            row["schedule_slug"], row["flow_slug"], row["cron"], row["timezone"], _when(row["next_tick"]),
+            _when(row["last_tick"]), str(row["last_run_id"] or "-"), error,
+        ))
+    widths = [max(len(line[i]) for line in table) for i in range(7)]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[7])
+    return 0
+
+
+def cmd_schedule_create(args: argparse.Namespace) -> int:
+    payload = parse_json(args.input, "--input")
+    checked(_arguments.text, "SLUG", args.slug, max_length=_arguments.MAX_TEXT)
+    checked(_arguments.text, "FLOW", args.flow, max_length=_arguments.MAX_TEXT)
+    checked(_arguments.text, "CRON", args.cron, max_length=_arguments.MAX_TEXT)
+    checked(_arguments.text, "--timezone", args.timezone, max_length=_arguments.MAX_TEXT)
+    with Client(args.database_url) as client:
+        try:
+            row = client.create_schedule(args.slug, args.flow, args.cron, payload, timezone=args.timezone)
+        except errors.FlowNotFound as exc:
+            raise unknown_flow(client, exc, args.flow) from None
+    print(
+        f"schedule {row['schedule_slug']}: flow {row['flow_slug']}, cron {row['cron']!r} in {row['timezone']}, "
+        f"next tick {_when(row['next_tick'])}"
+    )
+    return 0
+
+
+def cmd_schedule_drop(args: argparse.Namespace) -> int:
+    checked(_arguments.text, "SLUG", args.slug, max_length=_arguments.MAX_TEXT)
+    with Client(args.database_url) as client:
+        dropped = client.drop_schedule(args.slug)
+    if not dropped:
+        _error(f"schedule {args.slug} does not exist")
+        return 1
+    print(f"schedule {args.slug} dropped")
+    return 0
+
+
 # ----------------------------------------------------------------------------------------------------
 LISTEN_URL_HELP = (
     "a direct PostgreSQL connection used only for LISTEN, when --database-url goes through a pooler in "
@@ -922,6 +993,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("flow", metavar="FLOW")
     p.add_argument("version", metavar="VERSION", type=int)
     p.set_defaults(func=cmd_set_version)
+
+    p = sub.add_parser(
+        "schedules", parents=[common], help="list cron schedules: next tick, last tick, last run, last error"
+    )
+    p.add_argument("--flow", default=None, help="only the schedules of this flow slug")
+    p.add_argument("--json", action="store_true", help="print the rows of pgflow.schedules as JSON")
+    p.set_defaults(func=cmd_schedules)
+
+    p = sub.add_parser("schedule", parents=[common], help="create or drop a cron schedule")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = actions.add_parser(
+        "create", parents=[common], help="create or update a schedule",
+        description="Create or update a schedule: polls start a run of FLOW at each tick of CRON, once per tick "
+        "(ticks missed while nothing polled start once, for the latest). The same values again change nothing.",
+    )
+    q.add_argument("slug", metavar="SLUG", help="the schedule's slug (letters, digits and underscores)")
+    q.add_argument("flow", metavar="FLOW", help="the slug of a defined flow")
+    q.add_argument(
+        "cron", metavar="CRON",
+        help="five fields, minute hour day-of-month month day-of-week (quote it), or @hourly, @daily, @weekly, "
+        "@monthly, @yearly",
+    )
+    q.add_argument("--input", default="{}", help="the input of each run as JSON (default {})")
+    q.add_argument(
+        "--timezone", default="UTC", help="the time zone CRON is read in, e.g. Europe/Berlin (default UTC)"
+    )
+    q.set_defaults(func=cmd_schedule_create)
+    q = actions.add_parser(
+        "drop", parents=[common], help="drop a schedule (exit 1 when there is none)",
+        description="Drop a schedule; the runs it started stay. Exit status 1 when there is no such schedule.",
+    )
+    q.add_argument("slug", metavar="SLUG", help="the schedule's slug")
+    q.set_defaults(func=cmd_schedule_drop)
 
     for action in sub._choices_actions:  # `pgflow COMMAND --help` opens with what the command does
         command = sub.choices[action.dest]

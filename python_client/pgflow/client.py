@@ -215,11 +215,14 @@ class Client:
     # ------------------------------------------------------------------------------------------------
     def define(self, flow: Flow) -> FlowVersion:
         """Define (or redefine) a flow; an unchanged definition is a no-op returning the current version. The
-        child ``Flow`` objects of its sub-flow steps are defined first, recursively (``Flow.with_children``).
+        child ``Flow`` objects of its sub-flow steps are defined first, recursively (``Flow.with_children``). Each
+        flow defined is followed by the schedules it declares (``Flow(schedules=...)``, each with
+        ``create_schedule``: unchanged ones are left as they are; a schedule no longer declared is not dropped).
         Returns the version of ``flow``. Raises InvalidDefinition (PF001) for a definition the engine refuses or
-        that is not storable JSON (an option or a condition holding NaN, a datetime...), UnknownDependency,
-        CycleDetected (also a flow containing itself through sub-flows), FlowNotFound (a child flow named by slug
-        that does not exist)."""
+        that is not storable JSON (an option or a condition holding NaN, a datetime...), or a schedule whose cron
+        or time zone it refuses; UnknownDependency, CycleDetected (also a flow containing itself through
+        sub-flows), FlowNotFound (a child flow named by slug that does not exist); InvalidInput for a schedule's
+        input that is not storable JSON or that the flow cannot take."""
         if not isinstance(flow, Flow):
             _arguments.definition(flow)  # InvalidDefinition naming what was given
         version: FlowVersion | None = None
@@ -230,6 +233,8 @@ class Client:
                 function="define_flow",
             )
             version = _row(FlowVersion, rows[0])
+            for schedule in each.schedules:
+                self.create_schedule(schedule.slug, slug, schedule.cron, schedule.input, timezone=schedule.timezone)
         assert version is not None
         return version
 
@@ -265,6 +270,77 @@ class Client:
             "select pgflow.list_flow_versions(%s) as versions", (slug,), function="list_flow_versions"
         )
         return list(rows[0]["versions"])
+
+    # ------------------------------------------------------------------------------------------------
+    # Schedules
+    # ------------------------------------------------------------------------------------------------
+    def create_schedule(
+        self, slug: str, flow_or_slug: Flow | str, cron: str, input: Any = None, *, timezone: str = "UTC"
+    ) -> dict[str, Any]:
+        """Create or update the schedule ``slug``: polls start a run of the flow's current version with
+        ``input`` (any JSON value; None means ``{}``) at each tick of ``cron`` (five fields or a macro such as
+        ``@daily``) read in ``timezone``, once per tick; ticks missed while nothing polled start once, for the
+        latest. The same values again leave it unchanged; others update it and its next tick. Returns the
+        ``pgflow.schedules`` row as a dict (``schedule_slug``, ``flow_slug``, ``cron``, ``timezone``, ``input``,
+        ``next_tick``, ``last_tick``, ``last_run_id``, ``last_error``, ``created_at``, ``updated_at``; times as
+        aware datetimes). Given a Flow, uses its slug (it does not define it).
+
+        Raises InvalidInput before anything is sent for an input that is not storable JSON or a slug, cron or
+        time zone that is not a non-empty string; InvalidDefinition (PF001) for a bad slug, cron (or one that
+        never ticks) or time zone; FlowNotFound (PF004) for a flow never defined; InvalidInput (PF005) for an
+        input the flow cannot take (a root map step given a non-array)."""
+        _arguments.text("slug", slug, max_length=_arguments.MAX_TEXT)
+        flow_slug = _flow_slug(flow_or_slug)
+        _arguments.text("cron", cron, max_length=_arguments.MAX_TEXT)
+        _arguments.text("timezone", timezone, max_length=_arguments.MAX_TEXT)
+        input_text = _arguments.json_text("input", {} if input is None else input)
+        rows = self._query(
+            "select * from pgflow.create_schedule(%s, %s, %s, %s::jsonb, %s)",
+            (slug, flow_slug, cron, input_text, timezone),
+            function="create_schedule",
+        )
+        return rows[0]
+
+    def drop_schedule(self, slug: str) -> bool:
+        """Remove the schedule ``slug``; runs it started stay. True when it existed, False otherwise.
+        InvalidDefinition (PF001) for a slug that is not a slug."""
+        _arguments.text("slug", slug, max_length=_arguments.MAX_TEXT)
+        rows = self._query("select pgflow.drop_schedule(%s) as dropped", (slug,), function="drop_schedule")
+        return bool(rows[0]["dropped"])
+
+    def list_schedules(self, flow_or_slug: Flow | str | None = None) -> list[dict[str, Any]]:
+        """The schedules (of one flow, or all), by slug: the rows of table ``pgflow.schedules`` as dicts, as
+        ``create_schedule`` returns them (``next_tick``, ``last_tick``, ``last_run_id``, ``last_error``...);
+        ``next_tick`` is None for a schedule the engine stopped (its ``last_error`` says why).
+        Reading the table needs pgflow_reader (or the schema's owner): PermissionDenied names it otherwise."""
+        slug = None if flow_or_slug is None else _flow_slug(flow_or_slug)
+        return self._query(
+            "select s.schedule_slug, s.flow_slug, s.cron, s.timezone, s.input, "
+            # (infinity: a schedule stopped because its cron no longer reads; Python has no such datetime)
+            "nullif(s.next_tick, 'infinity') as next_tick, s.last_tick, s.last_run_id, s.last_error, s.created_at, "
+            "s.updated_at "
+            "from pgflow.schedules as s where %s::text is null or s.flow_slug = %s::text order by s.schedule_slug",
+            (slug, slug),
+            function="schedules",
+        )
+
+    def next_cron_tick(
+        self, cron: str, after: dt.datetime | None = None, *, timezone: str = "UTC"
+    ) -> dt.datetime | None:
+        """The first tick of ``cron`` strictly after ``after`` (an aware datetime; None: now), as wall-clock
+        minutes in ``timezone`` (``pgflow.next_cron_tick``); None when it has none within 8 years.
+        InvalidDefinition (PF001) for a bad cron or time zone; InvalidInput for a naive ``after``."""
+        _arguments.text("cron", cron, max_length=_arguments.MAX_TEXT)
+        _arguments.text("timezone", timezone, max_length=_arguments.MAX_TEXT)
+        if after is None:
+            after = dt.datetime.now(dt.timezone.utc)
+        if not isinstance(after, dt.datetime) or after.tzinfo is None or after.utcoffset() is None:
+            raise InvalidInput(f"after must be a datetime with a time zone, got {after!r}")
+        rows = self._query(
+            "select pgflow.next_cron_tick(%s, %s, %s) as tick", (cron, after, timezone), function="next_cron_tick"
+        )
+        tick: dt.datetime | None = rows[0]["tick"]
+        return tick
 
     # ------------------------------------------------------------------------------------------------
     # Runs

@@ -1,6 +1,7 @@
 """The flow DSL: steps declared with decorators (or the older tuple syntax), compiled to the JSON of one
-``pgflow.define_flow`` call. Validation is mostly the engine's: a bad definition fails when it is defined, with
-the engine's PF001/PF002/PF003 message. Three mistakes are caught here already, when a step is declared, with
+``pgflow.define_flow`` call; the cron schedules a flow declares (``Schedule``) are defined beside it, not in
+it. Validation is mostly the engine's: a bad definition fails when it is defined, with the engine's
+PF001/PF002/PF003 message. Three mistakes are caught here already, when a step is declared, with
 ``InvalidDefinition`` (PF001): a handler that cannot be called with the input (and optionally the context),
 a dependent step's ``if_``/``if_not`` that is not an object keyed by its dependencies, and flow-control
 options (``concurrency``, ``concurrency_key``, ``rate_limit``) out of their range or that do not go together.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import inspect
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -39,6 +41,40 @@ FLOW_OPTIONS = ("max_attempts", "base_delay", "max_delay", "timeout")
 _ROOT = object()  # marker: Flow.map(over=None) maps the run input
 #: the step type of a wait step, which has no handler
 WAIT = "wait"
+
+#: the engine's rule for flow, step and schedule slugs (SPEC §2)
+SLUG_PATTERN = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]{0,127}")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A cron schedule a flow declares: polls start a run of the flow with ``input`` (None: ``{}``) at each tick
+    of ``cron`` (five fields, minute hour day-of-month month day-of-week, or a macro such as ``@daily``), read
+    as wall-clock time in ``timezone`` (a name of pg_timezone_names, default UTC), once per tick.
+
+    ``Client.define(flow)`` and ``pgflow worker`` (``Worker(define=True)``) create or update the flow's
+    schedules after defining it (``pgflow.create_schedule``: unchanged, nothing is written). Schedules are not
+    part of the flow's definition: changing one never makes a new flow version. The slug's rule is checked
+    here (InvalidDefinition, PF001); the cron and the time zone are checked by the engine when defined.
+    """
+
+    slug: str
+    cron: str
+    input: Any = None
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.slug, str) or not SLUG_PATTERN.fullmatch(self.slug):
+            raise InvalidDefinition(
+                f"schedule slug {self.slug!r} is not a valid slug: use 1 to 128 letters, digits and underscores, "
+                "not starting with a digit"
+            )
+        if not isinstance(self.cron, str) or not self.cron.strip():
+            raise InvalidDefinition(f"schedule {self.slug}: cron must be a non-empty string, got {self.cron!r}")
+        if not isinstance(self.timezone, str) or not self.timezone:
+            raise InvalidDefinition(
+                f"schedule {self.slug}: timezone must be a time zone name such as 'UTC', got {self.timezone!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -310,6 +346,10 @@ class Flow:
     ... def fetch(input): ...
     >>> @flow.step(depends_on=[fetch])
     ... def parse(deps): ...
+
+    ``schedules``: the cron schedules that start runs of the flow (``Schedule``), defined with it; kept as the
+    tuple ``flow.schedules`` and not part of its definition. InvalidDefinition for an item that is not a
+    Schedule or two schedules with one slug.
     """
 
     def __init__(
@@ -320,8 +360,10 @@ class Flow:
         base_delay: float | None = None,
         max_delay: float | None = None,
         timeout: float | None = None,
+        schedules: Iterable[Schedule] = (),
     ) -> None:
         self.slug = slug
+        self.schedules: tuple[Schedule, ...] = _schedules(slug, schedules)
         self.options: dict[str, Any] = {
             k: v
             for k, v in (
@@ -604,3 +646,19 @@ class Flow:
             else:
                 raise TypeError(f"depends_on takes step slugs or decorated functions, got {dep!r}")
         return tuple(resolved)
+
+
+def _schedules(flow_slug: str, schedules: Iterable[Schedule]) -> tuple[Schedule, ...]:
+    """``Flow(schedules=...)`` as a tuple; InvalidDefinition for an item that is not a Schedule or a slug used
+    twice."""
+    if isinstance(schedules, (str, bytes, Schedule)):
+        raise InvalidDefinition(f"flow {flow_slug}: schedules must be a list of pgflow.Schedule, got {schedules!r}")
+    items = tuple(schedules)
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, Schedule):
+            raise InvalidDefinition(f"flow {flow_slug}: schedules must hold pgflow.Schedule items, got {item!r}")
+        if item.slug in seen:
+            raise InvalidDefinition(f"flow {flow_slug}: two schedules have the slug {item.slug!r}")
+        seen.add(item.slug)
+    return items

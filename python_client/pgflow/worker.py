@@ -117,7 +117,7 @@ WORKER_FUNCTIONS: tuple[str, ...] = (
     "stop_worker", "find_flow_versions", "max_output_size", "worker_timeout", "schema_version",
 )
 #: ... and those it calls when it defines its flows (``define=True``)
-DEFINE_FUNCTIONS: tuple[str, ...] = ("define_flow",)
+DEFINE_FUNCTIONS: tuple[str, ...] = ("define_flow", "create_schedule")
 
 #: the largest error text sent to the engine, in bytes of UTF-8 (64 KiB); a longer one is cut, and says so
 MAX_ERROR_SIZE = 64 * 1024
@@ -717,10 +717,10 @@ class Worker:
             self._threads.append(thread)
 
     def _define_flows(self) -> None:
-        """Define each flow (with ``define``), then find the versions whose definitions equal this worker's code
-        (pgflow.find_flow_versions): the worker claims tasks of those versions only, so a worker of older or newer
-        code never runs a version whose steps it does not have. Errors of the engine are raised; a lost
-        connection is retried with backoff."""
+        """Define each flow (with ``define``) and the schedules it declares, then find the versions whose
+        definitions equal this worker's code (pgflow.find_flow_versions): the worker claims tasks of those versions
+        only, so a worker of older or newer code never runs a version whose steps it does not have. Errors of the
+        engine are raised; a lost connection is retried with backoff."""
         failures = 0
         pending = list(self.flows.values())
         while pending and not self._stopping.is_set():
@@ -730,6 +730,14 @@ class Worker:
                 conn = self._poll_connection()
                 if self.define:
                     conn.execute("select pgflow.define_flow(%s, %s::jsonb, %s::jsonb)", (slug, steps, options))
+                    for schedule in flow.schedules:
+                        schedule_input = _arguments.json_text(
+                            f"the input of schedule {schedule.slug}", {} if schedule.input is None else schedule.input
+                        )
+                        conn.execute(
+                            "select pgflow.create_schedule(%s, %s, %s, %s::jsonb, %s)",
+                            (schedule.slug, slug, schedule.cron, schedule_input, schedule.timezone),
+                        )
                 self._find_versions(conn, flow)
                 pending.pop(0)
                 failures = 0

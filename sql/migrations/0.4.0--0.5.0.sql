@@ -1873,6 +1873,470 @@ comment on function pgflow.add_step(text, text, text[], int, int, int, int, text
 'the flow-control options of define_flow (PF001 when invalid). step_type ''single'', ''map'' or ''wait'' (a wait '
 'step takes no max_attempts, base_delay, start_delay or flow control, and no timeout but its own).';
 
+-- ---- sql/012_cron.sql ----
+
+-- Cron expressions: their parsing and the search of their ticks, in SQL so that any client can use them.
+--
+-- A cron has five fields, minute hour day-of-month month day-of-week, each a list (a,b) of items: *, a number,
+-- a range a-b, a step */n, a-b/n or a/n (a/n is a to the field's maximum, every n, as Vixie cron and croniter
+-- read it). Months may be written jan..dec and days of the week sun..sat (any case, also inside ranges); day of
+-- week 7 is Sunday, as 0 is. Macros: @yearly (@annually), @monthly, @weekly, @daily (@midnight), @hourly.
+-- Vixie cron's day rule: when both day-of-month and day-of-week are restricted (neither field starts with *), a
+-- day matches when either matches; otherwise both must. Anything else is PF001, naming the field at fault.
+--
+-- Ticks are wall-clock minutes in a time zone. A wall-clock time that does not exist (the hour skipped when
+-- daylight saving time starts) is no tick; one that happens twice (the hour repeated when it ends) is one tick,
+-- at its first occurrence. Searches go day by day over local dates (skipping whole months that do not match)
+-- up to 8 years away, so that a cron of February 29 is found; a cron with no tick in that horizon has none.
+--
+-- Called by the schedules (sql/025_schedules.sql) and by clients (next_cron_tick).
+
+-- Called by the cron parsers to refuse a cron: PF001 with a sentence naming the function, what is wrong and
+-- the cron (its first 100 characters).
+create or replace function pgflow._cron_error(function_name text, cron text, problem text)
+returns void
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  raise exception using
+    errcode = 'PF001',
+    message = pg_catalog.format(
+      '%s: cron %s, got %s',
+      _cron_error.function_name,
+      _cron_error.problem,
+      case
+        when _cron_error.cron is null then 'null'
+        when pg_catalog.length(_cron_error.cron) <= 100 then '"' || _cron_error.cron || '"'
+        else '"' || pg_catalog.left(_cron_error.cron, 100) || pg_catalog.format(
+          '..." (%s characters)', pg_catalog.length(_cron_error.cron)
+        )
+      end
+    );
+end;
+$$;
+
+-- Called by _cron_field for one value of a field: the number it is (a number from low to high, or one of
+-- names, the first of which stands for low). PF001 otherwise.
+create or replace function pgflow._cron_value(
+  function_name text, cron text, field text, value text, low int, high int, names text[]
+)
+returns int
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_number int;
+begin
+  if _cron_value.value ~ '^[0-9]{1,9}$' then
+    v_number := _cron_value.value::int;
+    if v_number not between _cron_value.low and _cron_value.high then
+      perform pgflow._cron_error(
+        _cron_value.function_name, _cron_value.cron,
+        pg_catalog.format(
+          'field %s: %s is out of range %s-%s', _cron_value.field, v_number, _cron_value.low, _cron_value.high
+        )
+      );
+    end if;
+    return v_number;
+  end if;
+  v_number := pg_catalog.array_position(_cron_value.names, pg_catalog.lower(_cron_value.value));
+  if v_number is null then
+    perform pgflow._cron_error(
+      _cron_value.function_name, _cron_value.cron,
+      pg_catalog.format(
+        'field %s: "%s" is not %s', _cron_value.field, _cron_value.value,
+        case
+          when _cron_value.names is null then
+            pg_catalog.format('a number from %s to %s', _cron_value.low, _cron_value.high)
+          else pg_catalog.format(
+            'a number from %s to %s or a name %s..%s', _cron_value.low, _cron_value.high,
+            _cron_value.names[1], _cron_value.names[pg_catalog.cardinality(_cron_value.names)]
+          )
+        end
+      )
+    );
+  end if;
+  return _cron_value.low + v_number - 1;
+end;
+$$;
+
+-- Called by _cron_parse for one field: the sorted values it matches, values from low to high. * and a/n run to
+-- last (the field's maximum; day of week: 6, its 7 being only another name of Sunday, as croniter reads it). PF001
+-- for an empty field or list item, a bad value, a range that goes backwards, a step not from 1 to the field's
+-- count of values.
+create or replace function pgflow._cron_field(
+  function_name text, cron text, field text, value text, low int, high int, last int, names text[] default null
+)
+returns int[]
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_item text;
+  v_parts text[];
+  v_bounds text[];
+  v_step int;
+  v_from int;
+  v_to int;
+  v_values int[] := '{}'::int[];
+begin
+  foreach v_item in array pg_catalog.string_to_array(_cron_field.value, ',') loop
+    if v_item = '' then
+      perform pgflow._cron_error(
+        _cron_field.function_name, _cron_field.cron,
+        pg_catalog.format('field %s: "%s" has an empty list item', _cron_field.field, _cron_field.value)
+      );
+    end if;
+    v_parts := pg_catalog.string_to_array(v_item, '/');
+    v_step := 1;
+    if pg_catalog.cardinality(v_parts) > 2 then
+      perform pgflow._cron_error(
+        _cron_field.function_name, _cron_field.cron,
+        pg_catalog.format('field %s: "%s" has more than one step', _cron_field.field, v_item)
+      );
+    elsif pg_catalog.cardinality(v_parts) = 2 then
+      if v_parts[2] !~ '^[0-9]{1,9}$'
+         or v_parts[2]::int not between 1 and _cron_field.last - _cron_field.low + 1 then
+        perform pgflow._cron_error(
+          _cron_field.function_name, _cron_field.cron,
+          pg_catalog.format(
+            'field %s: the step of "%s" must be a number from 1 to %s', _cron_field.field, v_item,
+            _cron_field.last - _cron_field.low + 1
+          )
+        );
+      end if;
+      v_step := v_parts[2]::int;
+    end if;
+
+    if v_parts[1] = '*' then
+      v_from := _cron_field.low;
+      v_to := _cron_field.last;
+    elsif pg_catalog.strpos(v_parts[1], '-') > 0 then
+      v_bounds := pg_catalog.string_to_array(v_parts[1], '-');
+      if pg_catalog.cardinality(v_bounds) <> 2 then
+        perform pgflow._cron_error(
+          _cron_field.function_name, _cron_field.cron,
+          pg_catalog.format('field %s: "%s" is not a range a-b', _cron_field.field, v_parts[1])
+        );
+      end if;
+      v_from := pgflow._cron_value(
+        _cron_field.function_name, _cron_field.cron, _cron_field.field, v_bounds[1],
+        _cron_field.low, _cron_field.high, _cron_field.names
+      );
+      v_to := pgflow._cron_value(
+        _cron_field.function_name, _cron_field.cron, _cron_field.field, v_bounds[2],
+        _cron_field.low, _cron_field.high, _cron_field.names
+      );
+      if v_from > v_to then
+        perform pgflow._cron_error(
+          _cron_field.function_name, _cron_field.cron,
+          pg_catalog.format(
+            'field %s: the range "%s" goes backwards (%s is after %s)', _cron_field.field, v_parts[1], v_from, v_to
+          )
+        );
+      end if;
+    else
+      v_from := pgflow._cron_value(
+        _cron_field.function_name, _cron_field.cron, _cron_field.field, v_parts[1],
+        _cron_field.low, _cron_field.high, _cron_field.names
+      );
+      -- a/n: from a to the field's maximum, every n
+      v_to := case
+        when pg_catalog.cardinality(v_parts) = 2 then greatest(_cron_field.last, v_from) else v_from
+      end;
+    end if;
+    v_values := v_values || array(select pg_catalog.generate_series(v_from, v_to, v_step));
+  end loop;
+  return array(select distinct v.value from pg_catalog.unnest(v_values) as v (value) order by v.value);
+end;
+$$;
+
+-- Called by next_cron_tick and the schedules (once per cron, never in a loop): the cron as the tick searches
+-- read it, {"minutes": [...], "hours": [...], "days": [...], "months": [...], "weekdays": [0 (Sunday) .. 6],
+-- "days_restricted": bool, "weekdays_restricted": bool} (restricted: the field does not start with *). PF001,
+-- naming function_name, the field and the cron, for anything that is not a cron (see the top of this file).
+create or replace function pgflow._cron_parse(cron text, function_name text default 'next_cron_tick')
+returns jsonb
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_text text := pg_catalog.btrim(_cron_parse.cron, E' \t\r\n');
+  v_fields text[];
+begin
+  if v_text is null or v_text = '' then
+    perform pgflow._cron_error(
+      _cron_parse.function_name, _cron_parse.cron,
+      'must be five fields (minute hour day-of-month month day-of-week) or a macro such as @daily'
+    );
+  end if;
+  if pg_catalog.left(v_text, 1) = '@' then
+    v_text := case pg_catalog.lower(v_text)
+      when '@yearly' then '0 0 1 1 *'
+      when '@annually' then '0 0 1 1 *'
+      when '@monthly' then '0 0 1 * *'
+      when '@weekly' then '0 0 * * 0'
+      when '@daily' then '0 0 * * *'
+      when '@midnight' then '0 0 * * *'
+      when '@hourly' then '0 * * * *'
+    end;
+    if v_text is null then
+      perform pgflow._cron_error(
+        _cron_parse.function_name, _cron_parse.cron,
+        'macro is unknown: use @yearly, @annually, @monthly, @weekly, @daily, @midnight or @hourly'
+      );
+    end if;
+  end if;
+  v_fields := pg_catalog.regexp_split_to_array(v_text, '\s+');
+  if pg_catalog.cardinality(v_fields) <> 5 then
+    perform pgflow._cron_error(
+      _cron_parse.function_name, _cron_parse.cron,
+      pg_catalog.format(
+        'has %s field%s, five are needed (minute hour day-of-month month day-of-week)',
+        pg_catalog.cardinality(v_fields), case when pg_catalog.cardinality(v_fields) = 1 then '' else 's' end
+      )
+    );
+  end if;
+  return pg_catalog.jsonb_build_object(
+    'minutes', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'minute', v_fields[1], 0, 59, 59),
+    'hours', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'hour', v_fields[2], 0, 23, 23),
+    'days', pgflow._cron_field(_cron_parse.function_name, _cron_parse.cron, 'day-of-month', v_fields[3], 1, 31, 31),
+    'months', pgflow._cron_field(
+      _cron_parse.function_name, _cron_parse.cron, 'month', v_fields[4], 1, 12, 12,
+      array['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec']
+    ),
+    -- 7 is Sunday too
+    'weekdays', array(
+      select distinct d.value % 7
+      from pg_catalog.unnest(pgflow._cron_field(
+        _cron_parse.function_name, _cron_parse.cron, 'day-of-week', v_fields[5], 0, 7, 6,
+        array['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat']
+      )) as d (value)
+      order by 1
+    ),
+    'days_restricted', pg_catalog.left(v_fields[3], 1) <> '*',
+    'weekdays_restricted', pg_catalog.left(v_fields[5], 1) <> '*'
+  );
+end;
+$$;
+
+-- Called by next_cron_tick and create_schedule: PF001 unless PostgreSQL knows the time zone (a name of
+-- pg_timezone_names, an abbreviation of pg_timezone_abbrevs, or a POSIX time zone specification, as AT TIME ZONE
+-- takes them). Checked by converting a time, not by reading pg_timezone_names (which reads every zone file).
+create or replace function pgflow._check_timezone(function_name text, timezone text)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  if _check_timezone.timezone is null then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: timezone must be a time zone name (see pg_timezone_names), got null', _check_timezone.function_name
+      );
+  end if;
+  perform pg_catalog.timezone(_check_timezone.timezone, timestamptz '2000-01-01 00:00:00+00');
+exception
+  when invalid_parameter_value then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: timezone %s is not a time zone name PostgreSQL knows (see pg_timezone_names)',
+        _check_timezone.function_name, pgflow._shown(_check_timezone.timezone)
+      );
+end;
+$$;
+
+-- Called by the tick searches for one wall-clock time in a time zone: the instant it shows there, the first one
+-- when it happens twice (the hour repeated when daylight saving time ends), null when it does not exist (the hour
+-- skipped when it starts). PostgreSQL reads a repeated time as its second occurrence and a skipped one with the
+-- offset before the change: the first is found with the offset of a day before, the second by a round trip.
+create or replace function pgflow._cron_instant(local timestamp, timezone text)
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_at timestamptz := pg_catalog.timezone(_cron_instant.timezone, _cron_instant.local);
+  v_before timestamptz := v_at - interval '1 day';
+  v_earlier timestamptz;
+begin
+  if pg_catalog.timezone(_cron_instant.timezone, v_at) <> _cron_instant.local then
+    return null;
+  end if;
+  v_earlier := pg_catalog.timezone(
+    'UTC',
+    _cron_instant.local
+    - (pg_catalog.timezone(_cron_instant.timezone, v_before) - pg_catalog.timezone('UTC', v_before))
+  );
+  if v_earlier < v_at and pg_catalog.timezone(_cron_instant.timezone, v_earlier) = _cron_instant.local then
+    return v_earlier;
+  end if;
+  return v_at;
+end;
+$$;
+
+-- Called by the tick searches: one list of a parsed cron (_cron_parse) as an array.
+create or replace function pgflow._cron_ints(spec jsonb, field text)
+returns int[]
+language sql
+immutable
+parallel safe
+as $$
+  select array(
+    select v.value::int from pg_catalog.jsonb_array_elements_text(_cron_ints.spec -> _cron_ints.field) as v (value)
+  )
+$$;
+
+-- Called by next_cron_tick, create_schedule and _start_due_schedules with a parsed cron (_cron_parse): its first
+-- tick strictly after "after", in the time zone (already checked), or null when it has none within 8 years.
+-- Days are walked from the local date of "after"; on that day only the wall-clock times after its local time can
+-- be ticks after it (the instants of a day's times rise with them), later days start from their first time.
+create or replace function pgflow._cron_next(spec jsonb, after timestamptz, timezone text)
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_minutes int[] := pgflow._cron_ints(_cron_next.spec, 'minutes');
+  v_hours int[] := pgflow._cron_ints(_cron_next.spec, 'hours');
+  v_days int[] := pgflow._cron_ints(_cron_next.spec, 'days');
+  v_months int[] := pgflow._cron_ints(_cron_next.spec, 'months');
+  v_weekdays int[] := pgflow._cron_ints(_cron_next.spec, 'weekdays');
+  v_either boolean := (_cron_next.spec ->> 'days_restricted')::boolean
+    and (_cron_next.spec ->> 'weekdays_restricted')::boolean;
+  v_local timestamp := pg_catalog.timezone(_cron_next.timezone, _cron_next.after);
+  v_first date := v_local::date;
+  v_first_hour int := extract(hour from v_local)::int;
+  v_first_minute int := extract(minute from v_local)::int;
+  v_day date := v_local::date;
+  v_hour int;
+  v_minute int;
+  v_dom boolean;
+  v_dow boolean;
+  v_at timestamptz;
+begin
+  while v_day <= v_first + 2922 loop
+    if not extract(month from v_day)::int = any(v_months) then
+      v_day := (pg_catalog.date_trunc('month', v_day) + interval '1 month')::date;
+      continue;
+    end if;
+    v_dom := extract(day from v_day)::int = any(v_days);
+    v_dow := extract(dow from v_day)::int = any(v_weekdays);
+    if (v_dom and v_dow) or (v_either and (v_dom or v_dow)) then
+      foreach v_hour in array v_hours loop
+        continue when v_day = v_first and v_hour < v_first_hour;
+        foreach v_minute in array v_minutes loop
+          continue when v_day = v_first and v_hour = v_first_hour and v_minute <= v_first_minute;
+          v_at := pgflow._cron_instant(
+            v_day + pg_catalog.make_interval(hours => v_hour, mins => v_minute), _cron_next.timezone
+          );
+          if v_at > _cron_next.after then
+            return v_at;
+          end if;
+        end loop;
+      end loop;
+    end if;
+    v_day := v_day + 1;
+  end loop;
+  return null;
+end;
+$$;
+
+-- Called by _start_due_schedules with a parsed cron, for ticks missed while nothing polled: its latest tick at or
+-- before at_or_before in the time zone, or null when it has none within 8 years before. Days are walked backwards from
+-- the local date of at_or_before; on that day only the wall-clock times up to its local time are searched, unless the
+-- day's offset changes (then a later time of the repeated hour may show an earlier instant: the whole day is).
+create or replace function pgflow._cron_latest(spec jsonb, at_or_before timestamptz, timezone text)
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_minutes int[] := pgflow._cron_ints(_cron_latest.spec, 'minutes');
+  v_hours int[] := pgflow._cron_ints(_cron_latest.spec, 'hours');
+  v_days int[] := pgflow._cron_ints(_cron_latest.spec, 'days');
+  v_months int[] := pgflow._cron_ints(_cron_latest.spec, 'months');
+  v_weekdays int[] := pgflow._cron_ints(_cron_latest.spec, 'weekdays');
+  v_either boolean := (_cron_latest.spec ->> 'days_restricted')::boolean
+    and (_cron_latest.spec ->> 'weekdays_restricted')::boolean;
+  v_local timestamp := pg_catalog.timezone(_cron_latest.timezone, _cron_latest.at_or_before);
+  v_last date := v_local::date;
+  v_last_hour int := extract(hour from v_local)::int;
+  v_last_minute int := extract(minute from v_local)::int;
+  v_whole_day boolean;
+  v_minutes_down int[] := array(select m.value from pg_catalog.unnest(v_minutes) as m (value) order by 1 desc);
+  v_hours_down int[] := array(select h.value from pg_catalog.unnest(v_hours) as h (value) order by 1 desc);
+  v_day date := v_local::date;
+  v_hour int;
+  v_minute int;
+  v_dom boolean;
+  v_dow boolean;
+  v_at timestamptz;
+begin
+  v_whole_day := pg_catalog.timezone(_cron_latest.timezone, (v_last + 1)::timestamp)
+    - pg_catalog.timezone(_cron_latest.timezone, v_last::timestamp) <> interval '24 hours';
+  while v_day >= v_last - 2922 loop
+    if not extract(month from v_day)::int = any(v_months) then
+      v_day := (pg_catalog.date_trunc('month', v_day) - interval '1 day')::date;
+      continue;
+    end if;
+    v_dom := extract(day from v_day)::int = any(v_days);
+    v_dow := extract(dow from v_day)::int = any(v_weekdays);
+    if (v_dom and v_dow) or (v_either and (v_dom or v_dow)) then
+      foreach v_hour in array v_hours_down loop
+        continue when v_day = v_last and not v_whole_day and v_hour > v_last_hour;
+        foreach v_minute in array v_minutes_down loop
+          continue when v_day = v_last and not v_whole_day and v_hour = v_last_hour and v_minute > v_last_minute;
+          v_at := pgflow._cron_instant(
+            v_day + pg_catalog.make_interval(hours => v_hour, mins => v_minute), _cron_latest.timezone
+          );
+          if v_at <= _cron_latest.at_or_before then
+            return v_at;
+          end if;
+        end loop;
+      end loop;
+    end if;
+    v_day := v_day - 1;
+  end loop;
+  return null;
+end;
+$$;
+
+-- Called by clients (and by schedules' users, to see when a cron fires next).
+create or replace function pgflow.next_cron_tick(cron text, after timestamptz, timezone text default 'UTC')
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_spec jsonb := pgflow._cron_parse(next_cron_tick.cron, 'next_cron_tick');
+begin
+  perform pgflow._check_not_null('next_cron_tick', 'after', next_cron_tick.after is null);
+  perform pgflow._check_timezone('next_cron_tick', next_cron_tick.timezone);
+  return pgflow._cron_next(v_spec, next_cron_tick.after, next_cron_tick.timezone);
+end;
+$$;
+
+comment on function pgflow.next_cron_tick(text, timestamptz, text) is
+'The first tick of a five-field cron (minute hour day-of-month month day-of-week; *, a, a-b, a,b, */n, a-b/n, '
+'a/n; jan..dec, sun..sat, 7 = Sunday; @yearly @annually @monthly @weekly @daily @midnight @hourly; Vixie cron''s '
+'either-day rule when both day fields are restricted) strictly after "after", as wall-clock minutes in timezone '
+'(default UTC): a time skipped by a daylight saving change is no tick, a repeated one is one tick, at its first '
+'occurrence. Null when the cron has no tick within 8 years. Errors: PF001 a bad cron (naming the field) or an '
+'unknown time zone; PF005 a null "after".';
+
 -- ---- sql/020_cascade.sql ----
 
 -- The cascade: what happens when steps finish, start, fail or get skipped, shared by start_run,
@@ -4122,6 +4586,236 @@ as $$
   where r.run_id = _subflow_timeout_error.run_id and s.subflow_slug is not null
 $$;
 
+-- ---- sql/025_schedules.sql ----
+
+-- Cron schedules: create_schedule, drop_schedule, and the start of due ticks by the polls.
+--
+-- A schedule starts a run of its flow's current version with its input at each tick of its cron (sql/012_cron.sql)
+-- in its time zone. No cron job is needed: poll_for_tasks (and expire_tasks) probe pgflow.schedules_next_tick for a
+-- schedule whose next tick has come, and start it. Each tick starts once however many pollers race: a poller
+-- takes a due schedule's row with FOR UPDATE SKIP LOCKED (the others skip it, and once it committed, READ
+-- COMMITTED's re-check of the row excludes it: its next tick moved on), and the run's idempotency key
+-- schedule:<slug>:<tick in UTC ISO 8601> would return the tick's run even to a second start. Ticks missed while
+-- nothing polled start once, for the latest of them.
+--
+-- Lock order: a schedule's row, then what start_run takes (the flow's start lock, the new run's rows).
+
+-- Called by create_schedule: PF001 unless the schedule's flow slug, cron and time zone are valid and the cron
+-- ticks within 8 years; PF004 for a flow that was never defined; PF005 for an input that is SQL null, over
+-- pgflow.max_output_size(), or not an array for a flow whose current version starts with a map step. Returns the
+-- schedule's first tick after now.
+create or replace function pgflow._check_schedule(
+  flow_slug text, cron text, input jsonb, timezone text, now timestamptz
+)
+returns timestamptz
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_spec jsonb := pgflow._cron_parse(_check_schedule.cron, 'create_schedule');
+  v_next timestamptz;
+  v_root_map text;
+begin
+  perform pgflow._check_slug('create_schedule: flow_slug', _check_schedule.flow_slug);
+  perform pgflow._check_timezone('create_schedule', _check_schedule.timezone);
+  perform pgflow._check_not_null('create_schedule', 'input', _check_schedule.input is null);
+  if pgflow._json_size(_check_schedule.input) > pgflow.max_output_size() then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'create_schedule: input is %s bytes, more than the limit of %s bytes (pgflow.max_output_size())',
+        pgflow._json_size(_check_schedule.input), pgflow.max_output_size()
+      );
+  end if;
+  if not exists (select from pgflow.flows as f where f.flow_slug = _check_schedule.flow_slug) then
+    raise exception using
+      errcode = 'PF004',
+      message = pg_catalog.format(
+        'create_schedule: flow %s does not exist; define it first with define_flow',
+        pgflow._shown(_check_schedule.flow_slug)
+      );
+  end if;
+  select s.step_slug into v_root_map
+  from pgflow.flows as f
+  inner join pgflow.steps as s on f.flow_slug = s.flow_slug and f.version = s.flow_version
+  where f.flow_slug = _check_schedule.flow_slug and f.is_current and s.step_type = 'map' and s.deps_count = 0
+  order by s.step_index
+  limit 1;
+  if v_root_map is not null and pg_catalog.jsonb_typeof(_check_schedule.input) <> 'array' then
+    raise exception using
+      errcode = 'PF005',
+      message = pg_catalog.format(
+        'create_schedule: flow %L starts with map step %L, so input must be a JSON array, got %s',
+        _check_schedule.flow_slug, v_root_map, pg_catalog.jsonb_typeof(_check_schedule.input)
+      );
+  end if;
+  v_next := pgflow._cron_next(v_spec, _check_schedule.now, _check_schedule.timezone);
+  if v_next is null then
+    perform pgflow._cron_error('create_schedule', _check_schedule.cron, 'never ticks (none within 8 years)');
+  end if;
+  return v_next;
+end;
+$$;
+
+-- Called by clients, and by workers for the schedules their flows declare (at every start: a schedule declared
+-- again unchanged is left as it is).
+create or replace function pgflow.create_schedule(
+  schedule_slug text, flow_slug text, cron text, input jsonb default '{}', timezone text default 'UTC'
+)
+returns pgflow.schedules
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_now timestamptz := pgflow.now();
+  v_schedule pgflow.schedules;
+  v_next timestamptz;
+begin
+  perform pgflow._check_slug('create_schedule: schedule_slug', create_schedule.schedule_slug);
+  -- unchanged: nothing to check (its values were checked when written) and nothing to write
+  select s.* into v_schedule
+  from pgflow.schedules as s
+  where s.schedule_slug = create_schedule.schedule_slug
+    and s.flow_slug = create_schedule.flow_slug and s.cron = create_schedule.cron
+    and s.timezone = create_schedule.timezone and s.input = create_schedule.input;
+  if found then
+    return v_schedule;
+  end if;
+
+  v_next := pgflow._check_schedule(
+    create_schedule.flow_slug, create_schedule.cron, create_schedule.input, create_schedule.timezone, v_now
+  );
+  -- concurrent writers of one slug serialize on its row; a writer that finds the row as it would write it
+  -- writes nothing
+  insert into pgflow.schedules as s (
+    schedule_slug, flow_slug, cron, timezone, input, next_tick, created_at, updated_at
+  )
+  values (
+    create_schedule.schedule_slug, create_schedule.flow_slug, create_schedule.cron, create_schedule.timezone,
+    create_schedule.input, v_next, v_now, v_now
+  )
+  on conflict on constraint schedules_pkey do update
+  set
+    flow_slug = excluded.flow_slug, cron = excluded.cron, timezone = excluded.timezone, input = excluded.input,
+    next_tick = excluded.next_tick, updated_at = excluded.updated_at
+  where (s.flow_slug, s.cron, s.timezone, s.input)
+    is distinct from (excluded.flow_slug, excluded.cron, excluded.timezone, excluded.input)
+  returning s.* into v_schedule;
+  if not found then
+    select s.* into v_schedule from pgflow.schedules as s where s.schedule_slug = create_schedule.schedule_slug;
+  end if;
+  return v_schedule;
+end;
+$$;
+
+comment on function pgflow.create_schedule(text, text, text, jsonb, text) is
+'Creates or updates the schedule schedule_slug: polls start a run of flow_slug''s current version with input at '
+'each tick of cron (five fields or a macro, as next_cron_tick reads it) in timezone, once per tick (idempotency key '
+'schedule:<slug>:<tick in UTC, ISO 8601>); ticks missed while nothing polled start once, for the latest. The '
+'same values again return the row unchanged; other values update it and its next tick (from now). Returns the '
+'row. Errors: PF001 a bad slug, cron (or one that never ticks) or time zone; PF004 an unknown flow; PF005 an input '
+'that is SQL null, too large, or not an array for a flow that starts with a map step.';
+
+-- Called by clients: removes a schedule. Runs it started stay.
+create or replace function pgflow.drop_schedule(schedule_slug text)
+returns boolean
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform pgflow._check_slug('drop_schedule: schedule_slug', drop_schedule.schedule_slug);
+  delete from pgflow.schedules as s where s.schedule_slug = drop_schedule.schedule_slug;
+  return found;
+end;
+$$;
+
+comment on function pgflow.drop_schedule(text) is
+'Removes the schedule schedule_slug; runs it started stay. Returns true when it existed, false otherwise. PF001 '
+'for a schedule_slug that is not a slug.';
+
+-- Called by _poll_for_tasks and expire_tasks once a probe of schedules_next_tick found a due schedule: starts a
+-- run for each due schedule (at most 100 per call, oldest due first; the rest are left for the next poll), for
+-- its latest tick at or before now, and moves its next tick past now. Schedules another transaction holds are
+-- skipped (it is starting them). A tick whose run cannot start (its input refused by the flow's current version,
+-- the flow gone) is recorded in last_error and the schedule moves on all the same: it never fails the poll.
+-- Returns how many runs it started.
+create or replace function pgflow._start_due_schedules(now timestamptz)
+returns int
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+set enable_seqscan = off
+as $$
+declare
+  v_schedule pgflow.schedules;
+  v_spec jsonb;
+  v_tick timestamptz;
+  v_next timestamptz;
+  v_run pgflow.runs;
+  v_error text;
+  v_sqlstate text;
+  v_started int := 0;
+begin
+  for v_schedule in
+    select s.*
+    from pgflow.schedules as s
+    where s.next_tick <= _start_due_schedules.now
+    order by s.next_tick
+    limit 100
+    for update skip locked
+  loop
+    begin
+      v_spec := pgflow._cron_parse(v_schedule.cron, 'create_schedule');
+    exception
+      when others then
+        -- (a cron written by a version of the engine that read crons otherwise) the schedule stops
+        get stacked diagnostics v_error = message_text;
+        update pgflow.schedules as s
+        set next_tick = 'infinity', last_error = pgflow._clip(pg_catalog.format(
+          'the cron no longer reads: %s; create the schedule again with a valid cron', v_error
+        ))
+        where s.schedule_slug = v_schedule.schedule_slug;
+        continue;
+    end;
+    -- the latest tick due (never before the one recorded), and the first one after now
+    v_tick := greatest(
+      v_schedule.next_tick,
+      coalesce(pgflow._cron_latest(v_spec, _start_due_schedules.now, v_schedule.timezone), v_schedule.next_tick)
+    );
+    v_next := coalesce(pgflow._cron_next(v_spec, _start_due_schedules.now, v_schedule.timezone), 'infinity');
+    begin
+      v_run := pgflow.start_run(
+        v_schedule.flow_slug, v_schedule.input,
+        idempotency_key => pg_catalog.format(
+          'schedule:%s:%s', v_schedule.schedule_slug,
+          pg_catalog.to_char(pg_catalog.timezone('UTC', v_tick), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+        )
+      );
+      update pgflow.runs as r
+      set schedule_slug = v_schedule.schedule_slug, schedule_tick = v_tick
+      where r.run_id = v_run.run_id and r.schedule_slug is null;
+      update pgflow.schedules as s
+      set next_tick = v_next, last_tick = v_tick, last_run_id = v_run.run_id, last_error = null
+      where s.schedule_slug = v_schedule.schedule_slug;
+      v_started := v_started + 1;
+    exception
+      when others then
+        get stacked diagnostics v_error = message_text, v_sqlstate = returned_sqlstate;
+        update pgflow.schedules as s
+        set next_tick = v_next, last_error = pgflow._clip(pg_catalog.format(
+          'tick %s could not start a run (%s): %s',
+          pg_catalog.to_char(pg_catalog.timezone('UTC', v_tick), 'YYYY-MM-DD"T"HH24:MI:SS"Z"'), v_sqlstate, v_error
+        ))
+        where s.schedule_slug = v_schedule.schedule_slug;
+    end;
+  end loop;
+  return v_started;
+end;
+$$;
+
 -- ---- sql/030_poll_for_tasks.sql ----
 
 -- The worker protocol, claiming side: poll_for_tasks and the expiry of overdue work.
@@ -4248,7 +4942,7 @@ begin
 end;
 $$;
 
--- Called by schedulers that want expiry without polling (poll_for_tasks expires on its own).
+-- Called by schedulers that want expiry (and due schedules started) without polling (poll_for_tasks does both).
 -- Takes the same lock as the pollers' expiry pass, so the two never work at the same time.
 create or replace function pgflow.expire_tasks()
 returns int
@@ -4258,16 +4952,22 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_now timestamptz := pgflow.now();
+  v_expired int;
 begin
   perform pgflow._notice_server_start(v_now);
   perform from pgflow.locks as l where l.name = 'expire_tasks' for update;
-  return pgflow._expire_tasks(v_now);
+  v_expired := pgflow._expire_tasks(v_now);
+  if exists (select from pgflow.schedules as s where s.next_tick <= v_now) then
+    perform pgflow._start_due_schedules(v_now);
+  end if;
+  return v_expired;
 end;
 $$;
 
 comment on function pgflow.expire_tasks() is
 'Counts overdue attempts (past their deadline, or held by a worker that neither polled nor beat for its own '
-'timeout) as failed and retries or exhausts them. Returns how many it expired.';
+'timeout) as failed and retries or exhausts them, and starts the runs of due schedules (as polls do). Returns how '
+'many attempts it expired.';
 
 -- Called by poll_for_tasks and poll_for_tasks_lean for flow_versions: PF005 unless it is null (JSON null too)
 -- or an object {"flow_slug": [version, ...]} of at most 1,000 flow slugs, each with an array of at most 1,000
@@ -4742,6 +5442,11 @@ begin
     where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
   ) then
     perform pgflow._settle_children(v_now);
+  end if;
+
+  -- Schedules whose tick has come start their runs (one probe of schedules_next_tick finds whether any has).
+  if exists (select from pgflow.schedules as s where s.next_tick <= v_now) then
+    perform pgflow._start_due_schedules(v_now);
   end if;
 
   -- Delayed tasks that became due join the fair queue (one probe of step_tasks_delayed finds whether any did).
@@ -6623,6 +7328,9 @@ alter function pgflow.live_workers security definer;
 alter function pgflow.schema_version security definer;
 alter function pgflow.signal security definer;
 alter function pgflow.find_run security definer;
+alter function pgflow.next_cron_tick security definer;
+alter function pgflow.create_schedule security definer;
+alter function pgflow.drop_schedule security definer;
 
 revoke all on schema pgflow from public;
 revoke all on all tables in schema pgflow from public;
@@ -6630,9 +7338,9 @@ revoke all on all sequences in schema pgflow from public;
 revoke all on all functions in schema pgflow from public;
 revoke all on type pgflow.task, pgflow._report from public;
 
--- pgflow_worker: registers its code's flows, claims and reports tasks, beats. Also reads the state of the
--- tasks whose reports the engine declined (to log why: a few columns of step_tasks and runs, no inputs or
--- outputs).
+-- pgflow_worker: registers its code's flows (and the schedules they declare), claims and reports tasks, beats.
+-- Also reads the state of the tasks whose reports the engine declined (to log why: a few columns of step_tasks
+-- and runs, no inputs or outputs).
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_worker') then
@@ -6643,7 +7351,8 @@ begin
     grant execute on function
       pgflow.define_flow, pgflow.poll_for_tasks, pgflow.poll_for_tasks_lean, pgflow.heartbeat,
       pgflow.stop_worker, pgflow.complete_task, pgflow.complete_tasks, pgflow.fail_task, pgflow.get_run_input,
-      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version
+      pgflow.find_flow_versions, pgflow.worker_timeout, pgflow.max_output_size, pgflow.schema_version,
+      pgflow.create_schedule, pgflow.next_cron_tick
     to pgflow_worker;
     grant select (run_id, step_slug, task_index, status, attempt, error) on pgflow.step_tasks to pgflow_worker;
     grant select (run_id, status) on pgflow.runs to pgflow_worker;
@@ -6651,7 +7360,8 @@ begin
 end
 $$;
 
--- pgflow_producer: starts, cancels and resumes runs, and reads them through the read functions (no table).
+-- pgflow_producer: starts, cancels and resumes runs, creates and drops schedules, and reads them through the read
+-- functions (no table).
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_producer') then
@@ -6663,7 +7373,7 @@ begin
       pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run, pgflow.signal, pgflow.find_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
-      pgflow.schema_version
+      pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
     to pgflow_producer;
   end if;
 end
@@ -6681,7 +7391,7 @@ begin
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
-      pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run
+      pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run, pgflow.next_cron_tick
     to pgflow_reader;
     grant select on
       pgflow.flows, pgflow.steps, pgflow.deps, pgflow.runs, pgflow.step_states, pgflow.step_tasks,
