@@ -157,7 +157,9 @@ def orders_demo(url: str, client: pgflow.Client) -> int:
             next_tick = conn.execute(
                 "select next_tick from pgflow.schedules where schedule_slug = 'orders_every_minute'"
             ).fetchone()[0]
-            print(f"waiting for the tick of {next_tick:%H:%M:%S} UTC: the next poll of a worker after it starts a run")
+            wait = (next_tick - dt.datetime.now(dt.timezone.utc)).total_seconds()
+            print(f"waiting for the tick at {next_tick:%H:%M:%S} UTC (in {max(wait, 0):.0f} s): the first poll of a "
+                  "worker after it starts the run, exactly once however many workers poll")
             run_id = None
             deadline = time.monotonic() + 150
             while run_id is None and time.monotonic() < deadline:
