@@ -216,11 +216,11 @@ begin
 end;
 $$;
 
--- Called by resume_run, holding the rows of the run and of its steps, once the run is started again: resume_run
--- queued the unfinished tasks of unfinished steps again, wait steps' tasks too; those are held by the engine
--- again instead (waiting anew, the deadline counted from now, the next attempt). A wait step that has a signal
--- kept completes with it at once.
-create or replace function pgflow._resume_waits(run_id uuid, now timestamptz)
+-- Called by resume_run, holding the rows of the run and of its steps, once the run is started again, with the
+-- unfinished wait steps it re-opened (step_slugs): resume_run queued their tasks with the others; those are held
+-- by the engine again instead (waiting anew, the deadline counted from now, the next attempt). A wait step that
+-- has a signal kept completes with it at once.
+create or replace function pgflow._resume_waits(run_id uuid, step_slugs text[], now timestamptz)
 returns void
 language plpgsql
 volatile
@@ -235,7 +235,7 @@ begin
     status = 'started', attempt = t.attempts_base + 1, started_at = _resume_waits.now, visible_at = _resume_waits.now,
     deadline = _resume_waits.now + pgflow._seconds(s.timeout), worker_id = null, fair_round = null, flow_key = null
   from pgflow.step_states as ss, pgflow.steps as s
-  where t.run_id = _resume_waits.run_id and t.status = 'queued'
+  where t.run_id = _resume_waits.run_id and t.step_slug = any(_resume_waits.step_slugs) and t.status = 'queued'
     and ss.run_id = t.run_id and ss.step_slug = t.step_slug
     and s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
     and s.step_type = 'wait';
@@ -244,7 +244,8 @@ begin
     select t.step_slug, t.attempt, ss.signal
     from pgflow.step_states as ss
     inner join pgflow.step_tasks as t on t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.task_index = 0
-    where ss.run_id = _resume_waits.run_id and ss.status = 'started' and ss.signalled_at is not null
+    where ss.run_id = _resume_waits.run_id and ss.step_slug = any(_resume_waits.step_slugs) and ss.status = 'started'
+      and ss.signalled_at is not null
       and t.status = 'started'
     order by t.step_slug
   loop
@@ -295,7 +296,6 @@ declare
   v_size bigint := pgflow._json_size(coalesce(signal.payload, 'null'::jsonb));
   v_run record;
   v_step_type text;
-  v_status text;
   v_run_status text;
   v_state record;
   v_task record;
@@ -337,14 +337,17 @@ begin
       );
   end if;
 
-  -- the rows, in the lock order (see above)
-  select ss.status into v_status
-  from pgflow.step_states as ss
-  where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug;
-  if v_status = 'started' then
-    perform from pgflow.step_states as ss
-    where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug
-    for no key update;
+  -- The run's row, then the step's: a signal always finishes its step or keeps a payload for it, and it takes the
+  -- rows as a cascade does (run first), whether the step is still created (a cascade holding the run may be
+  -- starting it) or already waiting. Two signals for one step thus queue on the run's row, and the second finds the
+  -- first's signal. (No worker's report ever holds a wait step's row: complete_task refuses engine-held tasks, and
+  -- expiry takes the rows with SKIP LOCKED.) A run that is not started is refused without waiting for its row.
+  if v_run.status <> 'started' then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'signal: run %s is %s; only a started run takes signals', signal.run_id, v_run.status
+      );
   end if;
   select r.status into v_run_status from pgflow.runs as r where r.run_id = signal.run_id for no key update;
   if v_run_status <> 'started' then

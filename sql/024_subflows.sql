@@ -12,10 +12,12 @@
 -- -> the parent task's attempt fails, retried per max_attempts. Fenced by runs.parent_attempt: a child whose
 -- parent task moved on changes nothing.
 --
--- LOCK ORDER. A transaction holding a child run's row never waits for a row of its parent run: cancel_run of the
--- parent holds the parent's row and waits for its children's. So the child side takes the parent's rows (run, step
--- state, task) with SKIP LOCKED and, when one is busy, leaves the child unsettled (runs.parent_settled_at null): a
--- poll settles it later (_settle_children, from _poll_for_tasks). The parent side (cancelling, resuming children)
+-- LOCK ORDER. A transaction holding a child run's row never waits long for a row of its parent run: cancel_run of
+-- the parent holds the parent's row and waits for its children's. So the child side waits for the parent's run row
+-- only a moment (_lock_parent_run: less than PostgreSQL's deadlock_timeout, so a cycle with a parent side ends by
+-- this wait giving up, never by a deadlock error), takes the parent's step state and task with SKIP LOCKED and, when
+-- one is busy, leaves the child unsettled (runs.parent_settled_at null): a poll, or expire_tasks(), settles it later
+-- (_settle_children). The parent side (cancelling, resuming children)
 -- waits for child rows, always downwards. A child run that ends within the transaction that starts it (or resumes
 -- it for its parent) is left to the next poll too, so that no cascade of the parent runs inside another.
 
@@ -62,8 +64,21 @@ as $$
   end
 $$;
 
+-- How deep sub-flows may nest: a run whose step starts a child run whose step starts another, and so on. Each level
+-- runs inside the cascade of the level above it, in one transaction, and PostgreSQL's stack (max_stack_depth, 2 MB
+-- by default) held about a hundred levels; 32 leaves room below it.
+create or replace function pgflow._max_subflow_depth()
+returns int
+language sql
+immutable
+parallel safe
+as $$
+  select 32
+$$;
+
 -- Called by define_flow for a definition that becomes a new version: PF004 for a child flow that does not exist,
--- PF003 when a flow would contain itself through sub-flow steps. The edges parent flow -> child flow of every
+-- PF003 when a flow would contain itself through sub-flow steps, PF001 when sub-flows would nest more than
+-- _max_subflow_depth() levels. The edges parent flow -> child flow of every
 -- version of every flow count (runs start on the current version, which set_current_version may move to any), and
 -- the walk starts from the new definition's children. steps: normalized steps.
 create or replace function pgflow._check_subflows(flow_slug text, steps jsonb)
@@ -75,6 +90,7 @@ as $$
 declare
   v_missing text;
   v_path text[];
+  v_depth int;
 begin
   if not exists (
     select from pg_catalog.jsonb_array_elements(_check_subflows.steps) as s (step) where s.step ? 'flow'
@@ -118,6 +134,43 @@ begin
     where not w.closed and not (e.child = any(w.path[2:]))
   )
   select w.path into v_path from walk as w where w.closed order by pg_catalog.cardinality(w.path) limit 1;
+  if v_path is null then
+    -- no cycle: how deep the nesting would go, from the deepest flow containing this one down to the deepest child
+    -- flow below it (each level is a run started inside the transaction of its parent's cascade, which PostgreSQL's
+    -- stack bounds)
+    with recursive
+    edges as (
+      select distinct s.flow_slug as parent, s.subflow_slug as child
+      from pgflow.steps as s
+      where s.subflow_slug is not null and s.flow_slug <> _check_subflows.flow_slug
+    ),
+    below (node, depth) as (
+      select distinct n.step ->> 'flow', 1
+      from pg_catalog.jsonb_array_elements(_check_subflows.steps) as n (step)
+      where n.step ? 'flow'
+      union
+      select e.child, b.depth + 1 from below as b inner join edges as e on e.parent = b.node
+      where b.depth < 1000
+    ),
+    above (node, depth) as (
+      select _check_subflows.flow_slug, 0
+      union
+      select e.parent, a.depth + 1 from above as a inner join edges as e on e.child = a.node
+      where a.depth < 1000
+    )
+    -- (in runs: the outermost run, and one more for each level of child runs)
+    select 1 + (select pg_catalog.max(b.depth) from below as b) + (select pg_catalog.max(a.depth) from above as a)
+    into v_depth;
+    if v_depth > pgflow._max_subflow_depth() then
+      raise exception using
+        errcode = 'PF001',
+        message = pg_catalog.format(
+          'flow %L: its sub-flow steps would nest runs %s levels deep (counting the flows that contain it), more '
+          'than the limit of %s',
+          _check_subflows.flow_slug, v_depth, pgflow._max_subflow_depth()
+        );
+    end if;
+  end if;
   if v_path is not null then
     raise exception using
       errcode = 'PF003',
@@ -427,6 +480,42 @@ begin
 end;
 $$;
 
+-- Called by _settle_child as a child run ends (wait => true): the parent run's row, locked, waiting for it a moment
+-- (200 ms, or less than half of deadlock_timeout when that is shorter) and not longer. A parent busy for a moment is
+-- the common case (the cascade of a sibling child that ended at the same time) and is waited out, so that the
+-- parent takes this child's end in this transaction, with no poll needed (a flow of waits and sub-flows alone may
+-- have no worker polling). A parent busy for longer may be a parent side waiting for this child's row (cancel_run
+-- of the parent): the wait ends before PostgreSQL would call it a deadlock, and the child is left for a poll or
+-- expire_tasks(). Returns the parent's status, or null when it was not locked (busy, or gone).
+create or replace function pgflow._lock_parent_run(parent_run_id uuid)
+returns text
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_previous text := pg_catalog.current_setting('lock_timeout');
+  v_deadlock_ms numeric := extract(epoch from pg_catalog.current_setting('deadlock_timeout')::interval) * 1000;
+  v_status text;
+begin
+  perform pg_catalog.set_config(
+    'lock_timeout', greatest(1, least(200, pg_catalog.floor(v_deadlock_ms / 2)))::text || 'ms',
+    true
+  );
+  begin
+    select r.status into v_status
+    from pgflow.runs as r
+    where r.run_id = _lock_parent_run.parent_run_id
+    for no key update;
+  exception
+    when lock_not_available then
+      v_status := null;
+  end;
+  perform pg_catalog.set_config('lock_timeout', v_previous, true);
+  return v_status;
+end;
+$$;
+
 -- Called when a child run has ended, holding its row (_complete_runs, _close_subflows, _settle_children): its parent
 -- task takes its result, if that task is still waiting for it (started, engine-held, at the child's parent_attempt,
 -- its step and run started): completed -> the task completes with the child's output (_complete_reports: the
@@ -434,7 +523,7 @@ $$;
 -- exhausted). The parent's rows are taken with SKIP LOCKED (LOCK ORDER above). Returns true when the result was
 -- taken or found obsolete (parent_settled_at is set), false when the parent's rows were busy or its task is not
 -- ready for this child yet (parent_settled_at is left null: a poll settles it).
-create or replace function pgflow._settle_child(child_run_id uuid, now timestamptz)
+create or replace function pgflow._settle_child(child_run_id uuid, now timestamptz, wait boolean default true)
 returns boolean
 language plpgsql
 volatile
@@ -454,11 +543,15 @@ begin
     return true;
   end if;
 
-  select r.status into v_run_status
-  from pgflow.runs as r
-  where r.run_id = v_child.parent_run_id
-  for no key update skip locked;
-  if found then
+  if _settle_child.wait then
+    v_run_status := pgflow._lock_parent_run(v_child.parent_run_id);
+  else
+    select r.status into v_run_status
+    from pgflow.runs as r
+    where r.run_id = v_child.parent_run_id
+    for no key update skip locked;
+  end if;
+  if v_run_status is not null then
     select ss.status into v_step_status
     from pgflow.step_states as ss
     where ss.run_id = v_child.parent_run_id and ss.step_slug = v_child.parent_step_slug
@@ -489,7 +582,7 @@ begin
     if v_child.status = 'completed' then
       perform pgflow._complete_reports(
         array[v_child.parent_run_id], array[v_child.parent_step_slug], array[v_child.parent_task_index],
-        array[v_child.output], array[v_child.parent_attempt], _settle_child.now, 'complete_task'
+        array[v_child.output], array[v_child.parent_attempt], _settle_child.now, 'sub-flow settlement'
       );
     else
       perform pgflow._fail_attempt(
@@ -541,7 +634,7 @@ begin
       perform from pgflow.runs as r
       where r.run_id = v_child and r.parent_settled_at is null
       for no key update skip locked;
-      if found and pgflow._settle_child(v_child, _settle_children.now) then
+      if found and pgflow._settle_child(v_child, _settle_children.now, wait => false) then
         v_settled := v_settled + 1;
       end if;
     exception
@@ -555,11 +648,11 @@ end;
 $$;
 
 -- Called by resume_run, holding the run's rows, after its failed and cancelled tasks were queued again and the run
--- is started: the queued tasks of sub-flow steps become engine-held again (attempt + 1, started now, deadline from
--- now), each resuming its latest child run when that one failed or was cancelled (the same run id, now for the new
--- attempt), else starting a new one (the latest is gone or completed). A new child's input refused fails the task
--- without retry (when_exhausted applies).
-create or replace function pgflow._resume_subflow_tasks(run_id uuid, now timestamptz)
+-- is started, with the unfinished sub-flow steps it re-opened (step_slugs): their queued tasks become engine-held
+-- again (attempt + 1, started now, deadline from now), each resuming its latest child run when that one failed or
+-- was cancelled (the same run id, now for the new attempt), else starting a new one (the latest is gone or
+-- completed). A new child's input refused fails the task without retry (when_exhausted applies).
+create or replace function pgflow._resume_subflow_tasks(run_id uuid, step_slugs text[], now timestamptz)
 returns void
 language plpgsql
 volatile
@@ -578,7 +671,8 @@ begin
     inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
     inner join pgflow.steps as s
       on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
-    where t.run_id = _resume_subflow_tasks.run_id and t.status = 'queued' and s.subflow_slug is not null
+    where t.run_id = _resume_subflow_tasks.run_id and t.step_slug = any(_resume_subflow_tasks.step_slugs)
+      and t.status = 'queued' and s.subflow_slug is not null
     order by t.step_slug, t.task_index
   loop
     v_error := null;

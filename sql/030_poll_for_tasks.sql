@@ -23,6 +23,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_error text;
+  v_child uuid;
 begin
   -- a wait step's deadline: the step fails without retry (023_wait_steps.sql)
   if _expire_attempt.worker_id is null
@@ -32,8 +33,21 @@ begin
       _expire_attempt.now, _expire_attempt.wait
     );
   end if;
-  -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled
+  -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled, unless it
+  -- finished in time and only its settling was left for later: then it is settled
   if _expire_attempt.worker_id is null then
+    v_child := (
+      select r.run_id
+      from pgflow.runs as r
+      where r.parent_run_id = _expire_attempt.run_id and r.parent_step_slug = _expire_attempt.step_slug
+        and r.parent_task_index = _expire_attempt.task_index and r.parent_attempt = _expire_attempt.attempt
+        and r.finished_at is not null and r.finished_at <= _expire_attempt.deadline and r.parent_settled_at is null
+      limit 1
+      for no key update skip locked
+    );
+    if v_child is not null then
+      return pgflow._settle_child(v_child, _expire_attempt.now, wait => _expire_attempt.wait);
+    end if;
     v_error := pgflow._subflow_timeout_error(
       _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt
     );
@@ -122,7 +136,8 @@ begin
 end;
 $$;
 
--- Called by schedulers that want expiry (and due schedules started) without polling (poll_for_tasks does both).
+-- Called by schedulers that want expiry (and finished child runs settled, due schedules started) without polling
+-- (poll_for_tasks does all three).
 -- Takes the same lock as the pollers' expiry pass, so the two never work at the same time.
 create or replace function pgflow.expire_tasks()
 returns int
@@ -135,6 +150,12 @@ declare
   v_expired int;
 begin
   perform pgflow._notice_server_start(v_now);
+  if exists (
+    select from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+  ) then
+    perform pgflow._settle_children(v_now);
+  end if;
   perform from pgflow.locks as l where l.name = 'expire_tasks' for update;
   v_expired := pgflow._expire_tasks(v_now);
   if exists (select from pgflow.schedules as s where s.next_tick <= v_now) then
@@ -146,8 +167,8 @@ $$;
 
 comment on function pgflow.expire_tasks() is
 'Counts overdue attempts (past their deadline, or held by a worker that neither polled nor beat for its own '
-'timeout) as failed and retries or exhausts them, and starts the runs of due schedules (as polls do). Returns how '
-'many attempts it expired.';
+'timeout) as failed and retries or exhausts them; also settles finished child runs whose parent task has not taken '
+'their result, and starts the runs of due schedules (as polls do). Returns how many attempts it expired.';
 
 -- Called by poll_for_tasks and poll_for_tasks_lean for flow_versions: PF005 unless it is null (JSON null too)
 -- or an object {"flow_slug": [version, ...]} of at most 1,000 flow slugs, each with an array of at most 1,000
@@ -606,6 +627,16 @@ begin
       or w.flow_versions is distinct from v_versions
     );
 
+  -- Finished child runs whose parent task has not taken their result yet (sub-flows, sql/024_subflows.sql): one
+  -- probe of runs_to_settle, empty when idle. Before expiry, so that a child run that finished in time is never
+  -- taken for a sub-flow task's timeout.
+  if exists (
+    select from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+  ) then
+    perform pgflow._settle_children(v_now);
+  end if;
+
   -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it), when
   -- two index probes find something overdue.
   if (
@@ -613,15 +644,6 @@ begin
     or exists (select from pgflow.workers as w where w.stopped_at is null and w.expires_at <= v_now)
   ) and exists (select from pgflow.locks as l where l.name = 'expire_tasks' for update skip locked) then
     perform pgflow._expire_tasks(v_now);
-  end if;
-
-  -- Finished child runs whose parent task has not taken their result yet (sub-flows, sql/024_subflows.sql): one probe
-  -- of runs_to_settle, empty when idle.
-  if exists (
-    select from pgflow.runs as r
-    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
-  ) then
-    perform pgflow._settle_children(v_now);
   end if;
 
   -- Schedules whose tick has come start their runs (one probe of schedules_next_tick finds whether any has).

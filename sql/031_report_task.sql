@@ -159,16 +159,20 @@ begin
   started as (
     select
       reports.pos, reports.run_id, reports.step_slug, locked.flow_slug, reports.size, locked.output_size,
-      task.attempt, task.deadline, task.deadline <= _complete_reports.now as overdue
+      -- (a task held by the engine is judged by its caller: signal, the settling of a child run)
+      task.attempt, task.deadline, task.deadline <= _complete_reports.now and task.worker_id is not null as overdue
     from reports
     inner join locked on reports.run_id = locked.run_id and reports.step_slug = locked.step_slug
     cross join lateral (
-      select t.attempt, t.deadline
+      select t.attempt, t.deadline, t.worker_id
       from pgflow.step_tasks as t
       where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
         -- started (written as in step 3 below, so that it is looked up by key)
         and t.finished_at is null and t.status <> 'queued'
         and (reports.attempt is null or t.attempt = reports.attempt)
+        -- a task held by the engine (a wait step's, a sub-flow step's) takes no worker's report: pgflow.signal
+        -- completes a wait, the child run a sub-flow task
+        and (t.worker_id is not null or _complete_reports.function_name not in ('complete_task', 'complete_tasks'))
     ) as task
     where locked.status = 'started'
   ),
@@ -316,6 +320,7 @@ begin
       -- database) walked all those entries for each batch instead of looking its tasks up by key
       and t.finished_at is null and t.status <> 'queued'
       and (reports.attempt is null or t.attempt = reports.attempt)
+      and (t.worker_id is not null or _complete_reports.function_name not in ('complete_task', 'complete_tasks'))
       and exists (
         select from pgflow.step_states as ss
         where ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'
@@ -478,7 +483,8 @@ $$;
 comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 'Records the output of a started task and cascades: the step completes with its last task, dependents start, '
 'the run completes when nothing is left. Returns false, changing nothing, for a task that is not started, a '
-'stale attempt or a run that is no longer started. An attempt past its deadline (the step''s timeout) is not '
+'stale attempt, a run that is no longer started, or a task held by the engine (a wait step''s: see signal; a '
+'sub-flow step''s: its child run completes it). An attempt past its deadline (the step''s timeout) is not '
 'recorded: it is expired as a poll would expire it (error "attempt N timed out: ...", retried or exhausted) and '
 'false is returned. An output over pgflow.max_output_size() fails the task without retry (and returns false). '
 'PF007 when the task does not exist; PF005 for null arguments.';
@@ -715,6 +721,15 @@ begin
   if fail_task.attempt < 1 then
     perform pgflow._bad_argument('fail_task', 'attempt', 'null or a positive integer', fail_task.attempt::text);
   end if;
+  -- a task held by the engine (a wait step's, a sub-flow step's) takes no worker's report (it never becomes a
+  -- worker's: checked before any lock)
+  if exists (
+    select from pgflow.step_tasks as t
+    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index
+      and t.status = 'started' and t.worker_id is null
+  ) then
+    return false;
+  end if;
   return pgflow._fail_attempt(
     fail_task.run_id, fail_task.step_slug, fail_task.task_index, fail_task.error, fail_task.attempt, pgflow.now(),
     retry => fail_task.retry
@@ -725,4 +740,5 @@ $$;
 comment on function pgflow.fail_task(uuid, text, int, text, int, boolean) is
 'Records a failed attempt: the task is retried after min(max_delay, base_delay * 2^(n-1)) seconds while attempts '
 'are left and retry is true, else the step''s when_exhausted applies (fail, skip, skip-cascade). Fenced like '
-'complete_task. Errors longer than 65,536 characters are cut. PF007 unknown task; PF005 null arguments.';
+'complete_task (false for a task held by the engine: a wait step''s or a sub-flow step''s). Errors longer than '
+'65,536 characters are cut. PF007 unknown task; PF005 null arguments.';

@@ -59,6 +59,8 @@ declare
   v_run pgflow.runs;
   v_ready text[];
   v_fair_round bigint;
+  v_waits text[];
+  v_subflows text[];
 begin
   perform pgflow._check_not_null('resume_run', 'run_id', resume_run.run_id is null);
   -- Unlike cancel_run, resume_run rewrites every step's row, so it takes them first (level 1 of the lock
@@ -105,6 +107,16 @@ begin
   -- They are due at once, in the fair queue from its smallest round on, a map's task in the round of its
   -- element's index (a flow-controlled task from its bucket's; it keeps its bucket): a resumed map does not go
   -- ahead of runs started since.
+  -- the unfinished steps whose tasks the engine holds (wait steps, sub-flow steps): handed over below
+  select
+    coalesce(pg_catalog.array_agg(ss.step_slug) filter (where s.step_type = 'wait'), '{}'),
+    coalesce(pg_catalog.array_agg(ss.step_slug) filter (where s.subflow_slug is not null), '{}')
+  into v_waits, v_subflows
+  from pgflow.step_states as ss
+  inner join pgflow.steps as s
+    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  where ss.run_id = resume_run.run_id and ss.status not in ('completed', 'skipped');
+
   v_fair_round := pgflow._fair_round_base(v_run.priority, null, null);
   update pgflow.step_tasks as t
   set
@@ -165,9 +177,13 @@ begin
   where r.run_id = resume_run.run_id;
 
   -- sub-flow tasks are held by the engine again, resuming their child runs (sql/024_subflows.sql)
-  perform pgflow._resume_subflow_tasks(resume_run.run_id, v_now);
+  if pg_catalog.cardinality(v_subflows) > 0 then
+    perform pgflow._resume_subflow_tasks(resume_run.run_id, v_subflows, v_now);
+  end if;
   -- wait steps wait again, held by the engine rather than queued (023_wait_steps.sql)
-  perform pgflow._resume_waits(resume_run.run_id, v_now);
+  if pg_catalog.cardinality(v_waits) > 0 then
+    perform pgflow._resume_waits(resume_run.run_id, v_waits, v_now);
+  end if;
 
   select coalesce(pg_catalog.array_agg(ss.step_slug), '{}') into v_ready
   from pgflow.step_states as ss
@@ -214,9 +230,11 @@ begin
       prune_runs.older_than::text
     );
   end if;
+  -- (a child run whose end its parent task has not taken yet stays until it is settled)
   select pg_catalog.array_agg(r.run_id) into v_runs
   from pgflow.runs as r
-  where r.finished_at is not null and r.finished_at < v_before;
+  where r.finished_at is not null and r.finished_at < v_before
+    and (r.parent_run_id is null or r.parent_settled_at is not null);
   if v_runs is null then
     return 0;
   end if;
@@ -231,6 +249,7 @@ begin
     select r.run_id
     from pgflow.runs as r
     where r.run_id = any(v_runs) and r.finished_at is not null and r.finished_at < v_before
+      and (r.parent_run_id is null or r.parent_settled_at is not null)
     order by r.run_id
     for update
   ) as r;

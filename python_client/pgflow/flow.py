@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
-from .errors import InvalidDefinition
+from .errors import CycleDetected, InvalidDefinition
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -523,7 +523,7 @@ class Flow:
             if id(flow) in seen:
                 return
             if flow.slug in path:
-                raise InvalidDefinition(
+                raise CycleDetected(
                     f"flow {flow.slug!r} would contain itself: {' -> '.join((*path, flow.slug))}"
                 )
             for step in flow._steps:

@@ -3681,11 +3681,11 @@ begin
 end;
 $$;
 
--- Called by resume_run, holding the rows of the run and of its steps, once the run is started again: resume_run
--- queued the unfinished tasks of unfinished steps again, wait steps' tasks too; those are held by the engine
--- again instead (waiting anew, the deadline counted from now, the next attempt). A wait step that has a signal
--- kept completes with it at once.
-create or replace function pgflow._resume_waits(run_id uuid, now timestamptz)
+-- Called by resume_run, holding the rows of the run and of its steps, once the run is started again, with the
+-- unfinished wait steps it re-opened (step_slugs): resume_run queued their tasks with the others; those are held
+-- by the engine again instead (waiting anew, the deadline counted from now, the next attempt). A wait step that
+-- has a signal kept completes with it at once.
+create or replace function pgflow._resume_waits(run_id uuid, step_slugs text[], now timestamptz)
 returns void
 language plpgsql
 volatile
@@ -3700,7 +3700,7 @@ begin
     status = 'started', attempt = t.attempts_base + 1, started_at = _resume_waits.now, visible_at = _resume_waits.now,
     deadline = _resume_waits.now + pgflow._seconds(s.timeout), worker_id = null, fair_round = null, flow_key = null
   from pgflow.step_states as ss, pgflow.steps as s
-  where t.run_id = _resume_waits.run_id and t.status = 'queued'
+  where t.run_id = _resume_waits.run_id and t.step_slug = any(_resume_waits.step_slugs) and t.status = 'queued'
     and ss.run_id = t.run_id and ss.step_slug = t.step_slug
     and s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
     and s.step_type = 'wait';
@@ -3709,7 +3709,8 @@ begin
     select t.step_slug, t.attempt, ss.signal
     from pgflow.step_states as ss
     inner join pgflow.step_tasks as t on t.run_id = ss.run_id and t.step_slug = ss.step_slug and t.task_index = 0
-    where ss.run_id = _resume_waits.run_id and ss.status = 'started' and ss.signalled_at is not null
+    where ss.run_id = _resume_waits.run_id and ss.step_slug = any(_resume_waits.step_slugs) and ss.status = 'started'
+      and ss.signalled_at is not null
       and t.status = 'started'
     order by t.step_slug
   loop
@@ -3760,7 +3761,6 @@ declare
   v_size bigint := pgflow._json_size(coalesce(signal.payload, 'null'::jsonb));
   v_run record;
   v_step_type text;
-  v_status text;
   v_run_status text;
   v_state record;
   v_task record;
@@ -3802,14 +3802,17 @@ begin
       );
   end if;
 
-  -- the rows, in the lock order (see above)
-  select ss.status into v_status
-  from pgflow.step_states as ss
-  where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug;
-  if v_status = 'started' then
-    perform from pgflow.step_states as ss
-    where ss.run_id = signal.run_id and ss.step_slug = signal.step_slug
-    for no key update;
+  -- The run's row, then the step's: a signal always finishes its step or keeps a payload for it, and it takes the
+  -- rows as a cascade does (run first), whether the step is still created (a cascade holding the run may be
+  -- starting it) or already waiting. Two signals for one step thus queue on the run's row, and the second finds the
+  -- first's signal. (No worker's report ever holds a wait step's row: complete_task refuses engine-held tasks, and
+  -- expiry takes the rows with SKIP LOCKED.) A run that is not started is refused without waiting for its row.
+  if v_run.status <> 'started' then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'signal: run %s is %s; only a started run takes signals', signal.run_id, v_run.status
+      );
   end if;
   select r.status into v_run_status from pgflow.runs as r where r.run_id = signal.run_id for no key update;
   if v_run_status <> 'started' then
@@ -3929,10 +3932,12 @@ comment on function pgflow.find_run(text, text) is
 -- -> the parent task's attempt fails, retried per max_attempts. Fenced by runs.parent_attempt: a child whose
 -- parent task moved on changes nothing.
 --
--- LOCK ORDER. A transaction holding a child run's row never waits for a row of its parent run: cancel_run of the
--- parent holds the parent's row and waits for its children's. So the child side takes the parent's rows (run, step
--- state, task) with SKIP LOCKED and, when one is busy, leaves the child unsettled (runs.parent_settled_at null): a
--- poll settles it later (_settle_children, from _poll_for_tasks). The parent side (cancelling, resuming children)
+-- LOCK ORDER. A transaction holding a child run's row never waits long for a row of its parent run: cancel_run of
+-- the parent holds the parent's row and waits for its children's. So the child side waits for the parent's run row
+-- only a moment (_lock_parent_run: less than PostgreSQL's deadlock_timeout, so a cycle with a parent side ends by
+-- this wait giving up, never by a deadlock error), takes the parent's step state and task with SKIP LOCKED and, when
+-- one is busy, leaves the child unsettled (runs.parent_settled_at null): a poll, or expire_tasks(), settles it later
+-- (_settle_children). The parent side (cancelling, resuming children)
 -- waits for child rows, always downwards. A child run that ends within the transaction that starts it (or resumes
 -- it for its parent) is left to the next poll too, so that no cascade of the parent runs inside another.
 
@@ -3979,8 +3984,21 @@ as $$
   end
 $$;
 
+-- How deep sub-flows may nest: a run whose step starts a child run whose step starts another, and so on. Each level
+-- runs inside the cascade of the level above it, in one transaction, and PostgreSQL's stack (max_stack_depth, 2 MB
+-- by default) held about a hundred levels; 32 leaves room below it.
+create or replace function pgflow._max_subflow_depth()
+returns int
+language sql
+immutable
+parallel safe
+as $$
+  select 32
+$$;
+
 -- Called by define_flow for a definition that becomes a new version: PF004 for a child flow that does not exist,
--- PF003 when a flow would contain itself through sub-flow steps. The edges parent flow -> child flow of every
+-- PF003 when a flow would contain itself through sub-flow steps, PF001 when sub-flows would nest more than
+-- _max_subflow_depth() levels. The edges parent flow -> child flow of every
 -- version of every flow count (runs start on the current version, which set_current_version may move to any), and
 -- the walk starts from the new definition's children. steps: normalized steps.
 create or replace function pgflow._check_subflows(flow_slug text, steps jsonb)
@@ -3992,6 +4010,7 @@ as $$
 declare
   v_missing text;
   v_path text[];
+  v_depth int;
 begin
   if not exists (
     select from pg_catalog.jsonb_array_elements(_check_subflows.steps) as s (step) where s.step ? 'flow'
@@ -4035,6 +4054,43 @@ begin
     where not w.closed and not (e.child = any(w.path[2:]))
   )
   select w.path into v_path from walk as w where w.closed order by pg_catalog.cardinality(w.path) limit 1;
+  if v_path is null then
+    -- no cycle: how deep the nesting would go, from the deepest flow containing this one down to the deepest child
+    -- flow below it (each level is a run started inside the transaction of its parent's cascade, which PostgreSQL's
+    -- stack bounds)
+    with recursive
+    edges as (
+      select distinct s.flow_slug as parent, s.subflow_slug as child
+      from pgflow.steps as s
+      where s.subflow_slug is not null and s.flow_slug <> _check_subflows.flow_slug
+    ),
+    below (node, depth) as (
+      select distinct n.step ->> 'flow', 1
+      from pg_catalog.jsonb_array_elements(_check_subflows.steps) as n (step)
+      where n.step ? 'flow'
+      union
+      select e.child, b.depth + 1 from below as b inner join edges as e on e.parent = b.node
+      where b.depth < 1000
+    ),
+    above (node, depth) as (
+      select _check_subflows.flow_slug, 0
+      union
+      select e.parent, a.depth + 1 from above as a inner join edges as e on e.child = a.node
+      where a.depth < 1000
+    )
+    -- (in runs: the outermost run, and one more for each level of child runs)
+    select 1 + (select pg_catalog.max(b.depth) from below as b) + (select pg_catalog.max(a.depth) from above as a)
+    into v_depth;
+    if v_depth > pgflow._max_subflow_depth() then
+      raise exception using
+        errcode = 'PF001',
+        message = pg_catalog.format(
+          'flow %L: its sub-flow steps would nest runs %s levels deep (counting the flows that contain it), more '
+          'than the limit of %s',
+          _check_subflows.flow_slug, v_depth, pgflow._max_subflow_depth()
+        );
+    end if;
+  end if;
   if v_path is not null then
     raise exception using
       errcode = 'PF003',
@@ -4344,6 +4400,42 @@ begin
 end;
 $$;
 
+-- Called by _settle_child as a child run ends (wait => true): the parent run's row, locked, waiting for it a moment
+-- (200 ms, or less than half of deadlock_timeout when that is shorter) and not longer. A parent busy for a moment is
+-- the common case (the cascade of a sibling child that ended at the same time) and is waited out, so that the
+-- parent takes this child's end in this transaction, with no poll needed (a flow of waits and sub-flows alone may
+-- have no worker polling). A parent busy for longer may be a parent side waiting for this child's row (cancel_run
+-- of the parent): the wait ends before PostgreSQL would call it a deadlock, and the child is left for a poll or
+-- expire_tasks(). Returns the parent's status, or null when it was not locked (busy, or gone).
+create or replace function pgflow._lock_parent_run(parent_run_id uuid)
+returns text
+language plpgsql
+volatile
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_previous text := pg_catalog.current_setting('lock_timeout');
+  v_deadlock_ms numeric := extract(epoch from pg_catalog.current_setting('deadlock_timeout')::interval) * 1000;
+  v_status text;
+begin
+  perform pg_catalog.set_config(
+    'lock_timeout', greatest(1, least(200, pg_catalog.floor(v_deadlock_ms / 2)))::text || 'ms',
+    true
+  );
+  begin
+    select r.status into v_status
+    from pgflow.runs as r
+    where r.run_id = _lock_parent_run.parent_run_id
+    for no key update;
+  exception
+    when lock_not_available then
+      v_status := null;
+  end;
+  perform pg_catalog.set_config('lock_timeout', v_previous, true);
+  return v_status;
+end;
+$$;
+
 -- Called when a child run has ended, holding its row (_complete_runs, _close_subflows, _settle_children): its parent
 -- task takes its result, if that task is still waiting for it (started, engine-held, at the child's parent_attempt,
 -- its step and run started): completed -> the task completes with the child's output (_complete_reports: the
@@ -4351,7 +4443,7 @@ $$;
 -- exhausted). The parent's rows are taken with SKIP LOCKED (LOCK ORDER above). Returns true when the result was
 -- taken or found obsolete (parent_settled_at is set), false when the parent's rows were busy or its task is not
 -- ready for this child yet (parent_settled_at is left null: a poll settles it).
-create or replace function pgflow._settle_child(child_run_id uuid, now timestamptz)
+create or replace function pgflow._settle_child(child_run_id uuid, now timestamptz, wait boolean default true)
 returns boolean
 language plpgsql
 volatile
@@ -4371,11 +4463,15 @@ begin
     return true;
   end if;
 
-  select r.status into v_run_status
-  from pgflow.runs as r
-  where r.run_id = v_child.parent_run_id
-  for no key update skip locked;
-  if found then
+  if _settle_child.wait then
+    v_run_status := pgflow._lock_parent_run(v_child.parent_run_id);
+  else
+    select r.status into v_run_status
+    from pgflow.runs as r
+    where r.run_id = v_child.parent_run_id
+    for no key update skip locked;
+  end if;
+  if v_run_status is not null then
     select ss.status into v_step_status
     from pgflow.step_states as ss
     where ss.run_id = v_child.parent_run_id and ss.step_slug = v_child.parent_step_slug
@@ -4406,7 +4502,7 @@ begin
     if v_child.status = 'completed' then
       perform pgflow._complete_reports(
         array[v_child.parent_run_id], array[v_child.parent_step_slug], array[v_child.parent_task_index],
-        array[v_child.output], array[v_child.parent_attempt], _settle_child.now, 'complete_task'
+        array[v_child.output], array[v_child.parent_attempt], _settle_child.now, 'sub-flow settlement'
       );
     else
       perform pgflow._fail_attempt(
@@ -4458,7 +4554,7 @@ begin
       perform from pgflow.runs as r
       where r.run_id = v_child and r.parent_settled_at is null
       for no key update skip locked;
-      if found and pgflow._settle_child(v_child, _settle_children.now) then
+      if found and pgflow._settle_child(v_child, _settle_children.now, wait => false) then
         v_settled := v_settled + 1;
       end if;
     exception
@@ -4472,11 +4568,11 @@ end;
 $$;
 
 -- Called by resume_run, holding the run's rows, after its failed and cancelled tasks were queued again and the run
--- is started: the queued tasks of sub-flow steps become engine-held again (attempt + 1, started now, deadline from
--- now), each resuming its latest child run when that one failed or was cancelled (the same run id, now for the new
--- attempt), else starting a new one (the latest is gone or completed). A new child's input refused fails the task
--- without retry (when_exhausted applies).
-create or replace function pgflow._resume_subflow_tasks(run_id uuid, now timestamptz)
+-- is started, with the unfinished sub-flow steps it re-opened (step_slugs): their queued tasks become engine-held
+-- again (attempt + 1, started now, deadline from now), each resuming its latest child run when that one failed or
+-- was cancelled (the same run id, now for the new attempt), else starting a new one (the latest is gone or
+-- completed). A new child's input refused fails the task without retry (when_exhausted applies).
+create or replace function pgflow._resume_subflow_tasks(run_id uuid, step_slugs text[], now timestamptz)
 returns void
 language plpgsql
 volatile
@@ -4495,7 +4591,8 @@ begin
     inner join pgflow.step_states as ss on ss.run_id = t.run_id and ss.step_slug = t.step_slug
     inner join pgflow.steps as s
       on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
-    where t.run_id = _resume_subflow_tasks.run_id and t.status = 'queued' and s.subflow_slug is not null
+    where t.run_id = _resume_subflow_tasks.run_id and t.step_slug = any(_resume_subflow_tasks.step_slugs)
+      and t.status = 'queued' and s.subflow_slug is not null
     order by t.step_slug, t.task_index
   loop
     v_error := null;
@@ -4843,6 +4940,7 @@ set search_path = pg_catalog, pg_temp
 as $$
 declare
   v_error text;
+  v_child uuid;
 begin
   -- a wait step's deadline: the step fails without retry (023_wait_steps.sql)
   if _expire_attempt.worker_id is null
@@ -4852,8 +4950,21 @@ begin
       _expire_attempt.now, _expire_attempt.wait
     );
   end if;
-  -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled
+  -- an engine-held task: a sub-flow task's timeout (sql/024_subflows.sql); its child run is cancelled, unless it
+  -- finished in time and only its settling was left for later: then it is settled
   if _expire_attempt.worker_id is null then
+    v_child := (
+      select r.run_id
+      from pgflow.runs as r
+      where r.parent_run_id = _expire_attempt.run_id and r.parent_step_slug = _expire_attempt.step_slug
+        and r.parent_task_index = _expire_attempt.task_index and r.parent_attempt = _expire_attempt.attempt
+        and r.finished_at is not null and r.finished_at <= _expire_attempt.deadline and r.parent_settled_at is null
+      limit 1
+      for no key update skip locked
+    );
+    if v_child is not null then
+      return pgflow._settle_child(v_child, _expire_attempt.now, wait => _expire_attempt.wait);
+    end if;
     v_error := pgflow._subflow_timeout_error(
       _expire_attempt.run_id, _expire_attempt.step_slug, _expire_attempt.task_index, _expire_attempt.attempt
     );
@@ -4942,7 +5053,8 @@ begin
 end;
 $$;
 
--- Called by schedulers that want expiry (and due schedules started) without polling (poll_for_tasks does both).
+-- Called by schedulers that want expiry (and finished child runs settled, due schedules started) without polling
+-- (poll_for_tasks does all three).
 -- Takes the same lock as the pollers' expiry pass, so the two never work at the same time.
 create or replace function pgflow.expire_tasks()
 returns int
@@ -4955,6 +5067,12 @@ declare
   v_expired int;
 begin
   perform pgflow._notice_server_start(v_now);
+  if exists (
+    select from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+  ) then
+    perform pgflow._settle_children(v_now);
+  end if;
   perform from pgflow.locks as l where l.name = 'expire_tasks' for update;
   v_expired := pgflow._expire_tasks(v_now);
   if exists (select from pgflow.schedules as s where s.next_tick <= v_now) then
@@ -4966,8 +5084,8 @@ $$;
 
 comment on function pgflow.expire_tasks() is
 'Counts overdue attempts (past their deadline, or held by a worker that neither polled nor beat for its own '
-'timeout) as failed and retries or exhausts them, and starts the runs of due schedules (as polls do). Returns how '
-'many attempts it expired.';
+'timeout) as failed and retries or exhausts them; also settles finished child runs whose parent task has not taken '
+'their result, and starts the runs of due schedules (as polls do). Returns how many attempts it expired.';
 
 -- Called by poll_for_tasks and poll_for_tasks_lean for flow_versions: PF005 unless it is null (JSON null too)
 -- or an object {"flow_slug": [version, ...]} of at most 1,000 flow slugs, each with an array of at most 1,000
@@ -5426,6 +5544,16 @@ begin
       or w.flow_versions is distinct from v_versions
     );
 
+  -- Finished child runs whose parent task has not taken their result yet (sub-flows, sql/024_subflows.sql): one
+  -- probe of runs_to_settle, empty when idle. Before expiry, so that a child run that finished in time is never
+  -- taken for a sub-flow task's timeout.
+  if exists (
+    select from pgflow.runs as r
+    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
+  ) then
+    perform pgflow._settle_children(v_now);
+  end if;
+
   -- Expiry needs no cron job: pollers take turns doing it (one at a time, the others skip it), when
   -- two index probes find something overdue.
   if (
@@ -5433,15 +5561,6 @@ begin
     or exists (select from pgflow.workers as w where w.stopped_at is null and w.expires_at <= v_now)
   ) and exists (select from pgflow.locks as l where l.name = 'expire_tasks' for update skip locked) then
     perform pgflow._expire_tasks(v_now);
-  end if;
-
-  -- Finished child runs whose parent task has not taken their result yet (sub-flows, sql/024_subflows.sql): one probe
-  -- of runs_to_settle, empty when idle.
-  if exists (
-    select from pgflow.runs as r
-    where r.parent_run_id is not null and r.finished_at is not null and r.parent_settled_at is null
-  ) then
-    perform pgflow._settle_children(v_now);
   end if;
 
   -- Schedules whose tick has come start their runs (one probe of schedules_next_tick finds whether any has).
@@ -5844,16 +5963,20 @@ begin
   started as (
     select
       reports.pos, reports.run_id, reports.step_slug, locked.flow_slug, reports.size, locked.output_size,
-      task.attempt, task.deadline, task.deadline <= _complete_reports.now as overdue
+      -- (a task held by the engine is judged by its caller: signal, the settling of a child run)
+      task.attempt, task.deadline, task.deadline <= _complete_reports.now and task.worker_id is not null as overdue
     from reports
     inner join locked on reports.run_id = locked.run_id and reports.step_slug = locked.step_slug
     cross join lateral (
-      select t.attempt, t.deadline
+      select t.attempt, t.deadline, t.worker_id
       from pgflow.step_tasks as t
       where t.run_id = reports.run_id and t.step_slug = reports.step_slug and t.task_index = reports.task_index
         -- started (written as in step 3 below, so that it is looked up by key)
         and t.finished_at is null and t.status <> 'queued'
         and (reports.attempt is null or t.attempt = reports.attempt)
+        -- a task held by the engine (a wait step's, a sub-flow step's) takes no worker's report: pgflow.signal
+        -- completes a wait, the child run a sub-flow task
+        and (t.worker_id is not null or _complete_reports.function_name not in ('complete_task', 'complete_tasks'))
     ) as task
     where locked.status = 'started'
   ),
@@ -6001,6 +6124,7 @@ begin
       -- database) walked all those entries for each batch instead of looking its tasks up by key
       and t.finished_at is null and t.status <> 'queued'
       and (reports.attempt is null or t.attempt = reports.attempt)
+      and (t.worker_id is not null or _complete_reports.function_name not in ('complete_task', 'complete_tasks'))
       and exists (
         select from pgflow.step_states as ss
         where ss.run_id = t.run_id and ss.step_slug = t.step_slug and ss.status = 'started'
@@ -6163,7 +6287,8 @@ $$;
 comment on function pgflow.complete_task(uuid, text, int, jsonb, int) is
 'Records the output of a started task and cascades: the step completes with its last task, dependents start, '
 'the run completes when nothing is left. Returns false, changing nothing, for a task that is not started, a '
-'stale attempt or a run that is no longer started. An attempt past its deadline (the step''s timeout) is not '
+'stale attempt, a run that is no longer started, or a task held by the engine (a wait step''s: see signal; a '
+'sub-flow step''s: its child run completes it). An attempt past its deadline (the step''s timeout) is not '
 'recorded: it is expired as a poll would expire it (error "attempt N timed out: ...", retried or exhausted) and '
 'false is returned. An output over pgflow.max_output_size() fails the task without retry (and returns false). '
 'PF007 when the task does not exist; PF005 for null arguments.';
@@ -6400,6 +6525,15 @@ begin
   if fail_task.attempt < 1 then
     perform pgflow._bad_argument('fail_task', 'attempt', 'null or a positive integer', fail_task.attempt::text);
   end if;
+  -- a task held by the engine (a wait step's, a sub-flow step's) takes no worker's report (it never becomes a
+  -- worker's: checked before any lock)
+  if exists (
+    select from pgflow.step_tasks as t
+    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index
+      and t.status = 'started' and t.worker_id is null
+  ) then
+    return false;
+  end if;
   return pgflow._fail_attempt(
     fail_task.run_id, fail_task.step_slug, fail_task.task_index, fail_task.error, fail_task.attempt, pgflow.now(),
     retry => fail_task.retry
@@ -6410,7 +6544,8 @@ $$;
 comment on function pgflow.fail_task(uuid, text, int, text, int, boolean) is
 'Records a failed attempt: the task is retried after min(max_delay, base_delay * 2^(n-1)) seconds while attempts '
 'are left and retry is true, else the step''s when_exhausted applies (fail, skip, skip-cascade). Fenced like '
-'complete_task. Errors longer than 65,536 characters are cut. PF007 unknown task; PF005 null arguments.';
+'complete_task (false for a task held by the engine: a wait step''s or a sub-flow step''s). Errors longer than '
+'65,536 characters are cut. PF007 unknown task; PF005 null arguments.';
 
 -- ---- sql/040_control_runs.sql ----
 
@@ -6475,6 +6610,8 @@ declare
   v_run pgflow.runs;
   v_ready text[];
   v_fair_round bigint;
+  v_waits text[];
+  v_subflows text[];
 begin
   perform pgflow._check_not_null('resume_run', 'run_id', resume_run.run_id is null);
   -- Unlike cancel_run, resume_run rewrites every step's row, so it takes them first (level 1 of the lock
@@ -6521,6 +6658,16 @@ begin
   -- They are due at once, in the fair queue from its smallest round on, a map's task in the round of its
   -- element's index (a flow-controlled task from its bucket's; it keeps its bucket): a resumed map does not go
   -- ahead of runs started since.
+  -- the unfinished steps whose tasks the engine holds (wait steps, sub-flow steps): handed over below
+  select
+    coalesce(pg_catalog.array_agg(ss.step_slug) filter (where s.step_type = 'wait'), '{}'),
+    coalesce(pg_catalog.array_agg(ss.step_slug) filter (where s.subflow_slug is not null), '{}')
+  into v_waits, v_subflows
+  from pgflow.step_states as ss
+  inner join pgflow.steps as s
+    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  where ss.run_id = resume_run.run_id and ss.status not in ('completed', 'skipped');
+
   v_fair_round := pgflow._fair_round_base(v_run.priority, null, null);
   update pgflow.step_tasks as t
   set
@@ -6581,9 +6728,13 @@ begin
   where r.run_id = resume_run.run_id;
 
   -- sub-flow tasks are held by the engine again, resuming their child runs (sql/024_subflows.sql)
-  perform pgflow._resume_subflow_tasks(resume_run.run_id, v_now);
+  if pg_catalog.cardinality(v_subflows) > 0 then
+    perform pgflow._resume_subflow_tasks(resume_run.run_id, v_subflows, v_now);
+  end if;
   -- wait steps wait again, held by the engine rather than queued (023_wait_steps.sql)
-  perform pgflow._resume_waits(resume_run.run_id, v_now);
+  if pg_catalog.cardinality(v_waits) > 0 then
+    perform pgflow._resume_waits(resume_run.run_id, v_waits, v_now);
+  end if;
 
   select coalesce(pg_catalog.array_agg(ss.step_slug), '{}') into v_ready
   from pgflow.step_states as ss
@@ -6630,9 +6781,11 @@ begin
       prune_runs.older_than::text
     );
   end if;
+  -- (a child run whose end its parent task has not taken yet stays until it is settled)
   select pg_catalog.array_agg(r.run_id) into v_runs
   from pgflow.runs as r
-  where r.finished_at is not null and r.finished_at < v_before;
+  where r.finished_at is not null and r.finished_at < v_before
+    and (r.parent_run_id is null or r.parent_settled_at is not null);
   if v_runs is null then
     return 0;
   end if;
@@ -6647,6 +6800,7 @@ begin
     select r.run_id
     from pgflow.runs as r
     where r.run_id = any(v_runs) and r.finished_at is not null and r.finished_at < v_before
+      and (r.parent_run_id is null or r.parent_settled_at is not null)
     order by r.run_id
     for update
   ) as r;
