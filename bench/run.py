@@ -316,7 +316,7 @@ def markdown(results: dict[str, Any]) -> str:
         scheduled = sum(r.get("scheduled_runs", 0) for r in sc["pgflow"])
         rows.append(("12 schedules",
                      f"scenario 2 (4 workers) with {SCHEDULES:,} cron schedules defined (one every minute: "
-                     f"{scheduled} scheduled runs started by the polls over {len(sc['pgflow'])} runs)",
+                     f"{scheduled} scheduled run(s) started by the polls over {len(sc['pgflow'])} runs)",
                      f"{_fmt(sc['tasks_per_s'])} tasks/s",
                      f"{sc['ratio']:.0%} of the same without schedules ({_fmt(sc['unscheduled_tasks_per_s'])} tasks/s)",
                      _met(sc["ratio"] >= 0.9) + " (unchanged within noise: ≥ 90%)"))
