@@ -3782,7 +3782,7 @@ begin
       errcode = 'PF006',
       message = pg_catalog.format('signal: run %s does not exist', signal.run_id);
   end if;
-  select s.step_type into v_step_type
+  select case when s.subflow_slug is not null then 'sub-flow' else s.step_type end into v_step_type
   from pgflow.steps as s
   where s.flow_slug = v_run.flow_slug and s.flow_version = v_run.flow_version and s.step_slug = signal.step_slug;
   if not found then

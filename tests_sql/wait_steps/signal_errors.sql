@@ -1,7 +1,7 @@
 -- signal refuses what it cannot do, writing nothing: PF006 for an unknown run; PF008 for a run that is not
 -- started, a step the run's flow version does not have, a step that is not a wait step; PF005 for null arguments.
 begin;
-select plan(10);
+select plan(11);
 
 select pgflow.define_flow('sig', '[{"slug": "work"}, {"slug": "approval", "type": "wait", "depends_on": ["work"]}]');
 select run_id from pgflow.start_run('sig', '{}') \gset
@@ -18,6 +18,13 @@ select throws_ok(
   format($$select pgflow.signal(%L, 'work')$$, :'run_id'), 'PF008',
   'signal: step ''work'' of flow ''sig'' is a single step, not a wait step; only wait steps take signals',
   'a step that is not a wait step is PF008, naming the step and its type'
+);
+select pgflow.define_flow('sig_child', '[{"slug": "c"}]');
+select pgflow.define_flow('sig_parent', '[{"slug": "sub", "flow": "sig_child"}]');
+select throws_ok(
+  format($$select pgflow.signal(%L, 'sub')$$, (pgflow.start_run('sig_parent', '{}')).run_id), 'PF008',
+  'signal: step ''sub'' of flow ''sig_parent'' is a sub-flow step, not a wait step; only wait steps take signals',
+  'a sub-flow step is named as one'
 );
 select throws_ok(format($$select pgflow.signal(%L, null)$$, :'run_id'), 'PF005', null, 'a null step is PF005');
 select throws_ok($$select pgflow.signal(null, 'approval')$$, 'PF005', null, 'a null run is PF005');
