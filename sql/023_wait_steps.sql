@@ -112,10 +112,9 @@ as $$
 $$;
 
 -- Called by _expire_attempt for a wait step's task past its deadline: the wait ends without a signal. The task
--- fails, and so does the step, without retry: its when_exhausted applies (fail the run, skip, skip-cascade).
--- Locks as _fail_attempt: wait => false (expiry) takes the run's row, the step's and the task's with SKIP
--- LOCKED and leaves a busy task for the next pass; wait => true (a caller holding the step's and the run's rows,
--- or entitled to wait for them in that order) waits. Returns whether the expiry was recorded.
+-- fails, and so does the step, without retry (_fail_attempt with retry => false: its when_exhausted applies, and the
+-- run's error reads "step 'approval' failed after 1 attempt(s): no signal within the timeout of 600 s"). wait as for
+-- _fail_attempt. Returns whether the expiry was recorded.
 create or replace function pgflow._expire_wait(
   run_id uuid, step_slug text, task_index int, attempt int, now timestamptz, wait boolean
 )
@@ -126,93 +125,19 @@ set search_path = pg_catalog, pg_temp
 set enable_seqscan = off
 as $$
 declare
-  v_run_status text;
-  v_state record;
-  v_task record;
   v_timeout numeric;
-  v_skipped text[];
 begin
-  if _expire_wait.wait then
-    select ss.flow_slug, ss.flow_version, ss.status into v_state
-    from pgflow.step_states as ss
-    where ss.run_id = _expire_wait.run_id and ss.step_slug = _expire_wait.step_slug
-    for no key update;
-    select r.status into v_run_status from pgflow.runs as r where r.run_id = _expire_wait.run_id for no key update;
-  else
-    select r.status into v_run_status
-    from pgflow.runs as r
-    where r.run_id = _expire_wait.run_id
-    for no key update skip locked;
-    if not found then
-      return false;
-    end if;
-    select ss.flow_slug, ss.flow_version, ss.status into v_state
-    from pgflow.step_states as ss
-    where ss.run_id = _expire_wait.run_id and ss.step_slug = _expire_wait.step_slug
-    for no key update skip locked;
-    if not found then
-      return false;
-    end if;
-  end if;
-
-  if v_run_status is distinct from 'started' then
-    return pgflow._reject_report(
-      _expire_wait.run_id, _expire_wait.step_slug, _expire_wait.task_index, _expire_wait.now
-    );
-  end if;
-
-  if _expire_wait.wait then
-    select t.status, t.attempt into v_task
-    from pgflow.step_tasks as t
-    where t.run_id = _expire_wait.run_id and t.step_slug = _expire_wait.step_slug
-      and t.task_index = _expire_wait.task_index
-    for no key update;
-  else
-    select t.status, t.attempt into v_task
-    from pgflow.step_tasks as t
-    where t.run_id = _expire_wait.run_id and t.step_slug = _expire_wait.step_slug
-      and t.task_index = _expire_wait.task_index
-    for no key update skip locked;
-    if not found then
-      return false;
-    end if;
-  end if;
-  if v_task.status is distinct from 'started' or v_state.status is distinct from 'started'
-     or v_task.attempt <> coalesce(_expire_wait.attempt, v_task.attempt) then
-    return pgflow._reject_report(
-      _expire_wait.run_id, _expire_wait.step_slug, _expire_wait.task_index, _expire_wait.now
-    );
-  end if;
-
   select s.timeout into v_timeout
-  from pgflow.steps as s
-  where s.flow_slug = v_state.flow_slug and s.flow_version = v_state.flow_version
-    and s.step_slug = _expire_wait.step_slug;
-
-  update pgflow.step_tasks as t
-  set
-    status = 'failed', finished_at = _expire_wait.now,
-    error = pg_catalog.format('no signal within the timeout of %s s', pg_catalog.trim_scale(v_timeout))
-  -- (started, written as neither queued nor finished: see PLANS at the top of 020_cascade.sql)
-  where t.run_id = _expire_wait.run_id and t.step_slug = _expire_wait.step_slug
-    and t.task_index = _expire_wait.task_index and t.finished_at is null and t.status <> 'queued'
-    and t.attempt = v_task.attempt;
-
-  v_skipped := pgflow._exhaust_step(
-    _expire_wait.run_id,
-    _expire_wait.step_slug,
-    pg_catalog.format(
-      'step %L waited %s s for a signal; its timeout passed', _expire_wait.step_slug, pg_catalog.trim_scale(v_timeout)
-    ),
-    _expire_wait.now
+  from pgflow.step_states as ss
+  inner join pgflow.steps as s
+    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  where ss.run_id = _expire_wait.run_id and ss.step_slug = _expire_wait.step_slug;
+  return pgflow._fail_attempt(
+    _expire_wait.run_id, _expire_wait.step_slug, _expire_wait.task_index,
+    pg_catalog.format('no signal within the timeout of %s s', pg_catalog.trim_scale(v_timeout)),
+    _expire_wait.attempt, _expire_wait.now,
+    wait => _expire_wait.wait, retry => false
   );
-  if v_skipped is not null then
-    perform pgflow._advance(
-      pg_catalog.array_fill(_expire_wait.run_id, array[pg_catalog.cardinality(v_skipped)]), v_skipped,
-      '{}', '{}', _expire_wait.now
-    );
-  end if;
-  return true;
 end;
 $$;
 

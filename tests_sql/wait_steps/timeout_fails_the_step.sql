@@ -29,7 +29,7 @@ select results_eq(
 select is(pgflow_tests.run_status(:'run_id'), 'failed', 'the run failed');
 select is(
   (select error from pgflow.runs where run_id = :'run_id'),
-  'step ''approval'' waited 600 s for a signal; its timeout passed',
+  'step ''approval'' failed after 1 attempt(s): no signal within the timeout of 600 s',
   'its error names the step and the timeout'
 );
 
