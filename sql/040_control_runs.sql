@@ -113,8 +113,13 @@ begin
     coalesce(pg_catalog.array_agg(ss.step_slug) filter (where s.subflow_slug is not null), '{}')
   into v_waits, v_subflows
   from pgflow.step_states as ss
-  inner join pgflow.steps as s
-    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  -- (each step by its whole key: joined on the pairs, a generic plan read every step of the flow version)
+  cross join lateral (
+    select st.step_type, st.subflow_slug
+    from pgflow.steps as st
+    where st.flow_slug = ss.flow_slug and st.flow_version = ss.flow_version and st.step_slug = ss.step_slug
+    limit 1
+  ) as s
   where ss.run_id = resume_run.run_id and ss.status not in ('completed', 'skipped');
 
   v_fair_round := pgflow._fair_round_base(v_run.priority, null, null);

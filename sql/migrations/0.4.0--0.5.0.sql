@@ -6441,6 +6441,8 @@ language plpgsql
 volatile
 set search_path = pg_catalog, pg_temp
 as $$
+declare
+  v_task record;
 begin
   perform pgflow._check_not_null('fail_task', 'run_id', fail_task.run_id is null);
   perform pgflow._check_not_null('fail_task', 'step_slug', fail_task.step_slug is null);
@@ -6452,11 +6454,12 @@ begin
   end if;
   -- a task held by the engine (a wait step's, a sub-flow step's) takes no worker's report (it never becomes a
   -- worker's: checked before any lock)
-  if exists (
-    select from pgflow.step_tasks as t
-    where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index
-      and t.status = 'started' and t.worker_id is null
-  ) then
+  -- (the task by its whole key alone, its status judged here: with the status in the statement, a generic plan made
+  -- on nearly empty tables read the partial index of started tasks)
+  select t.status, t.worker_id into v_task
+  from pgflow.step_tasks as t
+  where t.run_id = fail_task.run_id and t.step_slug = fail_task.step_slug and t.task_index = fail_task.task_index;
+  if v_task.status = 'started' and v_task.worker_id is null then
     return false;
   end if;
   return pgflow._fail_attempt(
@@ -6589,8 +6592,13 @@ begin
     coalesce(pg_catalog.array_agg(ss.step_slug) filter (where s.subflow_slug is not null), '{}')
   into v_waits, v_subflows
   from pgflow.step_states as ss
-  inner join pgflow.steps as s
-    on s.flow_slug = ss.flow_slug and s.flow_version = ss.flow_version and s.step_slug = ss.step_slug
+  -- (each step by its whole key: joined on the pairs, a generic plan read every step of the flow version)
+  cross join lateral (
+    select st.step_type, st.subflow_slug
+    from pgflow.steps as st
+    where st.flow_slug = ss.flow_slug and st.flow_version = ss.flow_version and st.step_slug = ss.step_slug
+    limit 1
+  ) as s
   where ss.run_id = resume_run.run_id and ss.status not in ('completed', 'skipped');
 
   v_fair_round := pgflow._fair_round_base(v_run.priority, null, null);
