@@ -192,6 +192,13 @@ declare
   v_text text := pg_catalog.btrim(_cron_parse.cron, E' \t\r\n');
   v_fields text[];
 begin
+  if pg_catalog.length(_cron_parse.cron) > 255 then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: cron must be at most 255 characters, got %s', _cron_parse.function_name, pgflow._shown(_cron_parse.cron)
+      );
+  end if;
   if v_text is null or v_text = '' then
     perform pgflow._cron_error(
       _cron_parse.function_name, _cron_parse.cron,
@@ -256,6 +263,9 @@ returns void
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 begin
   if _check_timezone.timezone is null then
@@ -286,6 +296,9 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_at timestamptz := pg_catalog.timezone(_cron_instant.timezone, _cron_instant.local);
@@ -328,6 +341,9 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_minutes int[] := pgflow._cron_ints(_cron_next.spec, 'minutes');
@@ -348,6 +364,9 @@ declare
   v_dow boolean;
   v_at timestamptz;
 begin
+  if not pg_catalog.isfinite(_cron_next.after) then
+    return null;
+  end if;
   while v_day <= v_first + 2922 loop
     if not extract(month from v_day)::int = any(v_months) then
       v_day := (pg_catalog.date_trunc('month', v_day) + interval '1 month')::date;
@@ -384,6 +403,9 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_minutes int[] := pgflow._cron_ints(_cron_latest.spec, 'minutes');
@@ -407,6 +429,9 @@ declare
   v_dow boolean;
   v_at timestamptz;
 begin
+  if not pg_catalog.isfinite(_cron_latest.at_or_before) then
+    return null;
+  end if;
   v_whole_day := pg_catalog.timezone(_cron_latest.timezone, (v_last + 1)::timestamp)
     - pg_catalog.timezone(_cron_latest.timezone, v_last::timestamp) <> interval '24 hours';
   while v_day >= v_last - 2922 loop
@@ -442,13 +467,25 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_spec jsonb := pgflow._cron_parse(next_cron_tick.cron, 'next_cron_tick');
 begin
   perform pgflow._check_not_null('next_cron_tick', 'after', next_cron_tick.after is null);
+  if not pg_catalog.isfinite(next_cron_tick.after) then
+    perform pgflow._bad_argument(
+      'next_cron_tick', 'after', 'a finite time (not infinity or -infinity)', next_cron_tick.after::text
+    );
+  end if;
   perform pgflow._check_timezone('next_cron_tick', next_cron_tick.timezone);
   return pgflow._cron_next(v_spec, next_cron_tick.after, next_cron_tick.timezone);
+exception
+  -- no tick before the end of PostgreSQL's range of times
+  when datetime_field_overflow then
+    return null;
 end;
 $$;
 
@@ -457,5 +494,6 @@ comment on function pgflow.next_cron_tick(text, timestamptz, text) is
 'a/n; jan..dec, sun..sat, 7 = Sunday; @yearly @annually @monthly @weekly @daily @midnight @hourly; Vixie cron''s '
 'either-day rule when both day fields are restricted) strictly after "after", as wall-clock minutes in timezone '
 '(default UTC): a time skipped by a daylight saving change is no tick, a repeated one is one tick, at its first '
-'occurrence. Null when the cron has no tick within 8 years. Errors: PF001 a bad cron (naming the field) or an '
-'unknown time zone; PF005 a null "after".';
+'occurrence. Null when the cron has no tick within 8 years (or before the end of the range of times). Errors: PF001 '
+'a bad cron (naming the field, or longer than 255 characters) or an unknown time zone; PF005 a null or infinite '
+'"after".';

@@ -68,6 +68,29 @@ begin
 end;
 $$;
 
+-- Called by create_schedule: PF008 when the schedule exists for another flow than flow_slug.
+create or replace function pgflow._check_schedule_owner(schedule_slug text, flow_slug text)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_owner text;
+begin
+  select s.flow_slug into v_owner from pgflow.schedules as s where s.schedule_slug = _check_schedule_owner.schedule_slug;
+  if v_owner is not null and v_owner <> _check_schedule_owner.flow_slug then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'create_schedule: schedule %L belongs to flow %L, not %s; drop it first (drop_schedule) to give its slug to '
+        'another flow',
+        _check_schedule_owner.schedule_slug, v_owner, pgflow._shown(_check_schedule_owner.flow_slug)
+      );
+  end if;
+end;
+$$;
+
 -- Called by clients, and by workers for the schedules their flows declare (at every start: a schedule declared
 -- again unchanged is left as it is).
 create or replace function pgflow.create_schedule(
@@ -93,10 +116,12 @@ begin
   if found then
     return v_schedule;
   end if;
-
   v_next := pgflow._check_schedule(
     create_schedule.flow_slug, create_schedule.cron, create_schedule.input, create_schedule.timezone, v_now
   );
+  -- a schedule stays with its flow: two flows declaring one slug would otherwise take it from each other at each
+  -- worker start
+  perform pgflow._check_schedule_owner(create_schedule.schedule_slug, create_schedule.flow_slug);
   -- concurrent writers of one slug serialize on its row; a writer that finds the row as it would write it
   -- writes nothing
   insert into pgflow.schedules as s (
@@ -110,10 +135,11 @@ begin
   set
     flow_slug = excluded.flow_slug, cron = excluded.cron, timezone = excluded.timezone, input = excluded.input,
     next_tick = excluded.next_tick, updated_at = excluded.updated_at
-  where (s.flow_slug, s.cron, s.timezone, s.input)
-    is distinct from (excluded.flow_slug, excluded.cron, excluded.timezone, excluded.input)
+  where s.flow_slug = excluded.flow_slug
+    and (s.cron, s.timezone, s.input) is distinct from (excluded.cron, excluded.timezone, excluded.input)
   returning s.* into v_schedule;
   if not found then
+    perform pgflow._check_schedule_owner(create_schedule.schedule_slug, create_schedule.flow_slug);
     select s.* into v_schedule from pgflow.schedules as s where s.schedule_slug = create_schedule.schedule_slug;
   end if;
   return v_schedule;
@@ -126,7 +152,8 @@ comment on function pgflow.create_schedule(text, text, text, jsonb, text) is
 'schedule:<slug>:<tick in UTC, ISO 8601>); ticks missed while nothing polled start once, for the latest. The '
 'same values again return the row unchanged; other values update it and its next tick (from now). Returns the '
 'row. Errors: PF001 a bad slug, cron (or one that never ticks) or time zone; PF004 an unknown flow; PF005 an input '
-'that is SQL null, too large, or not an array for a flow that starts with a map step.';
+'that is SQL null, too large, or not an array for a flow that starts with a map step; PF008 a slug that belongs to '
+'a schedule of another flow (drop it first).';
 
 -- Called by clients: removes a schedule. Runs it started stay.
 create or replace function pgflow.drop_schedule(schedule_slug text)
@@ -179,23 +206,24 @@ begin
   loop
     begin
       v_spec := pgflow._cron_parse(v_schedule.cron, 'create_schedule');
+      -- the latest tick due (never before the one recorded), and the first one after now
+      v_tick := greatest(
+        v_schedule.next_tick,
+        coalesce(pgflow._cron_latest(v_spec, _start_due_schedules.now, v_schedule.timezone), v_schedule.next_tick)
+      );
+      v_next := coalesce(pgflow._cron_next(v_spec, _start_due_schedules.now, v_schedule.timezone), 'infinity');
     exception
       when others then
-        -- (a cron written by a version of the engine that read crons otherwise) the schedule stops
+        -- a cron or a time zone that no longer reads (written by a version of the engine that read crons otherwise,
+        -- or a zone a later tz database dropped): that schedule stops, the poll goes on
         get stacked diagnostics v_error = message_text;
         update pgflow.schedules as s
         set next_tick = 'infinity', last_error = pgflow._clip(pg_catalog.format(
-          'the cron no longer reads: %s; create the schedule again with a valid cron', v_error
+          'the schedule''s cron or time zone no longer reads: %s; create the schedule again with valid ones', v_error
         ))
         where s.schedule_slug = v_schedule.schedule_slug;
         continue;
     end;
-    -- the latest tick due (never before the one recorded), and the first one after now
-    v_tick := greatest(
-      v_schedule.next_tick,
-      coalesce(pgflow._cron_latest(v_spec, _start_due_schedules.now, v_schedule.timezone), v_schedule.next_tick)
-    );
-    v_next := coalesce(pgflow._cron_next(v_spec, _start_due_schedules.now, v_schedule.timezone), 'infinity');
     begin
       v_run := pgflow.start_run(
         v_schedule.flow_slug, v_schedule.input,

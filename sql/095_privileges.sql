@@ -82,8 +82,8 @@ begin
 end
 $$;
 
--- pgflow_producer: starts, cancels and resumes runs, creates and drops schedules, and reads them through the read
--- functions (no table).
+-- pgflow_producer: starts, cancels and resumes runs, reads them through the read functions, creates and drops
+-- schedules and reads them (SELECT on pgflow.schedules, its only table).
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_producer') then
@@ -97,6 +97,7 @@ begin
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
       pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
     to pgflow_producer;
+    grant select on pgflow.schedules to pgflow_producer;
   end if;
 end
 $$;

@@ -87,7 +87,7 @@ READABLE: dict[str, dict[str, set[str] | None]] = {
         "step_tasks": {"run_id", "step_slug", "task_index", "status", "attempt", "error"},
         "runs": {"run_id", "status"},
     },
-    PRODUCER: {},
+    PRODUCER: {"schedules": None},
     READER: {
         t: None
         for t in (

@@ -269,6 +269,7 @@ TABLE_GRANTS: dict[str, tuple[str, ...]] = {
     )
 }
 TABLE_GRANTS["locks"] = ()
+TABLE_GRANTS["schedules"] = (PRODUCER_ROLE, READER_ROLE)
 
 SECURITY_DOC = "docs/security.md"
 

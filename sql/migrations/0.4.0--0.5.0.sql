@@ -2069,6 +2069,13 @@ declare
   v_text text := pg_catalog.btrim(_cron_parse.cron, E' \t\r\n');
   v_fields text[];
 begin
+  if pg_catalog.length(_cron_parse.cron) > 255 then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: cron must be at most 255 characters, got %s', _cron_parse.function_name, pgflow._shown(_cron_parse.cron)
+      );
+  end if;
   if v_text is null or v_text = '' then
     perform pgflow._cron_error(
       _cron_parse.function_name, _cron_parse.cron,
@@ -2133,6 +2140,9 @@ returns void
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 begin
   if _check_timezone.timezone is null then
@@ -2163,6 +2173,9 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_at timestamptz := pg_catalog.timezone(_cron_instant.timezone, _cron_instant.local);
@@ -2205,6 +2218,9 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_minutes int[] := pgflow._cron_ints(_cron_next.spec, 'minutes');
@@ -2225,6 +2241,9 @@ declare
   v_dow boolean;
   v_at timestamptz;
 begin
+  if not pg_catalog.isfinite(_cron_next.after) then
+    return null;
+  end if;
   while v_day <= v_first + 2922 loop
     if not extract(month from v_day)::int = any(v_months) then
       v_day := (pg_catalog.date_trunc('month', v_day) + interval '1 month')::date;
@@ -2261,6 +2280,9 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_minutes int[] := pgflow._cron_ints(_cron_latest.spec, 'minutes');
@@ -2284,6 +2306,9 @@ declare
   v_dow boolean;
   v_at timestamptz;
 begin
+  if not pg_catalog.isfinite(_cron_latest.at_or_before) then
+    return null;
+  end if;
   v_whole_day := pg_catalog.timezone(_cron_latest.timezone, (v_last + 1)::timestamp)
     - pg_catalog.timezone(_cron_latest.timezone, v_last::timestamp) <> interval '24 hours';
   while v_day >= v_last - 2922 loop
@@ -2319,13 +2344,25 @@ returns timestamptz
 language plpgsql
 stable
 set search_path = pg_catalog, pg_temp
+-- (an abbreviation such as EST means what timezone_abbreviations says: pinned, so that no session's setting moves a
+-- schedule's ticks)
+set timezone_abbreviations = 'Default'
 as $$
 declare
   v_spec jsonb := pgflow._cron_parse(next_cron_tick.cron, 'next_cron_tick');
 begin
   perform pgflow._check_not_null('next_cron_tick', 'after', next_cron_tick.after is null);
+  if not pg_catalog.isfinite(next_cron_tick.after) then
+    perform pgflow._bad_argument(
+      'next_cron_tick', 'after', 'a finite time (not infinity or -infinity)', next_cron_tick.after::text
+    );
+  end if;
   perform pgflow._check_timezone('next_cron_tick', next_cron_tick.timezone);
   return pgflow._cron_next(v_spec, next_cron_tick.after, next_cron_tick.timezone);
+exception
+  -- no tick before the end of PostgreSQL's range of times
+  when datetime_field_overflow then
+    return null;
 end;
 $$;
 
@@ -2334,8 +2371,9 @@ comment on function pgflow.next_cron_tick(text, timestamptz, text) is
 'a/n; jan..dec, sun..sat, 7 = Sunday; @yearly @annually @monthly @weekly @daily @midnight @hourly; Vixie cron''s '
 'either-day rule when both day fields are restricted) strictly after "after", as wall-clock minutes in timezone '
 '(default UTC): a time skipped by a daylight saving change is no tick, a repeated one is one tick, at its first '
-'occurrence. Null when the cron has no tick within 8 years. Errors: PF001 a bad cron (naming the field) or an '
-'unknown time zone; PF005 a null "after".';
+'occurrence. Null when the cron has no tick within 8 years (or before the end of the range of times). Errors: PF001 '
+'a bad cron (naming the field, or longer than 255 characters) or an unknown time zone; PF005 a null or infinite '
+'"after".';
 
 -- ---- sql/020_cascade.sql ----
 
@@ -4680,6 +4718,29 @@ begin
 end;
 $$;
 
+-- Called by create_schedule: PF008 when the schedule exists for another flow than flow_slug.
+create or replace function pgflow._check_schedule_owner(schedule_slug text, flow_slug text)
+returns void
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_owner text;
+begin
+  select s.flow_slug into v_owner from pgflow.schedules as s where s.schedule_slug = _check_schedule_owner.schedule_slug;
+  if v_owner is not null and v_owner <> _check_schedule_owner.flow_slug then
+    raise exception using
+      errcode = 'PF008',
+      message = pg_catalog.format(
+        'create_schedule: schedule %L belongs to flow %L, not %s; drop it first (drop_schedule) to give its slug to '
+        'another flow',
+        _check_schedule_owner.schedule_slug, v_owner, pgflow._shown(_check_schedule_owner.flow_slug)
+      );
+  end if;
+end;
+$$;
+
 -- Called by clients, and by workers for the schedules their flows declare (at every start: a schedule declared
 -- again unchanged is left as it is).
 create or replace function pgflow.create_schedule(
@@ -4705,10 +4766,12 @@ begin
   if found then
     return v_schedule;
   end if;
-
   v_next := pgflow._check_schedule(
     create_schedule.flow_slug, create_schedule.cron, create_schedule.input, create_schedule.timezone, v_now
   );
+  -- a schedule stays with its flow: two flows declaring one slug would otherwise take it from each other at each
+  -- worker start
+  perform pgflow._check_schedule_owner(create_schedule.schedule_slug, create_schedule.flow_slug);
   -- concurrent writers of one slug serialize on its row; a writer that finds the row as it would write it
   -- writes nothing
   insert into pgflow.schedules as s (
@@ -4722,10 +4785,11 @@ begin
   set
     flow_slug = excluded.flow_slug, cron = excluded.cron, timezone = excluded.timezone, input = excluded.input,
     next_tick = excluded.next_tick, updated_at = excluded.updated_at
-  where (s.flow_slug, s.cron, s.timezone, s.input)
-    is distinct from (excluded.flow_slug, excluded.cron, excluded.timezone, excluded.input)
+  where s.flow_slug = excluded.flow_slug
+    and (s.cron, s.timezone, s.input) is distinct from (excluded.cron, excluded.timezone, excluded.input)
   returning s.* into v_schedule;
   if not found then
+    perform pgflow._check_schedule_owner(create_schedule.schedule_slug, create_schedule.flow_slug);
     select s.* into v_schedule from pgflow.schedules as s where s.schedule_slug = create_schedule.schedule_slug;
   end if;
   return v_schedule;
@@ -4738,7 +4802,8 @@ comment on function pgflow.create_schedule(text, text, text, jsonb, text) is
 'schedule:<slug>:<tick in UTC, ISO 8601>); ticks missed while nothing polled start once, for the latest. The '
 'same values again return the row unchanged; other values update it and its next tick (from now). Returns the '
 'row. Errors: PF001 a bad slug, cron (or one that never ticks) or time zone; PF004 an unknown flow; PF005 an input '
-'that is SQL null, too large, or not an array for a flow that starts with a map step.';
+'that is SQL null, too large, or not an array for a flow that starts with a map step; PF008 a slug that belongs to '
+'a schedule of another flow (drop it first).';
 
 -- Called by clients: removes a schedule. Runs it started stay.
 create or replace function pgflow.drop_schedule(schedule_slug text)
@@ -4791,23 +4856,24 @@ begin
   loop
     begin
       v_spec := pgflow._cron_parse(v_schedule.cron, 'create_schedule');
+      -- the latest tick due (never before the one recorded), and the first one after now
+      v_tick := greatest(
+        v_schedule.next_tick,
+        coalesce(pgflow._cron_latest(v_spec, _start_due_schedules.now, v_schedule.timezone), v_schedule.next_tick)
+      );
+      v_next := coalesce(pgflow._cron_next(v_spec, _start_due_schedules.now, v_schedule.timezone), 'infinity');
     exception
       when others then
-        -- (a cron written by a version of the engine that read crons otherwise) the schedule stops
+        -- a cron or a time zone that no longer reads (written by a version of the engine that read crons otherwise,
+        -- or a zone a later tz database dropped): that schedule stops, the poll goes on
         get stacked diagnostics v_error = message_text;
         update pgflow.schedules as s
         set next_tick = 'infinity', last_error = pgflow._clip(pg_catalog.format(
-          'the cron no longer reads: %s; create the schedule again with a valid cron', v_error
+          'the schedule''s cron or time zone no longer reads: %s; create the schedule again with valid ones', v_error
         ))
         where s.schedule_slug = v_schedule.schedule_slug;
         continue;
     end;
-    -- the latest tick due (never before the one recorded), and the first one after now
-    v_tick := greatest(
-      v_schedule.next_tick,
-      coalesce(pgflow._cron_latest(v_spec, _start_due_schedules.now, v_schedule.timezone), v_schedule.next_tick)
-    );
-    v_next := coalesce(pgflow._cron_next(v_spec, _start_due_schedules.now, v_schedule.timezone), 'infinity');
     begin
       v_run := pgflow.start_run(
         v_schedule.flow_slug, v_schedule.input,
@@ -7447,8 +7513,8 @@ begin
 end
 $$;
 
--- pgflow_producer: starts, cancels and resumes runs, creates and drops schedules, and reads them through the read
--- functions (no table).
+-- pgflow_producer: starts, cancels and resumes runs, reads them through the read functions, creates and drops
+-- schedules and reads them (SELECT on pgflow.schedules, its only table).
 do $$
 begin
   if exists (select from pg_catalog.pg_roles where rolname = 'pgflow_producer') then
@@ -7462,6 +7528,7 @@ begin
       pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
       pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
     to pgflow_producer;
+    grant select on pgflow.schedules to pgflow_producer;
   end if;
 end
 $$;
