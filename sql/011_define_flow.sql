@@ -294,7 +294,10 @@ begin
   v_options := pgflow._normalize_flow_options(
     create_flow.flow_slug,
     pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
-      'max_attempts', create_flow.max_attempts, 'base_delay', create_flow.base_delay, 'timeout', create_flow.timeout
+      -- pgflow allows 0 attempts, which runs a task once, as 1 does
+      'max_attempts', case when create_flow.max_attempts = 0 then 1 else create_flow.max_attempts end,
+      'base_delay', create_flow.base_delay,
+      'timeout', create_flow.timeout
     ))
   );
 
@@ -315,7 +318,73 @@ end;
 $$;
 
 comment on function pgflow.create_flow(text, int, int, int) is
-'pgflow-compatible: creates version 1 of an empty flow, or returns the current version when the flow exists.';
+'pgflow-compatible (pgflow''s parameter list): creates version 1 of an empty flow, or returns the current version '
+'when the flow exists (its options unchanged). Options left null take this engine''s defaults (max_attempts 3, '
+'base_delay 1 s, timeout 60 s); max_attempts 0 means one attempt, as in pgflow. PF001 for a bad slug or option.';
+
+-- Called by add_step: a condition pattern as pgflow writes it (argument `argument`, a JSON object matched against
+-- the step's input: the run input for a root step, {dependency: output} for a dependent one) turned into this
+-- engine's `if`/`if_not`. Single and wait steps keep it as it is. A map step's condition here is matched against
+-- the array it maps over, so pgflow's {dep: [elements]} becomes [elements] and {} becomes [] (met by every
+-- array); a pattern pgflow could never match on a map step (another key, a non-array under the dependency, any
+-- pattern on a root map, whose input is an array) is refused with PF001 rather than stored as a dead condition.
+create or replace function pgflow._pgflow_pattern(
+  flow_slug text, step_slug text, step_type text, deps_slugs text[], argument text, pattern jsonb
+)
+returns jsonb
+language plpgsql
+immutable
+set search_path = pg_catalog, pg_temp
+as $$
+declare
+  v_owner text := pg_catalog.format(
+    'add_step: flow %L, step %L', _pgflow_pattern.flow_slug, _pgflow_pattern.step_slug
+  );
+  v_dep text;
+begin
+  if _pgflow_pattern.pattern is null or _pgflow_pattern.pattern = 'null'::jsonb then
+    return null;
+  end if;
+  if pg_catalog.jsonb_typeof(_pgflow_pattern.pattern) <> 'object' then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: %s must be a JSON object (a containment pattern over the step''s input), got %s',
+        v_owner, _pgflow_pattern.argument, pgflow._shown(_pgflow_pattern.pattern::text)
+      );
+  end if;
+  if coalesce(_pgflow_pattern.step_type, 'single') <> 'map'
+     or coalesce(pg_catalog.cardinality(_pgflow_pattern.deps_slugs), 0) > 1 then
+    return _pgflow_pattern.pattern;
+  end if;
+
+  if coalesce(pg_catalog.cardinality(_pgflow_pattern.deps_slugs), 0) = 0 then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: a root map step''s input is the run input, an array, which the object %s %s can never match; '
+        'put the condition on a step before the map instead',
+        v_owner, _pgflow_pattern.argument, pgflow._shown(_pgflow_pattern.pattern::text)
+      );
+  end if;
+
+  v_dep := _pgflow_pattern.deps_slugs[1];
+  if _pgflow_pattern.pattern = '{}'::jsonb then
+    return '[]'::jsonb;
+  end if;
+  if (select pg_catalog.array_agg(k.key) from pg_catalog.jsonb_object_keys(_pgflow_pattern.pattern) as k (key))
+     = array[v_dep]
+     and pg_catalog.jsonb_typeof(_pgflow_pattern.pattern -> v_dep) = 'array' then
+    return _pgflow_pattern.pattern -> v_dep;
+  end if;
+  raise exception using
+    errcode = 'PF001',
+    message = pg_catalog.format(
+      '%s: %s of a map step must be {"%s": [elements the array must contain]} (or {}), got %s',
+      v_owner, _pgflow_pattern.argument, v_dep, pgflow._shown(_pgflow_pattern.pattern::text)
+    );
+end;
+$$;
 
 -- Called by SQL written for pgflow's TypeScript edition: appends a step to the current version.
 create or replace function pgflow.add_step(
@@ -327,6 +396,10 @@ create or replace function pgflow.add_step(
   timeout int default null,
   start_delay int default null,
   step_type text default 'single',
+  required_input_pattern jsonb default null,
+  forbidden_input_pattern jsonb default null,
+  when_unmet text default 'skip',
+  when_exhausted text default 'fail',
   concurrency int default null,
   concurrency_key text[] default null,
   rate_limit jsonb default null
@@ -342,9 +415,19 @@ declare
   v_existing jsonb;
   v_steps jsonb;
   v_row pgflow.steps;
+  v_if jsonb;
+  v_if_not jsonb;
 begin
   perform pgflow._check_slug('flow', add_step.flow_slug);
   perform pgflow._check_list('add_step', 'deps_slugs', add_step.deps_slugs);
+  v_if := pgflow._pgflow_pattern(
+    add_step.flow_slug, add_step.step_slug, add_step.step_type, add_step.deps_slugs,
+    'required_input_pattern', add_step.required_input_pattern
+  );
+  v_if_not := pgflow._pgflow_pattern(
+    add_step.flow_slug, add_step.step_slug, add_step.step_type, add_step.deps_slugs,
+    'forbidden_input_pattern', add_step.forbidden_input_pattern
+  );
   perform pgflow._lock_flow_definition(add_step.flow_slug);
 
   select f.* into v_flow
@@ -365,10 +448,15 @@ begin
       'slug', add_step.step_slug,
       'depends_on', pg_catalog.to_jsonb(coalesce(add_step.deps_slugs, '{}'::text[])),
       'type', add_step.step_type,
-      'max_attempts', add_step.max_attempts,
+      -- pgflow allows 0 attempts, which runs a task once, as 1 does
+      'max_attempts', case when add_step.max_attempts = 0 then 1 else add_step.max_attempts end,
       'base_delay', add_step.base_delay,
       'timeout', add_step.timeout,
       'start_delay', add_step.start_delay,
+      'if', v_if,
+      'if_not', v_if_not,
+      'when_unmet', add_step.when_unmet,
+      'when_exhausted', add_step.when_exhausted,
       'concurrency', add_step.concurrency,
       'concurrency_key', pg_catalog.to_jsonb(add_step.concurrency_key),
       'rate_limit', add_step.rate_limit
@@ -404,6 +492,7 @@ begin
       );
   end if;
   perform pgflow._check_dependencies(add_step.flow_slug, v_steps || pg_catalog.jsonb_build_array(v_step));
+  perform pgflow._check_conditions(add_step.flow_slug, pg_catalog.jsonb_build_array(v_step));
 
   if exists (
     select from pgflow.runs as r
@@ -442,8 +531,8 @@ begin
       else coalesce((v_step ->> 'timeout')::numeric, v_flow.timeout)
     end,
     coalesce((v_step ->> 'start_delay')::numeric, 0),
-    null,
-    null,
+    nullif(v_step -> 'if', 'null'::jsonb),
+    nullif(v_step -> 'if_not', 'null'::jsonb),
     v_step ->> 'when_unmet',
     v_step ->> 'when_exhausted',
     pgflow.now(),
@@ -465,9 +554,16 @@ begin
 end;
 $$;
 
-comment on function pgflow.add_step(text, text, text[], int, int, int, int, text, int, text[], jsonb) is
-'pgflow-compatible: adds a step to the current version of a flow. Dependencies must exist already (PF002); '
-'re-adding an identical step is a no-op; a version that has runs cannot change (PF008). concurrency, '
+comment on function pgflow.add_step(
+  text, text, text[], int, int, int, int, text, jsonb, jsonb, text, text, int, text[], jsonb
+) is
+'pgflow-compatible (the parameter list of pgflow''s SQL core, names, order and defaults, then this engine''s own): '
+'adds a step to the current version of a flow. Dependencies must exist already (PF002); re-adding an identical '
+'step is a no-op, a different one PF001; a version that has runs cannot change (PF008). required_input_pattern '
+'and forbidden_input_pattern are JSON objects matched with @> against the step''s input (the run input for a root '
+'step, {dependency: output} for a dependent one): define_flow''s if and if_not; on a map step {"dep": [elements]} '
+'becomes if [elements]. when_unmet ''skip'' (default), ''skip-cascade'' or ''fail''; when_exhausted ''fail'' '
+'(default), ''skip'' or ''skip-cascade''. max_attempts 0 means one attempt, as in pgflow. concurrency, '
 'concurrency_key (a path into the run input) and rate_limit ({"limit": n, "per": seconds[, "key": path]}) are '
-'the flow-control options of define_flow (PF001 when invalid). step_type ''single'', ''map'' or ''wait'' (a wait '
-'step takes no max_attempts, base_delay, start_delay or flow control, and no timeout but its own).';
+'the flow-control options of define_flow. step_type ''single'', ''map'' or ''wait'' (a wait step takes no '
+'max_attempts, base_delay, start_delay or flow control, and no timeout but its own). PF001 for any invalid value.';

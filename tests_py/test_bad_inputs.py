@@ -119,7 +119,7 @@ CASES: list[Case] = [
          "timeout"),
     # create_flow / add_step (the incremental API)
     Case("create_flow slug null", "select pgflow.create_flow(null)", "PF001", "flow null"),
-    Case("create_flow max_attempts 0", "select pgflow.create_flow('x', max_attempts => 0)", "PF001", "max_attempts"),
+    Case("create_flow max_attempts -1", "select pgflow.create_flow('x', max_attempts => -1)", "PF001", "max_attempts"),
     Case("create_flow timeout negative", "select pgflow.create_flow('x', timeout => -1)", "PF001", "timeout"),
     Case("add_step flow null", "select pgflow.add_step(null, 'a')", "PF001", "flow null"),
     Case("add_step unknown flow", "select pgflow.add_step('nope', 'a')", "PF004", "'nope'"),
@@ -129,6 +129,12 @@ CASES: list[Case] = [
          "depends_on"),
     Case("add_step unknown type", "select pgflow.add_step('chain', 'c', step_type => 'loop')", "PF001", "type"),
     Case("add_step timeout 0", "select pgflow.add_step('chain', 'c', timeout => 0)", "PF001", "timeout"),
+    Case("add_step pattern an array", "select pgflow.add_step('chain', 'c', required_input_pattern => '[1]')",
+         "PF001", "required_input_pattern"),
+    Case("add_step when_unmet misspelt", "select pgflow.add_step('chain', 'c', when_unmet => 'skip_cascade')",
+         "PF001", "when_unmet"),
+    Case("add_step when_exhausted unknown", "select pgflow.add_step('chain', 'c', when_exhausted => 'retry')",
+         "PF001", "when_exhausted"),
     # start_run
     Case("start_run flow null", "select pgflow.start_run(null)", "PF005", "flow_slug must not be null"),
     Case("start_run unknown flow", "select pgflow.start_run('nope')", "PF004", "'nope'"),
