@@ -642,7 +642,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             conditions = {s["step_slug"]: s for s in described["steps"]}
             steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"],
                       **{k: conditions.get(s["step_slug"], {}).get(k)
-                         for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS}}
+                         for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS + graph.SCHEMA_KEYS}}
                      for s in status["steps"]]
             statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
             name = status["flow_slug"]

@@ -107,6 +107,7 @@ from .errors import (
     translate,
 )
 from .flow import Flow
+from .typed import StepValidationError
 
 log = _redact.get_logger("pgflow.worker")
 
@@ -1045,10 +1046,13 @@ class Worker:
             return None
         started = time.monotonic()
         try:
+            types = step.types
+            # a typed step's input is validated and parsed first (python_client/pgflow/typed.py)
+            value = task.input if types is None else types.parse_input(task.flow_slug, task.step_slug, task.input)
             if ctx is not None:
-                result = step.handler(task.input, ctx)
+                result = step.handler(value, ctx)
             else:
-                result = step.handler(task.input)
+                result = step.handler(value)
             if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 self._run_on_loop(running, task, step, result, started)
                 return None
@@ -1074,7 +1078,14 @@ class Worker:
 
     def _output(self, task: Task, step: Any, result: Any, started: float, text: str | None = None) -> _Result:
         """The result of a handler that returned ``result`` (or, from a child process, its JSON ``text``):
-        its output, or a failure without retry when it is not storable JSON or is over the size limit."""
+        its output, or a failure without retry when it is not storable JSON or is over the size limit, or when a
+        typed step's result does not validate against its return annotation."""
+        types = step.types if text is None else None
+        if types is not None:
+            try:
+                result = types.dump_output(task.flow_slug, task.step_slug, result)
+            except StepValidationError as exc:
+                return self._handler_failed(task, step, describe_exception(exc), False, exc)
         try:
             output = _storable.dumps(result) if text is None else text
             size = _storable.utf8_size(output)
@@ -1183,7 +1194,8 @@ class Worker:
         started = time.monotonic()
         remaining = max(running.deadline - started, 0.0)
         future = self._pool.schedule(
-            _child.run_task, args=(step.handler, task.input, ctx_fields, running.flag, remaining)
+            _child.run_task,
+            args=(step.handler, task.input, ctx_fields, running.flag, remaining, (task.flow_slug, task.step_slug)),
         )
         with self._lock:
             running.future = future
