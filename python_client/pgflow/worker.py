@@ -571,6 +571,7 @@ class Worker:
         connection; connection losses after the start are waited out. A second SIGINT raises
         KeyboardInterrupt at once (a second SIGTERM: SystemExit(143)), without waiting for anything."""
         restore = self._install_signal_handlers()
+        restore_logs = self._json_logs() if self.log_format == "json" else (lambda: None)
         try:
             self._start_up()
             if self._stopping.is_set():
@@ -609,10 +610,31 @@ class Worker:
                 self._metrics.close()
             if self._started:
                 log.info("worker %s stopped", self.worker_id)
+            restore_logs()
 
     # ------------------------------------------------------------------------------------------------
     # Start and stop
     # ------------------------------------------------------------------------------------------------
+    def _json_logs(self) -> Callable[[], None]:
+        """log_format="json": the ``pgflow`` loggers' records go to stderr as JSON lines (pgflow.logs), and not
+        to the handlers above it, at INFO unless a level was set on the ``pgflow`` logger; returns what undoes it."""
+        from .logs import json_handler
+
+        logger = logging.getLogger("pgflow")
+        handler = json_handler(self.worker_id)
+        previous = (logger.propagate, logger.level)
+        logger.addHandler(handler)
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+        def undo() -> None:
+            logger.removeHandler(handler)
+            logger.propagate, level = previous
+            logger.setLevel(level)
+
+        return undo
+
     def _install_signal_handlers(self) -> Any:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
