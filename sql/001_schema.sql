@@ -80,6 +80,9 @@ create table pgflow.steps (
   rate_limit jsonb,
   -- a sub-flow step: each of its tasks starts a run of this flow (its current version), and completes with it
   subflow_slug text,
+  -- a typed step: the JSON Schemas of its handler's input and output (null: untyped), as the client sent them
+  input_schema jsonb,
+  output_schema jsonb,
   primary key (flow_slug, flow_version, step_slug),
   foreign key (flow_slug, flow_version) references pgflow.flows (flow_slug, version),
   constraint steps_slug_is_valid check (step_slug ~ '^[a-zA-Z_][a-zA-Z0-9_]*$' and length(step_slug) <= 128),

@@ -77,7 +77,8 @@ parallel safe
 as $$
   select array[
     'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow'
+    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow',
+    'input_schema', 'output_schema'
   ]
 $$;
 
@@ -193,6 +194,26 @@ as $$
         ))
     end
   ))
+$$;
+
+-- Called by the validators for a valid step: the JSON Schemas of a typed step in normalized form, only those it
+-- has (a definition without them normalizes as it did before they existed): {"input_schema": {...},
+-- "output_schema": {...}}.
+create or replace function pgflow._schema_options(step jsonb)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  -- (not jsonb_strip_nulls: it would strip the nulls inside a schema too, such as "default": null)
+  select case
+    when coalesce(_schema_options.step -> 'input_schema', 'null'::jsonb) = 'null'::jsonb then '{}'::jsonb
+    else pg_catalog.jsonb_build_object('input_schema', _schema_options.step -> 'input_schema')
+  end || case
+    when coalesce(_schema_options.step -> 'output_schema', 'null'::jsonb) = 'null'::jsonb then '{}'::jsonb
+    else pg_catalog.jsonb_build_object('output_schema', _schema_options.step -> 'output_schema')
+  end
 $$;
 
 -- Called by _insert_flow_version and add_step: the bucket key path of a normalized step (concurrency_key, else
@@ -400,6 +421,24 @@ begin
       message = pg_catalog.format('%s: %s', v_owner, v_flow_control_error);
   end if;
 
+  -- a typed step: each JSON Schema is an object (or null: none)
+  if coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'input_schema'), 'null') not in ('object', 'null') then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: input_schema must be a JSON Schema (a JSON object) or null, got %s',
+        v_owner, pgflow._shown((_normalize_step.step -> 'input_schema')::text)
+      );
+  end if;
+  if coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'output_schema'), 'null') not in ('object', 'null') then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: output_schema must be a JSON Schema (a JSON object) or null, got %s',
+        v_owner, pgflow._shown((_normalize_step.step -> 'output_schema')::text)
+      );
+  end if;
+
   -- a sub-flow step (sql/024_subflows.sql)
   if pgflow._subflow_error(_normalize_step.step) is not null then
     raise exception using
@@ -424,7 +463,9 @@ begin
   -- the child flow of a sub-flow step, only when there is one (other definitions normalize as before)
   || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
     'flow', nullif(_normalize_step.step -> 'flow', 'null'::jsonb)
-  ));
+  ))
+  -- the JSON Schemas of a typed step, only when it has them (other definitions normalize as before)
+  || pgflow._schema_options(_normalize_step.step);
 end;
 $$;
 
@@ -474,7 +515,9 @@ begin
       not (e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'])
       or pgflow._flow_control_error(e.step) is null
     )
-    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null),
+    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null)
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'input_schema'), 'null') in ('object', 'null')
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'output_schema'), 'null') in ('object', 'null'),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
   into v_valid
@@ -519,6 +562,9 @@ begin
       -- the child flow of a sub-flow step (sql/024_subflows.sql)
       when coalesce(e.step -> 'flow', 'null'::jsonb) <> 'null'::jsonb
         then pg_catalog.jsonb_build_object('flow', e.step -> 'flow')
+      else '{}'::jsonb
+    end || case
+      when e.step ?| array['input_schema', 'output_schema'] then pgflow._schema_options(e.step)
       else '{}'::jsonb
     end
     order by e.pos

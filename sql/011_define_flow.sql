@@ -85,7 +85,7 @@ begin
     flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
     max_attempts, base_delay, max_delay, timeout, start_delay,
     condition_if, condition_if_not, when_unmet, when_exhausted, created_at,
-    concurrency, concurrency_key, rate_limit, subflow_slug
+    concurrency, concurrency_key, rate_limit, subflow_slug, input_schema, output_schema
   )
   select
     v_flow.flow_slug,
@@ -115,7 +115,9 @@ begin
     (s.step ->> 'concurrency')::int,
     pgflow._bucket_key_path(s.step),
     s.step -> 'rate_limit',
-    s.step ->> 'flow'
+    s.step ->> 'flow',
+    s.step -> 'input_schema',
+    s.step -> 'output_schema'
   from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step);
 
   insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
@@ -194,7 +196,8 @@ comment on function pgflow.define_flow(text, jsonb, jsonb) is
 'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
 'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules; a '
 'sub-flow step {"flow": "child"} with start_delay, base_delay, max_delay or flow control; a wait step, "type": '
-'"wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted), PF002 unknown '
+'"wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted; an input_schema or '
+'output_schema, the JSON Schemas of a typed step, that is not an object), PF002 unknown '
 'dependencies, PF003 cycle (of steps, or of flows through sub-flow steps, any version counting), PF004 a sub-flow '
 'step''s child flow does not exist.';
 

@@ -231,6 +231,11 @@ begin
           when s.subflow_slug is not null then pg_catalog.jsonb_build_object('subflow', s.subflow_slug)
           else '{}'::jsonb
         end
+        -- a typed step: the JSON Schemas of its input and output, those it has
+        || case when s.input_schema is null then '{}'::jsonb
+          else pg_catalog.jsonb_build_object('input_schema', s.input_schema) end
+        || case when s.output_schema is null then '{}'::jsonb
+          else pg_catalog.jsonb_build_object('output_schema', s.output_schema) end
         order by s.step_index
       ), '[]'::jsonb)
       from pgflow.steps as s
@@ -243,7 +248,8 @@ $$;
 comment on function pgflow.describe_flow(text, int) is
 'One version of a flow (the current one by default) as JSON: options, is_current and steps in topological order, '
 'each with its effective options, flow control included (concurrency, concurrency_key: the bucket key path, '
-'rate_limit; null when absent). PF004 when the flow or version does not exist.';
+'rate_limit; null when absent), a sub-flow step''s child flow as subflow, and a typed step''s JSON Schemas as '
+'input_schema and output_schema (objects; only the keys a step has). PF004 when the flow or version does not exist.';
 
 -- Called by `pgflow status --outputs`, Client.get_step_outputs and dashboards: what each step of a run returned,
 -- including the intermediate steps a run's output leaves out.

@@ -25,7 +25,7 @@ import time
 import traceback
 from typing import Any
 
-from . import _storable
+from . import _storable, typed
 from .context import Context
 from .errors import NonRetryableError
 
@@ -91,10 +91,12 @@ async def _await(awaitable: Any) -> Any:
 
 
 def run_task(
-    handler: Any, task_input: Any, ctx_fields: dict[str, Any] | None, flag_index: int | None, remaining: float
+    handler: Any, task_input: Any, ctx_fields: dict[str, Any] | None, flag_index: int | None, remaining: float,
+    names: tuple[str, str] = ("?", "?"),
 ) -> tuple[Any, ...]:
     """Run one handler call: ``handler(task_input)``, or ``handler(task_input, ctx)`` when ``ctx_fields`` (the
-    Context's fields but ``cancelled``) are given. ``remaining``: seconds until the attempt's deadline.
+    Context's fields but ``cancelled``) are given. ``remaining``: seconds until the attempt's deadline. ``names``:
+    the task's flow and step slugs, which a typed step's validation errors name.
     Returns one of the tuples of the module's docstring."""
     cancelled = threading.Event()
     ctx = Context(**ctx_fields, cancelled=cancelled) if ctx_fields is not None else None
@@ -116,7 +118,10 @@ def run_task(
 
     watcher = threading.Thread(target=watch, name="pgflow-child-watch", daemon=True)
     watcher.start()
+    types = typed.handler_types(handler)
     try:
+        if types is not None:  # a typed step's input is validated and parsed first
+            task_input = types.parse_input(*names, task_input)
         result = handler(task_input, ctx) if ctx is not None else handler(task_input)
         if inspect.isawaitable(result):
             loop = _event_loop()
@@ -135,6 +140,11 @@ def run_task(
     finally:
         with loop_lock:
             done.set()
+    if types is not None:  # and its output validated and dumped
+        try:
+            result = types.dump_output(*names, result)
+        except NonRetryableError as exc:
+            return ("error", _describe(exc), False, "")
     try:
         return ("json", _storable.dumps(result))
     except _storable.NotStorable as exc:

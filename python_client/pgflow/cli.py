@@ -418,6 +418,14 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     flows = [load_flow(spec) for spec in args.flows]
+    json_formatter = None
+    if args.log_format == "json":  # one JSON object per line (pgflow.logs), worker_id set below
+        from .logs import JsonFormatter
+
+        json_formatter = JsonFormatter()
+        json_lines = logging.StreamHandler()
+        json_lines.setFormatter(json_formatter)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[json_lines])
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -438,9 +446,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
             listen_conninfo=args.listen_url,
             isolation=args.isolation,
             startup_timeout=args.startup_timeout,
+            metrics_port=args.metrics_port,
+            metrics_host=args.metrics_host,
         )
     except errors.InvalidInput as exc:
         raise UsageError(exc.message) from None
+    if json_formatter is not None:
+        json_formatter.worker_id = worker.worker_id
     worker.run()
     return 0
 
@@ -642,7 +654,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
             conditions = {s["step_slug"]: s for s in described["steps"]}
             steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"],
                       **{k: conditions.get(s["step_slug"], {}).get(k)
-                         for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS}}
+                         for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS + graph.SCHEMA_KEYS}}
                      for s in status["steps"]]
             statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
             name = status["flow_slug"]
@@ -886,6 +898,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
+    p.add_argument(
+        "--metrics-port", type=int, default=None, metavar="PORT",
+        help="serve Prometheus metrics on this port, 0 to 65535 (needs pgflow[metrics]; default: none)",
+    )
+    p.add_argument(
+        "--metrics-host", default="127.0.0.1", metavar="HOST",
+        help="the address the metrics are served on (default 127.0.0.1; 0.0.0.0: every interface)",
+    )
+    p.add_argument(
+        "--log-format", choices=("text", "json"), default="text",
+        help="text lines (default) or one JSON object per line with run_id, flow_slug, step_slug, task_index, "
+        "attempt and worker_id",
+    )
     # a start-up failure, a malformed database URL included, exits with status 1 (SPEC §8)
     p.set_defaults(func=cmd_worker, bad_url_status=1)
 

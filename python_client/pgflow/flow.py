@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
 from .errors import CycleDetected, InvalidDefinition
+from .typed import HandlerTypes, handler_types
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -96,6 +97,11 @@ class Step:
     def takes_context(self) -> bool:
         """Whether the handler accepts a second positional argument (the pgflow.Context); False without one."""
         return self.handler is not None and _accepts_two_args(self.handler)
+
+    @property
+    def types(self) -> HandlerTypes | None:
+        """The pydantic types of a typed step's handler (``pgflow.typed``), None for an untyped one."""
+        return handler_types(self.handler)
 
     @property
     def subflow(self) -> str | None:
@@ -626,7 +632,11 @@ class Flow:
             )
         if step.handler is not None:
             check_handler(self.slug, step.slug, step.handler)
-        step = dataclasses.replace(step, options=check_flow_control(self.slug, step.slug, step.options))
+        options = check_flow_control(self.slug, step.slug, step.options)
+        types = handler_types(step.handler)
+        if types is not None:  # a typed step: its JSON Schemas go with its definition (python_client/pgflow/typed.py)
+            options.update(types.schemas())
+        step = dataclasses.replace(step, options=options)
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)
         self._steps.append(step)

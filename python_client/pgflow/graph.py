@@ -1,11 +1,12 @@
 """Flows as Mermaid or Graphviz DOT text, optionally coloured by the status of one run's steps. Map and wait steps
 are marked (``fetch (map)``, ``approval (wait)``: a hexagon in Mermaid, a dashed box in DOT). A step's
 conditions are shown in its label: ``if {...}``, ``if_not {...}`` and, with either, ``when unmet: ...``; so is
-its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``.
+its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``; and a typed step's models:
+``in: Order``, ``out: Receipt`` (read from the JSON Schemas: their ``title``, or ``list[...]`` of their items).
 
 A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
-``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit`` and ``subflow`` (a sub-flow
-step's child flow, shown in its label as ``lines → order_line``) (as ``pgflow.describe_flow`` gives them; None or
+``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit``, ``input_schema``,
+``output_schema`` and ``subflow`` (a sub-flow step's child flow, shown in its label as ``lines → order_line``) (as ``pgflow.describe_flow`` gives them; None or
 absent when not set).
 """
 
@@ -23,6 +24,8 @@ from .flow import Flow
 CONDITION_KEYS = ("if", "if_not", "when_unmet")
 #: the keys of a step that are its flow control, shown in its label
 FLOW_CONTROL_KEYS = ("concurrency", "concurrency_key", "rate_limit")
+#: the keys of a typed step's JSON Schemas, whose model names are shown in its label
+SCHEMA_KEYS = ("input_schema", "output_schema")
 #: the longest condition pattern shown in a label, in characters
 MAX_PATTERN = 60
 
@@ -49,7 +52,9 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
         else:
             deps = list(step.depends_on or ())
         entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
-        entry.update({key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS if key in step.options})
+        entry.update({
+            key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS + SCHEMA_KEYS if key in step.options
+        })
         if step.subflow is not None:
             entry["subflow"] = step.subflow
         out.append(entry)
@@ -101,8 +106,38 @@ def flow_control(step: Mapping[str, Any]) -> list[str]:
 
 
 def annotations(step: Mapping[str, Any]) -> list[str]:
-    """The lines of a step's label under its name: its conditions, then its flow control."""
-    return conditions(step) + flow_control(step)
+    """The lines of a step's label under its name: its conditions, then its flow control, then its models."""
+    return conditions(step) + flow_control(step) + models(step)
+
+
+def models(step: Mapping[str, Any]) -> list[str]:
+    """A typed step's models: ``in: Order`` and ``out: Receipt``, for the schemas it has."""
+    lines = []
+    for key, prefix in (("input_schema", "in"), ("output_schema", "out")):
+        schema = step.get(key)
+        if isinstance(schema, Mapping):
+            lines.append(f"{prefix}: {schema_name(schema)}")
+    return lines
+
+
+def schema_name(schema: Mapping[str, Any], depth: int = 0) -> str:
+    """The name of the type a JSON Schema describes, as pydantic writes them: its ``title``; a ``$ref``'s last
+    part; ``list[X]`` for an array of X; ``X | Y`` for ``anyOf``; else its ``type`` (``object`` at worst)."""
+    if depth > 4:
+        return "..."
+    ref = schema.get("$ref")
+    if isinstance(ref, str):
+        return ref.rsplit("/", 1)[-1]
+    title = schema.get("title")
+    if isinstance(title, str) and title:
+        return title
+    if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
+        return f"list[{schema_name(schema['items'], depth + 1)}]"
+    options = schema.get("anyOf")
+    if isinstance(options, list) and options:
+        return " | ".join(schema_name(o, depth + 1) if isinstance(o, Mapping) else "?" for o in options)
+    kind = schema.get("type")
+    return "None" if kind == "null" else str(kind or "object")
 
 
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:

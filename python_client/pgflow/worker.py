@@ -84,7 +84,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import psycopg
@@ -107,6 +107,10 @@ from .errors import (
     translate,
 )
 from .flow import Flow
+from .typed import StepValidationError
+
+if TYPE_CHECKING:
+    from .metrics import WorkerMetrics
 
 log = _redact.get_logger("pgflow.worker")
 
@@ -142,6 +146,8 @@ WORKER_TIMEOUT_RANGE = (1.0, 3600.0)
 STARTUP_TIMEOUT_RANGE = (1.0, 3600.0)
 #: how handlers run: in threads of the worker's process, or in child processes that can be killed
 ISOLATIONS = ("thread", "process")
+#: the values of Worker(log_format=...)
+LOG_FORMATS = ("text", "json")
 #: seconds a process-isolated handler may keep running after its deadline, or after its run was cancelled,
 #: before its process is killed
 KILL_GRACE = 2.0
@@ -212,6 +218,8 @@ class _Running:
     future: Any = None
     flag: int | None = None
     kill_reason: str | None = None
+    #: when its handler was called, on the monotonic clock (0: not yet)
+    started: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +241,10 @@ class _Result:
     error: str | None = None
     retry: bool = True
     size: int = 0
+    #: why it failed, as metrics count it (pgflow.metrics.FAILURE_REASONS); None with an output
+    reason: str | None = None
+    #: when the handler ended, on the monotonic clock (set by _finish)
+    finished: float = 0.0
 
 
 class _Unreadable(Exception):
@@ -366,6 +378,13 @@ class Worker:
     attribute that may be lowered before ``run()``) such threads at once; beyond that it keeps its slot until it
     returns. Each handler past its deadline is logged once (ERROR) and listed
     in ``pgflow.workers.past_deadline`` by the heartbeats while it runs (``pgflow workers`` shows them).
+
+    Observability (docs/workers.md): ``metrics_port`` (0 to 65535; 0: a port the system picks, then written
+    back to ``worker.metrics_port``) serves Prometheus metrics (``pgflow.metrics``, needs ``pgflow[metrics]``) on
+    ``metrics_host`` (default 127.0.0.1) while ``run()`` lasts. ``log_format``: ``"text"`` (default: records go
+    to the logging configuration as they are) or ``"json"``: ``run()`` also writes the ``pgflow`` loggers'
+    records to stderr as one JSON object per line (``pgflow.logs``). Every record about a task carries
+    ``run_id``, ``flow_slug``, ``step_slug``, ``task_index`` and ``attempt`` as record attributes.
     """
 
     def __init__(
@@ -385,6 +404,9 @@ class Worker:
         isolation: str = "thread",
         startup_timeout: float = 15.0,
         worker_timeout: float | None = None,
+        metrics_port: int | None = None,
+        metrics_host: str = "127.0.0.1",
+        log_format: str = "text",
     ) -> None:
         if conninfo is not None and not isinstance(conninfo, str):
             raise InvalidInput(f"conninfo must be a connection string or None, got {type(conninfo).__name__}")
@@ -468,6 +490,24 @@ class Worker:
         #: called after each report is committed, with the task and whether the engine recorded it
         #: (metrics, tracing); it runs on the reporting thread and must be quick
         self.on_report = on_report
+        #: Prometheus metrics (pgflow.metrics), served on metrics_host:metrics_port while run() lasts; None
+        #: without a port. metrics_port becomes the port bound once serving (0: one the system picks)
+        self.metrics_port = None if metrics_port is None else _arguments.integer(
+            "metrics_port", metrics_port, minimum=0, maximum=65535
+        )
+        _arguments.text("metrics_host", metrics_host, max_length=255)
+        self.metrics_host = metrics_host
+        self._metrics: WorkerMetrics | None = None
+        if self.metrics_port is not None:
+            from .metrics import WorkerMetrics
+
+            self._metrics = WorkerMetrics(lambda: self._in_flight)
+        if log_format not in LOG_FORMATS:
+            shown = _redact.safe_text(repr(log_format), 200)
+            raise InvalidInput(f"log_format must be 'text' or 'json', got {shown}")
+        #: "text": log records as the logging configuration says; "json": run() also writes them to stderr as
+        #: one JSON object per line (pgflow.logs)
+        self.log_format = log_format
 
         self._stopping = threading.Event()  # stop claiming
         self._finished = threading.Event()  # everything in hand is done: stop the helper threads
@@ -531,11 +571,16 @@ class Worker:
         connection; connection losses after the start are waited out. A second SIGINT raises
         KeyboardInterrupt at once (a second SIGTERM: SystemExit(143)), without waiting for anything."""
         restore = self._install_signal_handlers()
+        restore_logs = self._json_logs() if self.log_format == "json" else (lambda: None)
         try:
             self._start_up()
             if self._stopping.is_set():
                 return
             self._started = True
+            if self._metrics is not None and self.metrics_port is not None:
+                self.metrics_port = self._metrics.serve(self.metrics_port, self.metrics_host)
+                log.info("worker %s serves metrics on http://%s:%d/metrics", self.worker_id, self.metrics_host,
+                         self.metrics_port)
             log.info(
                 "worker %s starting: flows %s, concurrency %d, %s isolation",
                 self.worker_id, sorted(self.flows), self.concurrency, self.isolation,
@@ -561,12 +606,35 @@ class Worker:
                 for thread in self._threads:
                     thread.join(timeout=2.0)
             restore()
+            if self._metrics is not None:
+                self._metrics.close()
             if self._started:
                 log.info("worker %s stopped", self.worker_id)
+            restore_logs()
 
     # ------------------------------------------------------------------------------------------------
     # Start and stop
     # ------------------------------------------------------------------------------------------------
+    def _json_logs(self) -> Callable[[], None]:
+        """log_format="json": the ``pgflow`` loggers' records go to stderr as JSON lines (pgflow.logs), and not
+        to the handlers above it, at INFO unless a level was set on the ``pgflow`` logger; returns what undoes it."""
+        from .logs import json_handler
+
+        logger = logging.getLogger("pgflow")
+        handler = json_handler(self.worker_id)
+        previous = (logger.propagate, logger.level)
+        logger.addHandler(handler)
+        logger.propagate = False
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
+
+        def undo() -> None:
+            logger.removeHandler(handler)
+            logger.propagate, level = previous
+            logger.setLevel(level)
+
+        return undo
+
     def _install_signal_handlers(self) -> Any:
         if threading.current_thread() is not threading.main_thread():
             return lambda: None
@@ -929,8 +997,13 @@ class Worker:
         scheduled, the ``reserved`` slots released, under one acquisition of the lock."""
         now = time.monotonic()
         claims = []
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.polls.inc()
         for run_id, flow_slug, step_slug, task_index, attempt, input_text, deadline, left in rows:
             task = Task(run_id, flow_slug, step_slug, task_index, attempt, None, None, deadline)
+            if metrics is not None:
+                metrics.claimed.labels(flow_slug, step_slug).inc()
             known = self._steps.get((flow_slug, step_slug))
             running = _Running(task, now + float(left), threading.Event() if known is not None and known[1] else None)
             claims.append(_Claim(task, input_text, running))
@@ -966,7 +1039,7 @@ class Worker:
                 result = self._process(claim)
             except BaseException:  # never lose the slot, whatever happened
                 log.exception("unexpected error while processing %s", task.describe(), extra=task.log_fields())
-                result = _Result(task, error="the worker failed to run the handler")
+                result = _Result(task, error="the worker failed to run the handler", reason="error")
             with self._lock:
                 running.busy_thread = False
                 abandoned = running.abandoned
@@ -981,7 +1054,7 @@ class Worker:
         """The result of a task whose input, or run input, could not be decoded: failed without retry."""
         error = storable_error(f"input of {task.flow_slug}.{task.step_slug} could not be read: {why}")
         log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
-        return _Result(task, error=error, retry=False, size=len(error))
+        return _Result(task, error=error, retry=False, size=len(error), reason="unreadable")
 
     def _process(self, claim: _Claim) -> _Result | None:
         """Decode the task's input and run its handler: the result to report, or None when the handler goes on
@@ -1009,7 +1082,7 @@ class Worker:
             except LookupError as exc:
                 error = f"{exc}; is this worker running the current version of the flow?"
                 log.error("%s: %s", task.describe(), error, extra=task.log_fields())
-                return _Result(task, error=storable_error(error))
+                return _Result(task, error=storable_error(error), reason="error")
             known = (found, found.takes_context)
             if known[1] and running.cancelled is None:
                 with self._lock:
@@ -1028,7 +1101,7 @@ class Worker:
             except (_Refused, _GaveUp) as exc:
                 error = storable_error(f"the input of run {task.run_id} could not be fetched: {exc}")
                 log.error("%s failed: %s", task.describe(), error, extra=task.log_fields())
-                return _Result(task, error=error, size=len(error))
+                return _Result(task, error=error, size=len(error), reason="error")
             ctx = Context(
                 run_id=task.run_id,
                 flow_slug=task.flow_slug,
@@ -1044,11 +1117,15 @@ class Worker:
             self._run_in_child(running, task, step, ctx)
             return None
         started = time.monotonic()
+        running.started = started
         try:
+            types = step.types
+            # a typed step's input is validated and parsed first (python_client/pgflow/typed.py)
+            value = task.input if types is None else types.parse_input(task.flow_slug, task.step_slug, task.input)
             if ctx is not None:
-                result = step.handler(task.input, ctx)
+                result = step.handler(value, ctx)
             else:
-                result = step.handler(task.input)
+                result = step.handler(value)
             if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 self._run_on_loop(running, task, step, result, started)
                 return None
@@ -1070,11 +1147,22 @@ class Worker:
             first_line_of(error), f"\n{traceback_text.rstrip()}" if traceback_text else "",
             exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None, extra=task.log_fields(),
         )
-        return _Result(task, error=error, retry=retry, size=len(error))
+        if described.startswith(f"{StepValidationError.__name__}:"):
+            reason = "validation"
+        else:
+            reason = "error" if retry else "non_retryable"
+        return _Result(task, error=error, retry=retry, size=len(error), reason=reason)
 
     def _output(self, task: Task, step: Any, result: Any, started: float, text: str | None = None) -> _Result:
         """The result of a handler that returned ``result`` (or, from a child process, its JSON ``text``):
-        its output, or a failure without retry when it is not storable JSON or is over the size limit."""
+        its output, or a failure without retry when it is not storable JSON or is over the size limit, or when a
+        typed step's result does not validate against its return annotation."""
+        types = step.types if text is None else None
+        if types is not None:
+            try:
+                result = types.dump_output(task.flow_slug, task.step_slug, result)
+            except StepValidationError as exc:
+                return self._handler_failed(task, step, describe_exception(exc), False, exc)
         try:
             output = _storable.dumps(result) if text is None else text
             size = _storable.utf8_size(output)
@@ -1100,7 +1188,7 @@ class Worker:
         suffix = f" (returned by handler {handler_name(step.handler)})" if name_handler else ""
         error = storable_error(f"output of {task.flow_slug}.{task.step_slug} is not storable JSON: {why}{suffix}")
         log.error("%s fails, not to be retried: %s", task.describe(), error, extra=task.log_fields())
-        return _Result(task, error=error, retry=False, size=len(error))
+        return _Result(task, error=error, retry=False, size=len(error), reason="unstorable")
 
     def _cancelled_result(self, running: _Running, step: Any, killed: bool = False) -> _Result:
         """The failed attempt of a handler ended by the worker: cancelled (asyncio.CancelledError) or killed."""
@@ -1111,7 +1199,8 @@ class Worker:
         else:
             error = f"the handler was cancelled: {reason or 'asyncio.CancelledError'}"
         log.warning("%s: %s", task.describe(), error, extra=task.log_fields())
-        return _Result(task, error=storable_error(error), size=len(error))
+        reason = "timeout" if running.past_deadline else "cancelled"
+        return _Result(task, error=storable_error(error), size=len(error), reason=reason)
 
     # ------------------------------------------------------------------------------------------------
     # Async handlers: one event loop per worker (thread isolation)
@@ -1181,9 +1270,11 @@ class Worker:
         if ctx is not None:
             ctx_fields = {f.name: getattr(ctx, f.name) for f in dataclasses.fields(ctx) if f.name != "cancelled"}
         started = time.monotonic()
+        running.started = started
         remaining = max(running.deadline - started, 0.0)
         future = self._pool.schedule(
-            _child.run_task, args=(step.handler, task.input, ctx_fields, running.flag, remaining)
+            _child.run_task,
+            args=(step.handler, task.input, ctx_fields, running.flag, remaining, (task.flow_slug, task.step_slug)),
         )
         with self._lock:
             running.future = future
@@ -1240,7 +1331,16 @@ class Worker:
         """A handler ended: its result goes to the reporter."""
         with self._lock:
             running.finished = True
-        self._results.put(result)
+        now = time.monotonic()
+        if self._metrics is not None:
+            task = result.task
+            reason = None if result.error is None else (result.reason or "error")
+            if reason is None and running.past_deadline:
+                reason = "timeout"  # a sync handler that returned past its deadline: the engine refuses it
+            self._metrics.ended(
+                task.flow_slug, task.step_slug, reason, now - running.started if running.started else None
+            )
+        self._results.put(dataclasses.replace(result, finished=now))
 
     def _schedule(self, when: float, action: str, running: _Running) -> None:
         with self._timers_changed:
@@ -1464,6 +1564,10 @@ class Worker:
                 except Exception:  # the slots must be freed whatever happens
                     log.exception("unexpected error while reporting %d result(s)", len(batch))
                 finally:
+                    if self._metrics is not None:
+                        now = time.monotonic()
+                        for result in batch:
+                            self._metrics.report_seconds.observe(max(now - result.finished, 0.0))
                     with self._in_flight_changed:
                         for result in batch:
                             running = self._running.pop(_key(result.task), None)

@@ -71,6 +71,11 @@ create table pgflow.schedules (
 
 create index schedules_next_tick on pgflow.schedules (next_tick);
 
+-- Typed steps: the JSON Schemas of a step's input and output, stored with the step.
+alter table pgflow.steps
+add column input_schema jsonb,
+add column output_schema jsonb;
+
 comment on table pgflow.schedules is
 'Cron schedules: polls start a run of the flow at each tick, once per tick (key schedule:<slug>:<tick>).';
 
@@ -569,7 +574,8 @@ parallel safe
 as $$
   select array[
     'slug', 'depends_on', 'type', 'max_attempts', 'base_delay', 'max_delay', 'timeout', 'start_delay',
-    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow'
+    'if', 'if_not', 'when_unmet', 'when_exhausted', 'concurrency', 'concurrency_key', 'rate_limit', 'flow',
+    'input_schema', 'output_schema'
   ]
 $$;
 
@@ -685,6 +691,26 @@ as $$
         ))
     end
   ))
+$$;
+
+-- Called by the validators for a valid step: the JSON Schemas of a typed step in normalized form, only those it
+-- has (a definition without them normalizes as it did before they existed): {"input_schema": {...},
+-- "output_schema": {...}}.
+create or replace function pgflow._schema_options(step jsonb)
+returns jsonb
+language sql
+immutable
+parallel safe
+set search_path = pg_catalog, pg_temp
+as $$
+  -- (not jsonb_strip_nulls: it would strip the nulls inside a schema too, such as "default": null)
+  select case
+    when coalesce(_schema_options.step -> 'input_schema', 'null'::jsonb) = 'null'::jsonb then '{}'::jsonb
+    else pg_catalog.jsonb_build_object('input_schema', _schema_options.step -> 'input_schema')
+  end || case
+    when coalesce(_schema_options.step -> 'output_schema', 'null'::jsonb) = 'null'::jsonb then '{}'::jsonb
+    else pg_catalog.jsonb_build_object('output_schema', _schema_options.step -> 'output_schema')
+  end
 $$;
 
 -- Called by _insert_flow_version and add_step: the bucket key path of a normalized step (concurrency_key, else
@@ -892,6 +918,24 @@ begin
       message = pg_catalog.format('%s: %s', v_owner, v_flow_control_error);
   end if;
 
+  -- a typed step: each JSON Schema is an object (or null: none)
+  if coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'input_schema'), 'null') not in ('object', 'null') then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: input_schema must be a JSON Schema (a JSON object) or null, got %s',
+        v_owner, pgflow._shown((_normalize_step.step -> 'input_schema')::text)
+      );
+  end if;
+  if coalesce(pg_catalog.jsonb_typeof(_normalize_step.step -> 'output_schema'), 'null') not in ('object', 'null') then
+    raise exception using
+      errcode = 'PF001',
+      message = pg_catalog.format(
+        '%s: output_schema must be a JSON Schema (a JSON object) or null, got %s',
+        v_owner, pgflow._shown((_normalize_step.step -> 'output_schema')::text)
+      );
+  end if;
+
   -- a sub-flow step (sql/024_subflows.sql)
   if pgflow._subflow_error(_normalize_step.step) is not null then
     raise exception using
@@ -916,7 +960,9 @@ begin
   -- the child flow of a sub-flow step, only when there is one (other definitions normalize as before)
   || pg_catalog.jsonb_strip_nulls(pg_catalog.jsonb_build_object(
     'flow', nullif(_normalize_step.step -> 'flow', 'null'::jsonb)
-  ));
+  ))
+  -- the JSON Schemas of a typed step, only when it has them (other definitions normalize as before)
+  || pgflow._schema_options(_normalize_step.step);
 end;
 $$;
 
@@ -966,7 +1012,9 @@ begin
       not (e.step ?| array['concurrency', 'concurrency_key', 'rate_limit'])
       or pgflow._flow_control_error(e.step) is null
     )
-    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null),
+    and (not e.step ? 'flow' or pgflow._subflow_error(e.step) is null)
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'input_schema'), 'null') in ('object', 'null')
+    and coalesce(pg_catalog.jsonb_typeof(e.step -> 'output_schema'), 'null') in ('object', 'null'),
     false  -- a null anywhere above (a missing key) means the step is not valid
   )), true)
   into v_valid
@@ -1011,6 +1059,9 @@ begin
       -- the child flow of a sub-flow step (sql/024_subflows.sql)
       when coalesce(e.step -> 'flow', 'null'::jsonb) <> 'null'::jsonb
         then pg_catalog.jsonb_build_object('flow', e.step -> 'flow')
+      else '{}'::jsonb
+    end || case
+      when e.step ?| array['input_schema', 'output_schema'] then pgflow._schema_options(e.step)
       else '{}'::jsonb
     end
     order by e.pos
@@ -1490,7 +1541,7 @@ begin
     flow_slug, flow_version, step_slug, step_index, step_type, deps_count,
     max_attempts, base_delay, max_delay, timeout, start_delay,
     condition_if, condition_if_not, when_unmet, when_exhausted, created_at,
-    concurrency, concurrency_key, rate_limit, subflow_slug
+    concurrency, concurrency_key, rate_limit, subflow_slug, input_schema, output_schema
   )
   select
     v_flow.flow_slug,
@@ -1520,7 +1571,9 @@ begin
     (s.step ->> 'concurrency')::int,
     pgflow._bucket_key_path(s.step),
     s.step -> 'rate_limit',
-    s.step ->> 'flow'
+    s.step ->> 'flow',
+    s.step -> 'input_schema',
+    s.step -> 'output_schema'
   from pg_catalog.jsonb_array_elements(_insert_flow_version.definition -> 'steps') as s (step);
 
   insert into pgflow.deps (flow_slug, flow_version, dep_slug, step_slug)
@@ -1599,7 +1652,8 @@ comment on function pgflow.define_flow(text, jsonb, jsonb) is
 'invalid (for a new version also: a dependent step''s if/if_not must be an object keyed by its dependencies, a map '
 'step''s an array or a scalar; flow-control options concurrency, concurrency_key, rate_limit out of their rules; a '
 'sub-flow step {"flow": "child"} with start_delay, base_delay, max_delay or flow control; a wait step, "type": '
-'"wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted), PF002 unknown '
+'"wait", with an option other than depends_on, timeout, if, if_not, when_unmet, when_exhausted; an input_schema or '
+'output_schema, the JSON Schemas of a typed step, that is not an object), PF002 unknown '
 'dependencies, PF003 cycle (of steps, or of flows through sub-flow steps, any version counting), PF004 a sub-flow '
 'step''s child flow does not exist.';
 
@@ -7150,6 +7204,11 @@ begin
           when s.subflow_slug is not null then pg_catalog.jsonb_build_object('subflow', s.subflow_slug)
           else '{}'::jsonb
         end
+        -- a typed step: the JSON Schemas of its input and output, those it has
+        || case when s.input_schema is null then '{}'::jsonb
+          else pg_catalog.jsonb_build_object('input_schema', s.input_schema) end
+        || case when s.output_schema is null then '{}'::jsonb
+          else pg_catalog.jsonb_build_object('output_schema', s.output_schema) end
         order by s.step_index
       ), '[]'::jsonb)
       from pgflow.steps as s
@@ -7162,7 +7221,8 @@ $$;
 comment on function pgflow.describe_flow(text, int) is
 'One version of a flow (the current one by default) as JSON: options, is_current and steps in topological order, '
 'each with its effective options, flow control included (concurrency, concurrency_key: the bucket key path, '
-'rate_limit; null when absent). PF004 when the flow or version does not exist.';
+'rate_limit; null when absent), a sub-flow step''s child flow as subflow, and a typed step''s JSON Schemas as '
+'input_schema and output_schema (objects; only the keys a step has). PF004 when the flow or version does not exist.';
 
 -- Called by `pgflow status --outputs`, Client.get_step_outputs and dashboards: what each step of a run returned,
 -- including the intermediate steps a run's output leaves out.
