@@ -81,6 +81,7 @@ class Client:
 
     # ------------------------------------------------------------------------------------------------
     def close(self) -> None:
+        """Close the connection; the client may be used again afterwards: it reconnects on the next call."""
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
