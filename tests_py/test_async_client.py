@@ -173,7 +173,7 @@ def test_start_run_given_a_flow_defines_it_once_and_a_failed_run_raises_run_fail
 def test_cancel_resume_and_wait_raising_run_cancelled(database_url: str, flow_slug: str) -> None:
     flow = chain(flow_slug)
 
-    async def main() -> None:
+    async def main() -> uuid.UUID:
         async with pgflow.AsyncClient(database_url) as client:
             await client.define(flow)
             started = await client.start_run(flow_slug, {"v": 1})
@@ -201,7 +201,11 @@ def test_set_current_version(database_url: str, flow_slug: str) -> None:
         async with pgflow.AsyncClient(database_url) as client:
             await client.define(chain(flow_slug))
             two = pgflow.Flow(flow_slug)
-            two.step(lambda input: 1, slug="only")
+
+            @two.step
+            def only(input: Any) -> Any:
+                return 1
+
             assert (await client.define(two)).version == 2
             back = await client.set_current_version(flow_slug, 1)
             assert (back.version, back.is_current) == (1, True)

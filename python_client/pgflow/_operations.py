@@ -132,7 +132,8 @@ def _flow_slug(flow_or_slug: Flow | str) -> str:
     if isinstance(flow_or_slug, Flow):
         return flow_or_slug.slug
     if isinstance(flow_or_slug, str):
-        return _arguments.text("flow_or_slug", flow_or_slug)  # type: ignore[no-any-return]
+        _arguments.text("flow_or_slug", flow_or_slug)
+        return flow_or_slug
     raise InvalidInput(f"flow_or_slug must be a pgflow.Flow or a flow slug, got {type(flow_or_slug).__name__}")
 
 
@@ -224,7 +225,9 @@ def list_schedules(flow_or_slug: Flow | str | None = None) -> Operation[list[dic
     return rows
 
 
-def next_cron_tick(cron: str, after: dt.datetime | None = None, *, timezone: str = "UTC") -> Operation[dt.datetime | None]:
+def next_cron_tick(
+    cron: str, after: dt.datetime | None = None, *, timezone: str = "UTC"
+) -> Operation[dt.datetime | None]:
     """``Client.next_cron_tick``."""
     _arguments.text("cron", cron, max_length=_arguments.MAX_TEXT)
     _arguments.text("timezone", timezone, max_length=_arguments.MAX_TEXT)
@@ -262,7 +265,8 @@ def start_run(
             defined[flow_or_slug.slug] = definition
         slug = flow_or_slug.slug
     elif isinstance(flow_or_slug, str):
-        slug = _arguments.text("flow_or_slug", flow_or_slug)
+        _arguments.text("flow_or_slug", flow_or_slug)
+        slug = flow_or_slug
     else:
         raise InvalidInput(f"flow_or_slug must be a pgflow.Flow or a flow slug, got {type(flow_or_slug).__name__}")
     rows = yield Call(
@@ -516,7 +520,9 @@ def failure(
     return False, error
 
 
-def _without_context(error: BaseException, cause: BaseException | None, keep: BaseException | None = None) -> BaseException:
+def _without_context(
+    error: BaseException, cause: BaseException | None, keep: BaseException | None = None
+) -> BaseException:
     """``error``, to raise as ``raise error from cause`` would (``keep``: an error raised as it is)."""
     if error is keep:
         return error

@@ -28,7 +28,7 @@ import contextlib
 import datetime as dt
 import inspect
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import psycopg
@@ -135,7 +135,7 @@ class AsyncClient:
                 try:
                     cursor = conn.cursor(row_factory=dict_row)
                     set_json_loads(_operations.loads_json, cursor)
-                    await cursor.execute(sql, params)  # type: ignore[arg-type]
+                    await cursor.execute(sql, params)
                     return await cursor.fetchall()
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
                     reconnect, error = _operations.failure(
@@ -265,7 +265,9 @@ class AsyncClient:
     # ------------------------------------------------------------------------------------------------
     # Waiting
     # ------------------------------------------------------------------------------------------------
-    async def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> AsyncIterator[dict[str, Any]]:
+    async def watch(
+        self, run: Run | uuid.UUID | str, *, interval: float = 1.0
+    ) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the run's status now, then every ``interval`` seconds and at once when it finishes, ending with
         the terminal status: ``Client.watch``, as an async iterator (``async for status in client.watch(run)``).
         Its wake-up comes from the client's shared LISTEN connection (see the module docstring)."""
@@ -380,7 +382,8 @@ def _with_client_docs() -> None:
         original = getattr(Client, name, None)
         if name.startswith("_") or original is None or not original.__doc__ or not method.__doc__:
             continue
-        method.__doc__ = f"{inspect.cleandoc(method.__doc__)}\n\n``Client.{name}``: {inspect.cleandoc(original.__doc__)}"
+        own, theirs = inspect.cleandoc(method.__doc__), inspect.cleandoc(original.__doc__)
+        method.__doc__ = f"{own}\n\n``Client.{name}``: {theirs}"
 
 
 _with_client_docs()
