@@ -364,6 +364,24 @@ def test_a_lost_connection_is_reopened(database_url: str) -> None:
     run(main)
 
 
+def test_a_call_cancelled_midway_leaves_the_client_usable(database_url: str) -> None:
+    """A task cancelled while its statement runs (a request whose client went away) does not leave a
+    connection in the middle of a statement for the next call."""
+    conninfo, name = app_conninfo(database_url)
+
+    async def main() -> None:
+        async with pgflow.AsyncClient(conninfo) as client:
+            slow = asyncio.create_task(client._query("select pg_sleep(3)"))
+            await asyncio.sleep(0.3)
+            slow.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await slow
+            assert await client.list_runs(limit=0) == []
+            assert len(await asyncio.to_thread(backends, database_url, name)) <= 1
+
+    run(main)
+
+
 # ----------------------------------------------------------------------------------------------------
 # Waiting on notifications
 # ----------------------------------------------------------------------------------------------------

@@ -122,7 +122,9 @@ class AsyncClient:
             try:
                 yield conn
             finally:
-                if conn.closed or conn.broken:
+                # an autocommit connection is idle between statements: one that is not (its statement was
+                # interrupted by a cancelled task) is closed rather than kept
+                if conn.closed or conn.broken or conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                     await conn.close()
                 else:
                     self._idle.append(conn)
@@ -142,10 +144,13 @@ class AsyncClient:
                         exc, broken=conn.broken, last_attempt=attempt == 2, function=function,
                         role=connected_role(conn),
                     )
-                    if reconnect and self.pool is None:
-                        await conn.close()
                     if error is not None:
                         raise error  # inside the block: a pool's transaction is rolled back
+                    if self.pool is None:
+                        await conn.close()
+                    elif not conn.closed and not conn.autocommit:
+                        with contextlib.suppress(psycopg.Error):
+                            await conn.rollback()
         raise AssertionError("unreachable")
 
     async def _run(self, operation: _operations.Operation[T]) -> T:
