@@ -1,5 +1,6 @@
 """pgflow: a DAG workflow engine that lives inside PostgreSQL, with a thin Python client."""
 
+from .aio import AsyncClient
 from .client import Client, FlowVersion, Run
 from .context import Context
 from .errors import (
@@ -29,6 +30,7 @@ from .worker import Task, Worker
 __version__: str = _shipped_version()
 
 __all__ = [
+    "AsyncClient",
     "Client",
     "Context",
     "Flow",

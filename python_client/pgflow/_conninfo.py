@@ -57,13 +57,34 @@ def connect(conninfo: str | None = None, **kwargs: Any) -> psycopg.Connection[An
     try:
         return psycopg.connect(target, **kwargs)
     except psycopg.Error as exc:
-        message = str(exc)
-        safe = _redact.redact_conninfo_error(message, target)
-        if safe == message:
+        replacement = _redacted_connect_error(exc, target)
+        if replacement is None:
             raise
-        replacement = type(exc)(safe)
     # raised outside the except block: the original is not even kept as the implicit context
     raise replacement
+
+
+async def aconnect(conninfo: str | None = None, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+    """``connect()`` for asyncio: a new ``psycopg.AsyncConnection``, with the same settings and errors."""
+    target = resolve(conninfo)
+    kwargs.setdefault("prepare_threshold", None)
+    try:
+        return await psycopg.AsyncConnection.connect(target, **kwargs)
+    except psycopg.Error as exc:
+        replacement = _redacted_connect_error(exc, target)
+        if replacement is None:
+            raise
+    raise replacement
+
+
+def _redacted_connect_error(error: psycopg.Error, target: str) -> psycopg.Error | None:
+    """The error to raise in place of ``error`` (of the same class, its text redacted), or None when its text
+    shows nothing of ``target``'s password."""
+    message = str(error)
+    safe = _redact.redact_conninfo_error(message, target)
+    if safe == message:
+        return None
+    return type(error)(safe)
 
 
 #: the environment variable of the direct connection used only for LISTEN (``listen_target``)
@@ -124,4 +145,39 @@ def listener(
         return conn
     except BaseException:
         conn.close()
+        raise
+
+
+async def alistener(
+    conninfo: str | None,
+    listen_conninfo: str | None = None,
+    channel: str = "pgflow",
+    *,
+    probe_timeout: float | None = PROBE_TIMEOUT,
+) -> psycopg.AsyncConnection[Any] | None:
+    """``listener()`` for asyncio: a new autocommit ``psycopg.AsyncConnection`` LISTENing on ``channel`` once a
+    probe notification sent through ``conninfo`` was seen to arrive within ``probe_timeout`` seconds (None: no
+    proof), else None. Raises psycopg's (redacted) error when a connection fails."""
+    target = listen_target(listen_conninfo)
+    conn = await aconnect(target if target is not None else conninfo, autocommit=True)
+    try:
+        if probe_timeout is not None:
+            probe = f"pgflow_probe_{uuid.uuid4().hex}"
+            await conn.execute(sql.SQL("listen {}").format(sql.Identifier(probe)))
+            sender = await aconnect(conninfo, autocommit=True)
+            try:
+                await sender.execute("select pg_notify(%s, '')", (probe,))
+            finally:
+                await sender.close()
+            arrived = False
+            async for note in conn.notifies(timeout=probe_timeout, stop_after=1):
+                arrived = note.channel == probe
+            await conn.execute(sql.SQL("unlisten {}").format(sql.Identifier(probe)))
+            if not arrived:
+                await conn.close()
+                return None
+        await conn.execute(sql.SQL("listen {}").format(sql.Identifier(channel)))
+        return conn
+    except BaseException:
+        await conn.close()
         raise
