@@ -17,6 +17,8 @@ NODE_HEIGHT = 46
 COLUMN_GAP = 64
 ROW_GAP = 18
 MARGIN = 12
+#: the room above the steps for edges that skip columns
+LANE = 24
 
 
 @dataclass(frozen=True)
@@ -99,15 +101,19 @@ def layout(
             row = {s: i for col in columns for i, s in enumerate(col)}
             column.sort(key=lambda s: _mean([row[n] for n in neighbours[s]], row[s]))
 
+    column_of = {slug: c for c, column in enumerate(columns) for slug in column}
+    # an edge that skips columns runs in a lane above the steps it passes, so that it never crosses a box
+    skips = any(column_of[slug] - column_of[d] > 1 for slug in slugs for d in deps[slug])
+    lane_room = LANE if skips else 0
     tallest = max((len(column) for column in columns), default=0)
-    height = MARGIN * 2 + tallest * NODE_HEIGHT + max(tallest - 1, 0) * ROW_GAP
+    height = MARGIN * 2 + lane_room + tallest * NODE_HEIGHT + max(tallest - 1, 0) * ROW_GAP
     width = MARGIN * 2 + len(columns) * NODE_WIDTH + max(len(columns) - 1, 0) * COLUMN_GAP
     by_slug: dict[str, Node] = {}
     types = {str(step["step_slug"]): str(step.get("step_type") or "single") for step in steps}
     for c, column in enumerate(columns):
-        # each column centred vertically
+        # each column centred vertically, below the lane
         used = len(column) * NODE_HEIGHT + max(len(column) - 1, 0) * ROW_GAP
-        top = MARGIN + (height - 2 * MARGIN - used) // 2
+        top = MARGIN + lane_room + (height - 2 * MARGIN - lane_room - used) // 2
         for r, slug in enumerate(column):
             by_slug[slug] = Node(
                 slug=slug,
@@ -121,14 +127,19 @@ def layout(
     for slug in slugs:
         for d in deps[slug]:
             a, b = by_slug[d], by_slug[slug]
-            bend = (b.x - a.right) // 2
-            edges.append(
-                Edge(
-                    dep=d,
-                    step=slug,
-                    path=f"M{a.right},{a.middle} C{a.right + bend},{a.middle} {b.x - bend},{b.middle} {b.x - 6},{b.middle}",
+            if column_of[slug] - column_of[d] > 1:
+                passed = [by_slug[s].y for c in range(column_of[d] + 1, column_of[slug]) for s in columns[c]]
+                lane = min(passed) - LANE // 2 - ROW_GAP // 2
+                x1, x2 = a.right + COLUMN_GAP // 2, b.x - COLUMN_GAP // 2
+                q = COLUMN_GAP // 4
+                path = (
+                    f"M{a.right},{a.middle} C{a.right + q},{a.middle} {x1 - q},{lane} {x1},{lane} "
+                    f"L{x2},{lane} C{x2 + q},{lane} {b.x - q},{b.middle} {b.x - 6},{b.middle}"
                 )
-            )
+            else:
+                bend = (b.x - a.right) // 2
+                path = f"M{a.right},{a.middle} C{a.right + bend},{a.middle} {b.x - bend},{b.middle} {b.x - 6},{b.middle}"
+            edges.append(Edge(dep=d, step=slug, path=path))
     return Drawing(nodes=[by_slug[s] for s in slugs], edges=edges, width=max(width, 1), height=max(height, 1))
 
 
