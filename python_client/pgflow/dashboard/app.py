@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import psycopg
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -207,7 +207,8 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
             return not_found(request, "not a run id")
         if request.path_params["action"] not in ("cancel", "resume"):
             return not_found(request, f"nothing at {request.url.path}")
-        form = await request.form()
+        # a urlencoded form, read without python-multipart (the only fields are short)
+        form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
         if not hmac.compare_digest(str(form.get("form_secret", "")), form_secret):
             return PlainTextResponse("this form did not come from this dashboard (reload the page)", 403)
         action = request.path_params["action"]
