@@ -281,3 +281,14 @@ def test_the_layout_puts_every_step_right_of_its_dependencies() -> None:
     assert len(drawing.edges) == 5
     boxes = {(n.x, n.y) for n in drawing.nodes}
     assert len(boxes) == len(drawing.nodes)  # no two steps in the same place
+
+
+def test_the_command_refuses_a_public_address_without_a_token(
+    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pgflow import cli
+
+    monkeypatch.delenv("PGFLOW_DASHBOARD_TOKEN", raising=False)
+    assert cli.main(["dashboard", "--database-url", database_url, "--host", "0.0.0.0"]) == 2
+    assert "without a token" in capsys.readouterr().err
+    assert cli.main(["dashboard", "--database-url", database_url, "--port", "70000"]) == 2
