@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs the system packages the tests need (pgTAP, pg_prove, plpgsql_check, PgBouncer) when they are
-# missing.
+# Installs the system packages the tests need (pgTAP, pg_prove, plpgsql_check, PgBouncer, Chromium and its
+# driver) when they are missing.
 # As root on Debian/Ubuntu it uses apt-get; anywhere else it stops and names the packages.
 set -euo pipefail
 
@@ -20,6 +20,9 @@ command -v pg_prove >/dev/null || missing+=("libtap-parser-sourcehandler-pgtap-p
 [ -f "$sharedir/plpgsql_check.control" ] || missing+=("postgresql-$major-plpgsql-check")
 command -v psql >/dev/null || missing+=("postgresql-client-$major")
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null || missing+=("pgbouncer")
+# the dashboard's browser tests (tests_py/test_dashboard_browser.py) and scripts/screenshots.py
+[ -x /usr/bin/chromium ] || missing+=("chromium")
+[ -x /usr/bin/chromedriver ] || missing+=("chromium-driver")
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0

@@ -181,6 +181,11 @@ where parent_run_id is not null;
 -- Finished child runs whose parent task has not taken their result yet (polls settle them). Empty when idle.
 create index runs_to_settle on pgflow.runs (finished_at)
 where parent_run_id is not null and finished_at is not null and parent_settled_at is null;
+-- Runs newest first, as list_runs and the dashboard page them (keyset on (started_at, run_id), never an offset):
+-- all runs, the runs of one flow, the runs in one status. Without them, a page of 1,000,000 runs sorted them all.
+create index runs_newest_first on pgflow.runs (started_at desc, run_id);
+create index runs_of_flow_newest_first on pgflow.runs (flow_slug, started_at desc, run_id);
+create index runs_in_status_newest_first on pgflow.runs (status, started_at desc, run_id);
 
 -- One row per step of a run: the counters that drive the cascade.
 -- step_states and step_tasks have no foreign keys: only the engine's functions write them, always with

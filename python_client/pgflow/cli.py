@@ -16,6 +16,7 @@
     pgflow schedules [--flow F] [--json]
     pgflow schedule create SLUG FLOW CRON [--input JSON] [--timezone TZ]
     pgflow schedule drop SLUG
+    pgflow dashboard [--host 127.0.0.1] [--port 8080] [--token TOKEN]
 
 Every command takes --database-url (default: $DATABASE_URL, then libpq's defaults) and --debug; ``worker``,
 ``start --wait`` and ``status --watch`` also take --listen-url, a direct connection used only for LISTEN when
@@ -836,6 +837,41 @@ LISTEN_URL_HELP = (
 )
 
 
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve the web dashboard (python_client/pgflow/dashboard/) until interrupted; says where on stderr, without the
+    token or the database's password."""
+    checked(_arguments.integer, "--port", args.port, minimum=1, maximum=65535)
+    try:
+        from . import dashboard
+    except ImportError:  # pragma: no cover - the package is part of pgflow; its dependencies may be missing
+        raise UsageError("pgflow dashboard needs its extra: pip install 'pgflow[dashboard]'") from None
+    token = args.token or os.environ.get(dashboard.TOKEN_VARIABLE) or None
+    if token is None and not dashboard.is_loopback(args.host):
+        raise UsageError(
+            f"refusing to serve {args.host} without a token: give --token (or {dashboard.TOKEN_VARIABLE}), "
+            "or bind 127.0.0.1"
+        )
+    try:
+        import jinja2  # noqa: F401
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        raise UsageError("pgflow dashboard needs its extra: pip install 'pgflow[dashboard]'") from None
+    # the database must answer before the address is printed: a wrong URL is one line, not a page of errors later
+    with _conninfo.connect(args.database_url, autocommit=True) as conn:
+        if installed_version(conn) is None:
+            raise errors.SchemaNotInstalled("the database has no pgflow schema: run `pgflow migrate` first")
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(
+        f"pgflow dashboard on http://{shown}:{args.port}/" + (" (token required)" if token else "")
+        + " — Ctrl-C stops it",
+        file=sys.stderr,
+        flush=True,
+    )
+    dashboard.serve(args.database_url, host=args.host, port=args.port, token=token)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
@@ -1051,6 +1087,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     q.add_argument("slug", metavar="SLUG", help="the schedule's slug")
     q.set_defaults(func=cmd_schedule_drop)
+
+    p = sub.add_parser(
+        "dashboard", parents=[common], help="serve the web dashboard (runs, DAGs, flows, workers, schedules)",
+        description="Serve a web UI: runs with filters, each run's DAG coloured by status (live), its tasks with "
+        "attempts, errors, inputs and outputs, flows and their versions, workers and schedules; cancel and resume. "
+        "Binds 127.0.0.1 by default; a non-loopback address needs a token, then asked of every request "
+        "(?token=... once, then a cookie; or Authorization: Bearer). Needs pip install 'pgflow[dashboard]'.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="the port, 1 to 65535 (default 8080)")
+    p.add_argument(
+        "--token", default=None,
+        help="a secret every request must carry (default: $PGFLOW_DASHBOARD_TOKEN); required off loopback",
+    )
+    p.set_defaults(func=cmd_dashboard)
 
     for action in sub._choices_actions:  # `pgflow COMMAND --help` opens with what the command does
         command = sub.choices[action.dest]
