@@ -231,6 +231,9 @@ def main() -> int:
         finally:
             stop_workers(workers)
     print("\nexplore further: pgflow runs, pgflow status RUN_ID, pgflow schedules, pgflow graph examples.orders:flow")
+    print("see both runs in the browser, their DAGs coloured by status, each step's tasks, attempts, inputs and "
+          f"outputs, the child runs, the schedules:\n  DATABASE_URL='{url}' .venv/bin/pgflow dashboard   "
+          "# then open http://127.0.0.1:8080/")
     return 0
 
 
