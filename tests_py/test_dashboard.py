@@ -14,6 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from psycopg.types.json import Jsonb
 
 with warnings.catch_warnings():  # starlette's note about httpx's successor
     warnings.simplefilter("ignore")
@@ -292,3 +293,17 @@ def test_the_command_refuses_a_public_address_without_a_token(
     assert cli.main(["dashboard", "--database-url", database_url, "--host", "0.0.0.0"]) == 2
     assert "without a token" in capsys.readouterr().err
     assert cli.main(["dashboard", "--database-url", database_url, "--port", "70000"]) == 2
+
+
+def test_the_flow_page_shows_the_json_schemas_of_typed_steps(
+    client: TestClient, conn: psycopg.Connection, flow_slug: str
+) -> None:
+    schema = {"title": "Order", "type": "object", "properties": {"order_id": {"type": "integer"}}}
+    conn.execute(
+        "select pgflow.define_flow(%s, %s)",
+        (flow_slug, Jsonb([{"slug": "typed", "input_schema": schema}, {"slug": "plain"}])),
+    )
+    html = client.get(f"/flows/{flow_slug}").text
+    assert "input: Order" in html
+    assert "order_id" in html
+    assert "output:" not in html
