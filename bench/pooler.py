@@ -57,14 +57,18 @@ def measure(url: str, direct: str, *, runs: int, poll_interval: float, listen_ur
     slugs = [step.slug for step in flows.chain.steps]
     handoffs = [
         (starts[(run, step)] - reports[(run, prev)]) * 1000
-        for run in started for prev, step in zip(slugs, slugs[1:])
+        for run in started
+        for prev, step in zip(slugs, slugs[1:])
         if (run, prev) in reports and (run, step) in starts
     ]
     first = [(starts[(run, slugs[0])] - t) * 1000 for run, t in started.items()]
     return {
-        "handoffs": len(handoffs), "handoff_p50_ms": round(percentile(handoffs, 50), 1),
-        "handoff_p95_ms": round(percentile(handoffs, 95), 1), "handoff_max_ms": round(max(handoffs), 1),
-        "start_p50_ms": round(percentile(first, 50), 1), "start_max_ms": round(max(first), 1),
+        "handoffs": len(handoffs),
+        "handoff_p50_ms": round(percentile(handoffs, 50), 1),
+        "handoff_p95_ms": round(percentile(handoffs, 95), 1),
+        "handoff_max_ms": round(max(handoffs), 1),
+        "start_p50_ms": round(percentile(first, 50), 1),
+        "start_max_ms": round(max(first), 1),
     }
 
 

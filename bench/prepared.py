@@ -48,8 +48,10 @@ def one_round(url: str, slug: str, tasks: int, prepare_threshold: int | None) ->
             done += 1
         elapsed = time.perf_counter() - started
         prepared = conn.execute("select count(*) from pg_prepared_statements").fetchone()
-    log(f"prepare_threshold={prepare_threshold}: {elapsed / tasks * 1e6:.0f} µs per task "
-        f"({prepared[0] if prepared else '?'} statement(s) prepared on the server)")
+    log(
+        f"prepare_threshold={prepare_threshold}: {elapsed / tasks * 1e6:.0f} µs per task "
+        f"({prepared[0] if prepared else '?'} statement(s) prepared on the server)"
+    )
     return elapsed / tasks
 
 

@@ -83,7 +83,8 @@ def test_signals_and_subflows(admin_url: str) -> None:
         run = t.start({"n": 21})
         wait_until(
             lambda: {s["step_slug"]: s["status"] for s in t.status(run)["steps"]}.get("child") == "completed",
-            timeout=30, what="the child run",
+            timeout=30,
+            what="the child run",
         )
         assert t.signal(run, "approval", {"by": "ann"}) is True
         assert t.wait(run) == {"done": {"doubled": 42, "approved_by": "ann"}}

@@ -92,7 +92,9 @@ def test_map_step_of_models(database_url: str, flow_slug: str) -> None:
     def each(order: Order) -> Receipt:
         return Receipt(order_id=order.order_id, count=len(order.items))
 
-    out = pgflow.execute(flow, [{"order_id": 1, "items": []}, {"order_id": 2, "items": ["x"]}], database_url, timeout=60)
+    out = pgflow.execute(
+        flow, [{"order_id": 1, "items": []}, {"order_id": 2, "items": ["x"]}], database_url, timeout=60
+    )
     assert out == {"each": [{"order_id": 1, "count": 0}, {"order_id": 2, "count": 1}]}
 
 
@@ -132,14 +134,14 @@ def test_schemas_are_stored_and_described(database_url: str, flow_slug: str) -> 
 def test_untyped_definition_normalizes_as_before(conn: psycopg.Connection, flow_slug: str) -> None:
     steps = [{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]
     conn.execute("select pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(steps)))
-    definition = conn.execute(
-        "select definition from pgflow.flows where flow_slug = %s", (flow_slug,)
-    ).fetchone()[0]  # type: ignore[index]
+    definition = conn.execute("select definition from pgflow.flows where flow_slug = %s", (flow_slug,)).fetchone()[0]  # type: ignore[index]
     for step in definition["steps"]:
         assert "input_schema" not in step and "output_schema" not in step
     # the same steps with a schema are another version; the same schema again is that version
     typed = [{"slug": "a", "output_schema": {"type": "object"}}, {"slug": "b", "depends_on": ["a"]}]
-    v2 = conn.execute("select version from pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(typed))).fetchone()
+    v2 = conn.execute(
+        "select version from pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(typed))
+    ).fetchone()
     v2_again = conn.execute(
         "select version from pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(typed))
     ).fetchone()

@@ -51,7 +51,10 @@ def step_status(client: pgflow.Client, run_id: Any, step_slug: str) -> str:
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pgflow.cli", *args, "--database-url", database_url],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -65,8 +68,9 @@ def test_flow_wait_declares_a_step_without_handler(flow_slug: str) -> None:
     def first(input: Any) -> Any:
         return input
 
-    slug = flow.wait("approval", depends_on=[first], timeout=3600, if_={"first": {"risky": True}},
-                     when_exhausted="skip")
+    slug = flow.wait(
+        "approval", depends_on=[first], timeout=3600, if_={"first": {"risky": True}}, when_exhausted="skip"
+    )
     assert slug == "approval"
 
     @flow.step(depends_on=[slug])
@@ -77,8 +81,12 @@ def test_flow_wait_declares_a_step_without_handler(flow_slug: str) -> None:
     assert step.handler is None and step.step_type == "wait" and not step.takes_context
     steps, _ = flow.definition()
     assert steps[1] == {
-        "slug": "approval", "depends_on": ["first"], "type": "wait", "timeout": 3600,
-        "if": {"first": {"risky": True}}, "when_exhausted": "skip",
+        "slug": "approval",
+        "depends_on": ["first"],
+        "type": "wait",
+        "timeout": 3600,
+        "if": {"first": {"risky": True}},
+        "when_exhausted": "skip",
     }
     assert steps[2]["depends_on"] == ["approval"]
 
@@ -236,6 +244,7 @@ def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
     holder.execute("select from pgflow.runs where run_id = %s for no key update", [run_id])
     pool = ThreadPoolExecutor(2)
     try:
+
         def report() -> Any:
             return outcome(reporter, "select pgflow.complete_task(%s, 'a', 0, '1', 1)", [run_id])
 
@@ -253,7 +262,8 @@ def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
     finally:
         holder.rollback()
         pool.shutdown(wait=True)
-    assert observer.execute(
-        "select status, output from pgflow.runs where run_id = %s", [run_id]
-    ).fetchone() == ("completed", {"w": "go"})
+    assert observer.execute("select status, output from pgflow.runs where run_id = %s", [run_id]).fetchone() == (
+        "completed",
+        {"w": "go"},
+    )
     assert violations(observer, [run_id]) == []

@@ -34,7 +34,7 @@ def main() -> None:
         name = re.sub(r"^thread \(\d+\): ", "", thread)
         name = re.sub(r"-\d+$", "-N", name)
         threads[name] += n
-        funcs = [re.sub(r":\d+\)$", ")", f) for f in frames[frames.index(thread) + 1:]]
+        funcs = [re.sub(r":\d+\)$", ")", f) for f in frames[frames.index(thread) + 1 :]]
         if funcs:
             self_t[funcs[-1]] += n
         for f in set(funcs):

@@ -374,8 +374,7 @@ def prune_runs(older_than: dt.timedelta | str) -> Operation[int]:
             raise InvalidInput(f"older_than must not be negative, got {older_than!r}")
     else:
         raise InvalidInput(
-            f"older_than must be a datetime.timedelta or an interval such as '7 days', "
-            f"got {type(older_than).__name__}"
+            f"older_than must be a datetime.timedelta or an interval such as '7 days', got {type(older_than).__name__}"
         )
     try:
         rows = yield Call("select pgflow.prune_runs(%s::interval) as deleted", (older_than,))

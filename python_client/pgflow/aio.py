@@ -141,7 +141,10 @@ class AsyncClient:
                     return await cursor.fetchall()
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
                     reconnect, error = _operations.failure(
-                        exc, broken=conn.broken, last_attempt=attempt == 2, function=function,
+                        exc,
+                        broken=conn.broken,
+                        last_attempt=attempt == 2,
+                        function=function,
                         role=connected_role(conn),
                     )
                     if error is not None:
@@ -270,9 +273,7 @@ class AsyncClient:
     # ------------------------------------------------------------------------------------------------
     # Waiting
     # ------------------------------------------------------------------------------------------------
-    async def watch(
-        self, run: Run | uuid.UUID | str, *, interval: float = 1.0
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    async def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> AsyncGenerator[dict[str, Any], None]:
         """Yield the run's status now, then every ``interval`` seconds and at once when it finishes, ending with
         the terminal status: ``Client.watch``, as an async iterator (``async for status in client.watch(run)``).
         Its wake-up comes from the client's shared LISTEN connection (see the module docstring)."""

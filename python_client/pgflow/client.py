@@ -56,8 +56,16 @@ from .flow import Flow
 T = TypeVar("T")
 
 __all__ = [
-    "INTERVAL_RANGE", "MAX_LIST_RUNS", "MAX_PRUNE_AGE", "MAX_WAIT_TIMEOUT", "PRIORITY_RANGE", "TERMINAL", "Client",
-    "FlowVersion", "Run", "as_run_id",
+    "INTERVAL_RANGE",
+    "MAX_LIST_RUNS",
+    "MAX_PRUNE_AGE",
+    "MAX_WAIT_TIMEOUT",
+    "PRIORITY_RANGE",
+    "TERMINAL",
+    "Client",
+    "FlowVersion",
+    "Run",
+    "as_run_id",
 ]
 
 
@@ -112,7 +120,10 @@ class Client:
                     return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
                     reconnect, error = _operations.failure(
-                        exc, broken=conn.broken, last_attempt=attempt == 2, function=function,
+                        exc,
+                        broken=conn.broken,
+                        last_attempt=attempt == 2,
+                        function=function,
                         role=connected_role(conn),
                     )
                 if reconnect:
@@ -311,7 +322,8 @@ class Client:
             try:
                 # the proof that notifications arrive takes the place of the first interval's sleep
                 listener = _conninfo.listener(
-                    self.conninfo, self.listen_conninfo,
+                    self.conninfo,
+                    self.listen_conninfo,
                     probe_timeout=None if self._notifications_arrive else min(_conninfo.PROBE_TIMEOUT, interval),
                 )
                 self._notifications_arrive = self._notifications_arrive or listener is not None

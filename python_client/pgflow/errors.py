@@ -114,7 +114,11 @@ class PermissionDenied(PgflowError):
     sqlstate = "42501"
 
     def __init__(
-        self, message: str, *, detail: str | None = None, role: str | None = None,
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        role: str | None = None,
         granted_by: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, detail=detail)
@@ -191,7 +195,7 @@ def may_pass_later(error: psycopg.Error) -> bool:
 #: what PostgreSQL says of a missing pgflow schema (3F000), function (42883) or table (42P01)
 _MISSING_OBJECT = re.compile(
     r'^(?:schema "pgflow" does not exist'
-    r'|function pgflow\.\S.* does not exist'
+    r"|function pgflow\.\S.* does not exist"
     r'|relation "pgflow\.[^"]*" does not exist)'
 )
 
@@ -264,8 +268,17 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
 TABLE_GRANTS: dict[str, tuple[str, ...]] = {
     table: (READER_ROLE,)
     for table in (
-        "flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts",
-        "schema_migrations", "flow_buckets", "schedules",
+        "flows",
+        "steps",
+        "deps",
+        "runs",
+        "step_states",
+        "step_tasks",
+        "workers",
+        "server_starts",
+        "schema_migrations",
+        "flow_buckets",
+        "schedules",
     )
 }
 TABLE_GRANTS["locks"] = ()
@@ -273,7 +286,9 @@ TABLE_GRANTS["schedules"] = (PRODUCER_ROLE, READER_ROLE)
 
 SECURITY_DOC = "docs/security.md"
 
-_DENIED = re.compile(r"^permission denied for (?P<kind>function|procedure|table|relation|schema|sequence) (?P<name>\S+)")
+_DENIED = re.compile(
+    r"^permission denied for (?P<kind>function|procedure|table|relation|schema|sequence) (?P<name>\S+)"
+)
 
 
 def permission_denied(error: BaseException, role: str | None = None) -> PermissionDenied:
@@ -291,8 +306,10 @@ def permission_denied(error: BaseException, role: str | None = None) -> Permissi
         kind, name = match.group("kind"), match.group("name").strip('"').removeprefix("pgflow.")
         if kind == "schema" and name == "pgflow":
             granted_by = (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE)
-            hint = ("; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader, "
-                    f"e.g. grant pgflow_producer to {grantee}")
+            hint = (
+                "; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader, "
+                f"e.g. grant pgflow_producer to {grantee}"
+            )
         else:
             grants = FUNCTION_GRANTS if kind in ("function", "procedure") else TABLE_GRANTS
             if name in grants:
@@ -301,7 +318,9 @@ def permission_denied(error: BaseException, role: str | None = None) -> Permissi
                     what = " or ".join(granted_by)
                     hint = f"; {what} grants it: grant {granted_by[0]} to {grantee}"
                 else:
-                    hint = "; only the owner of schema pgflow may (none of pgflow_worker, pgflow_producer, pgflow_reader)"
+                    hint = (
+                        "; only the owner of schema pgflow may (none of pgflow_worker, pgflow_producer, pgflow_reader)"
+                    )
     detail = getattr(diag, "message_detail", None)
     text = f"{message} (connected as {who}{hint}; see {SECURITY_DOC})"
     return PermissionDenied(

@@ -52,9 +52,9 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
         else:
             deps = list(step.depends_on or ())
         entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
-        entry.update({
-            key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS + SCHEMA_KEYS if key in step.options
-        })
+        entry.update(
+            {key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS + SCHEMA_KEYS if key in step.options}
+        )
         if step.subflow is not None:
             entry["subflow"] = step.subflow
         out.append(entry)
@@ -160,10 +160,7 @@ def _dot_text(text: str) -> str:
 def _mermaid_text(text: str) -> str:
     """``text`` inside a Mermaid quoted label: double quotes as #quot;, and the characters Mermaid would
     read as markup as entity codes."""
-    return (
-        text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
-        .replace("\n", " ")
-    )
+    return text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;").replace("\n", " ")
 
 
 def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str, str] | None = None) -> str:
@@ -201,7 +198,7 @@ def to_dot(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str,
         label = "\\n".join(_dot_text(line) for line in [_label(step, statuses), *annotations(step)])
         attrs = [f'label="{label}"']
         if step.get("step_type") == "map":
-            attrs.append('peripheries=2')
+            attrs.append("peripheries=2")
         elif step.get("step_type") == "wait":
             attrs.append('style="rounded,filled,dashed"')
         status = statuses.get(slug)

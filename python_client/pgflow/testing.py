@@ -136,7 +136,10 @@ class FlowTester:
             for flow in self._flows:
                 self._client.define(flow)
             self._worker = Worker(
-                self.conninfo, self._flows, concurrency=self._concurrency, poll_interval=0.2,
+                self.conninfo,
+                self._flows,
+                concurrency=self._concurrency,
+                poll_interval=0.2,
                 worker_id=f"flowtester-{uuid.uuid4().hex[:8]}",
             )
             self._thread = threading.Thread(target=self._work, name="pgflow-flowtester", daemon=True)

@@ -124,7 +124,8 @@ def _read(handler: Callable[..., Any]) -> HandlerTypes | None:
     except Exception:  # an unresolvable forward reference: only the annotations that are not strings
         hints = {k: v for k, v in getattr(target, "__annotations__", {}).items() if not isinstance(v, str)}
     params = [
-        p for p in signature.parameters.values()
+        p
+        for p in signature.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
     ]
     input_ann = hints.get(params[0].name) if params and params[0].kind != params[0].VAR_POSITIONAL else None

@@ -138,7 +138,9 @@ def layout(
                 )
             else:
                 bend = (b.x - a.right) // 2
-                path = f"M{a.right},{a.middle} C{a.right + bend},{a.middle} {b.x - bend},{b.middle} {b.x - 6},{b.middle}"
+                path = (
+                    f"M{a.right},{a.middle} C{a.right + bend},{a.middle} {b.x - bend},{b.middle} {b.x - 6},{b.middle}"
+                )
             edges.append(Edge(dep=d, step=slug, path=path))
     return Drawing(nodes=[by_slug[s] for s in slugs], edges=edges, width=max(width, 1), height=max(height, 1))
 
