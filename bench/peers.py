@@ -342,7 +342,7 @@ class _Workers:
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         waiting = {proc.stdout.fileno(): proc for proc in self.procs}  # type: ignore[union-attr]
-        buffers = {fd: b"" for fd in waiting}
+        buffers = dict.fromkeys(waiting, b"")
         while waiting:
             left = deadline - time.monotonic()
             if left <= 0:

@@ -20,12 +20,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench import flows  # noqa: E402
-from bench.common import EngineWorkers, database, fresh_database, log, percentile, record  # noqa: E402
-from bench.scenarios import RunWaiter, _define  # noqa: E402
-from tests_py._pgbouncer import PgBouncer  # noqa: E402
+from bench import flows
+from bench.common import EngineWorkers, database, fresh_database, log, percentile, record
+from bench.scenarios import RunWaiter, _define
+from tests_py._pgbouncer import PgBouncer
 
 
 def measure(url: str, direct: str, *, runs: int, poll_interval: float, listen_url: str | None) -> dict[str, Any]:

@@ -17,9 +17,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench.common import database, fresh_database, log, median, record  # noqa: E402
+from bench.common import database, fresh_database, log, median, record
 
 POLL = (
     "select t.run_id, t.step_slug, t.task_index, t.attempt, t.input::text, t.deadline "

@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import common, flows, scenarios, wide_flow  # noqa: E402
+from bench import common, flows, scenarios, wide_flow
 
 RESULTS = common.ROOT / "bench" / "results"
 README = common.ROOT / "bench" / "README.md"

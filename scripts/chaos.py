@@ -88,6 +88,7 @@ for _path in (str(ROOT), str(SCRIPTS)):
         sys.path.insert(0, _path)
 
 import chaos_flows  # noqa: E402
+
 import pgflow  # noqa: E402
 from tests_py import _invariants  # noqa: E402
 from tests_py._process_helpers import PrivateCluster  # noqa: E402

@@ -26,12 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-import database  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg.conninfo import make_conninfo  # noqa: E402
+import database
+import psycopg
+from psycopg.conninfo import make_conninfo
 
-import pgflow  # noqa: E402
-from pgflow.cli import render_status  # noqa: E402
+import pgflow
+from pgflow.cli import render_status
 
 ROOT = database.ROOT
 DEMO_DB = "pgflow_demo"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import database  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
+import database
+from psycopg.conninfo import conninfo_to_dict
 
 ROOT = database.ROOT
 BIN = Path(sys.executable).parent

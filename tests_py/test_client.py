@@ -124,7 +124,7 @@ def test_get_run_status_has_the_spec_keys(database_url: str, conn: psycopg.Conne
         client.define(flow)
         run = client.start_run(flow_slug, {"hello": "world"})
         status = client.get_run_status(run.run_id)
-        assert RUN_STATUS_KEYS <= set(status), RUN_STATUS_KEYS - set(status)
+        assert set(status) >= RUN_STATUS_KEYS, RUN_STATUS_KEYS - set(status)
         assert status["run_id"] == str(run.run_id)
         assert (status["flow_slug"], status["flow_version"], status["status"]) == (flow_slug, 1, "started")
         assert (status["total_steps"], status["completed_steps"], status["percentage"]) == (3, 0, 0)
@@ -133,7 +133,7 @@ def test_get_run_status_has_the_spec_keys(database_url: str, conn: psycopg.Conne
         assert status["started_at"]
         assert [s["step_slug"] for s in status["steps"]] == ["a", "b", "c"]
         for entry in status["steps"]:
-            assert STEP_STATUS_KEYS <= set(entry), STEP_STATUS_KEYS - set(entry)
+            assert set(entry) >= STEP_STATUS_KEYS, STEP_STATUS_KEYS - set(entry)
         assert step_entry(status, "a")["status"] == "started"
         assert step_entry(status, "a")["step_type"] == "single"
 

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+
+import pgflow
 
 from .conftest import scratch_database
 

@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from pgflow import _conninfo, _redact
 from psycopg.conninfo import make_conninfo
+
+import pgflow
+from pgflow import _conninfo, _redact
 
 from . import cli_flows
 from ._client_helpers import running_worker

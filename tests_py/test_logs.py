@@ -19,8 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pgflow
 import pytest
+
+import pgflow
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pgflow
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
+
+import pgflow
 
 from ._client_helpers import wait_until
 

@@ -88,22 +88,7 @@ READABLE: dict[str, dict[str, set[str] | None]] = {
         "runs": {"run_id", "status"},
     },
     PRODUCER: {"schedules": None},
-    READER: {
-        t: None
-        for t in (
-            "flows",
-            "steps",
-            "deps",
-            "runs",
-            "step_states",
-            "step_tasks",
-            "workers",
-            "server_starts",
-            "schema_migrations",
-            "flow_buckets",
-            "schedules",
-        )
-    },
+    READER: dict.fromkeys(("flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts", "schema_migrations", "flow_buckets", "schedules")),
 }
 
 

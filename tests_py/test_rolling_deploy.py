@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-import psycopg
 import pgflow
 
 from ._process_helpers import wait_for, worker_conninfo

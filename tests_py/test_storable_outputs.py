@@ -22,9 +22,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
+
+import pgflow
 
 from ._client_helpers import running_worker, wait_until
 from .conftest import scratch_database

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pgflow
-import pgflow.testing
 import psycopg
 import pytest
+
+import pgflow
+import pgflow.testing
 
 from ._client_helpers import wait_until
 

@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
+from pydantic import BaseModel
+
+import pgflow
 from pgflow import graph
 from pgflow.typed import handler_types
-from pydantic import BaseModel
 
 from ._client_helpers import running_worker
 

@@ -18,12 +18,12 @@ Last, the generated part of the upgrade script must be current (scripts/build_mi
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import re
 import subprocess
 import sys
-import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator

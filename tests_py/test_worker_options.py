@@ -9,9 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-import pgflow
 import psycopg
 import pytest
+
+import pgflow
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,10 +12,11 @@ import time
 import uuid
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+
+import pgflow
 
 from ._client_helpers import wait_until, worker_thread
 from .conftest import scratch_database

@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+from psycopg.types.json import Jsonb
 
-from bench import scenarios  # noqa: E402
-from bench.common import SPAWN, EngineWorkers, database, db_now, fresh_database  # noqa: E402
-from bench.floor import SCHEMA, _floor_worker_main  # noqa: E402
-from bench.profiles.sql_loop import _loop  # noqa: E402
+from bench import scenarios
+from bench.common import SPAWN, EngineWorkers, database, db_now, fresh_database
+from bench.floor import SCHEMA, _floor_worker_main
+from bench.profiles.sql_loop import _loop
 
 TICK = os.sysconf("SC_CLK_TCK")
 

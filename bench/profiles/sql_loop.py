@@ -19,11 +19,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+from psycopg.types.json import Jsonb
 
-from bench import scenarios  # noqa: E402
-from bench.common import SPAWN, database, db_now, fresh_database  # noqa: E402
+from bench import scenarios
+from bench.common import SPAWN, database, db_now, fresh_database
 
 POLL = (
     "select t.run_id, t.step_slug, t.task_index, t.attempt, t.input::text "

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import psycopg
 from psycopg.types.json import Jsonb
+
 from bench import scenarios
 from bench.common import EngineWorkers, database, fresh_database
 

@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-import yappi  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+import yappi
+from psycopg.types.json import Jsonb
 
-import pgflow  # noqa: E402
-from bench import flows, scenarios  # noqa: E402
-from bench.common import database, fresh_database  # noqa: E402
+import pgflow
+from bench import flows, scenarios
+from bench.common import database, fresh_database
 
 
 def main() -> None:
