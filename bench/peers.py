@@ -311,7 +311,7 @@ class _Workers:
     def start(self) -> None:
         arg = json.dumps(self.cfg)
         for _ in range(self.count):
-            log = tempfile.TemporaryFile()
+            log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as its process, closed in stop()
             self.logs.append(log)
             self.procs.append(
                 subprocess.Popen(

@@ -9,6 +9,7 @@ the first handler (idle workers), and from a step's committed completion to its 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -58,7 +59,7 @@ def measure(url: str, direct: str, *, runs: int, poll_interval: float, listen_ur
     handoffs = [
         (starts[(run, step)] - reports[(run, prev)]) * 1000
         for run in started
-        for prev, step in zip(slugs, slugs[1:])
+        for prev, step in itertools.pairwise(slugs)
         if (run, prev) in reports and (run, step) in starts
     ]
     first = [(starts[(run, slugs[0])] - t) * 1000 for run, t in started.items()]

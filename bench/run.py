@@ -476,7 +476,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"\nMeasured {results.get('started_at', '')} on {m.get('cpus')} × {m.get('cpu', 'CPU')}, "
         f"{m.get('memory_gib')} GiB, {m.get('platform')}; PostgreSQL {srv.get('server_version')} "
         f"(shared_buffers {srv.get('shared_buffers')}, synchronous_commit {srv.get('synchronous_commit')}); "
-        f"Python {m.get('python')}. Scenarios 1-3, 5, 9, 11 and 12: medians of {repeat} runs, the two sides alternating; "
+        f"Python {m.get('python')}. Scenarios 1-3, 5, 9, 11 and 12: medians of {repeat} runs, "
+        "the two sides alternating; "
         f"ratios are medians of back-to-back pairs. Whole run: {results.get('wall_seconds', '?')} s."
     )
     return "\n".join(head + body) + "\n" + footer + "\n"

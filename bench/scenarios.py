@@ -6,6 +6,7 @@ the call that starts it) to the last completion recorded by the engine.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -369,7 +370,7 @@ def handoff_latency(
         slugs = [step.slug for step in flows.chain.steps]
         samples = []
         for run in {run for run, _ in starts}:
-            for prev, step in zip(slugs, slugs[1:]):
+            for prev, step in itertools.pairwise(slugs):
                 if (run, prev) in reports and (run, step) in starts:
                     samples.append((starts[(run, step)] - reports[(run, prev)]) * 1000)
         if len(samples) != runs * (len(slugs) - 1):

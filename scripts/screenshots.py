@@ -32,7 +32,7 @@ def seed(url: str) -> str:
         conn.execute("select pgflow.define_flow('analyze', %s)", (pgflow_json(ANALYZE),))
         conn.execute(
             "select pgflow.define_flow('analyze', %s)",
-            (pgflow_json(ANALYZE[:2] + [{"slug": "merge", "depends_on": ["sentiment"]}]),),
+            (pgflow_json([*ANALYZE[:2], {"slug": "merge", "depends_on": ["sentiment"]}]),),
         )
         conn.execute("select pgflow.set_current_version('analyze', 1)")
         conn.execute('select pgflow.define_flow(\'enrich\', \'[{"slug": "lookup"}, {"slug": "store"}]\')')

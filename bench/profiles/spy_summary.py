@@ -24,8 +24,10 @@ def main() -> None:
     self_t: collections.Counter[str] = collections.Counter()
     cum: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in open(a.path):
-        stack, _, count = line.rstrip("\n").rpartition(" ")
+    with open(a.path) as lines:
+        samples = lines.read().splitlines()
+    for line in samples:
+        stack, _, count = line.rpartition(" ")
         if "_engine_worker_main" not in stack and "pgflow-" not in stack:
             continue
         n = int(count)

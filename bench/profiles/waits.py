@@ -37,7 +37,8 @@ if __name__ == "__main__":
             def sample():
                 while not stop.is_set():
                     for state, ev_type, ev, q in mon.execute(
-                        "select state, wait_event_type, wait_event, left(query, 40) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+                        "select state, wait_event_type, wait_event, left(query, 40) from pg_stat_activity"
+                        " where datname = current_database() and pid <> pg_backend_pid()"
                     ):
                         if state == "active" and "listen" not in (q or ""):
                             counts[(ev_type or "CPU", ev or "", q)] += 1

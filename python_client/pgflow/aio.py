@@ -140,7 +140,7 @@ class AsyncClient:
                     await cursor.execute(sql, params)
                     return await cursor.fetchall()
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
-                    reconnect, error = _operations.failure(
+                    _reconnect, error = _operations.failure(
                         exc,
                         broken=conn.broken,
                         last_attempt=attempt == 2,
@@ -148,7 +148,9 @@ class AsyncClient:
                         role=connected_role(conn),
                     )
                     if error is not None:
-                        raise error  # inside the block: a pool's transaction is rolled back
+                        # inside the block: a pool's transaction is rolled back; no `from`: failure() chose the
+                        # cause (a redacted one, or none) and `from exc` would put the original back
+                        raise error  # noqa: B904
                     if self.pool is None:
                         await conn.close()
                     elif not conn.closed and not conn.autocommit:

@@ -1042,7 +1042,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")
     p.add_argument("--flow", default=None, help="only the runs of this flow slug")
-    p.add_argument("--status", default=None, choices=TERMINAL + ("started",), help="only the runs in this status")
+    p.add_argument("--status", default=None, choices=(*TERMINAL, "started"), help="only the runs in this status")
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, 0 to 10000 (default 50)")
     p.set_defaults(func=cmd_runs)
 

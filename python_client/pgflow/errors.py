@@ -265,7 +265,22 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
 }
 #: Which of the three roles may read each table of schema pgflow with SELECT (all of its columns: the worker's
 #: few columns of step_tasks and runs are not counted, since a refusal there is about the other columns).
-TABLE_GRANTS: dict[str, tuple[str, ...]] = dict.fromkeys(("flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts", "schema_migrations", "flow_buckets", "schedules"), (READER_ROLE,))
+TABLE_GRANTS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    (
+        "flows",
+        "steps",
+        "deps",
+        "runs",
+        "step_states",
+        "step_tasks",
+        "workers",
+        "server_starts",
+        "schema_migrations",
+        "flow_buckets",
+        "schedules",
+    ),
+    (READER_ROLE,),
+)
 TABLE_GRANTS["locks"] = ()
 TABLE_GRANTS["schedules"] = (PRODUCER_ROLE, READER_ROLE)
 

@@ -221,7 +221,8 @@ class RateLimit:
     """A step's ``rate_limit``: at most ``limit`` claims of its tasks per window of ``per`` seconds, across
     all runs and workers; with ``key`` (a path into the run input, as ``concurrency_key``), per distinct value
     of that path. ``limit`` is an int from 1 to 2,147,483,647, ``per`` a number of seconds from 0.001 to
-    3,153,600,000 (100 years); ``key`` a list of 1 to 16 keys, or one string for a top-level key. Checked when the step is declared
+    3,153,600,000 (100 years); ``key`` a list of 1 to 16 keys, or one string for a top-level key. Checked when
+    the step is declared
     (``InvalidDefinition`` naming the step). ``RateLimit(10, 1)`` and ``{"limit": 10, "per": 1}`` are the same
     option."""
 

@@ -6,8 +6,8 @@ its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``
 
 A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
 ``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit``, ``input_schema``,
-``output_schema`` and ``subflow`` (a sub-flow step's child flow, shown in its label as ``lines → order_line``) (as ``pgflow.describe_flow`` gives them; None or
-absent when not set).
+``output_schema`` and ``subflow`` (a sub-flow step's child flow, shown in its label as ``lines → order_line``)
+(as ``pgflow.describe_flow`` gives them; None or absent when not set).
 """
 
 from __future__ import annotations

@@ -505,8 +505,8 @@ class Worker:
         #: isolation); beyond it a handler past its deadline keeps its slot until it returns
         self.max_lingering = self.concurrency
         #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
-        #: Step.takes_context inspects the handler's signature. Steps without a handler (wait and sub-flow steps) are not in
-        #: it: the engine never gives their tasks to a worker
+        #: Step.takes_context inspects the handler's signature. Steps without a handler (wait and sub-flow steps)
+        #: are not in it: the engine never gives their tasks to a worker
         self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
             (flow.slug, step.slug): (step, step.takes_context)
             for flow in by_slug.values()
@@ -1963,7 +1963,7 @@ class Worker:
             )
             return
         if rows:
-            self._cancel_runs({run_id: status for run_id, status in rows})
+            self._cancel_runs(dict(rows))
 
     def _listen_loop(self) -> None:
         failures = 0

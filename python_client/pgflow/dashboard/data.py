@@ -276,7 +276,8 @@ def run_value(conn: psycopg.Connection[Any], run_id: uuid.UUID, what: str, step:
         return row["v"]
     row = conn.execute(
         sql.SQL(
-            "select t.{} as v from pgflow.step_tasks as t where t.run_id = %s and t.step_slug = %s and t.task_index = %s"
+            "select t.{} as v from pgflow.step_tasks as t"
+            " where t.run_id = %s and t.step_slug = %s and t.task_index = %s"
         ).format(sql.Identifier(what)),
         (run_id, step, task),
     ).fetchone()
