@@ -339,7 +339,7 @@ def test_worker_options_are_checked_before_connecting(kwargs: dict[str, Any], na
 def test_worker_flows_are_checked_before_connecting() -> None:
     with pytest.raises(pgflow.InvalidInput, match="at least one flow"):
         pgflow.Worker(UNREACHABLE, [])
-    with pytest.raises(pgflow.InvalidInput, match="pgflow.Flow"):
+    with pytest.raises(pgflow.InvalidInput, match=r"pgflow.Flow"):
         pgflow.Worker(UNREACHABLE, [object()])  # type: ignore[list-item]
     with pytest.raises(pgflow.InvalidInput, match="two different flows with the slug 'same'"):
         pgflow.Worker(UNREACHABLE, [_flow("same"), _flow("same")])

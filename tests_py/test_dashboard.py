@@ -122,7 +122,8 @@ def test_pages_walk_every_run_once_newest_first(database_url: str, conn: psycopg
     for i in range(23):
         conn.execute("select pgflow.start_run(%s, %s)", (flow_slug, json.dumps({"i": i})))
     conn.execute(
-        "update pgflow.runs set started_at = timestamptz '2024-01-01' + (abs(hashtext(run_id::text)) %% 5) * interval '1 min' "
+        "update pgflow.runs"
+        " set started_at = timestamptz '2024-01-01' + (abs(hashtext(run_id::text)) %% 5) * interval '1 min' "
         "where flow_slug = %s",
         (flow_slug,),
     )
@@ -183,7 +184,8 @@ def many_runs(admin_url: str) -> Iterator[str]:
                        case when i % 100 = 0 then 'failed' when i % 7 = 0 then 'started' else 'completed' end,
                        '{}', case when i % 7 = 0 and i % 100 <> 0 then 1 else 0 end,
                        timestamptz '2024-01-01' + i * interval '1 s',
-                       case when i % 7 = 0 and i % 100 <> 0 then null else timestamptz '2024-01-01' + i * interval '1 s' + interval '2 s' end
+                       case when i % 7 = 0 and i % 100 <> 0 then null
+                            else timestamptz '2024-01-01' + i * interval '1 s' + interval '2 s' end
                 from generate_series(1, 60000) as i
                 """
             )

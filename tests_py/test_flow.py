@@ -154,7 +154,7 @@ def test_option_names_map_to_engine_keys(flow_slug: str) -> None:
     def negated(deps: Any) -> Any:
         return deps
 
-    steps, options = flow.definition()
+    _steps, options = flow.definition()
     assert options == {"max_attempts": 2, "base_delay": 0, "max_delay": 9, "timeout": 11}
     guarded_json = _step_json(flow, "guarded")
     assert guarded_json["if"] == {"root": {"ok": True}}

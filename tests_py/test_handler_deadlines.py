@@ -175,7 +175,7 @@ def test_a_handler_past_its_deadline_is_logged_once_and_shown_by_pgflow_workers(
                 timeout=30,
             )
             assert proc.returncode == 0, proc.stderr
-            line = next((l for l in proc.stdout.splitlines() if l.startswith(worker_id)), "")
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(worker_id)), "")
             return line if f"1: {run.run_id}/stubborn[0] attempt 1" in line else None
 
         line = wait_until(shown, 15, interval=0.3, what="the handler in `pgflow workers`")
@@ -233,12 +233,12 @@ def test_pgflow_workers_lists_running_workers_and_with_all_the_stopped_ones(data
     plain = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=30)
     every = subprocess.run([*base, "--all"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert plain.returncode == every.returncode == 0, (plain.stderr, every.stderr)
-    [line] = [l for l in plain.stdout.splitlines() if l.startswith(running)]
+    [line] = [ln for ln in plain.stdout.splitlines() if ln.startswith(running)]
     assert "flow_x,flow_y" in line and "running" in line and line.rstrip().endswith("0"), line
     assert stopped not in plain.stdout
-    [line] = [l for l in plain.stdout.splitlines() if l.startswith(versioned)]
+    [line] = [ln for ln in plain.stdout.splitlines() if ln.startswith(versioned)]
     assert "flow_v v2,3" in line and "flow_w" not in line, line  # it serves versions 2 and 3 of flow_v only
-    [line] = [l for l in every.stdout.splitlines() if l.startswith(stopped)]
+    [line] = [ln for ln in every.stdout.splitlines() if ln.startswith(stopped)]
     assert "stopped" in line and "6f1c" not in line and line.rstrip().endswith("-"), line  # past_deadline cleared
 
 

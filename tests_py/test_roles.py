@@ -88,7 +88,21 @@ READABLE: dict[str, dict[str, set[str] | None]] = {
         "runs": {"run_id", "status"},
     },
     PRODUCER: {"schedules": None},
-    READER: dict.fromkeys(("flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts", "schema_migrations", "flow_buckets", "schedules")),
+    READER: dict.fromkeys(
+        (
+            "flows",
+            "steps",
+            "deps",
+            "runs",
+            "step_states",
+            "step_tasks",
+            "workers",
+            "server_starts",
+            "schema_migrations",
+            "flow_buckets",
+            "schedules",
+        )
+    ),
 }
 
 
@@ -195,9 +209,8 @@ def test_every_function_has_a_decision(conn: psycopg.Connection[Any]) -> None:
             if definer == (name in INVOKER):
                 wrong.append(f"{signature}: security definer is {definer}")
         # a function with settings of its own pins search_path so that pg_temp comes last
-        if config is not None or definer or language == "plpgsql":
-            if PINNED_PATH not in (config or []):
-                wrong.append(f"{signature} does not pin {PINNED_PATH} (settings: {config})")
+        if (config is not None or definer or language == "plpgsql") and PINNED_PATH not in (config or []):
+            wrong.append(f"{signature} does not pin {PINNED_PATH} (settings: {config})")
     assert not undecided, (
         f"public functions without a decision (make them security definer and grant them in "
         f"sql/095_privileges.sql, then list them in GRANTED here): {undecided}"
@@ -300,7 +313,7 @@ def test_a_worker_role_runs_flows_a_producer_role_starts_cancels_and_resumes(
 
     # the producer cannot define flows: the worker does when it starts; here the owner defines "second"
     with pgflow.Client(logins[PRODUCER]) as producer:
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             producer.define(flows["second"])
     with pgflow.Client(database_url) as owner:
         owner.define(flows["second"])
@@ -313,7 +326,7 @@ def test_a_worker_role_runs_flows_a_producer_role_starts_cancels_and_resumes(
         assert producer.resume_run(cancelled).status == "started"
         assert producer.describe_flow(second)["flow_slug"] == second
         assert [r.run_id for r in producer.list_runs(second)] == [cancelled.run_id]
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             producer.prune_runs("1 day")
 
         log_path = tmp_path / "worker.log"
@@ -403,9 +416,9 @@ def test_a_reader_reads_and_writes_nothing(database_url: str, logins: dict[Any, 
     with pgflow.Client(logins[READER]) as reader:
         assert reader.get_run_status(run)["status"] == "started"
         assert [r.run_id for r in reader.list_runs(flow_slug)] == [run.run_id]
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             reader.start_run(flow_slug, {})
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             reader.cancel_run(run)
     with psycopg.connect(logins[READER], autocommit=True) as conn:
         row = conn.execute("select input from pgflow.runs where run_id = %s", (run.run_id,)).fetchone()
@@ -457,7 +470,8 @@ def test_the_callers_search_path_and_temporary_objects_are_not_used(
         with psycopg.connect(logins[WORKER], autocommit=True) as caller:
             trap = "begin raise exception 'hijacked: running as %', current_user; end"
             caller.execute(
-                f"create function pg_temp.trap(pg_catalog.text) returns pg_catalog.bool language plpgsql as $$ {trap} $$"
+                "create function pg_temp.trap(pg_catalog.text) returns pg_catalog.bool"
+                f" language plpgsql as $$ {trap} $$"
             )
             for type_name in ("text", "jsonb", "int4", "integer", "uuid", "timestamptz", "boolean", "bool"):
                 caller.execute(
@@ -467,16 +481,19 @@ def test_the_callers_search_path_and_temporary_objects_are_not_used(
                 )
             caller.execute("create schema trap")
             caller.execute(
-                f"create function trap.trap_text(pg_catalog.text, pg_catalog.text) returns pg_catalog.text language plpgsql as $$ {trap} $$"
+                "create function trap.trap_text(pg_catalog.text, pg_catalog.text) returns pg_catalog.text"
+                f" language plpgsql as $$ {trap} $$"
             )
             caller.execute(
-                "create operator trap.|| (leftarg = pg_catalog.text, rightarg = pg_catalog.text, function = trap.trap_text)"
+                "create operator trap.|| "
+                "(leftarg = pg_catalog.text, rightarg = pg_catalog.text, function = trap.trap_text)"
             )
             caller.execute(
                 f"create function trap.now() returns pg_catalog.timestamptz language plpgsql as $$ {trap} $$"
             )
             caller.execute(
-                f"create function trap.jsonb_build_object(variadic pg_catalog.text[]) returns pg_catalog.jsonb language plpgsql as $$ {trap} $$"
+                "create function trap.jsonb_build_object(variadic pg_catalog.text[]) returns pg_catalog.jsonb"
+                f" language plpgsql as $$ {trap} $$"
             )
             caller.execute("set search_path = trap, pg_catalog, pg_temp")
             # the traps are armed: in the caller's own statements they fire

@@ -93,7 +93,7 @@ def test_flow_wait_declares_a_step_without_handler(flow_slug: str) -> None:
 
 def test_flow_wait_refuses_what_a_wait_step_cannot_have(flow_slug: str) -> None:
     flow = pgflow.Flow(flow_slug)
-    with pytest.raises(pgflow.InvalidDefinition, match="if_ of step .*approval"):
+    with pytest.raises(pgflow.InvalidDefinition, match=r"if_ of step .*approval"):
         flow.wait("approval", depends_on=["x"], if_=[1])
     with pytest.raises(TypeError):
         flow.wait("approval", max_attempts=3)  # type: ignore[call-arg]
@@ -229,7 +229,9 @@ def test_cli_signal_that_is_not_recorded_exits_1(database_url: str, flow_slug: s
 # ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("signal_first", [False, True], ids=["report_first", "signal_first"])
 def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
-    sessions: list[psycopg.Connection[Any]], flow_slug: str, signal_first: bool
+    sessions: list[psycopg.Connection[Any]],  # noqa: F811 - the fixture imported above
+    flow_slug: str,
+    signal_first: bool,
 ) -> None:
     """a -> w (wait). A third session holds the run's row; the report of a (which starts w) and a signal to w (still
     created when it is sent) queue behind it, in either order. When it lets go both succeed, whichever comes first:

@@ -124,9 +124,8 @@ class PlanRecorder:
         self.recording = False
         self.once = False
         # the columns of every index of the engine's tables, in order, by index name (none for an expression)
-        self.index_columns: dict[str, list[str]] = {
-            name: columns
-            for name, columns in conn.execute(
+        self.index_columns: dict[str, list[str]] = dict(
+            conn.execute(
                 "select c.relname::text, array_agg(a.attname::text order by k.n)"
                 " from pg_catalog.pg_index as i"
                 " join pg_catalog.pg_class as c on c.oid = i.indexrelid"
@@ -135,7 +134,7 @@ class PlanRecorder:
                 " where c.relnamespace = 'pgflow'::regnamespace"
                 " group by c.relname"
             ).fetchall()
-        }
+        )
         assert self.index_columns["steps_pkey"] == ["flow_slug", "flow_version", "step_slug"]
         conn.execute("load 'auto_explain'")
         for setting, value in (

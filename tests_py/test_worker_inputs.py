@@ -103,7 +103,7 @@ def test_a_run_input_python_cannot_read_fails_the_task_that_asks_for_it(
         run_id = _start(conn, flow_slug, HUGE_INT_INPUT)
         with running_worker(database_url, flow, concurrency=2):
             assert _wait(conn, run_id) == "failed"
-    [(step, _, status, attempt, error, _)] = [t for t in _tasks(conn, run_id) if t[0] == "after"]
+    [(_step, _, status, attempt, error, _)] = [t for t in _tasks(conn, run_id) if t[0] == "after"]
     assert (status, attempt) == ("failed", 1)
     assert error.startswith(
         f"input of {flow_slug}.after could not be read: its run input (ctx.flow_input): ValueError: "
