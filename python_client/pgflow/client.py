@@ -117,7 +117,7 @@ class Client:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+                    return conn.execute(sql, params).fetchall()
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
                     reconnect, error = _operations.failure(
                         exc,

@@ -620,10 +620,10 @@ class Flow:
         flow = cls(slug, **flow_options)
         for item in steps:
             if len(item) == 2:
-                step_slug, handler = item  # type: ignore[misc]
+                step_slug, handler = item
                 opts: Mapping[str, Any] = {}
             elif len(item) == 3:
-                step_slug, handler, opts = item  # type: ignore[misc]
+                step_slug, handler, opts = item
             else:
                 raise TypeError(f"a step tuple is (slug, handler) or (slug, handler, options), got {item!r}")
             opts = dict(opts)

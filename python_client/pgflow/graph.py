@@ -10,8 +10,6 @@ A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of
 (as ``pgflow.describe_flow`` gives them; None or absent when not set).
 """
 
-from __future__ import annotations
-
 import graphlib
 import json
 from collections.abc import Mapping, Sequence
@@ -141,7 +139,7 @@ def schema_name(schema: Mapping[str, Any], depth: int = 0) -> str:
 
 
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
-    label = step["step_slug"]
+    label: str = step["step_slug"]
     if step.get("subflow"):
         label += f" \u2192 {step['subflow']}"  # a sub-flow step: "lines → order_line"
     if step.get("step_type") in ("map", "wait"):

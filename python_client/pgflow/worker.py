@@ -286,7 +286,7 @@ class _GaveUp(Exception):
 
 def backoff(failures: int, cap: float = 5.0) -> float:
     """Seconds to wait after the n-th consecutive failure: exponential from 0.1 s, capped, with jitter."""
-    return min(cap, 0.1 * 2 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
+    return min(cap, 0.1 * 2.0 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
 
 
 def storable_error(text: str) -> str:
@@ -1055,14 +1055,14 @@ class Worker:
             self._claiming -= reserved
             self._in_flight_changed.notify_all()  # _drain waits for the claims under way too
             for claim in claims:
-                running = claim.running
-                assert running is not None
+                claimed = claim.running
+                assert claimed is not None
                 self._in_flight += 1
-                self._running[_key(claim.task)] = running
+                self._running[_key(claim.task)] = claimed
                 if self.isolation == "process" and self._free_flags:
-                    running.flag = self._free_flags.pop()
-                    self._flags[running.flag] = 0
-                self._push_timer(running.deadline, "deadline", running)
+                    claimed.flag = self._free_flags.pop()
+                    self._flags[claimed.flag] = 0
+                self._push_timer(claimed.deadline, "deadline", claimed)
         for claim in claims:
             self._queue.put(claim)
 
@@ -1167,10 +1167,13 @@ class Worker:
             types = step.types
             # a typed step's input is validated and parsed first (python_client/pgflow/typed.py)
             value = task.input if types is None else types.parse_input(task.flow_slug, task.step_slug, task.input)
+            handler = step.handler
+            # self._steps holds only the steps with a handler: the engine gives no task of the others to a worker
+            assert handler is not None
             if ctx is not None:
-                result = step.handler(value, ctx)
+                result = handler(value, ctx)
             else:
-                result = step.handler(value)
+                result = handler(value)
             if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 self._run_on_loop(running, task, step, result, started)
                 return None

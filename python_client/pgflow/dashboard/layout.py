@@ -85,10 +85,10 @@ def layout(
 
     columns: list[list[str]] = []
     for slug in slugs:
-        column = depth_of(slug)
-        while len(columns) <= column:
+        at = depth_of(slug)
+        while len(columns) <= at:
             columns.append([])
-        columns[column].append(slug)
+        columns[at].append(slug)
 
     # barycenter ordering: each column by the mean row of its dependencies, then again with dependents
     dependents: dict[str, list[str]] = {slug: [] for slug in slugs}
