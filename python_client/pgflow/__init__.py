@@ -24,6 +24,17 @@ from .execute import execute
 from .flow import Flow, RateLimit, Schedule, Step
 from .migrate import migrate
 from .migrate import shipped_version as _shipped_version
+from .types import (
+    ChildRunStatus,
+    FlowDescription,
+    FlowVersionRow,
+    ParentTask,
+    RunStatus,
+    ScheduleRow,
+    StepDescription,
+    StepOutputs,
+    StepStatus,
+)
 from .worker import Task, Worker
 
 # The package and its schema share one version, written only in sql/090_schema_version.sql.
@@ -31,17 +42,21 @@ __version__: str = _shipped_version()
 
 __all__ = [
     "AsyncClient",
+    "ChildRunStatus",
     "Client",
     "Context",
     "CycleDetected",
     "DatabaseUnreachable",
     "Flow",
+    "FlowDescription",
     "FlowNotFound",
     "FlowVersion",
+    "FlowVersionRow",
     "InvalidDefinition",
     "InvalidInput",
     "InvalidState",
     "NonRetryableError",
+    "ParentTask",
     "PermissionDenied",
     "PgflowError",
     "RateLimit",
@@ -49,9 +64,14 @@ __all__ = [
     "RunCancelled",
     "RunFailed",
     "RunNotFound",
+    "RunStatus",
     "Schedule",
+    "ScheduleRow",
     "SchemaNotInstalled",
     "Step",
+    "StepDescription",
+    "StepOutputs",
+    "StepStatus",
     "Task",
     "TaskNotFound",
     "UnknownDependency",

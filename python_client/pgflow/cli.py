@@ -58,7 +58,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -78,6 +78,7 @@ from .client import (
 from .errors import first_line
 from .flow import Flow
 from .migrate import installed_version, migrate, shipped_version
+from .types import FlowVersionRow
 from .worker import Worker
 
 
@@ -247,7 +248,7 @@ def bar(done: int, total: int, width: int = 20) -> str:
     return "#" * filled + "." * (width - filled)
 
 
-def run_progress(status: dict[str, Any]) -> float:
+def run_progress(status: Mapping[str, Any]) -> float:
     """A run's progress in percent (one decimal) that moves with its tasks: each step counts for one, a
     completed or skipped step fully, any other step for the fraction of its tasks completed. 100.0 for a
     completed run. (The engine's ``percentage`` counts finished steps only.)"""
@@ -265,7 +266,7 @@ def run_progress(status: dict[str, Any]) -> float:
     return round(100.0 * done / len(steps), 1)
 
 
-def render_status(status: dict[str, Any]) -> str:
+def render_status(status: Mapping[str, Any]) -> str:
     """A run's status as text: a header with the run's priority (when not 0) and progress (moving with its
     tasks), then one line per step with a progress bar."""
     percent = run_progress(status)
@@ -578,7 +579,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 0
         tty = sys.stdout.isatty()
         previous_lines = 0
-        status: dict[str, Any] = {}
+        status: Mapping[str, Any] = {}
         for status in client.watch(run_id, interval=args.interval):
             text = render_status(status)
             if tty and previous_lines:
@@ -654,8 +655,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         if args.run:
             status = client.get_run_status(parse_run_id(args.run))
             described = client.describe_flow(status["flow_slug"], status["flow_version"])
-            conditions = {s["step_slug"]: s for s in described["steps"]}
-            steps = [
+            conditions: dict[str, Mapping[str, Any]] = {s["step_slug"]: s for s in described["steps"]}
+            steps: Sequence[Mapping[str, Any]] = [
                 {
                     "step_slug": s["step_slug"],
                     "step_type": s["step_type"],
@@ -727,7 +728,7 @@ def cmd_set_version(args: argparse.Namespace) -> int:
     checked(_arguments.integer, "VERSION", args.version, minimum=1)
     with Client(args.database_url) as client:
         try:
-            versions: list[dict[str, Any]] | None = client.list_flow_versions(args.flow)
+            versions: list[FlowVersionRow] | None = client.list_flow_versions(args.flow)
         except errors.PermissionDenied:
             versions = None  # only the owner may set the version: let set_current_version say so
         before = [v["version"] for v in versions or [] if v["is_current"]]

@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from . import _redact
+from .types import RunStatus
 
 
 class PgflowError(Exception):
@@ -75,7 +76,7 @@ class InvalidState(PgflowError):
 class RunFailed(PgflowError):
     """A run ended with status failed; ``error`` is the engine's message, naming the step."""
 
-    def __init__(self, run_id: Any, error: str | None, status: dict[str, Any] | None = None) -> None:
+    def __init__(self, run_id: Any, error: str | None, status: RunStatus | None = None) -> None:
         super().__init__(f"run {run_id} failed: {error}")
         self.run_id = run_id
         self.error = error
@@ -85,7 +86,7 @@ class RunFailed(PgflowError):
 class RunCancelled(PgflowError):
     """A run ended with status cancelled; ``reason`` is what cancel_run was given."""
 
-    def __init__(self, run_id: Any, reason: str | None, status: dict[str, Any] | None = None) -> None:
+    def __init__(self, run_id: Any, reason: str | None, status: RunStatus | None = None) -> None:
         super().__init__(f"run {run_id} was cancelled" + (f": {reason}" if reason else ""))
         self.run_id = run_id
         self.reason = reason

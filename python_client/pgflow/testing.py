@@ -38,6 +38,7 @@ from .client import Client, Run
 from .errors import InvalidInput
 from .flow import Flow
 from .migrate import migrate
+from .types import RunStatus
 from .worker import Worker
 
 __all__ = ["FlowTester", "database"]
@@ -190,7 +191,7 @@ class FlowTester:
         """Start a run and wait for it: its output (``RunFailed`` with the engine's error when it fails)."""
         return self.wait(self.start(input, flow=flow), timeout=timeout)
 
-    def status(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+    def status(self, run: Run | uuid.UUID | str) -> RunStatus:
         """``pgflow.get_run_status``: the run and each step's status, tasks and errors."""
         return self.client.get_run_status(run)
 
