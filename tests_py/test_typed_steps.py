@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 import pgflow
 from pgflow import graph
-from pgflow.typed import handler_types
+from pgflow.typed import StepValidationError, handler_types
 
 from ._client_helpers import running_worker
 
@@ -222,3 +222,17 @@ def test_running_worker_helper_serves_typed_flow(database_url: str, flow_slug: s
     with running_worker(database_url, flow), pgflow.Client(database_url) as client:
         run = client.start_run(flow, {"order_id": 1, "items": ["a", "b", "c"]})
         assert client.wait(run, timeout=60) == {"summary": {"text": "1:3"}}
+
+
+class Opaque(BaseModel):
+    value: Any
+
+
+def test_an_output_pydantic_cannot_dump_is_a_step_validation_error() -> None:
+    def opaque(value: dict[str, Any]) -> Opaque:
+        return Opaque(value=value)
+
+    types = handler_types(opaque)
+    assert types is not None
+    with pytest.raises(StepValidationError, match=r"output of f\.s could not be dumped as Opaque"):
+        types.dump_output("f", "s", Opaque(value=object()))
