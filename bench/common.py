@@ -72,8 +72,15 @@ def median(values: Sequence[float]) -> float:
 # ----------------------------------------------------------------------------------------------------
 # pgflow worker processes
 # ----------------------------------------------------------------------------------------------------
-def _engine_worker_main(conninfo: str, flow_names: list[str], concurrency: int, worker_id: str, listen: bool,
-                        poll_interval: float, record_path: str | None) -> None:
+def _engine_worker_main(
+    conninfo: str,
+    flow_names: list[str],
+    concurrency: int,
+    worker_id: str,
+    listen: bool,
+    poll_interval: float,
+    record_path: str | None,
+) -> None:
     from bench import flows  # noqa: PLC0415 - imported in the child process
 
     reports: list[tuple[str, str, float]] = []
@@ -100,8 +107,17 @@ def _engine_worker_main(conninfo: str, flow_names: list[str], concurrency: int, 
 class EngineWorkers:
     """``count`` pgflow worker processes, each ``pgflow.Worker(concurrency=...)``; stopped with SIGTERM."""
 
-    def __init__(self, conninfo: str, flow_names: list[str], count: int, *, concurrency: int = 10,
-                 listen: bool = True, poll_interval: float = 1.0, record_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        flow_names: list[str],
+        count: int,
+        *,
+        concurrency: int = 10,
+        listen: bool = True,
+        poll_interval: float = 1.0,
+        record_dir: Path | None = None,
+    ) -> None:
         self.conninfo = conninfo
         self.ids = [f"bench-{os.getpid()}-{i}-{time.monotonic_ns() % 100000}" for i in range(count)]
         self.record_paths = [str(record_dir / f"{wid}.json") if record_dir else None for wid in self.ids]
@@ -119,6 +135,7 @@ class EngineWorkers:
             proc.start()
         # never prepared: the conninfo may go through a pooler in transaction mode (bench/pooler.py)
         with psycopg.connect(self.conninfo, autocommit=True, prepare_threshold=None) as conn:
+
             def registered() -> bool:
                 for proc in self.procs:
                     if proc.exitcode is not None:
@@ -225,7 +242,7 @@ def _processes() -> dict[int, tuple[int, float, float]]:
             text = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = text[text.rindex(")") + 2:].split()  # fields from the 3rd (state) on; the name may hold spaces
+        fields = text[text.rindex(")") + 2 :].split()  # fields from the 3rd (state) on; the name may hold spaces
         ppid, utime, stime, cutime, cstime = (int(fields[i]) for i in (1, 11, 12, 13, 14))
         out[int(entry)] = (ppid, (utime + stime) / CLOCK_TICKS, (cutime + cstime) / CLOCK_TICKS)
     return out
@@ -272,7 +289,7 @@ def postmaster_pid(conn: psycopg.Connection[Any]) -> int | None:
         text = Path(f"/proc/{row[0]}/stat").read_text() if row else ""
     except OSError:
         return None
-    return int(text[text.rindex(")") + 2:].split()[1]) if text else None
+    return int(text[text.rindex(")") + 2 :].split()[1]) if text else None
 
 
 class Usage:
@@ -300,8 +317,9 @@ class Usage:
 
     def stop(self, tasks: int) -> dict[str, Any]:
         """The figures, totals and per task (CPU in ms per task, WAL in bytes per task)."""
-        row = self.conn.execute("select pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint",
-                                (self.lsn0,)).fetchone()
+        row = self.conn.execute(
+            "select pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn)::bigint", (self.lsn0,)
+        ).fetchone()
         wal = int(row[0]) if row else 0
         py = tree_cpu(self.client_pids) - self.py0
         pg = tree_cpu([self.server_pid]) - self.pg0 if self.server_pid and self.pg0 is not None else None

@@ -99,9 +99,8 @@ def main() -> int:
             "runs_flow_and_status": "/runs?flow=bill&status=failed",
             "runs_time_range": "/runs?since=2024-01-05T00:00&until=2024-01-06T00:00",
             "runs_deep_page": "/runs?" + __import__("urllib.parse").parse.urlencode({"before": cursor}),
-            "runs_deep_page_of_a_flow": "/runs?" + __import__("urllib.parse").parse.urlencode(
-                {"flow": "crawl", "before": cursor}
-            ),
+            "runs_deep_page_of_a_flow": "/runs?"
+            + __import__("urllib.parse").parse.urlencode({"flow": "crawl", "before": cursor}),
             "run_page": f"/runs/{facts['run_id']}",
             "run_live_json": f"/api/runs/{facts['run_id']}",
         }

@@ -37,7 +37,9 @@ where id in (
 )
 returning id, payload
 """
-DONE_BATCH = "update bench_floor_queue set status = 'done', result = '1', done_at = clock_timestamp() where id = any(%s)"
+DONE_BATCH = (
+    "update bench_floor_queue set status = 'done', result = '1', done_at = clock_timestamp() where id = any(%s)"
+)
 DONE_ONE = "update bench_floor_queue set status = 'done', result = '1', done_at = clock_timestamp() where id = %s"
 
 
@@ -65,13 +67,23 @@ def _floor_worker_main(conninfo: str, batch: int, batched: bool, async_commit: b
                     conn.execute(DONE_ONE, (job_id,))
 
 
-def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batched: bool = True,
-              async_commit: bool = False, timeout: float = 300) -> dict[str, Any]:
+def run_floor(
+    conninfo: str,
+    jobs: int,
+    workers: int,
+    *,
+    batch: int = 10,
+    batched: bool = True,
+    async_commit: bool = False,
+    timeout: float = 300,
+) -> dict[str, Any]:
     """Enqueue ``jobs`` jobs, release ``workers`` processes at once, and time until the last is done."""
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(SCHEMA)
-        procs = [SPAWN.Process(target=_floor_worker_main, args=(conninfo, batch, batched, async_commit), daemon=True)
-                 for _ in range(workers)]
+        procs = [
+            SPAWN.Process(target=_floor_worker_main, args=(conninfo, batch, batched, async_commit), daemon=True)
+            for _ in range(workers)
+        ]
         for proc in procs:
             proc.start()
         try:
@@ -99,5 +111,13 @@ def run_floor(conninfo: str, jobs: int, workers: int, *, batch: int = 10, batche
                 if proc.is_alive():
                     proc.kill()
         conn.execute("drop table bench_floor_queue")
-    return {"jobs": jobs, "workers": workers, "batch": batch, "batched_done": batched, "seconds": seconds,
-            "tasks_per_s": jobs / seconds, "async_commit": async_commit, "usage": used}
+    return {
+        "jobs": jobs,
+        "workers": workers,
+        "batch": batch,
+        "batched_done": batched,
+        "seconds": seconds,
+        "tasks_per_s": jobs / seconds,
+        "async_commit": async_commit,
+        "usage": used,
+    }

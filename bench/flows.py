@@ -7,6 +7,7 @@ from typing import Any
 
 import pgflow
 
+
 # Scenario 2 and 5: the 5-step diamond (fetch -> sentiment, topics -> merge -> save).
 def _diamond(slug: str, **fetch_options: Any) -> pgflow.Flow:
     flow = pgflow.Flow(slug, timeout=60)

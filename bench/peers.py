@@ -139,9 +139,7 @@ def _create_database(admin_conninfo: str, library: str, workload: str) -> str:
 
 def _drop_database(admin_conninfo: str, name: str) -> None:
     with _admin_connect(admin_conninfo) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def _db_conninfo(admin_conninfo: str, dbname: str) -> str:
@@ -224,10 +222,7 @@ def _pgqueuer_tables() -> tuple[str, str]:
 def _pending_query(library: str) -> sql.Composable:
     """True while any job is still queued or running (cheap, index-friendly)."""
     if library == "procrastinate":
-        return sql.SQL(
-            "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs "
-            "WHERE status IN ('todo', 'doing'))"
-        )
+        return sql.SQL("SELECT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE status IN ('todo', 'doing'))")
     queue_table, _ = _pgqueuer_tables()
     return sql.SQL("SELECT EXISTS (SELECT 1 FROM {})").format(sql.Identifier(queue_table))
 
@@ -236,14 +231,13 @@ def _last_completion(library: str, conn: psycopg.Connection) -> float:
     """Server timestamp (epoch s) of the last successful completion the library recorded."""
     if library == "procrastinate":
         query: sql.Composable = sql.SQL(
-            "SELECT extract(epoch FROM max(at))::float8 FROM procrastinate_events "
-            "WHERE type = 'succeeded'"
+            "SELECT extract(epoch FROM max(at))::float8 FROM procrastinate_events WHERE type = 'succeeded'"
         )
     else:
         _, log_table = _pgqueuer_tables()
-        query = sql.SQL(
-            "SELECT extract(epoch FROM max(created))::float8 FROM {} WHERE status = 'successful'"
-        ).format(sql.Identifier(log_table))
+        query = sql.SQL("SELECT extract(epoch FROM max(created))::float8 FROM {} WHERE status = 'successful'").format(
+            sql.Identifier(log_table)
+        )
     row = conn.execute(query).fetchone()
     if row is None or row[0] is None:
         raise PeerBenchError(f"{library}: no completed job recorded")
@@ -258,9 +252,7 @@ def _db_now(conn: psycopg.Connection) -> float:
 
 def _outcome_counts(library: str, conn: psycopg.Connection) -> dict[tuple[str, str], int]:
     if library == "procrastinate":
-        rows = conn.execute(
-            "SELECT task_name, status::text, count(*) FROM procrastinate_jobs GROUP BY 1, 2"
-        ).fetchall()
+        rows = conn.execute("SELECT task_name, status::text, count(*) FROM procrastinate_jobs GROUP BY 1, 2").fetchall()
     else:
         _, log_table = _pgqueuer_tables()
         rows = conn.execute(
@@ -278,8 +270,7 @@ def _verify(library: str, conn: psycopg.Connection, expected: dict[str, int]) ->
     want = {(task, ok_status): count for task, count in expected.items()}
     if counts != want:
         raise PeerBenchError(
-            f"{library}: unexpected job outcomes {sorted(counts.items())}, "
-            f"expected {sorted(want.items())}"
+            f"{library}: unexpected job outcomes {sorted(counts.items())}, expected {sorted(want.items())}"
         )
 
 
@@ -320,7 +311,7 @@ class _Workers:
     def start(self) -> None:
         arg = json.dumps(self.cfg)
         for _ in range(self.count):
-            log = tempfile.TemporaryFile()
+            log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as its process, closed in stop()
             self.logs.append(log)
             self.procs.append(
                 subprocess.Popen(
@@ -346,28 +337,21 @@ class _Workers:
         for i, proc in enumerate(self.procs):
             code = proc.poll()
             if code is not None:
-                raise PeerBenchError(
-                    f"worker {i} exited early with code {code}:\n{self.stderr_tail()}"
-                )
+                raise PeerBenchError(f"worker {i} exited early with code {code}:\n{self.stderr_tail()}")
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         waiting = {proc.stdout.fileno(): proc for proc in self.procs}  # type: ignore[union-attr]
-        buffers = {fd: b"" for fd in waiting}
+        buffers = dict.fromkeys(waiting, b"")
         while waiting:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise PeerBenchError(
-                    f"{len(waiting)} worker(s) not ready after {timeout:.0f}s:\n"
-                    f"{self.stderr_tail()}"
-                )
+                raise PeerBenchError(f"{len(waiting)} worker(s) not ready after {timeout:.0f}s:\n{self.stderr_tail()}")
             readable, _, _ = select.select(list(waiting), [], [], min(left, 0.5))
             for fd in readable:
                 chunk = os.read(fd, 4096)
                 if not chunk:
-                    raise PeerBenchError(
-                        f"a worker closed its stdout before being ready:\n{self.stderr_tail()}"
-                    )
+                    raise PeerBenchError(f"a worker closed its stdout before being ready:\n{self.stderr_tail()}")
                 buffers[fd] += chunk
                 if b"READY\n" in buffers[fd]:
                     del waiting[fd]
@@ -476,14 +460,10 @@ def run_peer(
         conninfo = _db_conninfo(admin_conninfo, dbname)
         with psycopg.connect(conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S) as conn:
             if workload == "wide":
-                conn.execute(
-                    "CREATE TABLE bench_counter (id int PRIMARY KEY, remaining int NOT NULL)"
-                )
+                conn.execute("CREATE TABLE bench_counter (id int PRIMARY KEY, remaining int NOT NULL)")
                 conn.execute("INSERT INTO bench_counter VALUES (1, %s)", (n,))
             setup = _setup_procrastinate if library == "procrastinate" else _setup_pgqueuer
-            enqueue_seconds = asyncio.run(
-                asyncio.wait_for(setup(conninfo, workload, chains, n), SETUP_TIMEOUT_S)
-            )
+            enqueue_seconds = asyncio.run(asyncio.wait_for(setup(conninfo, workload, chains, n), SETUP_TIMEOUT_S))
             conn.execute("VACUUM ANALYZE")
             pending = _pending_query(library)
 
@@ -517,8 +497,7 @@ def run_peer(
         "idle worker processes are released (first jobs already bulk-enqueued, tables "
         "VACUUM ANALYZEd) to the timestamp of the last successful completion the "
         "library recorded ("
-        + ("procrastinate_events 'succeeded'" if library == "procrastinate"
-           else "pgqueuer_log 'successful'")
+        + ("procrastinate_events 'succeeded'" if library == "procrastinate" else "pgqueuer_log 'successful'")
         + "); includes each worker's own start-up inside its run call (worker "
         "registration, LISTEN) but not process start, imports, connecting or the "
         "initial bulk enqueue (reported apart as enqueue_seconds)"
@@ -543,15 +522,13 @@ def main() -> int:
     for library in LIBRARIES:
         for workload in WORKLOADS:
             if not available(library):
-                print(json.dumps({"library": library, "workload": workload,
-                                  "skipped": "not installed"}))
+                print(json.dumps({"library": library, "workload": workload, "skipped": "not installed"}))
                 continue
             try:
                 result = run_peer(library, workload, admin, workers=4)
             except Exception as exc:  # report and go on with the other runs
                 status = 1
-                print(json.dumps({"library": library, "workload": workload,
-                                  "error": f"{type(exc).__name__}: {exc}"}))
+                print(json.dumps({"library": library, "workload": workload, "error": f"{type(exc).__name__}: {exc}"}))
                 continue
             print(json.dumps(result), flush=True)
     return status

@@ -9,6 +9,7 @@ the first handler (idle workers), and from a step's committed completion to its 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -20,12 +21,12 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench import flows  # noqa: E402
-from bench.common import EngineWorkers, database, fresh_database, log, percentile, record  # noqa: E402
-from bench.scenarios import RunWaiter, _define  # noqa: E402
-from tests_py._pgbouncer import PgBouncer  # noqa: E402
+from bench import flows
+from bench.common import EngineWorkers, database, fresh_database, log, percentile, record
+from bench.scenarios import RunWaiter, _define
+from tests_py._pgbouncer import PgBouncer
 
 
 def measure(url: str, direct: str, *, runs: int, poll_interval: float, listen_url: str | None) -> dict[str, Any]:
@@ -57,14 +58,18 @@ def measure(url: str, direct: str, *, runs: int, poll_interval: float, listen_ur
     slugs = [step.slug for step in flows.chain.steps]
     handoffs = [
         (starts[(run, step)] - reports[(run, prev)]) * 1000
-        for run in started for prev, step in zip(slugs, slugs[1:])
+        for run in started
+        for prev, step in itertools.pairwise(slugs)
         if (run, prev) in reports and (run, step) in starts
     ]
     first = [(starts[(run, slugs[0])] - t) * 1000 for run, t in started.items()]
     return {
-        "handoffs": len(handoffs), "handoff_p50_ms": round(percentile(handoffs, 50), 1),
-        "handoff_p95_ms": round(percentile(handoffs, 95), 1), "handoff_max_ms": round(max(handoffs), 1),
-        "start_p50_ms": round(percentile(first, 50), 1), "start_max_ms": round(max(first), 1),
+        "handoffs": len(handoffs),
+        "handoff_p50_ms": round(percentile(handoffs, 50), 1),
+        "handoff_p95_ms": round(percentile(handoffs, 95), 1),
+        "handoff_max_ms": round(max(handoffs), 1),
+        "start_p50_ms": round(percentile(first, 50), 1),
+        "start_max_ms": round(max(first), 1),
     }
 
 

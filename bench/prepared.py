@@ -17,9 +17,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import psycopg  # noqa: E402
+import psycopg
 
-from bench.common import database, fresh_database, log, median, record  # noqa: E402
+from bench.common import database, fresh_database, log, median, record
 
 POLL = (
     "select t.run_id, t.step_slug, t.task_index, t.attempt, t.input::text, t.deadline "
@@ -48,8 +48,10 @@ def one_round(url: str, slug: str, tasks: int, prepare_threshold: int | None) ->
             done += 1
         elapsed = time.perf_counter() - started
         prepared = conn.execute("select count(*) from pg_prepared_statements").fetchone()
-    log(f"prepare_threshold={prepare_threshold}: {elapsed / tasks * 1e6:.0f} µs per task "
-        f"({prepared[0] if prepared else '?'} statement(s) prepared on the server)")
+    log(
+        f"prepare_threshold={prepare_threshold}: {elapsed / tasks * 1e6:.0f} µs per task "
+        f"({prepared[0] if prepared else '?'} statement(s) prepared on the server)"
+    )
     return elapsed / tasks
 
 

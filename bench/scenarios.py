@@ -6,6 +6,7 @@ the call that starts it) to the last completion recorded by the engine.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -81,8 +82,17 @@ def floor(admin: str, jobs: int, workers: int, *, batched: bool = True, async_co
 # ----------------------------------------------------------------------------------------------------
 # 2. DAG throughput (and 5. with history, 11. with flow control)
 # ----------------------------------------------------------------------------------------------------
-def dag_throughput(admin: str, runs: int, workers: int, *, flow: str = "diamond", tenants: int = 0,
-                   priorities: int = 0, schedules: int = 0, timeout: float = 600) -> dict[str, Any]:
+def dag_throughput(
+    admin: str,
+    runs: int,
+    workers: int,
+    *,
+    flow: str = "diamond",
+    tenants: int = 0,
+    priorities: int = 0,
+    schedules: int = 0,
+    timeout: float = 600,
+) -> dict[str, Any]:
     """Scenario 2 in a fresh database; with ``schedules``, that many cron schedules of the flow are defined first
     (scenario 12): all but one daily at 03:00 (not due while it runs), one every minute (due once a minute, so
     that the polls also start scheduled runs while they claim)."""
@@ -114,18 +124,28 @@ def _start_runs_sql(slug: str, tenants: int, priorities: int) -> str:
     {"tenant": "t<i mod tenants>"}; with ``priorities``, its priority is i mod priorities (0 = the lowest)."""
     run_input = f"jsonb_build_object('tenant', 't' || mod(i, {tenants}))" if tenants else "'{}'::jsonb"
     priority = f", priority => mod(i, {priorities})" if priorities else ""
-    return (f"select (pgflow.start_run('{slug}', {run_input}{priority})).run_id "
-            "from generate_series(1, %s) as i")
+    return f"select (pgflow.start_run('{slug}', {run_input}{priority})).run_id from generate_series(1, %s) as i"
 
 
-def dag_in(url: str, runs: int, workers: int, *, flow: str = "diamond", tenants: int = 0, priorities: int = 0,
-           timeout: float = 600) -> dict[str, Any]:
+def dag_in(
+    url: str,
+    runs: int,
+    workers: int,
+    *,
+    flow: str = "diamond",
+    tenants: int = 0,
+    priorities: int = 0,
+    timeout: float = 600,
+) -> dict[str, Any]:
     """Scenario 2 in a database where the flow is defined (and may hold any history). pgflow's workers
     always commit durably."""
     definition = flows.FLOWS[flow]
     tasks = runs * len(definition.steps)
-    with EngineWorkers(url, [flow], workers) as pool, RunWaiter(url) as waiter, \
-            psycopg.connect(url, autocommit=True) as conn:
+    with (
+        EngineWorkers(url, [flow], workers) as pool,
+        RunWaiter(url) as waiter,
+        psycopg.connect(url, autocommit=True) as conn,
+    ):
         usage = Usage(conn, pool.pids).start()
         with conn.transaction():
             run_ids = [row[0] for row in conn.execute(_start_runs_sql(definition.slug, tenants, priorities), (runs,))]
@@ -138,10 +158,18 @@ def dag_in(url: str, runs: int, workers: int, *, flow: str = "diamond", tenants:
         ).fetchone()
     seconds = end - start
     return {
-        "flow": definition.slug, "runs": runs, "tasks": tasks, "workers": workers, "concurrency": 10,
-        "seconds": seconds, "tasks_per_s": tasks / seconds, "runs_per_s": runs / seconds,
-        "tenants": tenants, "priorities": priorities,
-        "finished_tasks_before": history[0] if history else None, "usage": used,
+        "flow": definition.slug,
+        "runs": runs,
+        "tasks": tasks,
+        "workers": workers,
+        "concurrency": 10,
+        "seconds": seconds,
+        "tasks_per_s": tasks / seconds,
+        "runs_per_s": runs / seconds,
+        "tenants": tenants,
+        "priorities": priorities,
+        "finished_tasks_before": history[0] if history else None,
+        "usage": used,
     }
 
 
@@ -160,15 +188,22 @@ def history_pairs(admin: str, runs: int, workers: int, levels: list[int], repeat
             for i in range(repeat):
                 empties.append(dag_throughput(admin, runs, workers))
                 fulls.append(dag_in(url, runs, workers))
-                log(f"history {level:,} #{i + 1}: empty {empties[-1]['tasks_per_s']:,.0f} tasks/s, "
-                    f"full {fulls[-1]['tasks_per_s']:,.0f} tasks/s")
-            out.append({
-                "history_tasks": level, "fill_seconds": fill_seconds, "empty": empties, "full": fulls,
-                "empty_tasks_per_s": median([r["tasks_per_s"] for r in empties]),
-                "full_tasks_per_s": median([r["tasks_per_s"] for r in fulls]),
-                "ratio": median([f["tasks_per_s"] / e["tasks_per_s"] for e, f in zip(empties, fulls)]),
-                "database_bytes": _database_bytes(url),
-            })
+                log(
+                    f"history {level:,} #{i + 1}: empty {empties[-1]['tasks_per_s']:,.0f} tasks/s, "
+                    f"full {fulls[-1]['tasks_per_s']:,.0f} tasks/s"
+                )
+            out.append(
+                {
+                    "history_tasks": level,
+                    "fill_seconds": fill_seconds,
+                    "empty": empties,
+                    "full": fulls,
+                    "empty_tasks_per_s": median([r["tasks_per_s"] for r in empties]),
+                    "full_tasks_per_s": median([r["tasks_per_s"] for r in fulls]),
+                    "ratio": median([f["tasks_per_s"] / e["tasks_per_s"] for e, f in zip(empties, fulls)]),
+                    "database_bytes": _database_bytes(url),
+                }
+            )
     return {"levels": out}
 
 
@@ -277,8 +312,11 @@ def fill_history(url: str, tasks: int) -> float:
 def wide_map(admin: str, elements: int, workers: int, *, timeout: float = 600) -> dict[str, Any]:
     with fresh_database(admin) as url:
         _define(url, "wide")
-        with EngineWorkers(url, ["wide"], workers) as pool, RunWaiter(url) as waiter, \
-                psycopg.connect(url, autocommit=True) as conn:
+        with (
+            EngineWorkers(url, ["wide"], workers) as pool,
+            RunWaiter(url) as waiter,
+            psycopg.connect(url, autocommit=True) as conn,
+        ):
             usage = Usage(conn, pool.pids).start()
             start = db_now(conn)
             run = conn.execute(
@@ -293,9 +331,15 @@ def wide_map(admin: str, elements: int, workers: int, *, timeout: float = 600) -
             assert output is not None and output[0] == {"reduce": elements}, output
         seconds = end - start
         return {
-            "elements": elements, "tasks": elements + 1, "workers": workers, "seconds": seconds,
-            "start_run_seconds": fanned_out - start, "tasks_per_s": (elements + 1) / seconds, "usage": used,
-            "worker_peak_rss_mib": rss, "worker_peak_rss_max_mib": max(rss) if rss else None,
+            "elements": elements,
+            "tasks": elements + 1,
+            "workers": workers,
+            "seconds": seconds,
+            "start_run_seconds": fanned_out - start,
+            "tasks_per_s": (elements + 1) / seconds,
+            "usage": used,
+            "worker_peak_rss_mib": rss,
+            "worker_peak_rss_max_mib": max(rss) if rss else None,
             "worker_peak_rss_sum_mib": round(sum(rss), 1),
         }
 
@@ -303,13 +347,13 @@ def wide_map(admin: str, elements: int, workers: int, *, timeout: float = 600) -
 # ----------------------------------------------------------------------------------------------------
 # 4. Hand-off latency
 # ----------------------------------------------------------------------------------------------------
-def handoff_latency(admin: str, *, listen: bool, runs: int, workers: int = 2,
-                    poll_interval: float = 1.0) -> dict[str, Any]:
+def handoff_latency(
+    admin: str, *, listen: bool, runs: int, workers: int = 2, poll_interval: float = 1.0
+) -> dict[str, Any]:
     """Time from a step's committed completion to the start of its dependent's handler, along a 50-step chain."""
     with fresh_database(admin) as url, tempfile.TemporaryDirectory() as tmp:
         _define(url, "chain")
-        pool = EngineWorkers(url, ["chain"], workers, listen=listen, poll_interval=poll_interval,
-                             record_dir=Path(tmp))
+        pool = EngineWorkers(url, ["chain"], workers, listen=listen, poll_interval=poll_interval, record_dir=Path(tmp))
         started: dict[str, float] = {}
         with pool, RunWaiter(url) as waiter, psycopg.connect(url, autocommit=True) as conn:
             for _ in range(runs):  # one run at a time: the latency of a hand-off, not of a queue
@@ -326,7 +370,7 @@ def handoff_latency(admin: str, *, listen: bool, runs: int, workers: int = 2,
         slugs = [step.slug for step in flows.chain.steps]
         samples = []
         for run in {run for run, _ in starts}:
-            for prev, step in zip(slugs, slugs[1:]):
+            for prev, step in itertools.pairwise(slugs):
                 if (run, prev) in reports and (run, step) in starts:
                     samples.append((starts[(run, step)] - reports[(run, prev)]) * 1000)
         if len(samples) != runs * (len(slugs) - 1):
@@ -334,10 +378,17 @@ def handoff_latency(admin: str, *, listen: bool, runs: int, workers: int = 2,
         # from start_run's commit to the first step's handler, on idle workers
         first = [(starts[(run, slugs[0])] - t) * 1000 for run, t in started.items()]
         return {
-            "listen": listen, "poll_interval": poll_interval, "workers": workers, "runs": runs,
-            "samples": len(samples), "p50_ms": percentile(samples, 50), "p95_ms": percentile(samples, 95),
-            "p99_ms": percentile(samples, 99), "max_ms": max(samples),
-            "start_p50_ms": percentile(first, 50), "start_max_ms": max(first),
+            "listen": listen,
+            "poll_interval": poll_interval,
+            "workers": workers,
+            "runs": runs,
+            "samples": len(samples),
+            "p50_ms": percentile(samples, 50),
+            "p95_ms": percentile(samples, 95),
+            "p99_ms": percentile(samples, 99),
+            "max_ms": max(samples),
+            "start_p50_ms": percentile(first, 50),
+            "start_max_ms": max(first),
         }
 
 
@@ -389,9 +440,13 @@ def definition(admin: str, *, steps: int = 1000, cycle_steps: int = 10000, repea
                 raise RuntimeError("the cycle was not detected")
             cycle_s.append(time.perf_counter() - t)
     return {
-        "steps": steps, "define_seconds": median(define_s), "cycle_steps": cycle_steps,
-        "cycle_detection_seconds": median(cycle_s), "define_acyclic_big_seconds": median(acyclic_big_s),
-        "cycle_message": message[:200], "repeat": repeat,
+        "steps": steps,
+        "define_seconds": median(define_s),
+        "cycle_steps": cycle_steps,
+        "cycle_detection_seconds": median(cycle_s),
+        "define_acyclic_big_seconds": median(acyclic_big_s),
+        "cycle_message": message[:200],
+        "repeat": repeat,
     }
 
 
@@ -425,33 +480,45 @@ def _sql_client_main(conninfo: str, worker_id: str, flow_slugs: list[str], batch
                 time.sleep(0.001)
                 continue
             if batched:
-                conn.execute(SQL_COMPLETE_BATCH, ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                                                  ["1"] * len(rows), [r[3] for r in rows]))
+                conn.execute(
+                    SQL_COMPLETE_BATCH,
+                    (
+                        [r[0] for r in rows],
+                        [r[1] for r in rows],
+                        [r[2] for r in rows],
+                        ["1"] * len(rows),
+                        [r[3] for r in rows],
+                    ),
+                )
             else:
                 for run_id, step_slug, task_index, attempt in rows:
                     conn.execute(SQL_COMPLETE_ONE, (run_id, step_slug, task_index, attempt))
 
 
-def sql_level(admin: str, runs: int, connections: int, *, batched: bool, batch: int = 10,
-              timeout: float = 600) -> dict[str, Any]:
+def sql_level(
+    admin: str, runs: int, connections: int, *, batched: bool, batch: int = 10, timeout: float = 600
+) -> dict[str, Any]:
     """Scenario 2's work (``runs`` diamonds, started in one transaction) done by ``connections`` client
     processes speaking SQL to the engine (see ``_sql_client_main``); timed like scenario 2."""
     with fresh_database(admin) as url:
         _define(url, "diamond")
         slug = flows.diamond.slug
         ids = [f"bench-sql-{i}-{time.monotonic_ns() % 100000}" for i in range(connections)]
-        procs = [SPAWN.Process(target=_sql_client_main, args=(url, wid, [slug], batch, batched), daemon=True)
-                 for wid in ids]
+        procs = [
+            SPAWN.Process(target=_sql_client_main, args=(url, wid, [slug], batch, batched), daemon=True) for wid in ids
+        ]
         for proc in procs:
             proc.start()
         try:
             with RunWaiter(url) as waiter, psycopg.connect(url, autocommit=True) as conn:
+
                 def registered() -> bool:
                     for proc in procs:
                         if proc.exitcode is not None:
                             raise RuntimeError(f"a client process exited early with status {proc.exitcode}")
-                    row = conn.execute("select count(*) from pgflow.workers where worker_id = any(%s)",
-                                       (ids,)).fetchone()
+                    row = conn.execute(
+                        "select count(*) from pgflow.workers where worker_id = any(%s)", (ids,)
+                    ).fetchone()
                     return bool(row and row[0] == len(ids))
 
                 wait_until(registered, 60, "the SQL clients to start")
@@ -473,8 +540,14 @@ def sql_level(admin: str, runs: int, connections: int, *, batched: bool, batch: 
                     proc.kill()
     seconds = end - start
     return {
-        "runs": runs, "tasks": tasks, "connections": connections, "batch": batch, "batched": batched,
-        "seconds": seconds, "tasks_per_s": tasks / seconds, "usage": used,
+        "runs": runs,
+        "tasks": tasks,
+        "connections": connections,
+        "batch": batch,
+        "batched": batched,
+        "seconds": seconds,
+        "tasks_per_s": tasks / seconds,
+        "usage": used,
     }
 
 

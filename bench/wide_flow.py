@@ -46,8 +46,13 @@ def _report(conn: psycopg.Connection[Any], tasks: list[tuple[Any, ...]]) -> None
     else:
         conn.execute(
             "select pgflow.complete_tasks(%s, %s, %s, %s, %s)",
-            ([t[0] for t in tasks], [t[1] for t in tasks], [t[2] for t in tasks], [Jsonb(t[2]) for t in tasks],
-             [t[3] for t in tasks]),
+            (
+                [t[0] for t in tasks],
+                [t[1] for t in tasks],
+                [t[2] for t in tasks],
+                [Jsonb(t[2]) for t in tasks],
+                [t[3] for t in tasks],
+            ),
         )
 
 
@@ -113,10 +118,12 @@ def completion_once(admin: str, roots: int, batch: int) -> dict[str, Any]:
         assert status is not None and status[0] == "completed", status
         quarter_seconds = [b - a for a, b in zip([started, *quarters], quarters)]
         return {
-            "seconds": roots_done - started, "quarter_seconds": quarter_seconds,
+            "seconds": roots_done - started,
+            "quarter_seconds": quarter_seconds,
             "last_over_first_quarter": quarter_seconds[-1] / quarter_seconds[0],
             "join_claim_seconds": claimed - roots_done,
-            "join_complete_seconds": finished - claimed, "analyzed_tables": _analyzed(conn),
+            "join_complete_seconds": finished - claimed,
+            "analyzed_tables": _analyzed(conn),
         }
 
 
@@ -149,6 +156,7 @@ def wide_flow(admin: str, start_sizes: list[int], completion_sizes: list[int], r
         out[label]["analyzed_tables"] = sorted({t for rs in runs.values() for r in rs for t in r["analyzed_tables"]})
     out["analyzed_tables"] = sorted(
         {t for rs in starts.values() for r in rs for t in r["analyzed_tables"]}
-        | set(out["one_per_transaction"]["analyzed_tables"]) | set(out["batches_of_10"]["analyzed_tables"])
+        | set(out["one_per_transaction"]["analyzed_tables"])
+        | set(out["batches_of_10"]["analyzed_tables"])
     )
     return out

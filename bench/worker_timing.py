@@ -92,8 +92,11 @@ FLOWS = [spin_flow, spin_long, quick_flow, see_flow]
 def _summary(samples: list[float]) -> dict[str, Any]:
     from bench.common import median  # noqa: PLC0415
 
-    return {"median_s": round(median(samples), 3), "max_s": round(max(samples), 3),
-            "samples_s": [round(s, 3) for s in samples]}
+    return {
+        "median_s": round(median(samples), 3),
+        "max_s": round(max(samples), 3),
+        "samples_s": [round(s, 3) for s in samples],
+    }
 
 
 def _wait(predicate: Any, timeout: float, what: str) -> Any:
@@ -118,18 +121,32 @@ def _worker(url: str, tmp: Path, names: list[str], *extra: str) -> Iterator[tupl
     """`pgflow worker bench.worker_timing:NAME ...` running (registered in pgflow.workers) for the block."""
     worker_id = f"wt-{os.getpid()}-{time.monotonic_ns() % 10**9}"
     log_path = tmp / f"{worker_id}.log"
-    cmd = [sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker",
-           *[f"bench.worker_timing:{n}" for n in names], "--worker-id", worker_id, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pgflow.cli",
+        "--database-url",
+        url,
+        "worker",
+        *[f"bench.worker_timing:{n}" for n in names],
+        "--worker-id",
+        worker_id,
+        *extra,
+    ]
     with log_path.open("wb") as log_file:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(url), stdout=log_file, stderr=subprocess.STDOUT)
     try:
         with psycopg.connect(url, autocommit=True) as conn:
+
             def registered() -> bool:
                 if proc.poll() is not None:
                     raise RuntimeError(f"the worker exited with status {proc.returncode}: {log_path.read_text()}")
-                return conn.execute(
-                    "select 1 from pgflow.workers where worker_id = %s and stopped_at is null", (worker_id,)
-                ).fetchone() is not None
+                return (
+                    conn.execute(
+                        "select 1 from pgflow.workers where worker_id = %s and stopped_at is null", (worker_id,)
+                    ).fetchone()
+                    is not None
+                )
 
             _wait(registered, 60, "the worker to register")
         yield proc, worker_id
@@ -180,9 +197,13 @@ def idle_stop_return(url: str, repeat: int) -> list[float]:
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         with psycopg.connect(url, autocommit=True) as conn:
-            _wait(lambda: conn.execute(
-                "select 1 from pgflow.workers where worker_id = %s and stopped_at is null", (worker.worker_id,)
-            ).fetchone(), 60, "the in-process worker to register")
+            _wait(
+                lambda: conn.execute(
+                    "select 1 from pgflow.workers where worker_id = %s and stopped_at is null", (worker.worker_id,)
+                ).fetchone(),
+                60,
+                "the in-process worker to register",
+            )
         time.sleep(0.5)
         at = time.monotonic()
         worker.stop()
@@ -197,9 +218,11 @@ def process_kills(url: str, tmp: Path, repeat: int) -> dict[str, list[float]]:
     """Deadline → next claim (and next finished), and cancellation → next claim, one process-isolated worker
     with one slot."""
     out: dict[str, list[float]] = {"deadline_claim": [], "deadline_finished": [], "cancel_claim": []}
-    with pgflow.Client(url) as client, psycopg.connect(url, autocommit=True) as conn, \
-            _worker(url, tmp, ["spin_flow", "spin_long", "quick_flow"], "--isolation", "process",
-                    "--concurrency", "1"):
+    with (
+        pgflow.Client(url) as client,
+        psycopg.connect(url, autocommit=True) as conn,
+        _worker(url, tmp, ["spin_flow", "spin_long", "quick_flow"], "--isolation", "process", "--concurrency", "1"),
+    ):
         for _ in range(repeat):
             for kind in ("deadline", "cancel"):
                 spinning = client.start_run(spin_flow if kind == "deadline" else spin_long, {})
@@ -214,8 +237,11 @@ def process_kills(url: str, tmp: Path, repeat: int) -> dict[str, list[float]]:
                 if kind == "deadline":
                     out["deadline_claim"].append((claimed - deadline).total_seconds())
                     out["deadline_finished"].append((finished - deadline).total_seconds())
-                    status = _wait(lambda: _run_row(conn, spinning.run_id)[0] != "started" and
-                                   _run_row(conn, spinning.run_id)[0], 30, "the spinning run to fail")
+                    status = _wait(
+                        lambda: _run_row(conn, spinning.run_id)[0] != "started" and _run_row(conn, spinning.run_id)[0],
+                        30,
+                        "the spinning run to fail",
+                    )
                     if status != "failed":
                         raise RuntimeError(f"the spinning run is {status}, not failed")
                 else:
@@ -228,13 +254,20 @@ def process_kills(url: str, tmp: Path, repeat: int) -> dict[str, list[float]]:
 
 def thread_deadline_seen(url: str, tmp: Path, repeat: int) -> list[float]:
     samples = []
-    with pgflow.Client(url) as client, psycopg.connect(url, autocommit=True) as conn, \
-            _worker(url, tmp, ["see_flow"], "--concurrency", "1"):
+    with (
+        pgflow.Client(url) as client,
+        psycopg.connect(url, autocommit=True) as conn,
+        _worker(url, tmp, ["see_flow"], "--concurrency", "1"),
+    ):
         for _ in range(repeat):
             run = client.start_run(see_flow, {})
-            row = _wait(lambda: conn.execute(
-                f"select seen, seen_at from {SEEN_TABLE} where run_id = %s", (str(run.run_id),)
-            ).fetchone(), 60, "the handler to see ctx.cancelled")
+            row = _wait(
+                lambda: conn.execute(
+                    f"select seen, seen_at from {SEEN_TABLE} where run_id = %s", (str(run.run_id),)
+                ).fetchone(),
+                60,
+                "the handler to see ctx.cancelled",
+            )
             if not row[0]:
                 raise RuntimeError("the handler waited 60 s without ctx.cancelled")
             _, deadline, _, _ = _task_row(conn, run.run_id, "see")
@@ -253,8 +286,17 @@ def startup_failures(url: str, repeat: int) -> dict[str, list[float]]:
     refused = psycopg.conninfo.make_conninfo(url, dbname="pgflow_bench_no_such_database")
     for _ in range(repeat):
         for kind, target in (("closed_port", f"postgresql://127.0.0.1:{_closed_port()}/db"), ("refused", refused)):
-            cmd = [sys.executable, "-m", "pgflow.cli", "--database-url", target, "worker",
-                   "bench.worker_timing:quick_flow", "--startup-timeout", "3"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "pgflow.cli",
+                "--database-url",
+                target,
+                "worker",
+                "bench.worker_timing:quick_flow",
+                "--startup-timeout",
+                "3",
+            ]
             at = time.monotonic()
             proc = subprocess.run(cmd, cwd=ROOT, env=_env(url), capture_output=True, text=True, timeout=60)
             took = time.monotonic() - at
@@ -281,15 +323,20 @@ def main(argv: list[str]) -> int:
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
     }
     started = time.monotonic()
-    with database.server() as admin, fresh_database(admin, "pgflow_bench_timing") as url, \
-            tempfile.TemporaryDirectory() as tmp_name:
+    with (
+        database.server() as admin,
+        fresh_database(admin, "pgflow_bench_timing") as url,
+        tempfile.TemporaryDirectory() as tmp_name,
+    ):
         tmp = Path(tmp_name)
         with pgflow.Client(url) as client:
             for flow in FLOWS:
                 client.define(flow)
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(f"create table {SEEN_TABLE} (run_id text primary key, seen boolean not null, "
-                         "seen_at timestamptz not null, handler_time float8 not null)")
+            conn.execute(
+                f"create table {SEEN_TABLE} (run_id text primary key, seen boolean not null, "
+                "seen_at timestamptz not null, handler_time float8 not null)"
+            )
         log("idle worker: SIGINT -> exit ...")
         result["idle_sigint_exit"] = _summary(idle_sigint_exit(url, tmp, args.repeat))
         log("idle worker: stop() -> run() returns ...")

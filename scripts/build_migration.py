@@ -126,7 +126,9 @@ def grants_only(node: ast.DoStmt) -> bool:
     if quote in body:
         return False
     try:
-        (function,) = parse_plpgsql(f"create function pg_temp.f() returns void language plpgsql as {quote}{body}{quote}")
+        (function,) = parse_plpgsql(
+            f"create function pg_temp.f() returns void language plpgsql as {quote}{body}{quote}"
+        )
     except (pg_parser.ParseError, ValueError):
         return False
     return _grant_statements(function["PLpgSQL_function"]["action"]["PLpgSQL_stmt_block"])

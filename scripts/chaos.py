@@ -88,6 +88,7 @@ for _path in (str(ROOT), str(SCRIPTS)):
         sys.path.insert(0, _path)
 
 import chaos_flows  # noqa: E402
+
 import pgflow  # noqa: E402
 from tests_py import _invariants  # noqa: E402
 from tests_py._process_helpers import PrivateCluster  # noqa: E402
@@ -186,13 +187,25 @@ class ChaosCluster(PrivateCluster):
         base = self.home / ".pgdata"
         as_user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
         options = (
-            ["-o", (f"-p {params['port']} -k {params['host']} -c listen_addresses='' -c fsync=off "
-                    "-c max_connections=200")]
-            if with_options else []
+            [
+                "-o",
+                (f"-p {params['port']} -k {params['host']} -c listen_addresses='' -c fsync=off -c max_connections=200"),
+            ]
+            if with_options
+            else []
         )
         cmd = [
-            *as_user, str(self._database._bindir() / "pg_ctl"), "-D", str(base / "data"),
-            "-l", str(base / "server.log"), "-w", "-t", "120", *args, *options,
+            *as_user,
+            str(self._database._bindir() / "pg_ctl"),
+            "-D",
+            str(base / "data"),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "-t",
+            "120",
+            *args,
+            *options,
         ]
         result = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=180)
         if result.returncode != 0:
@@ -302,12 +315,22 @@ class WorkerPool:
         )
         log_path = self.log_dir / f"{worker_id}.log"
         cmd = [
-            sys.executable, "-m", "pgflow.cli", "--database-url", conninfo, "worker",
-            "chaos_flows:diamond", "chaos_flows:fanout",
-            "--concurrency", str(self.config.concurrency),
-            "--worker-id", worker_id,
-            "--poll-interval", str(self.config.poll_interval),
-            "--shutdown-timeout", "10",
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "--database-url",
+            conninfo,
+            "worker",
+            "chaos_flows:diamond",
+            "chaos_flows:fanout",
+            "--concurrency",
+            str(self.config.concurrency),
+            "--worker-id",
+            worker_id,
+            "--poll-interval",
+            str(self.config.poll_interval),
+            "--shutdown-timeout",
+            "10",
         ]
         with log_path.open("wb") as out:
             proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=out, stderr=subprocess.STDOUT)
@@ -405,7 +428,7 @@ def plan_runs(config: ChaosConfig, scenario_name: str) -> list[PlannedRun]:
 
 
 def backoff(failures: int) -> float:
-    return min(2.0, 0.05 * 2 ** failures) * random.uniform(0.5, 1.0)
+    return min(2.0, 0.05 * 2**failures) * random.uniform(0.5, 1.0)
 
 
 class Producer(threading.Thread):
@@ -548,7 +571,11 @@ class FaultInjector(threading.Thread):
             for slot in chosen:
                 self.pool.spawn(slot)
             return FaultEvent(
-                "sigkill", at, at, "killed " + ", ".join(w.worker_id for w in killed), len(killed),
+                "sigkill",
+                at,
+                at,
+                "killed " + ", ".join(w.worker_id for w in killed),
+                len(killed),
                 pids=[w.proc.pid for w in killed],
             )
         if name == "terminate":
@@ -688,7 +715,12 @@ def run_scenario(
     try:
         migrate = subprocess.run(
             [sys.executable, "-m", "pgflow.cli", "--database-url", url, "migrate"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         if migrate.returncode != 0:
             raise RuntimeError(f"pgflow migrate failed: {migrate.stdout}{migrate.stderr}")
@@ -704,15 +736,17 @@ def run_scenario(
         producer = Producer(url, plan, config.window, stop)
         injector = FaultInjector(cluster, url, config, scenario, pool, records, stop)
         started = time.monotonic()
-        log(f"{scenario.name}: {len(plan)} runs over {config.window:g} s, {scenario.rounds} fault(s), "
-            f"{config.workers} workers")
+        log(
+            f"{scenario.name}: {len(plan)} runs over {config.window:g} s, {scenario.rounds} fault(s), "
+            f"{config.workers} workers"
+        )
         try:
             pool.start()
             ids = [w.worker_id for w in pool.all]
             deadline = time.monotonic() + 60
-            while _query_retrying(
-                url, "select count(*) from pgflow.workers where worker_id = any(%s)", (ids,)
-            )[0][0] < len(ids):
+            while _query_retrying(url, "select count(*) from pgflow.workers where worker_id = any(%s)", (ids,))[0][
+                0
+            ] < len(ids):
                 exited = pool.unexpected_exits()
                 if exited or time.monotonic() > deadline:
                     raise RuntimeError(f"the workers did not register within 60 s: {exited}")
@@ -783,7 +817,8 @@ def _analyse(
     wrong_outputs = sum(
         1
         for run_id, planned in started_runs.items()
-        if run_id in runs and runs[run_id][1] == "completed"
+        if run_id in runs
+        and runs[run_id][1] == "completed"
         and runs[run_id][2] != chaos_flows.expected_output(planned.flow_slug, planned.input)
     )
 
@@ -844,8 +879,7 @@ def _analyse(
             1
             for key, runs_of_task in executions.items()
             for r in runs_of_task
-            if r["time"] <= event.at
-            and ended.get((*key, r["attempt"]), killed.get(r["pid"], float("inf"))) > event.at
+            if r["time"] <= event.at and ended.get((*key, r["attempt"]), killed.get(r["pid"], float("inf"))) > event.at
         )
         after = next((t for t in completion_times if t > event.recover_from), None)
         event.first_completion_s = None if after is None else round(after - event.recover_from, 3)
@@ -910,8 +944,10 @@ def _analyse(
     if result.runs_in_database != result.runs_started:
         expect(f"{result.runs_in_database} runs in the database for {result.runs_started} started")
     if result.runs_completed != result.runs_started:
-        expect(f"{result.runs_completed} of {result.runs_started} runs completed "
-               f"({result.runs_failed} failed, {result.runs_unfinished} unfinished)")
+        expect(
+            f"{result.runs_completed} of {result.runs_started} runs completed "
+            f"({result.runs_failed} failed, {result.runs_unfinished} unfinished)"
+        )
     if result.wrong_outputs:
         expect(f"{result.wrong_outputs} completed run(s) with a wrong output")
     if result.tasks_lost:
@@ -986,7 +1022,9 @@ def _git_source(tree: Path) -> dict[str, Any]:
         ).stdout.strip()
         changes = subprocess.run(
             ["git", "-C", str(tree), "status", "--porcelain", "--", "sql", "python_client"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         branch = subprocess.run(
             ["git", "-C", str(tree), "rev-parse", "--abbrev-ref", "HEAD"], capture_output=True, text=True, check=True
@@ -1013,7 +1051,11 @@ def _schema_version(cluster: ChaosCluster, env: dict[str, str]) -> str:
     try:
         subprocess.run(
             [sys.executable, "-m", "pgflow.cli", "--database-url", url, "migrate"],
-            cwd=ROOT, env=env, capture_output=True, check=True, timeout=120,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            check=True,
+            timeout=120,
         )
         with psycopg.connect(url) as conn:
             row = conn.execute("select pgflow.schema_version()").fetchone()
@@ -1026,7 +1068,11 @@ def reproduce_command(argv: list[str]) -> str:
     """The command line that reproduces this invocation."""
     pythonpath = os.environ.get("PYTHONPATH")
     # --engine-from puts the extracted engine on PYTHONPATH itself: the argv says it all
-    prefix = f"PYTHONPATH={shlex.quote(pythonpath)} " if pythonpath and not os.environ.get("PGFLOW_CHAOS_ENGINE_FROM") else ""
+    prefix = (
+        f"PYTHONPATH={shlex.quote(pythonpath)} "
+        if pythonpath and not os.environ.get("PGFLOW_CHAOS_ENGINE_FROM")
+        else ""
+    )
     if not argv:
         return prefix + "make chaos"
     joined = shlex.join(argv)
@@ -1127,15 +1173,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=None, help="faults per scenario (default: the scenario's own)")
     p.add_argument("--label", default=None, help="this run's name in the docs (default: schema version and commit)")
     p.add_argument(
-        "--engine-from", default=None, metavar="COMMIT",
+        "--engine-from",
+        default=None,
+        metavar="COMMIT",
         help="test the engine (sql/ and python_client/) of this commit of the repository, e.g. a release's",
     )
     p.add_argument("--no-docs", action="store_true", help="do not rewrite docs/reliability.md")
     p.add_argument("--no-record", action="store_true", help="write no results file (and leave the docs alone)")
     p.add_argument("--render", action="store_true", help="only rewrite the docs table from the recorded results")
     for f in dataclasses.fields(ChaosConfig):
-        p.add_argument(f"--{f.name.replace('_', '-')}", type=type(getattr(defaults, f.name)),
-                       default=getattr(defaults, f.name), help=f"default {getattr(defaults, f.name)}")
+        p.add_argument(
+            f"--{f.name.replace('_', '-')}",
+            type=type(getattr(defaults, f.name)),
+            default=getattr(defaults, f.name),
+            help=f"default {getattr(defaults, f.name)}",
+        )
     args = p.parse_args(argv)
     unknown = [s for s in args.scenarios.split(",") if s not in SCENARIOS]
     if unknown:
@@ -1149,7 +1201,9 @@ def run_engine_from(commit: str, argv: list[str]) -> None:
     try:
         full = subprocess.run(
             ["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
     except subprocess.CalledProcessError:
         raise SystemExit(f"--engine-from: {commit!r} is not a commit of {ROOT}") from None

@@ -77,16 +77,18 @@ def _record(ctx: pgflow.Context, event: str) -> None:
     directory = os.environ.get("PGFLOW_CHAOS_RECORDS")
     if not directory:
         return
-    line = json.dumps({
-        "event": event,
-        "run_id": str(ctx.run_id),
-        "step_slug": ctx.step_slug,
-        "task_index": ctx.task_index,
-        "attempt": ctx.attempt,
-        "worker_id": ctx.worker_id,
-        "pid": os.getpid(),
-        "time": time.time(),
-    })
+    line = json.dumps(
+        {
+            "event": event,
+            "run_id": str(ctx.run_id),
+            "step_slug": ctx.step_slug,
+            "task_index": ctx.task_index,
+            "attempt": ctx.attempt,
+            "worker_id": ctx.worker_id,
+            "pid": os.getpid(),
+            "time": time.time(),
+        }
+    )
     with _record_lock:
         if not _record_fd:
             path = Path(directory) / f"{os.getpid()}.jsonl"

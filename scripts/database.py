@@ -85,8 +85,16 @@ def throwaway_cluster() -> Iterator[str]:
     )
     subprocess.run(
         [
-            *as_user, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(base / "server.log"), "-w", "start",
-            "-o", f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off -c max_connections=200",
+            *as_user,
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(base / "server.log"),
+            "-w",
+            "start",
+            "-o",
+            f"-p {port} -k {sock} -c listen_addresses='' -c fsync=off -c max_connections=200",
         ],
         check=True,
         stdout=subprocess.DEVNULL,

@@ -26,12 +26,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
 
-import database  # noqa: E402
-import psycopg  # noqa: E402
-from psycopg.conninfo import make_conninfo  # noqa: E402
+import database
+import psycopg
+from psycopg.conninfo import make_conninfo
 
-import pgflow  # noqa: E402
-from pgflow.cli import render_status  # noqa: E402
+import pgflow
+from pgflow.cli import render_status
 
 ROOT = database.ROOT
 DEMO_DB = "pgflow_demo"
@@ -57,11 +57,27 @@ def start_workers(url: str, count: int) -> list[subprocess.Popen[bytes]]:
     procs = []
     for i in range(count):
         log = open(log_dir / f"worker-{i + 1}.log", "wb")  # noqa: SIM115 - lives as long as the process
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker", "examples.analyze:flow",
-             "examples.orders:flow", "--concurrency", "2", "--worker-id", f"demo-worker-{i + 1}-{os.getpid()}"],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-        ))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pgflow.cli",
+                    "--database-url",
+                    url,
+                    "worker",
+                    "examples.analyze:flow",
+                    "examples.orders:flow",
+                    "--concurrency",
+                    "2",
+                    "--worker-id",
+                    f"demo-worker-{i + 1}-{os.getpid()}",
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
     return procs
 
 
@@ -138,8 +154,9 @@ class LiveStatus:
 def run_cli(url: str, *args: str) -> None:
     """Runs the pgflow command line, as a user would, and shows what it prints."""
     print(f"$ pgflow {' '.join(args)}")
-    done = subprocess.run([sys.executable, "-m", "pgflow.cli", "--database-url", url, *args], cwd=ROOT,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "pgflow.cli", "--database-url", url, *args], cwd=ROOT, capture_output=True, text=True
+    )
     print((done.stdout + done.stderr).rstrip() + "\n")
 
 
@@ -158,8 +175,10 @@ def orders_demo(url: str, client: pgflow.Client) -> int:
                 "select next_tick from pgflow.schedules where schedule_slug = 'orders_every_minute'"
             ).fetchone()[0]
             wait = (next_tick - dt.datetime.now(dt.timezone.utc)).total_seconds()
-            print(f"waiting for the tick at {next_tick:%H:%M:%S} UTC (in {max(wait, 0):.0f} s): the first poll of a "
-                  "worker after it starts the run, exactly once however many workers poll")
+            print(
+                f"waiting for the tick at {next_tick:%H:%M:%S} UTC (in {max(wait, 0):.0f} s): the first poll of a "
+                "worker after it starts the run, exactly once however many workers poll"
+            )
             run_id = None
             deadline = time.monotonic() + 150
             while run_id is None and time.monotonic() < deadline:
@@ -182,9 +201,13 @@ def orders_demo(url: str, client: pgflow.Client) -> int:
                 time.sleep(1.5)  # the run waits, holding no worker, until something outside signals it
                 total = status_total(client, run_id)
                 print(f"\n$ python examples/pay.py {run_id} {total}")
-                done = subprocess.run([sys.executable, "examples/pay.py", str(run_id), total],
-                                      cwd=ROOT, capture_output=True, text=True,
-                                      env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)})
+                done = subprocess.run(
+                    [sys.executable, "examples/pay.py", str(run_id), total],
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    env={**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT)},
+                )
                 print((done.stdout + done.stderr).rstrip() + "\n")
                 live.drawn = 0
                 paid = True
@@ -192,8 +215,10 @@ def orders_demo(url: str, client: pgflow.Client) -> int:
             print(f"the run ended {status['status']}: {status['error']}")
             return 1
         children = [c for s in status["steps"] for c in s.get("child_runs", [])]
-        print(f"\n{len(children)} child runs of order_line, one per line; explore one: "
-              f"DATABASE_URL='{url}' .venv/bin/pgflow status {children[0]['run_id'] if children else ''}")
+        print(
+            f"\n{len(children)} child runs of order_line, one per line; explore one: "
+            f"DATABASE_URL='{url}' .venv/bin/pgflow status {children[0]['run_id'] if children else ''}"
+        )
         return 0
     finally:
         client.drop_schedule("orders_every_minute")
@@ -231,9 +256,11 @@ def main() -> int:
         finally:
             stop_workers(workers)
     print("\nexplore further: pgflow runs, pgflow status RUN_ID, pgflow schedules, pgflow graph examples.orders:flow")
-    print("see both runs in the browser, their DAGs coloured by status, each step's tasks, attempts, inputs and "
-          f"outputs, the child runs, the schedules:\n  DATABASE_URL='{url}' .venv/bin/pgflow dashboard   "
-          "# then open http://127.0.0.1:8080/")
+    print(
+        "see both runs in the browser, their DAGs coloured by status, each step's tasks, attempts, inputs and "
+        f"outputs, the child runs, the schedules:\n  DATABASE_URL='{url}' .venv/bin/pgflow dashboard   "
+        "# then open http://127.0.0.1:8080/"
+    )
     return 0
 
 

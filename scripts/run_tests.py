@@ -1,8 +1,10 @@
 """The test command behind `make test`.
 
 Finds a server (scripts/database.py), creates a fresh database, installs the schema with
-`pgflow migrate`, then runs: sqlfluff over the SQL, pg_prove over tests_sql/ (including the
-plpgsql_check pass over every function), and pytest over tests_py/. Drops the database at the end.
+`pgflow migrate`, then runs: the lint stage (sqlfluff over the SQL, `ruff check` and `ruff format --check`
+over the Python, `mypy` strict over python_client/pgflow; settings in pyproject.toml), pg_prove over
+tests_sql/ (including the plpgsql_check pass over every function), and pytest over tests_py/. Drops the
+database at the end.
 
     python scripts/run_tests.py              # everything
     python scripts/run_tests.py sql py       # a subset: lint, sql, py
@@ -20,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import database  # noqa: E402
-from psycopg.conninfo import conninfo_to_dict  # noqa: E402
+import database
+from psycopg.conninfo import conninfo_to_dict
 
 ROOT = database.ROOT
 BIN = Path(sys.executable).parent
@@ -67,6 +69,10 @@ def main(argv: list[str]) -> int:
     results: dict[str, bool] = {}
     if "lint" in stages:
         results["sqlfluff"] = run("sqlfluff", [str(BIN / "sqlfluff"), "lint", "sql", "tests_sql"])
+        results["ruff check"] = run("ruff check", [str(BIN / "ruff"), "check", "."])
+        results["ruff format"] = run("ruff format", [str(BIN / "ruff"), "format", "--check", "."])
+        # strict, on the package (pyproject.toml [tool.mypy])
+        results["mypy"] = run("mypy", [str(BIN / "mypy")])
 
     if "sql" in stages or "py" in stages:
         with database.server() as admin, database.scratch_database(admin) as url:
@@ -91,7 +97,7 @@ def main(argv: list[str]) -> int:
                 )
 
     for name, ok in results.items():
-        database.log(f"{name:10} {'ok' if ok else 'FAILED'}")
+        database.log(f"{name:11} {'ok' if ok else 'FAILED'}")
     return 0 if all(results.values()) else 1
 
 

@@ -32,18 +32,22 @@ def seed(url: str) -> str:
         conn.execute("select pgflow.define_flow('analyze', %s)", (pgflow_json(ANALYZE),))
         conn.execute(
             "select pgflow.define_flow('analyze', %s)",
-            (pgflow_json(ANALYZE[:2] + [{"slug": "merge", "depends_on": ["sentiment"]}]),),
+            (pgflow_json([*ANALYZE[:2], {"slug": "merge", "depends_on": ["sentiment"]}]),),
         )
         conn.execute("select pgflow.set_current_version('analyze', 1)")
-        conn.execute("select pgflow.define_flow('enrich', '[{\"slug\": \"lookup\"}, {\"slug\": \"store\"}]')")
+        conn.execute('select pgflow.define_flow(\'enrich\', \'[{"slug": "lookup"}, {"slug": "store"}]\')')
         conn.execute(
             "select pgflow.define_flow('ingest', %s)",
-            (pgflow_json([
-                {"slug": "download"},
-                {"slug": "approve", "type": "wait", "depends_on": ["download"], "timeout": 86400},
-                {"slug": "enrich", "flow": "enrich", "depends_on": ["download"]},
-                {"slug": "publish", "depends_on": ["approve", "enrich"]},
-            ]),),
+            (
+                pgflow_json(
+                    [
+                        {"slug": "download"},
+                        {"slug": "approve", "type": "wait", "depends_on": ["download"], "timeout": 86400},
+                        {"slug": "enrich", "flow": "enrich", "depends_on": ["download"]},
+                        {"slug": "publish", "depends_on": ["approve", "enrich"]},
+                    ]
+                ),
+            ),
         )
         for i in range(9):
             conn.execute("select pgflow.start_run('analyze', %s)", (pgflow_json({"url": f"https://example.com/{i}"}),))
@@ -88,8 +92,12 @@ def main() -> int:
         live = seed(url)
         with dashboard(url) as base, chrome() as driver:
             for name, path in (
-                ("runs", "/runs"), ("run", f"/runs/{live}"), ("flows", "/flows"), ("flow", "/flows/analyze"),
-                ("workers", "/workers"), ("schedules", "/schedules"),
+                ("runs", "/runs"),
+                ("run", f"/runs/{live}"),
+                ("flows", "/flows"),
+                ("flow", "/flows/analyze"),
+                ("workers", "/workers"),
+                ("schedules", "/schedules"),
             ):
                 driver.get(base + path)
                 time.sleep(0.3)

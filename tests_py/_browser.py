@@ -45,8 +45,14 @@ def chrome(width: int = 1360, height: int = 900) -> Iterator[Any]:
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in (
-        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu", "--hide-scrollbars",
-        f"--window-size={width},{height}", "--force-device-scale-factor=1", "--lang=en-US",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--hide-scrollbars",
+        f"--window-size={width},{height}",
+        "--force-device-scale-factor=1",
+        "--lang=en-US",
     ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
@@ -104,7 +110,11 @@ def output_of(step: str, task_input: Any) -> Any:
 
 
 def drive(
-    conn: psycopg.Connection[Any], flow: str, worker: str, *, stop_after: int | None = None,
+    conn: psycopg.Connection[Any],
+    flow: str,
+    worker: str,
+    *,
+    stop_after: int | None = None,
     fail: str | None = None,
 ) -> int:
     """Claims and completes the tasks of ``flow`` as a worker would (``fail``: that step's tasks fail without

@@ -9,8 +9,8 @@ other three forms of a spec, where one session or both make their call in autoco
 
 A permutation in which a session's next step comes while its call still waits for the other session's commit
 cannot happen; the tester (PostgreSQL 14 and later) then waits ``STEP_TIMEOUT_S`` for the blocked call and
-cancels it (it prints ``isolationtester: canceling step …``): ``PermutationRecord.cancelled`` marks those, and what is left in
-the database is still checked (the cancelled call rolled back, like a client that gave up).
+cancels it (it prints ``isolationtester: canceling step …``): ``PermutationRecord.cancelled`` marks those, and
+what is left in the database is still checked (the cancelled call rolled back, like a client that gave up).
 
 The harness copies every pgflow table after each permutation's setup and teardown; ``check_permutation``
 restores both copies in a transaction it rolls back, and checks them with tests_py/_invariants.py.

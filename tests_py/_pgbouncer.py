@@ -53,8 +53,9 @@ class PgBouncer:
     it, ``admin()`` to its console. ``pool_mode``: transaction (default), session or statement.
     ``pool_size``: server connections per database and user (``default_pool_size``)."""
 
-    def __init__(self, database_url: str, *, pool_mode: str = "transaction", pool_size: int = 2,
-                 max_client_conn: int = 200) -> None:
+    def __init__(
+        self, database_url: str, *, pool_mode: str = "transaction", pool_size: int = 2, max_client_conn: int = 200
+    ) -> None:
         self.database_url = database_url
         self.pool_mode = pool_mode
         self.pool_size = pool_size

@@ -94,12 +94,21 @@ class WorkerProcess:
         self.conninfo = worker_conninfo(url, self.worker_id, worker_timeout)
         self.log_path = log_dir / f"{self.worker_id}.log"
         cmd = [
-            sys.executable, "-m", "pgflow.cli", "--database-url", self.conninfo, "worker",
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "--database-url",
+            self.conninfo,
+            "worker",
             *[f"tests_py.worker_flows:{name}" for name in flows],
-            "--concurrency", str(concurrency),
-            "--shutdown-timeout", str(shutdown_timeout),
-            "--poll-interval", str(poll_interval),
-            "--worker-id", self.worker_id,
+            "--concurrency",
+            str(concurrency),
+            "--shutdown-timeout",
+            str(shutdown_timeout),
+            "--poll-interval",
+            str(poll_interval),
+            "--worker-id",
+            self.worker_id,
         ]
         env = {**os.environ, "PGFLOW_TEST_FLOW_SUFFIX": suffix, "PGFLOW_TEST_MARKERS": str(markers)}
         env.pop("DATABASE_URL", None)
@@ -169,14 +178,27 @@ class PrivateCluster:
         params = conninfo_to_dict(self.url)
         base = self.home / ".pgdata"
         as_user = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
-        options = [] if action == "stop" else [
-            "-o", f"-p {params['port']} -k {params['host']} -c listen_addresses='' -c fsync=off "
-            "-c max_connections=200",
-        ]
+        options = (
+            []
+            if action == "stop"
+            else [
+                "-o",
+                f"-p {params['port']} -k {params['host']} -c listen_addresses='' -c fsync=off -c max_connections=200",
+            ]
+        )
         result = subprocess.run(
             [
-                *as_user, str(self._database._bindir() / "pg_ctl"), "-D", str(base / "data"),
-                "-l", str(base / "server.log"), "-m", mode, "-w", action, *options,
+                *as_user,
+                str(self._database._bindir() / "pg_ctl"),
+                "-D",
+                str(base / "data"),
+                "-l",
+                str(base / "server.log"),
+                "-m",
+                mode,
+                "-w",
+                action,
+                *options,
             ],
             capture_output=True,
             text=True,

@@ -34,9 +34,7 @@ WIDE_MAP: list[dict[str, Any]] = [
     {"slug": "r", "depends_on": ["m"]},
 ]
 
-POLL_SQL = (
-    "select run_id, step_slug, task_index, attempt, input from pgflow.poll_for_tasks(%s, %s::text[], %s::int)"
-)
+POLL_SQL = "select run_id, step_slug, task_index, attempt, input from pgflow.poll_for_tasks(%s, %s::text[], %s::int)"
 COMPLETE_SQL = "select pgflow.complete_task(%s, %s, %s, %s, %s)"
 FAIL_SQL = "select pgflow.fail_task(%s, %s, %s, %s, %s)"
 

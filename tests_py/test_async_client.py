@@ -284,8 +284,12 @@ def test_an_unknown_run_raises_run_not_found_from_every_method(database_url: str
     async def main() -> None:
         async with pgflow.AsyncClient(database_url) as client:
             for call in (
-                client.get_run(unknown), client.get_run_status(unknown), client.get_step_outputs(unknown),
-                client.cancel_run(unknown), client.resume_run(unknown), client.wait(unknown, timeout=1),
+                client.get_run(unknown),
+                client.get_run_status(unknown),
+                client.get_step_outputs(unknown),
+                client.cancel_run(unknown),
+                client.resume_run(unknown),
+                client.wait(unknown, timeout=1),
                 client.signal(unknown, "approval"),
             ):
                 with pytest.raises(pgflow.RunNotFound):

@@ -23,11 +23,14 @@ SPIN = "import time\nend = time.process_time() + {seconds}\nwhile time.process_t
 def test_tree_cpu_counts_children_that_exited() -> None:
     # a parent that starts a child spinning 0.6 s of CPU, waits for it, then sleeps: the child's time is in
     # the parent's children times once it has been waited for
-    parent = subprocess.Popen([
-        sys.executable, "-c",
-        f"import subprocess, sys, time\nsubprocess.run([sys.executable, '-c', {SPIN.format(seconds=0.6)!r}])\n"
-        "time.sleep(30)\n",
-    ])
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys, time\nsubprocess.run([sys.executable, '-c', {SPIN.format(seconds=0.6)!r}])\n"
+            "time.sleep(30)\n",
+        ]
+    )
     try:
         before = common.tree_cpu([parent.pid])
         deadline = time.monotonic() + 20
@@ -43,10 +46,16 @@ def test_tree_cpu_counts_children_that_exited() -> None:
 
 
 def test_peak_rss_reads_vmhwm_of_each_process() -> None:
-    child = subprocess.Popen([
-        sys.executable, "-c", "import time\nb = bytearray(150 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\n"
-        "del b\nprint('ready', flush=True)\ntime.sleep(30)\n",
-    ], stdout=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time\nb = bytearray(150 * 2**20)\nb[::4096] = b'x' * len(b[::4096])\n"
+            "del b\nprint('ready', flush=True)\ntime.sleep(30)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert child.stdout is not None and child.stdout.readline().strip() == "ready"
         peaks = common.peak_rss_mib([child.pid])
@@ -81,17 +90,36 @@ def test_readme_blocks_are_rewritten(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(run, "README", readme)
     monkeypatch.setattr(run, "RESULTS", tmp_path / "results")
     usage = {"postgres_cpu_ms_per_task": 0.5, "client_cpu_ms_per_task": 0.25, "wal_bytes_per_task": 1234.0}
-    side = {"elements": 100000, "tasks_per_s": 2000.0, "seconds": 50.0, "start_run_seconds": 1.0, "usage": usage,
-            "worker_peak_rss_mib": [60.0, 70.0], "worker_peak_rss_max_mib": 70.0, "worker_peak_rss_sum_mib": 130.0}
-    def pair(base: str, ratio: float, **extra: object) -> dict[str, object]:
-        return {base: [{}], "pgflow": [extra], f"{base}_tasks_per_s": 1000.0, "tasks_per_s": 1000.0 * ratio,
-                "ratio": ratio, f"{base}_usage": usage, "usage": usage}
+    side = {
+        "elements": 100000,
+        "tasks_per_s": 2000.0,
+        "seconds": 50.0,
+        "start_run_seconds": 1.0,
+        "usage": usage,
+        "worker_peak_rss_mib": [60.0, 70.0],
+        "worker_peak_rss_max_mib": 70.0,
+        "worker_peak_rss_sum_mib": 130.0,
+    }
 
-    results = {"started_at": "2026-01-01T00:00:00+00:00", "scenarios": {
-        "big_map": side,
-        "sql": {"batched": pair("floor", 0.7, connections=4), "per_task": pair("floor", 0.4, connections=4)},
-        "flow_control": pair("uncapped", 0.85),
-    }}
+    def pair(base: str, ratio: float, **extra: object) -> dict[str, object]:
+        return {
+            base: [{}],
+            "pgflow": [extra],
+            f"{base}_tasks_per_s": 1000.0,
+            "tasks_per_s": 1000.0 * ratio,
+            "ratio": ratio,
+            f"{base}_usage": usage,
+            "usage": usage,
+        }
+
+    results = {
+        "started_at": "2026-01-01T00:00:00+00:00",
+        "scenarios": {
+            "big_map": side,
+            "sql": {"batched": pair("floor", 0.7, connections=4), "per_task": pair("floor", 0.4, connections=4)},
+            "flow_control": pair("uncapped", 0.85),
+        },
+    }
     run.write(results, update_readme=True)
     text = readme.read_text()
     assert "old table" not in text and "old time" not in text

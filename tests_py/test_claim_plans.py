@@ -28,17 +28,25 @@ CALLS = re.compile(r"pgflow\.(_?poll_for_tasks|_claim_flow_controlled|_notice_se
 def fill(conn: psycopg.Connection) -> None:
     """200,000 finished tasks (2,000 runs), 20,000 ready (200 runs), 5,000 delayed (50 runs), and 3 flow-controlled
     buckets of 500 tasks each (cap 2)."""
-    conn.execute("select pgflow.define_flow('history', '[{\"slug\": \"each\", \"type\": \"map\"}]')")
-    conn.execute("select pgflow.define_flow('ready', '[{\"slug\": \"each\", \"type\": \"map\"}]')")
-    conn.execute(
-        "select pgflow.define_flow('later', '[{\"slug\": \"each\", \"type\": \"map\", \"start_delay\": 3600}]')"
-    )
+    conn.execute('select pgflow.define_flow(\'history\', \'[{"slug": "each", "type": "map"}]\')')
+    conn.execute('select pgflow.define_flow(\'ready\', \'[{"slug": "each", "type": "map"}]\')')
+    conn.execute('select pgflow.define_flow(\'later\', \'[{"slug": "each", "type": "map", "start_delay": 3600}]\')')
     conn.execute(
         "select pgflow.define_flow('capped', %s)",
-        [json.dumps([
-            {"slug": "items"},
-            {"slug": "each", "type": "map", "depends_on": ["items"], "concurrency": 2, "concurrency_key": ["tenant"]},
-        ])],
+        [
+            json.dumps(
+                [
+                    {"slug": "items"},
+                    {
+                        "slug": "each",
+                        "type": "map",
+                        "depends_on": ["items"],
+                        "concurrency": 2,
+                        "concurrency_key": ["tenant"],
+                    },
+                ]
+            )
+        ],
     )
     hundred = "(select jsonb_agg(n) from generate_series(1, 100) as n)"
     conn.execute(f"select pgflow.start_run('history', {hundred}) from generate_series(1, 2000)")
@@ -52,9 +60,7 @@ def fill(conn: psycopg.Connection) -> None:
         run_id = conn.execute(
             "select run_id from pgflow.start_run('capped', %s)", [json.dumps({"tenant": tenant})]
         ).fetchone()[0]  # type: ignore[index]
-        claimed = conn.execute(
-            "select attempt from pgflow.poll_for_tasks('filler', array['capped'], 1)"
-        ).fetchone()[0]  # type: ignore[index]
+        claimed = conn.execute("select attempt from pgflow.poll_for_tasks('filler', array['capped'], 1)").fetchone()[0]  # type: ignore[index]
         conn.execute(
             "select pgflow.complete_task(%s, 'items', 0, (select jsonb_agg(n) from generate_series(1, 500) as n), %s)",
             [run_id, claimed],
@@ -95,8 +101,12 @@ def plans_of_polls(url: str, flow_slugs: list[str] | None) -> list[dict[str, Any
         conn.add_notice_handler(on_notice)
         conn.execute("load 'auto_explain'")
         for setting, value in (
-            ("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_analyze", "on"),
-            ("log_buffers", "on"), ("log_format", "json"), ("log_level", "notice"),
+            ("log_min_duration", "0"),
+            ("log_nested_statements", "on"),
+            ("log_analyze", "on"),
+            ("log_buffers", "on"),
+            ("log_format", "json"),
+            ("log_level", "notice"),
         ):
             conn.execute(f"set auto_explain.{setting} = {value}")
         for _ in range(POLLS):
@@ -124,8 +134,11 @@ def test_main_claim_walks_the_ready_index(filled: str, flow_slugs: list[str] | N
     assert len(claims) == POLLS
     for poll, report in enumerate(claims):
         plan = report["Plan"]
-        scans = [n for n in nodes(plan) if n.get("Relation Name") == "step_tasks" and "Index Name" in n
-                 and n["Index Name"] == "step_tasks_ready"]
+        scans = [
+            n
+            for n in nodes(plan)
+            if n.get("Relation Name") == "step_tasks" and "Index Name" in n and n["Index Name"] == "step_tasks_ready"
+        ]
         assert len(scans) == 1, json.dumps(plan)[:3000]
         (scan,) = scans
         assert scan["Node Type"] == "Index Scan", scan["Node Type"]
@@ -146,7 +159,8 @@ def test_no_statement_of_the_poll_reads_step_tasks_sequentially(filled: str) -> 
         for node in nodes(report["Plan"]):
             if node.get("Relation Name") in ("step_tasks", "runs", "step_states"):
                 assert node["Node Type"] not in ("Seq Scan", "Bitmap Heap Scan"), (
-                    node["Relation Name"], report["Query Text"][:500]
+                    node["Relation Name"],
+                    report["Query Text"][:500],
                 )
         # each statement reads a bounded number of buffers (the statements that call the engine's functions are
         # the sums of the statements those run, and include planning them once)
@@ -163,7 +177,7 @@ def test_plans_cached_while_the_tables_were_small(admin_url: str) -> None:
         with psycopg.connect(url, autocommit=True) as conn:
             for table in ("step_tasks", "runs", "step_states", "steps", "deps", "flows", "flow_buckets"):
                 conn.execute(f"alter table pgflow.{table} set (autovacuum_enabled = false)")
-            conn.execute("select pgflow.define_flow('ready', '[{\"slug\": \"each\", \"type\": \"map\"}]')")
+            conn.execute('select pgflow.define_flow(\'ready\', \'[{"slug": "each", "type": "map"}]\')')
             conn.execute(
                 "select pgflow.define_flow('capped', %s)",
                 [json.dumps([{"slug": "one", "concurrency": 2, "concurrency_key": ["t"]}])],
@@ -191,8 +205,12 @@ def test_plans_cached_while_the_tables_were_small(admin_url: str) -> None:
             )
             conn.execute("load 'auto_explain'")
             for setting, value in (
-                ("log_min_duration", "0"), ("log_nested_statements", "on"), ("log_analyze", "on"),
-                ("log_buffers", "on"), ("log_format", "json"), ("log_level", "notice"),
+                ("log_min_duration", "0"),
+                ("log_nested_statements", "on"),
+                ("log_analyze", "on"),
+                ("log_buffers", "on"),
+                ("log_format", "json"),
+                ("log_level", "notice"),
             ):
                 conn.execute(f"set auto_explain.{setting} = {value}")
             for _ in range(4):
@@ -205,7 +223,8 @@ def test_plans_cached_while_the_tables_were_small(admin_url: str) -> None:
         for node in nodes(report["Plan"]):
             if node.get("Relation Name") in ("step_tasks", "runs", "step_states"):
                 assert node["Node Type"] not in ("Seq Scan", "Bitmap Heap Scan"), (
-                    node["Relation Name"], report["Query Text"][:300]
+                    node["Relation Name"],
+                    report["Query Text"][:300],
                 )
         if "claimed_in_buckets" in report["Query Text"]:
             assert not [n for n in nodes(report["Plan"]) if n["Node Type"] in ("Sort", "Incremental Sort")]

@@ -161,9 +161,7 @@ def engine_error(conn: psycopg.Connection, sql: str, params: list[Any], sqlstate
 
 
 def run_row(conn: psycopg.Connection, run_id: uuid.UUID) -> tuple[Any, ...] | None:
-    return conn.execute(
-        "select status, input, output, error from pgflow.runs where run_id = %s", [run_id]
-    ).fetchone()
+    return conn.execute("select status, input, output, error from pgflow.runs where run_id = %s", [run_id]).fetchone()
 
 
 def wait_for(predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
@@ -206,7 +204,11 @@ def test_migrate_is_idempotent_and_prints_the_version(cli: Cli, conn: psycopg.Co
     # --database-url also goes before the command
     proc = subprocess.run(
         [sys.executable, "-m", "pgflow.cli", "--database-url", cli.database_url, "migrate"],
-        cwd=ROOT, env=cli.env(), capture_output=True, text=True, timeout=TIMEOUT,
+        cwd=ROOT,
+        env=cli.env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
     assert proc.returncode == 0, describe(proc)
     assert version in proc.stdout
@@ -336,8 +338,8 @@ def test_status_watch_refreshes_until_the_run_finishes(cli: Cli, conn: psycopg.C
     headers = [i for i, line in enumerate(out.splitlines()) if str(run_id) in line]
     assert len(headers) >= 2, out
     lines = out.splitlines()
-    first = "\n".join(lines[headers[0]:headers[1]])
-    last = "\n".join(lines[headers[-1]:])
+    first = "\n".join(lines[headers[0] : headers[1]])
+    last = "\n".join(lines[headers[-1] :])
     assert "completed" not in lines[headers[0]], out
     assert "completed" in lines[headers[-1]], out
     assert re.search(r"100(\.0)?\s*%", last), out
@@ -440,8 +442,9 @@ def test_graph_of_a_module_flow_as_mermaid_and_dot(cli: Cli) -> None:
 
 def test_graph_of_a_flow_in_the_database_prints_the_same_edges(cli: Cli) -> None:
     cli.define("diamond", "slow")
-    assert_mermaid(cli.ok("graph", cli.slug("diamond")), ["fetch", "double", "triple", "merge"],
-                   cli_flows.DIAMOND_EDGES)
+    assert_mermaid(
+        cli.ok("graph", cli.slug("diamond")), ["fetch", "double", "triple", "merge"], cli_flows.DIAMOND_EDGES
+    )
     assert_dot(cli.ok("graph", cli.slug("diamond"), "--format", "dot", via="env"), cli_flows.DIAMOND_EDGES)
     slow_edges = [("split", "work"), ("work", "total")]
     assert_mermaid(cli.ok("graph", cli.slug("slow")), ["split", "work", "total"], slow_edges)
@@ -462,9 +465,7 @@ def test_graph_of_a_run_colours_steps_by_status(cli: Cli, conn: psycopg.Connecti
     assert_mermaid(mermaid, ["prepare", "explode"], [("prepare", "explode")])
     for slug, status in statuses.items():
         assert re.search(rf"^\s*classDef\s+{status}\b", mermaid, re.MULTILINE), mermaid
-        assert re.search(rf"(^\s*class\s+{slug}\s+{status}\b)|({slug}\S*:::{status}\b)", mermaid, re.MULTILINE), (
-            mermaid
-        )
+        assert re.search(rf"(^\s*class\s+{slug}\s+{status}\b)|({slug}\S*:::{status}\b)", mermaid, re.MULTILINE), mermaid
 
     dot = cli.ok("graph", cli.slug("failing"), "--run", str(run_id), "--format", "dot")
     assert_dot(dot, [("prepare", "explode")])
@@ -703,9 +704,7 @@ def test_an_unreachable_database_is_one_clean_line(cli: Cli, args: tuple[str, ..
 
 def test_the_database_url_flag_wins_over_the_environment(cli: Cli) -> None:
     cmd = [sys.executable, "-m", "pgflow.cli", "runs", "--database-url", UNREACHABLE]
-    proc = subprocess.run(
-        cmd, cwd=ROOT, env=cli.env(cli.database_url), capture_output=True, text=True, timeout=TIMEOUT
-    )
+    proc = subprocess.run(cmd, cwd=ROOT, env=cli.env(cli.database_url), capture_output=True, text=True, timeout=TIMEOUT)
     assert_clean_error(proc)
     cmd = [sys.executable, "-m", "pgflow.cli", "runs", "--database-url", cli.database_url]
     proc = subprocess.run(cmd, cwd=ROOT, env=cli.env(UNREACHABLE), capture_output=True, text=True, timeout=TIMEOUT)

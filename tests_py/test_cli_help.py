@@ -33,12 +33,17 @@ from .test_upgrade import RELEASES, install_release, release_version
 TIMEOUT = 60
 
 
-def run_cli(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = TIMEOUT
-            ) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = TIMEOUT
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGFLOW_DEBUG")}
     return subprocess.run(
-        [sys.executable, "-m", "pgflow.cli", *args], cwd=cwd, env={**base, **(env or {})}, capture_output=True,
-        text=True, timeout=timeout,
+        [sys.executable, "-m", "pgflow.cli", *args],
+        cwd=cwd,
+        env={**base, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -51,7 +56,8 @@ def cli(database_url: str) -> Cli:
 def user_dir(tmp_path: Path, flow_slug: str) -> Path:
     """A directory holding a user's module, myflows.py, with a flow named ``<flow_slug>_sales_report`` (its
     second step runs only when the first says "big"), a function, and a flow whose steps form a cycle."""
-    (tmp_path / "myflows.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "myflows.py").write_text(
+        textwrap.dedent(f"""
         import pgflow
 
         sales_report = pgflow.Flow("{flow_slug}_sales_report", max_attempts=1)
@@ -76,16 +82,19 @@ def user_dir(tmp_path: Path, flow_slug: str) -> Path:
 
         def helper(value):
             return value
-    """))
+    """)
+    )
     (tmp_path / "broken.py").write_text("import pgflow\nvalue = 1 / 0\n")
-    (tmp_path / "badhandler.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "badhandler.py").write_text(
+        textwrap.dedent(f"""
         import pgflow
         flow = pgflow.Flow("{flow_slug}_bad")
 
         @flow.step
         def takes_three(input, ctx, extra):
             return 1
-    """))
+    """)
+    )
     (tmp_path / "needs_missing.py").write_text("import no_such_dependency_xyz\n")
     return tmp_path
 
@@ -105,7 +114,11 @@ def test_start_wait_says_no_live_worker_serves_the_flow_and_keeps_waiting(
         client.define(_load(user_dir, "sales_report"))
     waiting = subprocess.Popen(
         [sys.executable, "-m", "pgflow.cli", "start", slug, "--input", '{"n": 20}', "--wait"],
-        cwd=user_dir, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=user_dir,
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     worker = None
     try:
@@ -113,8 +126,11 @@ def test_start_wait_says_no_live_worker_serves_the_flow_and_keeps_waiting(
         time.sleep(4.5)
         assert waiting.poll() is None, "start --wait gave up while no worker served the flow"
         worker = subprocess.Popen(
-            [sys.executable, "-m", "pgflow.cli", "worker", "myflows:sales_report"], cwd=user_dir,
-            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [sys.executable, "-m", "pgflow.cli", "worker", "myflows:sales_report"],
+            cwd=user_dir,
+            env={**os.environ, **env},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         out, err = waiting.communicate(timeout=TIMEOUT)
     finally:
@@ -152,7 +168,9 @@ def test_live_workers_counts_only_running_unexpired_workers_of_the_flow(admin_ur
             assert pgflow_cli.live_workers(client, "f") == 2
             conn.execute("select pgflow.stop_worker('every')")
             assert pgflow_cli.live_workers(client, "f") == 1
-            conn.execute("update pgflow.workers set expires_at = pgflow.now() - interval '1 second' where worker_id = 'mine'")
+            conn.execute(
+                "update pgflow.workers set expires_at = pgflow.now() - interval '1 second' where worker_id = 'mine'"
+            )
             assert pgflow_cli.live_workers(client, "f") == 0
             assert pgflow_cli.live_workers(client, "g") == 1
             # versions: a worker whose polls claim only version 1 of g does not serve its current version 2
@@ -208,14 +226,24 @@ def header(text: str) -> str:
     return text.splitlines()[0]
 
 
-def test_status_progress_moves_with_the_tasks_of_a_map_step(database_url: str, conn: psycopg.Connection, flow_slug: str
-                                                             ) -> None:
+def test_status_progress_moves_with_the_tasks_of_a_map_step(
+    database_url: str, conn: psycopg.Connection, flow_slug: str
+) -> None:
     """split -> work (a map of 200 elements) -> total: the engine's percentage stays at 33.3 for the whole map
     phase; the CLI's moves with each completed element."""
-    conn.execute("select pgflow.define_flow(%s, %s)", [flow_slug, Jsonb([
-        {"slug": "split"}, {"slug": "work", "type": "map", "depends_on": ["split"]},
-        {"slug": "total", "depends_on": ["work"]},
-    ])])
+    conn.execute(
+        "select pgflow.define_flow(%s, %s)",
+        [
+            flow_slug,
+            Jsonb(
+                [
+                    {"slug": "split"},
+                    {"slug": "work", "type": "map", "depends_on": ["split"]},
+                    {"slug": "total", "depends_on": ["work"]},
+                ]
+            ),
+        ],
+    )
     run_id = conn.execute("select run_id from pgflow.start_run(%s, '{}')", [flow_slug]).fetchone()[0]  # type: ignore[index]
 
     def work(step: str, count: int, output: Any) -> None:
@@ -225,7 +253,9 @@ def test_status_progress_moves_with_the_tasks_of_a_map_step(database_url: str, c
         ).fetchall()
         assert len(claims) == count and {c[1] for c in claims} == {step}
         for claim in claims:
-            conn.execute("select pgflow.complete_task(%s, %s, %s, %s, %s)", [run_id, step, claim[2], Jsonb(output), claim[3]])
+            conn.execute(
+                "select pgflow.complete_task(%s, %s, %s, %s, %s)", [run_id, step, claim[2], Jsonb(output), claim[3]]
+            )
 
     def shown() -> tuple[float, float, str]:
         proc = run_cli("status", str(run_id), "--database-url", database_url)
@@ -256,8 +286,12 @@ def test_run_progress_counts_skipped_steps_and_empty_maps() -> None:
     def step(status: str, total: int, done: int) -> dict[str, Any]:
         return {"status": status, "total_tasks": total, "completed_tasks": done}
 
-    assert pgflow_cli.run_progress({"status": "started", "steps": [step("skipped", 0, 0), step("created", 0, 0)]}) == 50.0
-    assert pgflow_cli.run_progress({"status": "started", "steps": [step("started", 4, 1), step("failed", 4, 3)]}) == 50.0
+    assert (
+        pgflow_cli.run_progress({"status": "started", "steps": [step("skipped", 0, 0), step("created", 0, 0)]}) == 50.0
+    )
+    assert (
+        pgflow_cli.run_progress({"status": "started", "steps": [step("started", 4, 1), step("failed", 4, 3)]}) == 50.0
+    )
     assert pgflow_cli.run_progress({"status": "completed", "steps": []}) == 100.0
     assert pgflow_cli.run_progress({"status": "started", "steps": []}) == 0.0
 
@@ -277,8 +311,15 @@ RUN_ID = str(uuid.uuid4())
 @pytest.mark.parametrize(
     "args",
     [
-        ("runs",), ("status", RUN_ID), ("status", RUN_ID, "--watch"), ("cancel", RUN_ID), ("resume", RUN_ID),
-        ("start", "some_flow"), ("start", "some_flow", "--wait"), ("graph", "some_flow"), ("graph", "x", "--run", RUN_ID),
+        ("runs",),
+        ("status", RUN_ID),
+        ("status", RUN_ID, "--watch"),
+        ("cancel", RUN_ID),
+        ("resume", RUN_ID),
+        ("start", "some_flow"),
+        ("start", "some_flow", "--wait"),
+        ("graph", "some_flow"),
+        ("graph", "x", "--run", RUN_ID),
         ("prune", "--older-than", "7d"),
     ],
 )
@@ -342,8 +383,9 @@ def test_an_older_schema_without_a_function_names_pgflow_migrate(admin_url: str)
 # ----------------------------------------------------------------------------------------------------
 # 5. mistyped flows and MODULE:FLOW
 # ----------------------------------------------------------------------------------------------------
-def test_start_of_a_mistyped_flow_suggests_the_closest_known_flow(database_url: str, user_dir: Path, flow_slug: str
-                                                                   ) -> None:
+def test_start_of_a_mistyped_flow_suggests_the_closest_known_flow(
+    database_url: str, user_dir: Path, flow_slug: str
+) -> None:
     with pgflow.Client(database_url) as client:
         client.define(_load(user_dir, "sales_report"))
     for command in (("start", f"{flow_slug}_sales_reprot"), ("graph", f"{flow_slug}_sales_reprot")):
@@ -367,8 +409,11 @@ def test_start_of_a_flow_in_an_empty_database_says_none_is_defined(admin_url: st
         ("myflows.py:sales_report", 2, ["names a file, not a module", "use myflows:sales_report"]),
         ("./myflows.py:sales_report", 2, ["use myflows:sales_report"]),
         ("myflows.py", 2, ["is not MODULE:FLOW", "did you mean myflows:FLOW"]),
-        ("myflows:helper", 2, ["'myflows:helper' is a function, not a pgflow.Flow",
-                               "its flows: myflows:cyclic, myflows:sales_report"]),
+        (
+            "myflows:helper",
+            2,
+            ["'myflows:helper' is a function, not a pgflow.Flow", "its flows: myflows:cyclic, myflows:sales_report"],
+        ),
         ("myflows:sales", 2, ["module myflows has no attribute 'sales'", "its flows: myflows:cyclic"]),
         ("myflows:sales_reprot", 2, ["did you mean myflows:sales_report?"]),
         ("nomodule_xyz:flow", 2, ["no module named 'nomodule_xyz'"]),
@@ -407,7 +452,10 @@ def test_migrate_says_which_version_it_upgraded_from(admin_url: str) -> None:
         install_release(url, release)
         proc = run_cli("migrate", "--database-url", url)
         assert proc.returncode == 0, describe(proc)
-        assert proc.stdout.strip() == f"pgflow schema {shipped_version()} installed: upgraded from {release_version(release)}"
+        assert (
+            proc.stdout.strip()
+            == f"pgflow schema {shipped_version()} installed: upgraded from {release_version(release)}"
+        )
 
 
 def test_graph_of_a_cyclic_module_flow_is_one_line_exit_1(user_dir: Path, flow_slug: str) -> None:
@@ -421,14 +469,16 @@ def test_graph_of_a_cyclic_module_flow_is_one_line_exit_1(user_dir: Path, flow_s
 
 
 def test_graph_of_a_flow_with_an_unknown_dependency_is_one_line_exit_1(tmp_path: Path) -> None:
-    (tmp_path / "dangling.py").write_text(textwrap.dedent("""
+    (tmp_path / "dangling.py").write_text(
+        textwrap.dedent("""
         import pgflow
         flow = pgflow.Flow("dangling")
 
         @flow.step(depends_on=["nowhere", "elsewhere"])
         def only(deps):
             return 1
-    """))
+    """)
+    )
     proc = run_cli("graph", "dangling:flow", cwd=tmp_path)
     line = assert_clean_error(proc)
     assert proc.returncode == 1
@@ -472,11 +522,18 @@ def test_graphs_show_conditions(database_url: str, conn: psycopg.Connection, use
 
 
 def test_graph_labels_escape_what_mermaid_and_dot_would_read() -> None:
-    steps = [{"step_slug": "a", "step_type": "single", "depends_on": []},
-             {"step_slug": "b", "step_type": "single", "depends_on": ["a"],
-              "if_not": {"a": 'say "hi" <b> #1 \\ done'}, "when_unmet": None}]
+    steps = [
+        {"step_slug": "a", "step_type": "single", "depends_on": []},
+        {
+            "step_slug": "b",
+            "step_type": "single",
+            "depends_on": ["a"],
+            "if_not": {"a": 'say "hi" <b> #1 \\ done'},
+            "when_unmet": None,
+        },
+    ]
     mermaid = graph.to_mermaid("f", steps)
-    assert 'if_not {#quot;a#quot;:#quot;say \\#quot;hi\\#quot; #lt;b#gt; #35;1 \\\\ done#quot;}' in mermaid, mermaid
+    assert "if_not {#quot;a#quot;:#quot;say \\#quot;hi\\#quot; #lt;b#gt; #35;1 \\\\ done#quot;}" in mermaid, mermaid
     assert "when unmet: skip" in mermaid
     dot = graph.to_dot("f", steps)
     assert 'if_not {\\"a\\":\\"say \\\\\\"hi\\\\\\" <b> #1 \\\\\\\\ done\\"}' in dot, dot
@@ -496,7 +553,17 @@ def test_errors_are_one_line_and_debug_adds_the_traceback(empty_database: str) -
 
 
 COMMANDS = [
-    "migrate", "worker", "start", "status", "runs", "cancel", "resume", "graph", "prune", "schedules", "schedule",
+    "migrate",
+    "worker",
+    "start",
+    "status",
+    "runs",
+    "cancel",
+    "resume",
+    "graph",
+    "prune",
+    "schedules",
+    "schedule",
 ]
 
 
@@ -517,9 +584,11 @@ def test_each_command_help_says_what_it_does_and_documents_its_arguments(command
     assert "--database-url" in proc.stdout and "--debug" in proc.stdout
     # every argument and option has a help text: no line with only the option's name
     options = proc.stdout.split("options:")[1]
-    bare = [line for line in options.splitlines()
-            if re.fullmatch(r"\s+(-\w, )?--[\w-]+( [A-Z_]+| \{[^}]*\})?\s*", line)
-            and not _help_on_next_line(options, line)]
+    bare = [
+        line
+        for line in options.splitlines()
+        if re.fullmatch(r"\s+(-\w, )?--[\w-]+( [A-Z_]+| \{[^}]*\})?\s*", line) and not _help_on_next_line(options, line)
+    ]
     assert not bare, (command, bare)
 
 

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+
+import pgflow
 
 from .conftest import scratch_database
 
@@ -120,8 +121,12 @@ def test_a_cyclic_input_is_refused(database_url: str, flow_slug: str) -> None:
     ],
 )
 def test_define_refuses_a_definition_that_cannot_be_stored(
-    database_url: str, conn: psycopg.Connection, flow_slug: str, flow_options: dict[str, Any],
-    step_options: dict[str, Any], expected: str,
+    database_url: str,
+    conn: psycopg.Connection,
+    flow_slug: str,
+    flow_options: dict[str, Any],
+    step_options: dict[str, Any],
+    expected: str,
 ) -> None:
     flow = pgflow.Flow(flow_slug, **flow_options)
 
@@ -334,7 +339,7 @@ def test_worker_options_are_checked_before_connecting(kwargs: dict[str, Any], na
 def test_worker_flows_are_checked_before_connecting() -> None:
     with pytest.raises(pgflow.InvalidInput, match="at least one flow"):
         pgflow.Worker(UNREACHABLE, [])
-    with pytest.raises(pgflow.InvalidInput, match="pgflow.Flow"):
+    with pytest.raises(pgflow.InvalidInput, match=r"pgflow.Flow"):
         pgflow.Worker(UNREACHABLE, [object()])  # type: ignore[list-item]
     with pytest.raises(pgflow.InvalidInput, match="two different flows with the slug 'same'"):
         pgflow.Worker(UNREACHABLE, [_flow("same"), _flow("same")])
@@ -360,10 +365,12 @@ def test_worker_durations_out_of_range_name_the_range(kwargs: dict[str, Any], me
 
 
 def test_worker_durations_take_the_ends_of_their_ranges() -> None:
-    low = pgflow.Worker(UNREACHABLE, _flow("never_defined"), poll_interval=0.01, heartbeat_interval=0.1,
-                        shutdown_timeout=0)
-    high = pgflow.Worker(UNREACHABLE, _flow("never_defined"), poll_interval=3600, heartbeat_interval=3600,
-                         shutdown_timeout=86400)
+    low = pgflow.Worker(
+        UNREACHABLE, _flow("never_defined"), poll_interval=0.01, heartbeat_interval=0.1, shutdown_timeout=0
+    )
+    high = pgflow.Worker(
+        UNREACHABLE, _flow("never_defined"), poll_interval=3600, heartbeat_interval=3600, shutdown_timeout=86400
+    )
     assert (low.poll_interval, low.heartbeat_interval, low.shutdown_timeout) == (0.01, 0.1, 0.0)
     assert (high.poll_interval, high.heartbeat_interval, high.shutdown_timeout) == (3600.0, 3600.0, 86400.0)
 

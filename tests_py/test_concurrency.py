@@ -54,9 +54,7 @@ class Workload:
         return row is not None and row[0] == 0
 
 
-def run_workload(
-    url: str, conn: psycopg.Connection, flow_slug: str, fail_rate: float
-) -> tuple[Workload, list[Worker]]:
+def run_workload(url: str, conn: psycopg.Connection, flow_slug: str, fail_rate: float) -> tuple[Workload, list[Worker]]:
     options: dict[str, Any] = {"base_delay": 0} if fail_rate else {}
     diamond, wide_map = f"{flow_slug}_diamond", f"{flow_slug}_map"
     define(conn, diamond, DIAMOND, options)
@@ -67,8 +65,15 @@ def run_workload(
     deadline = time.monotonic() + TIME_LIMIT
     workers = [
         Worker(
-            url, f"worker-{i}", [diamond, wide_map], start=start, stop=stop, finished=load.finished,
-            deadline=deadline, fail_rate=fail_rate, seed=i,
+            url,
+            f"worker-{i}",
+            [diamond, wide_map],
+            start=start,
+            stop=stop,
+            finished=load.finished,
+            deadline=deadline,
+            fail_rate=fail_rate,
+            seed=i,
         )
         for i in range(WORKERS)
     ]
@@ -127,7 +132,8 @@ def check_everything_completed_once(
 
     # the merge step of every diamond received both branch outputs (it echoes its input)
     wrong_outputs = [
-        (run_id, output) for run_id, n in load.inputs.items()
+        (run_id, output)
+        for run_id, n in load.inputs.items()
         if (output := runs[run_id][1]) != expected_diamond_output(n)
     ]
     assert wrong_outputs == []
@@ -162,4 +168,3 @@ def test_four_workers_with_failed_first_attempts_complete_every_task_exactly_onc
     assert retried == set(failed_first)
     assert all(attempt in (1, 2) for w in workers for _, attempt in w.report.claims)
     check_everything_completed_once(conn, load, workers, failed_first=set(failed_first))
-

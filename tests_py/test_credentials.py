@@ -19,13 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from pgflow import _conninfo, _redact
 from psycopg.conninfo import make_conninfo
+
+import pgflow
+from pgflow import _conninfo, _redact
 
 from . import cli_flows
 from ._client_helpers import running_worker
@@ -67,8 +68,12 @@ URLS = {
 }
 #: the kinds the CLI is tried with in every command, both through --database-url and DATABASE_URL
 EVERY_COMMAND_KINDS = (
-    "malformed_url", "url_to_a_dead_port", "malformed_url_quote", "malformed_url_double_quote",
-    "malformed_url_space", "malformed_url_quote_in_user",
+    "malformed_url",
+    "url_to_a_dead_port",
+    "malformed_url_quote",
+    "malformed_url_double_quote",
+    "malformed_url_space",
+    "malformed_url_quote_in_user",
 )
 
 
@@ -210,16 +215,29 @@ def test_workers_never_log_the_password(tmp_path: Path) -> None:
     cases = [(kind, "env") for kind in URLS] + [(kind, "flag") for kind in EVERY_COMMAND_KINDS]
     procs = []
     for kind, via in cases:
-        cmd = [sys.executable, "-m", "pgflow.cli", "worker", "tests_py.cli_flows:diamond", "-v",
-               "--shutdown-timeout", "1"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "worker",
+            "tests_py.cli_flows:diamond",
+            "-v",
+            "--shutdown-timeout",
+            "1",
+        ]
         env = _env(URLS[kind] if via == "env" else None)
         if via == "flag":
             cmd += ["--database-url", URLS[kind]]
         log_path = tmp_path / f"{kind}.{via}.log"
         with log_path.open("w") as log:
-            procs.append((kind, via, log_path, subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True
-            )))
+            procs.append(
+                (
+                    kind,
+                    via,
+                    log_path,
+                    subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True),
+                )
+            )
     try:
         # at least 3 seconds, and until every worker has written something (or exited): on a loaded machine
         # 20 Python processes can take longer than that to start
@@ -272,8 +290,14 @@ def test_exceptions_from_connection_attempts_never_carry_the_password(kind: str)
 @pytest.mark.parametrize(
     "kind",
     [
-        "malformed_url", "malformed_ipv6_url", "keyword_value_malformed", "malformed_url_quote",
-        "malformed_url_double_quote", "malformed_url_space", "malformed_url_quote_in_user", "url_with_space",
+        "malformed_url",
+        "malformed_ipv6_url",
+        "keyword_value_malformed",
+        "malformed_url_quote",
+        "malformed_url_double_quote",
+        "malformed_url_space",
+        "malformed_url_quote_in_user",
+        "url_with_space",
         "keyword_value_quote_in_bare_password",
     ],
 )
@@ -342,5 +366,7 @@ def test_errors_a_worker_records_and_logs_have_passwords_redacted(
 def test_a_malformed_string_that_may_be_a_password_is_masked_whole(text: str) -> None:
     """A connection string that is neither URL-like nor key/value may be a password pasted in the wrong place,
     whatever it is made of: libpq's message never repeats it."""
-    assert _redact.redact_conninfo_error(f'missing "=" after "{text.split()[0]}" in connection info string', text) \
+    assert (
+        _redact.redact_conninfo_error(f'missing "=" after "{text.split()[0]}" in connection info string', text)
         == 'missing "=" after "***" in connection info string'
+    )

@@ -147,12 +147,18 @@ def test_next_ticks_match_croniter(cron_conn: psycopg.Connection, cron: str, tz:
 
 # Around each 2030 transition of the zone (a day before to a day after).
 TRANSITIONS = {
-    "America/New_York": [dt.datetime(2030, 3, 10, 7, tzinfo=dt.timezone.utc),
-                         dt.datetime(2030, 11, 3, 6, tzinfo=dt.timezone.utc)],
-    "Europe/Berlin": [dt.datetime(2030, 3, 31, 1, tzinfo=dt.timezone.utc),
-                      dt.datetime(2030, 10, 27, 1, tzinfo=dt.timezone.utc)],
-    "Australia/Sydney": [dt.datetime(2030, 4, 6, 16, tzinfo=dt.timezone.utc),
-                         dt.datetime(2030, 10, 5, 16, tzinfo=dt.timezone.utc)],
+    "America/New_York": [
+        dt.datetime(2030, 3, 10, 7, tzinfo=dt.timezone.utc),
+        dt.datetime(2030, 11, 3, 6, tzinfo=dt.timezone.utc),
+    ],
+    "Europe/Berlin": [
+        dt.datetime(2030, 3, 31, 1, tzinfo=dt.timezone.utc),
+        dt.datetime(2030, 10, 27, 1, tzinfo=dt.timezone.utc),
+    ],
+    "Australia/Sydney": [
+        dt.datetime(2030, 4, 6, 16, tzinfo=dt.timezone.utc),
+        dt.datetime(2030, 10, 5, 16, tzinfo=dt.timezone.utc),
+    ],
 }
 DST_CRONS = ["* * * * *", "*/30 * * * *", "0 * * * *", "15 2 * * *", "30 1 * * *", "*/20 1-3 * * *", "45 2,3 * * *"]
 
@@ -208,8 +214,10 @@ def test_the_oracle_differs_from_croniter_where_the_rule_does() -> None:
     ours = oracle_ticks("30 1 * * *", "America/New_York", start, start + dt.timedelta(days=1, hours=3))
     utc = dt.timezone.utc
     assert theirs[1].astimezone(utc) - theirs[0].astimezone(utc) == dt.timedelta(hours=1)
-    assert ours == [dt.datetime(2030, 11, 3, 5, 30, tzinfo=dt.timezone.utc),
-                    dt.datetime(2030, 11, 4, 6, 30, tzinfo=dt.timezone.utc)]
+    assert ours == [
+        dt.datetime(2030, 11, 3, 5, 30, tzinfo=dt.timezone.utc),
+        dt.datetime(2030, 11, 4, 6, 30, tzinfo=dt.timezone.utc),
+    ]
 
 
 def test_client_next_cron_tick(database_url: str) -> None:

@@ -42,7 +42,9 @@ def sample(conn: psycopg.Connection, flow_slug: str) -> dict[str, Any]:
     conn.execute("select pgflow.define_flow(%s, %s)", (flow_slug, json.dumps(ANALYZE)))
     ids = []
     for i in range(2):
-        ids.append(conn.execute("select run_id from pgflow.start_run(%s, %s)", (flow_slug, json.dumps({"i": i}))).fetchone()[0])
+        ids.append(
+            conn.execute("select run_id from pgflow.start_run(%s, %s)", (flow_slug, json.dumps({"i": i}))).fetchone()[0]
+        )
         drive(conn, flow_slug, "w1")
     ids.append(conn.execute("select run_id from pgflow.start_run(%s, '{\"i\": 2}')", (flow_slug,)).fetchone()[0])
     drive(conn, flow_slug, "w1", fail="score")
@@ -55,12 +57,17 @@ def run_ids(html: str) -> list[str]:
     return re.findall(r'class="run-link mono" href="/runs/([0-9a-f-]{36})"', html)
 
 
-def test_every_page_renders(client: TestClient, sample: dict[str, Any], flow_slug: str, conn: psycopg.Connection) -> None:
+def test_every_page_renders(
+    client: TestClient, sample: dict[str, Any], flow_slug: str, conn: psycopg.Connection
+) -> None:
     conn.execute("select pgflow.heartbeat('dash-worker', array[%s])", (flow_slug,))
     conn.execute("select pgflow.create_schedule(%s, %s, '0 3 * * *')", (flow_slug + "_nightly", flow_slug))
     for path, expected in (
-        ("/runs", flow_slug), ("/flows", flow_slug), (f"/flows/{flow_slug}", "Version 1"),
-        ("/workers", "dash-worker"), ("/schedules", flow_slug + "_nightly"),
+        ("/runs", flow_slug),
+        ("/flows", flow_slug),
+        (f"/flows/{flow_slug}", "Version 1"),
+        ("/workers", "dash-worker"),
+        ("/schedules", flow_slug + "_nightly"),
         (f"/runs/{sample['started']}", 'data-step="merge"'),
     ):
         response = client.get(path)
@@ -85,10 +92,14 @@ def test_the_run_page_shows_steps_tasks_inputs_outputs_and_errors(client: TestCl
     assert {s["step_slug"]: s["status"] for s in live["steps"]}["fetch"] == "completed"
 
 
-def test_a_long_value_is_cut_and_whole_behind_its_link(client: TestClient, conn: psycopg.Connection, flow_slug: str) -> None:
-    conn.execute("select pgflow.define_flow(%s, '[{\"slug\": \"big\"}]')", (flow_slug,))
+def test_a_long_value_is_cut_and_whole_behind_its_link(
+    client: TestClient, conn: psycopg.Connection, flow_slug: str
+) -> None:
+    conn.execute('select pgflow.define_flow(%s, \'[{"slug": "big"}]\')', (flow_slug,))
     text = "x" * 5000
-    run_id = conn.execute("select run_id from pgflow.start_run(%s, %s)", (flow_slug, json.dumps({"text": text}))).fetchone()[0]
+    run_id = conn.execute(
+        "select run_id from pgflow.start_run(%s, %s)", (flow_slug, json.dumps({"text": text}))
+    ).fetchone()[0]
     html = client.get(f"/runs/{run_id}").text
     assert text not in html
     assert f'href="/runs/{run_id}/value/input"' in html
@@ -107,18 +118,22 @@ def test_filters(client: TestClient, sample: dict[str, Any], flow_slug: str) -> 
 
 
 def test_pages_walk_every_run_once_newest_first(database_url: str, conn: psycopg.Connection, flow_slug: str) -> None:
-    conn.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (flow_slug,))
+    conn.execute('select pgflow.define_flow(%s, \'[{"slug": "a"}]\')', (flow_slug,))
     # 23 runs, some sharing a start time (the cursor breaks ties by run_id)
     for i in range(23):
         conn.execute("select pgflow.start_run(%s, %s)", (flow_slug, json.dumps({"i": i})))
     conn.execute(
-        "update pgflow.runs set started_at = timestamptz '2024-01-01' + (abs(hashtext(run_id::text)) %% 5) * interval '1 min' "
+        "update pgflow.runs"
+        " set started_at = timestamptz '2024-01-01' + (abs(hashtext(run_id::text)) %% 5) * interval '1 min' "
         "where flow_slug = %s",
         (flow_slug,),
     )
-    expected = [str(r[0]) for r in conn.execute(
-        "select run_id from pgflow.runs where flow_slug = %s order by started_at desc, run_id", (flow_slug,)
-    ).fetchall()]
+    expected = [
+        str(r[0])
+        for r in conn.execute(
+            "select run_id from pgflow.runs where flow_slug = %s order by started_at desc, run_id", (flow_slug,)
+        ).fetchall()
+    ]
     with psycopg.connect(database_url, autocommit=True, row_factory=psycopg.rows.dict_row) as c:
         seen: list[str] = []
         page = data.runs_page(c, data.RunFilter(flow=flow_slug), limit=5)
@@ -134,8 +149,10 @@ def test_pages_walk_every_run_once_newest_first(database_url: str, conn: psycopg
         assert [r["run_id"] for r in back.runs] == [r["run_id"] for r in pages[-2].runs]
 
 
-def test_the_older_link_carries_the_filters_and_a_cursor(client: TestClient, conn: psycopg.Connection, flow_slug: str) -> None:
-    conn.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (flow_slug,))
+def test_the_older_link_carries_the_filters_and_a_cursor(
+    client: TestClient, conn: psycopg.Connection, flow_slug: str
+) -> None:
+    conn.execute('select pgflow.define_flow(%s, \'[{"slug": "a"}]\')', (flow_slug,))
     for _ in range(data.PAGE_SIZE + 3):
         conn.execute("select pgflow.start_run(%s)", (flow_slug,))
     first = client.get(f"/runs?flow={flow_slug}").text
@@ -144,7 +161,10 @@ def test_the_older_link_carries_the_filters_and_a_cursor(client: TestClient, con
     second = client.get("/runs" + link.group(1).replace("&amp;", "&")).text
     assert len(run_ids(first)) == data.PAGE_SIZE and len(run_ids(second)) == 3
     assert not set(run_ids(first)) & set(run_ids(second))
-    assert "offset" not in data.runs_query(data.RunFilter(), older_than=None, newer_than=None, limit=5)[0].as_string().lower()
+    assert (
+        "offset"
+        not in data.runs_query(data.RunFilter(), older_than=None, newer_than=None, limit=5)[0].as_string().lower()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +176,7 @@ def many_runs(admin_url: str) -> Iterator[str]:
         pgflow.migrate(url)
         with psycopg.connect(url, autocommit=True) as c:
             for slug in ("alpha", "beta", "gamma"):
-                c.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (slug,))
+                c.execute('select pgflow.define_flow(%s, \'[{"slug": "a"}]\')', (slug,))
             c.execute(
                 """
                 insert into pgflow.runs (run_id, flow_slug, flow_version, status, input, remaining_steps, started_at,
@@ -165,7 +185,8 @@ def many_runs(admin_url: str) -> Iterator[str]:
                        case when i % 100 = 0 then 'failed' when i % 7 = 0 then 'started' else 'completed' end,
                        '{}', case when i % 7 = 0 and i % 100 <> 0 then 1 else 0 end,
                        timestamptz '2024-01-01' + i * interval '1 s',
-                       case when i % 7 = 0 and i % 100 <> 0 then null else timestamptz '2024-01-01' + i * interval '1 s' + interval '2 s' end
+                       case when i % 7 = 0 and i % 100 <> 0 then null
+                            else timestamptz '2024-01-01' + i * interval '1 s' + interval '2 s' end
                 from generate_series(1, 60000) as i
                 """
             )
@@ -196,7 +217,9 @@ def test_a_runs_page_reads_an_index_range_without_sorting_all_runs(
     with psycopg.connect(many_runs, autocommit=True) as c:
         older = None
         if cursor:
-            row = c.execute("select started_at, run_id from pgflow.runs order by started_at limit 1 offset 30000").fetchone()
+            row = c.execute(
+                "select started_at, run_id from pgflow.runs order by started_at limit 1 offset 30000"
+            ).fetchone()
             assert row is not None
             older = data.Cursor(row[0], row[1])
         query, params = data.runs_query(filters, older_than=older, newer_than=None, limit=data.PAGE_SIZE + 1)
@@ -251,7 +274,8 @@ def test_cancel_and_resume_change_the_run(client: TestClient, sample: dict[str, 
     done = client.post(f"/runs/{run_id}/cancel", data={"form_secret": secret})
     assert done.status_code == 200 and "run cancelled" in done.text
     assert conn.execute("select status, error from pgflow.runs where run_id = %s", (run_id,)).fetchone() == (
-        "cancelled", "cancelled from the dashboard"
+        "cancelled",
+        "cancelled from the dashboard",
     )
     resumed = client.post(f"/runs/{run_id}/resume", data={"form_secret": secret})
     assert "run resumed" in resumed.text
@@ -272,8 +296,10 @@ def test_unknown_things_are_404(client: TestClient) -> None:
 
 def test_the_layout_puts_every_step_right_of_its_dependencies() -> None:
     drawing = layout(
-        [{"step_slug": s["slug"], "step_type": s.get("type", "single"), "depends_on": s.get("depends_on", [])}
-         for s in ANALYZE]
+        [
+            {"step_slug": s["slug"], "step_type": s.get("type", "single"), "depends_on": s.get("depends_on", [])}
+            for s in ANALYZE
+        ]
     )
     x = {n.slug: n.x for n in drawing.nodes}
     for step in ANALYZE:

@@ -32,9 +32,7 @@ def node_status(driver: Any, step: str) -> str:
     return str(driver.find_element("css selector", f'g.node[data-step="{step}"]').get_attribute("data-status"))
 
 
-def test_a_run_recolours_live_and_is_cancelled_from_the_page(
-    browser: Any, database_url: str, flow_slug: str
-) -> None:
+def test_a_run_recolours_live_and_is_cancelled_from_the_page(browser: Any, database_url: str, flow_slug: str) -> None:
     from selenium.webdriver.support.ui import WebDriverWait
 
     gates = {"fetch": threading.Event(), "store": threading.Event()}
@@ -72,9 +70,14 @@ def test_a_run_recolours_live_and_is_cancelled_from_the_page(
             badge = browser.find_element("css selector", "#step-fetch .step-status .badge")
             assert badge.text == "completed"
             # the completed colour of dashboard.css (--completed-bg), once its 0.3 s transition is over
-            wait.until(lambda d: d.execute_script(
-                "return getComputedStyle(document.querySelector('g.node[data-step=\"fetch\"] rect')).fill"
-            ) == "rgb(220, 245, 228)")
+            wait.until(
+                lambda d: (
+                    d.execute_script(
+                        "return getComputedStyle(document.querySelector('g.node[data-step=\"fetch\"] rect')).fill"
+                    )
+                    == "rgb(220, 245, 228)"
+                )
+            )
 
             browser.find_element("id", "cancel-run").click()
             alert = wait.until(lambda d: d.switch_to.alert)
@@ -97,7 +100,7 @@ def test_dismissing_the_confirmation_cancels_nothing(browser: Any, database_url:
     from selenium.webdriver.support.ui import WebDriverWait
 
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("select pgflow.define_flow(%s, '[{\"slug\": \"only\"}]')", (flow_slug,))
+        conn.execute('select pgflow.define_flow(%s, \'[{"slug": "only"}]\')', (flow_slug,))
         run_id = conn.execute("select run_id from pgflow.start_run(%s)", (flow_slug,)).fetchone()[0]  # type: ignore[index]
         with dashboard(database_url) as base:
             browser.get(f"{base}/runs/{run_id}")

@@ -46,7 +46,10 @@ def test_signals_racing_the_cascade_that_readies_the_wait(database_url: str, flo
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "select pgflow.define_flow(%s, %s)",
-            (flow_slug, Jsonb([{"slug": "charge"}, {"slug": "payment", "type": "wait"}, {"slug": "ship", "type": "wait"}])),
+            (
+                flow_slug,
+                Jsonb([{"slug": "charge"}, {"slug": "payment", "type": "wait"}, {"slug": "ship", "type": "wait"}]),
+            ),
         )
         for round_no in range(ROUNDS):
             run_id = conn.execute("select run_id from pgflow.start_run(%s, '{}')", (flow_slug,)).fetchone()[0]
@@ -61,9 +64,7 @@ def test_signals_racing_the_cascade_that_readies_the_wait(database_url: str, flo
             def signal(c: psycopg.Connection, n: int, run_id: Any = run_id) -> Any:
                 return c.execute("select pgflow.signal(%s, 'payment', %s)", (run_id, Jsonb(n))).fetchone()[0]
 
-            results = _together(
-                database_url, [complete] + [lambda c, n=n: signal(c, n) for n in range(3)]
-            )
+            results = _together(database_url, [complete] + [lambda c, n=n: signal(c, n) for n in range(3)])
             errors = [r for r in results if isinstance(r, Exception)]
             assert not errors, f"round {round_no}: {errors}"
             assert results[0] is True
@@ -106,9 +107,9 @@ def test_sibling_children_signalled_at_once_complete_the_parent_without_a_poll(
             results = _together(
                 database_url,
                 [
-                    lambda c, r=r, i=i: c.execute(
-                        "select pgflow.signal(%s, 'approval', %s)", (r, Jsonb(i))
-                    ).fetchone()[0]
+                    lambda c, r=r, i=i: c.execute("select pgflow.signal(%s, 'approval', %s)", (r, Jsonb(i))).fetchone()[
+                        0
+                    ]
                     for i, r in enumerate(child_runs)
                 ],
             )

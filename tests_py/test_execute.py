@@ -86,9 +86,7 @@ def test_execute_returns_soon_after_the_run_finishes(database_url: str, flow_slu
     assert wall < 0.8, f"execute of a one-step, instant flow took {wall:.2f} s"
 
 
-def test_map_over_previous_step_keeps_order_and_runs_elements_concurrently(
-    database_url: str, flow_slug: str
-) -> None:
+def test_map_over_previous_step_keeps_order_and_runs_elements_concurrently(database_url: str, flow_slug: str) -> None:
     rec = Recorder()
     flow = pgflow.Flow(flow_slug)
 

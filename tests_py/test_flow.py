@@ -154,7 +154,7 @@ def test_option_names_map_to_engine_keys(flow_slug: str) -> None:
     def negated(deps: Any) -> Any:
         return deps
 
-    steps, options = flow.definition()
+    _steps, options = flow.definition()
     assert options == {"max_attempts": 2, "base_delay": 0, "max_delay": 9, "timeout": 11}
     guarded_json = _step_json(flow, "guarded")
     assert guarded_json["if"] == {"root": {"ok": True}}
@@ -237,9 +237,7 @@ def test_handler_conventions_takes_context(flow_slug: str) -> None:
     assert flow.get_step("with_ctx").takes_context is True
     assert flow.get_step("map_with_ctx").takes_context is True
 
-    legacy = pgflow.Flow.from_steps(
-        flow_slug + "_legacy", [("one", lambda input: 1), ("two", lambda deps, ctx: 2)]
-    )
+    legacy = pgflow.Flow.from_steps(flow_slug + "_legacy", [("one", lambda input: 1), ("two", lambda deps, ctx: 2)])
     assert isinstance(legacy.get_step("one"), pgflow.Step)
     assert legacy.get_step("one").takes_context is False
     assert legacy.get_step("two").takes_context is True
@@ -251,9 +249,7 @@ def test_handler_conventions_takes_context(flow_slug: str) -> None:
 def test_from_steps_without_dependencies_is_a_chain(
     database_url: str, conn: psycopg.Connection, flow_slug: str
 ) -> None:
-    flow = pgflow.Flow.from_steps(
-        flow_slug, [("step1", lambda i: 1), ("step2", lambda d: 2), ("step3", lambda d: 3)]
-    )
+    flow = pgflow.Flow.from_steps(flow_slug, [("step1", lambda i: 1), ("step2", lambda d: 2), ("step3", lambda d: 3)])
     assert [s.slug for s in flow.steps] == ["step1", "step2", "step3"]
     version = _define(database_url, flow)
     assert version.version == 1
@@ -317,9 +313,7 @@ def test_unknown_dependencies_raise_unknown_dependency_listing_all(
     assert _versions(conn, flow_slug) == []  # nothing written
 
 
-def test_cycle_raises_cycle_detected_with_the_path(
-    database_url: str, conn: psycopg.Connection, flow_slug: str
-) -> None:
+def test_cycle_raises_cycle_detected_with_the_path(database_url: str, conn: psycopg.Connection, flow_slug: str) -> None:
     flow = pgflow.Flow.from_steps(
         flow_slug,
         [
@@ -432,6 +426,7 @@ def _two_step_flow(slug: str, *, max_attempts: int | None = None, extra_step: bo
         return 2
 
     if extra_step:
+
         @flow.step(depends_on=[second])
         def third(deps: Any) -> Any:
             return 3

@@ -126,7 +126,7 @@ def test_a_handler_that_cannot_take_the_input_is_refused_when_declared(handler: 
 
 
 def test_a_handler_refused_in_the_tuple_syntax_names_it() -> None:
-    with pytest.raises(pgflow.InvalidDefinition, match="no_params of step legacy.s2"):
+    with pytest.raises(pgflow.InvalidDefinition, match=r"no_params of step legacy.s2"):
         pgflow.Flow.from_steps("legacy", [("s1", lambda i: 1), ("s2", no_params)])
 
 

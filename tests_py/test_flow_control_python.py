@@ -54,11 +54,17 @@ def test_options_reach_the_definition_json_normalized() -> None:
 
     assert _step_json(flow, "a") == {"slug": "a", "depends_on": [], "concurrency": 2, "concurrency_key": ["tenant"]}
     assert _step_json(flow, "b") == {
-        "slug": "b", "depends_on": ["a"], "type": "map", "concurrency_key": ["org", "id"],
+        "slug": "b",
+        "depends_on": ["a"],
+        "type": "map",
+        "concurrency_key": ["org", "id"],
         "rate_limit": {"limit": 10, "per": 0.5, "key": ["org", "id"]},
     }
     assert _step_json(flow, "c") == {
-        "slug": "c", "depends_on": ["a"], "rate_limit": {"limit": 3, "per": 60}, "concurrency": 1,
+        "slug": "c",
+        "depends_on": ["a"],
+        "rate_limit": {"limit": 3, "per": 60},
+        "concurrency": 1,
     }
     # the definition is JSON as define_flow takes it
     json.dumps(flow.definition())
@@ -67,8 +73,10 @@ def test_options_reach_the_definition_json_normalized() -> None:
 def test_from_steps_takes_the_options_too() -> None:
     flow = pgflow.Flow.from_steps(
         "fc_tuples",
-        [("a", lambda i: i, {"concurrency": 3, "concurrency_key": "t"}),
-         ("b", lambda i: i, {"rate_limit": pgflow.RateLimit(1, 2)})],
+        [
+            ("a", lambda i: i, {"concurrency": 3, "concurrency_key": "t"}),
+            ("b", lambda i: i, {"rate_limit": pgflow.RateLimit(1, 2)}),
+        ],
     )
     assert _step_json(flow, "a")["concurrency_key"] == ["t"]
     assert _step_json(flow, "b")["rate_limit"] == {"limit": 1, "per": 2}
@@ -141,9 +149,9 @@ def test_a_bad_flow_control_option_is_refused_naming_it(
 
 def test_the_same_path_for_both_and_the_bounds_are_taken() -> None:
     flow = _flow()
-    flow.step(slug="a", concurrency=1, concurrency_key=["t", "0"], rate_limit={"limit": 2, "per": 1, "key": ["t", "0"]})(
-        lambda x: x
-    )
+    flow.step(
+        slug="a", concurrency=1, concurrency_key=["t", "0"], rate_limit={"limit": 2, "per": 1, "key": ["t", "0"]}
+    )(lambda x: x)
     flow.step(slug="b", concurrency=2**31 - 1, rate_limit=pgflow.RateLimit(2**31 - 1, 3_153_600_000))(lambda x: x)
     flow.step(slug="c", rate_limit={"limit": 1, "per": 0.001}, concurrency_key="tenant")(lambda x: x)
     flow.step(slug="d", concurrency=1, concurrency_key=[str(i) for i in range(16)])(lambda x: x)
@@ -214,7 +222,7 @@ def test_graphs_show_the_flow_control_of_a_module_flow_and_of_the_same_flow_in_t
         run = client.start_run(flow_slug, {"tenant": "t"})
     for args in (("graph", flow_slug), ("graph", flow_slug, "--run", str(run.run_id))):
         out = cli.ok(*args)
-        assert 'a: started<br/>concurrency 2 per tenant' in out or "a<br/>concurrency 2 per tenant" in out, out
+        assert "a: started<br/>concurrency 2 per tenant" in out or "a<br/>concurrency 2 per tenant" in out, out
         assert "rate 5 per 0.5 s" in out, out
 
 
@@ -240,9 +248,7 @@ def test_start_run_priority_is_kept_and_the_higher_one_is_claimed_first(
         assert listed == {low.run_id: 0, normal.run_id: 0, high.run_id: 7, below.run_id: -5}
     claimed = []
     for _ in range(4):
-        rows = conn.execute(
-            "select run_id from pgflow.poll_for_tasks('fc-test', %s, 1)", [[flow_slug]]
-        ).fetchall()
+        rows = conn.execute("select run_id from pgflow.poll_for_tasks('fc-test', %s, 1)", [[flow_slug]]).fetchall()
         assert len(rows) == 1, rows
         claimed.append(rows[0][0])
     # highest priority first; equal priorities oldest first; the negative one last
@@ -354,4 +360,3 @@ def test_cli_priority_not_an_integer_is_bad_usage(cli: Cli) -> None:
 
 def test_cli_help_of_start_names_priority(cli: Cli) -> None:
     assert "--priority" in cli.ok("start", "--help")
-

@@ -42,7 +42,6 @@ SLEEP = 60.0  # seconds: what the handlers below sleep or wait unless cancelled
 QUIET = {"poll_interval": LONG, "heartbeat_interval": LONG, "worker_timeout": 3 * LONG}  # no periodic wake-up
 
 
-
 def _task(conn: psycopg.Connection, run_id: Any, step: str, task_index: int = 0) -> tuple[Any, ...]:
     row = conn.execute(
         "select status, attempt, deadline, started_at, finished_at, error from pgflow.step_tasks "
@@ -170,10 +169,13 @@ def test_a_handler_past_its_deadline_is_logged_once_and_shown_by_pgflow_workers(
         def shown() -> str | None:
             proc = subprocess.run(
                 [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "workers"],
-                cwd=ROOT, capture_output=True, text=True, timeout=30,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=30,
             )
             assert proc.returncode == 0, proc.stderr
-            line = next((l for l in proc.stdout.splitlines() if l.startswith(worker_id)), "")
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith(worker_id)), "")
             return line if f"1: {run.run_id}/stubborn[0] attempt 1" in line else None
 
         line = wait_until(shown, 15, interval=0.3, what="the handler in `pgflow workers`")
@@ -193,7 +195,8 @@ def test_a_handler_past_its_deadline_is_logged_once_and_shown_by_pgflow_workers(
                 lambda: conn.execute(
                     "select past_deadline = '[]' from pgflow.workers where worker_id = %s", (worker_id,)
                 ).fetchone()[0],
-                15, what="the list emptied at a heartbeat after the handler ended",
+                15,
+                what="the list emptied at a heartbeat after the handler ended",
             )
     records = [r for r in caplog.records if "past its deadline" in r.getMessage()]
     assert len(records) == 1, [r.getMessage() for r in records]
@@ -202,7 +205,11 @@ def test_a_handler_past_its_deadline_is_logged_once_and_shown_by_pgflow_workers(
     message = record.getMessage()
     assert f"attempt 1 of run {run.run_id}, flow {flow_slug}, step stubborn, task 0" in message, message
     assert (record.run_id, record.flow_slug, record.step_slug, record.task_index, record.attempt) == (  # type: ignore[attr-defined]
-        str(run.run_id), flow_slug, "stubborn", 0, 1
+        str(run.run_id),
+        flow_slug,
+        "stubborn",
+        0,
+        1,
     )
 
 
@@ -213,24 +220,25 @@ def test_pgflow_workers_lists_running_workers_and_with_all_the_stopped_ones(data
         conn.execute("select pgflow.heartbeat(%s, array['flow_x', 'flow_y'], interval '30 s')", (running,))
         conn.execute(
             "select pgflow.heartbeat(%s, null, interval '30 s', %s::jsonb)",
-            (stopped, '[{"run_id": "6f1c0000-0000-0000-0000-000000000000", "step_slug": "s", "task_index": 0, '
-                      '"attempt": 1, "deadline": "2030-01-01 00:00:00+00"}]'),
+            (
+                stopped,
+                '[{"run_id": "6f1c0000-0000-0000-0000-000000000000", "step_slug": "s", "task_index": 0, '
+                '"attempt": 1, "deadline": "2030-01-01 00:00:00+00"}]',
+            ),
         )
         conn.execute("select pgflow.stop_worker(%s)", (stopped,))
         conn.execute("select pgflow.heartbeat(%s, array['flow_v', 'flow_w'], interval '30 s')", (versioned,))
-        conn.execute(
-            "select count(*) from pgflow.poll_for_tasks(%s, null, 0, '{\"flow_v\": [2, 3]}')", (versioned,)
-        )
+        conn.execute("select count(*) from pgflow.poll_for_tasks(%s, null, 0, '{\"flow_v\": [2, 3]}')", (versioned,))
     base = [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "workers"]
     plain = subprocess.run(base, cwd=ROOT, capture_output=True, text=True, timeout=30)
     every = subprocess.run([*base, "--all"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert plain.returncode == every.returncode == 0, (plain.stderr, every.stderr)
-    [line] = [l for l in plain.stdout.splitlines() if l.startswith(running)]
+    [line] = [ln for ln in plain.stdout.splitlines() if ln.startswith(running)]
     assert "flow_x,flow_y" in line and "running" in line and line.rstrip().endswith("0"), line
     assert stopped not in plain.stdout
-    [line] = [l for l in plain.stdout.splitlines() if l.startswith(versioned)]
+    [line] = [ln for ln in plain.stdout.splitlines() if ln.startswith(versioned)]
     assert "flow_v v2,3" in line and "flow_w" not in line, line  # it serves versions 2 and 3 of flow_v only
-    [line] = [l for l in every.stdout.splitlines() if l.startswith(stopped)]
+    [line] = [ln for ln in every.stdout.splitlines() if ln.startswith(stopped)]
     assert "stopped" in line and "6f1c" not in line and line.rstrip().endswith("-"), line  # past_deadline cleared
 
 
@@ -319,10 +327,23 @@ class ProcessWorker:
         self.worker_id = f"pw-{uuid.uuid4().hex[:8]}"
         self.log_path = tmp / f"{self.worker_id}.log"
         cmd = [
-            sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker",
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "--database-url",
+            url,
+            "worker",
             *[f"tests_py.handler_flows:{name}" for name in names],
-            "--isolation", "process", "--concurrency", str(concurrency), "--worker-id", self.worker_id,
-            "--poll-interval", "0.5", "--shutdown-timeout", "5",
+            "--isolation",
+            "process",
+            "--concurrency",
+            str(concurrency),
+            "--worker-id",
+            self.worker_id,
+            "--poll-interval",
+            "0.5",
+            "--shutdown-timeout",
+            "5",
         ]
         env = {**os.environ, "PGFLOW_TEST_FLOW_SUFFIX": suffix, "PGFLOW_TEST_MARKERS": str(tmp)}
         env.pop("DATABASE_URL", None)
@@ -455,9 +476,7 @@ def test_sigterm_to_the_whole_process_group_lets_the_handler_finish(
             worker.close()
 
 
-def test_process_isolation_sets_ctx_cancelled_in_the_child_on_a_run_cancel(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_process_isolation_sets_ctx_cancelled_in_the_child_on_a_run_cancel(database_url: str, tmp_path: Path) -> None:
     suffix = uuid.uuid4().hex[:8]
     flows = handler_flows.build(suffix)
     with pgflow.Client(database_url) as client:

@@ -35,9 +35,7 @@ def test_a_schema_created_first_by_another_role_is_refused(admin_url: str, squat
             conn.execute(f'grant create on database {conn.info.dbname} to "{squatter}"')
         with psycopg.connect(make_conninfo(url, user=squatter), autocommit=True) as conn:
             conn.execute("create schema pgflow")
-            conn.execute(
-                "create function pgflow.now() returns timestamptz language sql as $$ select now() $$"
-            )
+            conn.execute("create function pgflow.now() returns timestamptz language sql as $$ select now() $$")
         with pytest.raises(pgflow.PgflowError, match=f"schema pgflow belongs to role {squatter}"):
             pgflow.migrate(url)
         with psycopg.connect(url, autocommit=True) as conn:

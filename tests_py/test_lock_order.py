@@ -62,8 +62,16 @@ def test_resume_run_of_a_started_run_does_not_deadlock_with_its_cascade(
     observer, reporter, operator, holder = sessions
     observer.execute(
         "select pgflow.define_flow(%s, %s)",
-        [flow_slug, Jsonb([{"slug": "s1", "depends_on": []}, {"slug": "s2", "depends_on": []},
-                           {"slug": "j", "depends_on": ["s1", "s2"]}])],
+        [
+            flow_slug,
+            Jsonb(
+                [
+                    {"slug": "s1", "depends_on": []},
+                    {"slug": "s2", "depends_on": []},
+                    {"slug": "j", "depends_on": ["s1", "s2"]},
+                ]
+            ),
+        ],
     )
     run_id = observer.execute("select run_id from pgflow.start_run(%s)", [flow_slug]).fetchone()[0]  # type: ignore[index]
     observer.execute("select count(*) from pgflow.poll_for_tasks('w', array[%s])", [flow_slug])
@@ -76,9 +84,7 @@ def test_resume_run_of_a_started_run_does_not_deadlock_with_its_cascade(
             pool, lambda: outcome(reporter, "select pgflow.complete_task(%s, 's1', 0, '1', 1)", [run_id])
         )
         wait_until_blocked(observer, reporter, holder)
-        resume = in_background(
-            pool, lambda: outcome(operator, "select status from pgflow.resume_run(%s)", [run_id])
-        )
+        resume = in_background(pool, lambda: outcome(operator, "select status from pgflow.resume_run(%s)", [run_id]))
         assert resume.result(timeout=30) == "PF008"
         holder.commit()
         assert report.result(timeout=30) is True
@@ -91,16 +97,12 @@ def test_resume_run_of_a_started_run_does_not_deadlock_with_its_cascade(
     assert violations(observer, [run_id]) == []
 
 
-def test_two_batches_crossing_two_runs_do_not_deadlock(
-    sessions: list[psycopg.Connection[Any]], flow_slug: str
-) -> None:
+def test_two_batches_crossing_two_runs_do_not_deadlock(sessions: list[psycopg.Connection[Any]], flow_slug: str) -> None:
     """Runs R1 and R2 of a -> b, each with a done and b claimed. One batch reports a stale a of R1 and b of R2, the
     other a stale a of R2 and b of R1 (each ends a step in one run and is refused in the other); both queue behind
     a session holding the two runs' rows. Both must be answered: [false, true]."""
     observer, first, second, holder = sessions
-    observer.execute(
-        "select pgflow.define_flow(%s, %s)", [flow_slug, Jsonb([{"slug": "a"}, {"slug": "b"}])]
-    )
+    observer.execute("select pgflow.define_flow(%s, %s)", [flow_slug, Jsonb([{"slug": "a"}, {"slug": "b"}])])
     runs: list[uuid.UUID] = []
     for _ in range(2):
         run_id = observer.execute("select run_id from pgflow.start_run(%s)", [flow_slug]).fetchone()[0]  # type: ignore[index]
@@ -151,8 +153,6 @@ def test_advisory_locks_of_other_sessions_stall_nothing(
     caller.execute("select set_config('pgflow.fake_now', '2030-01-01 12:01:00+00', false)")
     assert caller.execute("select pgflow.expire_tasks()").fetchone() == (1,)
     caller.execute("select set_config('pgflow.fake_now', '2030-01-01 12:02:00+00', false)")
-    assert caller.execute(
-        "select attempt from pgflow.poll_for_tasks('w', array[%s])", [flow_slug]
-    ).fetchone() == (2,)
+    assert caller.execute("select attempt from pgflow.poll_for_tasks('w', array[%s])", [flow_slug]).fetchone() == (2,)
     holder.rollback()
     assert violations(observer, [run_id]) == []

@@ -19,8 +19,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pgflow
 import pytest
+
+import pgflow
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,8 +44,18 @@ def test_worker_subprocess_writes_json_lines(database_url: str) -> None:
     worker_id = f"json-{uuid.uuid4().hex[:6]}"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "python_client")}
     cmd = [
-        sys.executable, "-m", "pgflow.cli", "worker", "tests_py.test_logs:log_flow", "--log-format", "json", "-v",
-        "--worker-id", worker_id, "--database-url", database_url,
+        sys.executable,
+        "-m",
+        "pgflow.cli",
+        "worker",
+        "tests_py.test_logs:log_flow",
+        "--log-format",
+        "json",
+        "-v",
+        "--worker-id",
+        worker_id,
+        "--database-url",
+        database_url,
     ]
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -73,7 +84,10 @@ def test_worker_subprocess_writes_json_lines(database_url: str) -> None:
     assert len(failed) == 2, about_run  # the bad element's two attempts
     for attempt, line in enumerate(sorted(failed, key=lambda line: line["attempt"]), start=1):
         assert (line["flow_slug"], line["step_slug"], line["task_index"], line["attempt"]) == (
-            "json_logs_flow", "handle", 1, attempt,
+            "json_logs_flow",
+            "handle",
+            1,
+            attempt,
         ), line
         assert "ValueError: bad item" in line["message"] and "ValueError: bad item" in line["exception"], line
     done = [line for line in about_run if line["level"] == "DEBUG" and line["task_index"] == 0]

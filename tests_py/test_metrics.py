@@ -16,10 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pgflow
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from pydantic import BaseModel
+
+import pgflow
 
 from ._client_helpers import wait_until
 
@@ -85,7 +86,11 @@ def test_counts_scraped_over_http(database_url: str, flow_slug: str) -> None:
         assert before[("pgflow_tasks_in_flight", ())] == 0
         # (a failed task fails its run, and the run's other tasks are not claimed: one failure per run)
         assert client.wait(client.start_run(flow, ["a", "b", "c"]), timeout=60) == {"work": ["a", "b", "c"]}
-        runs = [client.start_run(flow, ["boom"]), client.start_run(flow, ["oops"]), client.start_run(typed, {"x": "nan"})]
+        runs = [
+            client.start_run(flow, ["boom"]),
+            client.start_run(flow, ["oops"]),
+            client.start_run(typed, {"x": "nan"}),
+        ]
         for run in runs:
             with pytest.raises(pgflow.RunFailed):
                 client.wait(run, timeout=60)
@@ -125,9 +130,13 @@ def test_two_workers_have_their_own_registries(database_url: str, flow_slug: str
         with pgflow.Client(database_url) as client:
             client.wait(client.start_run(first_flow, ["a"]), timeout=60)
             samples = wait_until(
-                lambda: (s := scrape(first.metrics_port)).get(  # type: ignore[arg-type]
-                    ("pgflow_tasks_completed_total", (("flow", f"{flow_slug}_1"), ("step", "work")))
-                ) == 1 and s,
+                lambda: (
+                    (s := scrape(first.metrics_port)).get(  # type: ignore[arg-type]
+                        ("pgflow_tasks_completed_total", (("flow", f"{flow_slug}_1"), ("step", "work")))
+                    )
+                    == 1
+                    and s
+                ),
                 what="the first worker's count",
             )
         other = scrape(second.metrics_port)  # type: ignore[arg-type]

@@ -65,7 +65,9 @@ def test_migrate_refuses_a_same_version_schema_from_other_files(admin_url: str) 
             conn.execute("update pgflow.schema_migrations set checksum = 'something else'")
         proc = subprocess.run(
             [sys.executable, "-m", "pgflow.cli", "--database-url", url, "migrate"],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert proc.returncode == 1
         assert "installed from other SQL files" in proc.stderr

@@ -154,9 +154,7 @@ def test_a_retry_with_a_delay_sends_nothing(conn: psycopg.Connection, listener: 
     assert row == ("queued", True)
 
 
-def test_a_retry_without_delay_sends_tasks_ready(
-    conn: psycopg.Connection, listener: Listener, flow_slug: str
-) -> None:
+def test_a_retry_without_delay_sends_tasks_ready(conn: psycopg.Connection, listener: Listener, flow_slug: str) -> None:
     define(conn, flow_slug, CHAIN, {"base_delay": 0})
     run_id = start_run(conn, flow_slug, {})
     run, _, index, attempt, _ = claim_one(conn, flow_slug, "first")
@@ -181,4 +179,3 @@ def test_a_rolled_back_start_sends_nothing(conn: psycopg.Connection, listener: L
             conn.execute("select 1 / 0")
     assert only_ours(listener.collect(conn), [flow_slug]) == []
     assert conn.execute("select count(*) from pgflow.runs where flow_slug = %s", [flow_slug]).fetchone() == (0,)
-

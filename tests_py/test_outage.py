@@ -42,8 +42,14 @@ def test_a_10_s_outage_with_a_6_s_worker_timeout_fails_no_run_whose_handlers_suc
     markers.directory.mkdir()
     workers = [
         WorkerProcess(
-            cluster.url, ["once"], suffix=suffix, markers=markers.directory, log_dir=tmp_path, concurrency=2,
-            worker_timeout="6s", poll_interval=0.5,
+            cluster.url,
+            ["once"],
+            suffix=suffix,
+            markers=markers.directory,
+            log_dir=tmp_path,
+            concurrency=2,
+            worker_timeout="6s",
+            poll_interval=0.5,
         )
         for _ in range(2)
     ]
@@ -89,7 +95,7 @@ def test_a_real_restart_credits_ten_minutes_of_fake_time(cluster: PrivateCluster
         return conn
 
     with session(t0) as conn:
-        conn.execute("select pgflow.define_flow('outage', '[{\"slug\": \"a\", \"max_attempts\": 1}]')")
+        conn.execute('select pgflow.define_flow(\'outage\', \'[{"slug": "a", "max_attempts": 1}]\')')
         run_id = conn.execute("select run_id from pgflow.start_run('outage')").fetchone()[0]  # type: ignore[index]
         conn.execute("select pgflow.heartbeat('back')")
         [attempt] = conn.execute("select attempt from pgflow.poll_for_tasks('back', array['outage'])").fetchone()

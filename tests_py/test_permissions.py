@@ -31,10 +31,16 @@ TIMEOUT = 60
 @pytest.fixture
 def logins(admin_url: str, database_url: str) -> Iterator[dict[str | None, str]]:
     """{pgflow role or None: the conninfo of a login role granted it} on the test database."""
-    with login_role(admin_url, WORKER) as w, login_role(admin_url, PRODUCER) as p, login_role(
-        admin_url, READER
-    ) as r, login_role(admin_url, None) as n:
-        yield {role: make_conninfo(database_url, user=user) for role, user in ((WORKER, w), (PRODUCER, p), (READER, r), (None, n))}
+    with (
+        login_role(admin_url, WORKER) as w,
+        login_role(admin_url, PRODUCER) as p,
+        login_role(admin_url, READER) as r,
+        login_role(admin_url, None) as n,
+    ):
+        yield {
+            role: make_conninfo(database_url, user=user)
+            for role, user in ((WORKER, w), (PRODUCER, p), (READER, r), (None, n))
+        }
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(
                 "select pg_terminate_backend(pid) from pg_stat_activity where usename = any(%s)", ([w, p, r, n],)
@@ -49,8 +55,12 @@ def user_of(url: str) -> str:
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGFLOW_DEBUG", "PGPASSWORD")}
     return subprocess.run(
-        [sys.executable, "-m", "pgflow.cli", "--database-url", url, *args], cwd=ROOT, env=env, capture_output=True,
-        text=True, timeout=TIMEOUT,
+        [sys.executable, "-m", "pgflow.cli", "--database-url", url, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
     )
 
 
@@ -190,8 +200,15 @@ def test_a_worker_whose_role_may_not_poll_fails_at_start_up(logins: dict[Any, st
     line = one_error_line(proc)
     user = user_of(url)
     assert f"grant pgflow_worker to {user}" in line, line
-    for name in ("poll_for_tasks_lean", "heartbeat", "complete_tasks", "fail_task", "get_run_input", "stop_worker",
-                 "define_flow"):
+    for name in (
+        "poll_for_tasks_lean",
+        "heartbeat",
+        "complete_tasks",
+        "fail_task",
+        "get_run_input",
+        "stop_worker",
+        "define_flow",
+    ):
         assert name in line, (name, line)
     if role == PRODUCER:
         # what a producer may call is not named
@@ -221,4 +238,3 @@ def test_a_worker_role_starts(logins: dict[Any, str]) -> None:
     with psycopg.connect(logins[WORKER], autocommit=True) as conn:
         runner._check_privileges(conn)  # raises nothing
     assert runner._role == user_of(logins[WORKER])
-

@@ -43,15 +43,35 @@ def _dbname(url: str) -> str:
 class WorkerProcess:
     """`pgflow worker tests_py.pooler_flows:diamond tests_py.pooler_flows:squares`, logging to a file."""
 
-    def __init__(self, url: str, suffix: str, markers: Path, log_dir: Path, *, listen_url: str | None = None,
-                 poll_interval: float = 0.2) -> None:
+    def __init__(
+        self,
+        url: str,
+        suffix: str,
+        markers: Path,
+        log_dir: Path,
+        *,
+        listen_url: str | None = None,
+        poll_interval: float = 0.2,
+    ) -> None:
         self.worker_id = f"pb-{uuid.uuid4().hex[:10]}"
         self.log_path = log_dir / f"{self.worker_id}.log"
         cmd = [
-            sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker",
-            "tests_py.pooler_flows:diamond", "tests_py.pooler_flows:squares",
-            "--concurrency", "4", "--poll-interval", str(poll_interval), "--worker-id", self.worker_id,
-            "--shutdown-timeout", "10",
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "--database-url",
+            url,
+            "worker",
+            "tests_py.pooler_flows:diamond",
+            "tests_py.pooler_flows:squares",
+            "--concurrency",
+            "4",
+            "--poll-interval",
+            str(poll_interval),
+            "--worker-id",
+            self.worker_id,
+            "--shutdown-timeout",
+            "10",
         ]
         if listen_url:
             cmd += ["--listen-url", listen_url]
@@ -226,9 +246,7 @@ def test_client_through_pgbouncer(pgbouncer: PgBouncer, database_url: str, flow_
     assert not thread.is_alive()
 
 
-def test_diamond_and_map_with_two_worker_processes(
-    pgbouncer: PgBouncer, database_url: str, tmp_path: Path
-) -> None:
+def test_diamond_and_map_with_two_worker_processes(pgbouncer: PgBouncer, database_url: str, tmp_path: Path) -> None:
     suffix = uuid.uuid4().hex[:10]
     flows = pooler_flows.build(suffix)
     markers = tmp_path / "markers"
@@ -248,8 +266,7 @@ def test_diamond_and_map_with_two_worker_processes(
             assert client.wait(squares, timeout=120, interval=0.1) == {"total": sum(i * i for i in range(50))}
         with psycopg.connect(database_url, autocommit=True) as conn:
             rows = conn.execute(
-                "select run_id, step_slug, task_index, status, attempt from pgflow.step_tasks "
-                "where run_id = any(%s)",
+                "select run_id, step_slug, task_index, status, attempt from pgflow.step_tasks where run_id = any(%s)",
                 ([r.run_id for r in [*diamonds.values(), squares]],),
             ).fetchall()
         assert len(rows) == 5 * 4 + 50 + 1
@@ -262,8 +279,11 @@ def test_diamond_and_map_with_two_worker_processes(
         }
         assert map_workers == {w.worker_id for w in workers}, "both workers took map elements"
         for worker in workers:  # the probe of their listeners found that notifications cannot reach them
-            wait_for(lambda: "notifications do not reach its connection" in worker.output(), 30,
-                     f"worker {worker.worker_id} to find it must poll")
+            wait_for(
+                lambda: "notifications do not reach its connection" in worker.output(),
+                30,
+                f"worker {worker.worker_id} to find it must poll",
+            )
     finally:
         codes = [w.stop() for w in workers]
     for worker, code in zip(workers, codes):
@@ -299,9 +319,7 @@ def test_a_direct_listen_connection_wakes_a_worker_behind_pgbouncer(
         client.define(flow)
 
     def serve(listen_conninfo: str | None) -> tuple[pgflow.Worker, threading.Thread]:
-        worker = pgflow.Worker(
-            pgbouncer.url(), [flow], poll_interval=60, listen_conninfo=listen_conninfo, define=False
-        )
+        worker = pgflow.Worker(pgbouncer.url(), [flow], poll_interval=60, listen_conninfo=listen_conninfo, define=False)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         wait_for(lambda: _registered(database_url, [worker.worker_id]), 30, "the worker to start")
@@ -323,6 +341,7 @@ def test_a_direct_listen_connection_wakes_a_worker_behind_pgbouncer(
     listen_url = make_conninfo(database_url, application_name=application_name)
     worker, thread = serve(listen_url)
     try:
+
         def listening() -> bool:
             with psycopg.connect(database_url, autocommit=True) as conn:
                 row = conn.execute(
@@ -367,9 +386,21 @@ def test_a_malformed_listen_conninfo_is_refused_before_anything_connects(databas
     with pytest.raises(pgflow.InvalidInput, match="listen_conninfo must be a connection string"):
         pgflow.Client(database_url, listen_conninfo=5)  # type: ignore[arg-type]
     result = subprocess.run(
-        [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "status",
-         str(uuid.uuid4()), "--listen-url", bad],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "--database-url",
+            database_url,
+            "status",
+            str(uuid.uuid4()),
+            "--listen-url",
+            bad,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2, result.stderr
     assert "--listen-url is not a valid connection string" in result.stderr and "s3cret-listen" not in result.stderr

@@ -289,8 +289,15 @@ COMPLETE = "select pgflow.complete_task(%s, %s, %s, %s, %s)"
 
 def _batch(tasks: list[tuple[Any, ...]]) -> tuple[list[Any], ...]:
     """complete_tasks' arguments for claimed ``tasks``, each with output 1."""
-    return ([t[0] for t in tasks], [t[1] for t in tasks], [t[2] for t in tasks], [Jsonb(1)] * len(tasks),
-            [t[3] for t in tasks])
+    return (
+        [t[0] for t in tasks],
+        [t[1] for t in tasks],
+        [t[2] for t in tasks],
+        [Jsonb(1)] * len(tasks),
+        [t[3] for t in tasks],
+    )
+
+
 FAIL = "select pgflow.fail_task(%s, %s, %s, 'broken', %s)"
 
 
@@ -298,26 +305,44 @@ def _exercise(conn: psycopg.Connection, check: Checked, settled: bool = False) -
     """The calls observed: each kind of call that a planner switch was set for, about runs started here (their
     tasks are the only queued ones of their flows, apart from the wide flow's). ``settled``: the plans were made
     on the tables as they are, analyzed."""
-    run = check("start_run etl", "select run_id from pgflow.start_run('etl')",
-                expect=Expect(indexes=("flows_one_current_version", "steps_pkey")))[0][0]
+    run = check(
+        "start_run etl",
+        "select run_id from pgflow.start_run('etl')",
+        expect=Expect(indexes=("flows_one_current_version", "steps_pkey")),
+    )[0][0]
     (a,) = _started(conn, "me", "etl")
     assert a[0] == run
-    check("complete_task etl a", COMPLETE, (a[0], a[1], a[2], Jsonb(1), a[3]),
-          expect=Expect(indexes=("step_states_pkey", "step_tasks_pkey", "deps_by_dep")))
+    check(
+        "complete_task etl a",
+        COMPLETE,
+        (a[0], a[1], a[2], Jsonb(1), a[3]),
+        expect=Expect(indexes=("step_states_pkey", "step_tasks_pkey", "deps_by_dep")),
+    )
     (b,) = _started(conn, "me", "etl")
-    check("fail_task etl b, retried", FAIL, (b[0], b[1], b[2], b[3]),
-          expect=Expect(indexes=("step_states_pkey", "step_tasks_pkey")))
+    check(
+        "fail_task etl b, retried",
+        FAIL,
+        (b[0], b[1], b[2], b[3]),
+        expect=Expect(indexes=("step_states_pkey", "step_tasks_pkey")),
+    )
     conn.execute("update pgflow.step_tasks set visible_at = now() where run_id = %s and status = 'queued'", (run,))
     (b,) = _started(conn, "me", "etl")
     check("complete_task etl b", COMPLETE, (b[0], b[1], b[2], Jsonb(1), b[3]))
     (c,) = _started(conn, "me", "etl")
-    check("complete_task etl c, the run completes", COMPLETE, (c[0], c[1], c[2], Jsonb(1), c[3]),
-          expect=Expect(indexes=("runs_pkey",)))
+    check(
+        "complete_task etl c, the run completes",
+        COMPLETE,
+        (c[0], c[1], c[2], Jsonb(1), c[3]),
+        expect=Expect(indexes=("runs_pkey",)),
+    )
 
     fan = check("start_run fan", "select run_id from pgflow.start_run('fan')")[0][0]
     (split,) = _started(conn, "me", "fan")
-    check("complete_task fan split, a map of 10 starts", COMPLETE,
-          (split[0], split[1], split[2], Jsonb(list(range(10))), split[3]))
+    check(
+        "complete_task fan split, a map of 10 starts",
+        COMPLETE,
+        (split[0], split[1], split[2], Jsonb(list(range(10))), split[3]),
+    )
     each = _started(conn, "me", "fan", 10)
     first = each[0]
     check("complete_task fan each, one of 10", COMPLETE, (first[0], first[1], first[2], Jsonb(1), first[3]))
@@ -329,10 +354,18 @@ def _exercise(conn: psycopg.Connection, check: Checked, settled: bool = False) -
         # (the batch's CTEs are joined to each other in nested loops: reports times reports)
         expect=Expect(rows=PER_CALL_ROWS + len(rest) ** 2),
     )
-    check("cancel_run fan, 4 tasks started", "select status from pgflow.cancel_run(%s)", (fan,),
-          expect=Expect(indexes=("runs_pkey", "step_tasks_pkey")))
-    check("resume_run fan", "select status from pgflow.resume_run(%s)", (fan,),
-          expect=Expect(indexes=("runs_pkey", "step_states_pkey")))
+    check(
+        "cancel_run fan, 4 tasks started",
+        "select status from pgflow.cancel_run(%s)",
+        (fan,),
+        expect=Expect(indexes=("runs_pkey", "step_tasks_pkey")),
+    )
+    check(
+        "resume_run fan",
+        "select status from pgflow.resume_run(%s)",
+        (fan,),
+        expect=Expect(indexes=("runs_pkey", "step_states_pkey")),
+    )
     last = _started(conn, "me", "fan", 4)
     check(
         "complete_tasks fan each, the map completes",
@@ -344,21 +377,29 @@ def _exercise(conn: psycopg.Connection, check: Checked, settled: bool = False) -
 
     check("start_run brittle", "select run_id from pgflow.start_run('brittle')")
     (x,) = _started(conn, "me", "brittle")
-    check("fail_task brittle x, the run fails", FAIL, (x[0], x[1], x[2], x[3]),
-          expect=Expect(indexes=("runs_pkey", "step_states_pkey", "step_tasks_pkey")))
+    check(
+        "fail_task brittle x, the run fails",
+        FAIL,
+        (x[0], x[1], x[2], x[3]),
+        expect=Expect(indexes=("runs_pkey", "step_states_pkey", "step_tasks_pkey")),
+    )
 
     check("start_run skippy", "select run_id from pgflow.start_run('skippy')")
     tasks = _started(conn, "me", "skippy", 2)
     x = next(t for t in tasks if t[1] == "x")
-    check("fail_task skippy x, skips downstream", FAIL, (x[0], x[1], x[2], x[3]),
-          expect=Expect(indexes=("deps_by_dep",)))
+    check(
+        "fail_task skippy x, skips downstream", FAIL, (x[0], x[1], x[2], x[3]), expect=Expect(indexes=("deps_by_dep",))
+    )
 
     quit_run = check("start_run etl for stop_worker", "select run_id from pgflow.start_run('etl')")[0][0]
     _started(conn, "quitter", "etl")
     # (on nearly empty tables the two partial indexes of started tasks tie, and stop_worker may find the worker's
     # tasks by step_tasks_started_deadline: every started task, once per stop; docs/engine.md, "Plans")
-    check("stop_worker with one task", "select pgflow.stop_worker('quitter')",
-          expect=Expect(indexes=("step_tasks_started_worker",)) if settled else Expect(rows=2 * IN_FLIGHT + 3 * WIDE))
+    check(
+        "stop_worker with one task",
+        "select pgflow.stop_worker('quitter')",
+        expect=Expect(indexes=("step_tasks_started_worker",)) if settled else Expect(rows=2 * IN_FLIGHT + 3 * WIDE),
+    )
     # (its task, queued again after the retry delay, is nobody's to claim later)
     conn.execute("select pgflow.cancel_run(%s)", (quit_run,))
 

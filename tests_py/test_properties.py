@@ -27,13 +27,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 from hypothesis.errors import Flaky
 from hypothesis.stateful import run_state_machine_as_test
+
+import pgflow
 
 from ._props_machine import PgflowMachine, PropertyViolation
 from .conftest import scratch_database

@@ -11,9 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
+
+import pgflow
 
 from ._props_machine import PgflowMachine
 from .conftest import scratch_database

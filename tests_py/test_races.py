@@ -101,8 +101,13 @@ def cancel_during_completions(url: str, conn: psycopg.Connection, flow_slug: str
     stop = threading.Event()
     workers = [
         Worker(
-            url, f"worker-{i}", [flow_slug], start=start, stop=stop,
-            finished=lambda _c: run_done.is_set(), deadline=time.monotonic() + 60,
+            url,
+            f"worker-{i}",
+            [flow_slug],
+            start=start,
+            stop=stop,
+            finished=lambda _c: run_done.is_set(),
+            deadline=time.monotonic() + 60,
         )
         for i in range(4)
     ]
@@ -231,9 +236,7 @@ def test_a_report_waiting_on_its_task_while_the_run_ends_leaves_no_step_started(
         x_task = next(t for t in rest if t[1] == "x")
 
         if ender == "cancel_run":
-            ended = pool.submit(
-                lambda: ending.execute("select status from pgflow.cancel_run(%s)", [run_id]).fetchone()
-            )
+            ended = pool.submit(lambda: ending.execute("select status from pgflow.cancel_run(%s)", [run_id]).fetchone())
         else:
             ended = pool.submit(fail, ending, x_task[:3], "x gives up", x_task[3])
         wait_until_blocked(conn, ending, poller)
@@ -297,9 +300,7 @@ def test_simultaneous_exhausted_failures_fail_the_run_once(
         ).fetchall()
     )
     assert counts == {"failed": 1, "cancelled": 199}
-    assert conn.execute(
-        "select status from pgflow.step_states where run_id = %s", [run_id]
-    ).fetchall() == [("failed",)]
+    assert conn.execute("select status from pgflow.step_states where run_id = %s", [run_id]).fetchall() == [("failed",)]
 
 
 # -------------------------------------------------------------------------------------------------------
@@ -313,7 +314,7 @@ def test_diamond_branches_completed_at_the_same_instant_start_the_merge_once(
     define(conn, flow_slug, DIAMOND, {})
     for n in range(50):
         run_id = start_run(conn, flow_slug, {"n": n})
-        (r, s, i, a, task_input), = poll(conn, "setup", [flow_slug], 10)
+        ((r, s, i, a, task_input),) = poll(conn, "setup", [flow_slug], 10)
         assert complete(conn, (r, s, i), {"n": task_input["n"]}, a)
         branches = sorted(poll(conn, "setup", [flow_slug], 10), key=lambda t: t[1])
         assert [t[1] for t in branches] == ["b", "c"]
@@ -335,7 +336,7 @@ def test_diamond_branches_completed_at_the_same_instant_start_the_merge_once(
             [run_id],
         ).fetchone()
         assert state == ("started", 0, 1), f"iteration {n}"
-        (r, s, i, a, task_input), = poll(conn, "setup", [flow_slug], 10)
+        ((r, s, i, a, task_input),) = poll(conn, "setup", [flow_slug], 10)
         assert (s, task_input) == ("d", {"b": {"b": 2 * n}, "c": {"c": 3 * n}}), f"iteration {n}"
         assert complete(conn, (r, s, i), task_input, a)
         row = conn.execute("select status, output from pgflow.runs where run_id = %s", [run_id]).fetchone()

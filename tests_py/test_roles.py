@@ -88,13 +88,21 @@ READABLE: dict[str, dict[str, set[str] | None]] = {
         "runs": {"run_id", "status"},
     },
     PRODUCER: {"schedules": None},
-    READER: {
-        t: None
-        for t in (
-            "flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts",
-            "schema_migrations", "flow_buckets", "schedules",
+    READER: dict.fromkeys(
+        (
+            "flows",
+            "steps",
+            "deps",
+            "runs",
+            "step_states",
+            "step_tasks",
+            "workers",
+            "server_starts",
+            "schema_migrations",
+            "flow_buckets",
+            "schedules",
         )
-    },
+    ),
 }
 
 
@@ -116,10 +124,16 @@ def login_role(admin_url: str, member_of: str | None, *, options: str = "") -> I
 @pytest.fixture
 def logins(admin_url: str, database_url: str) -> Iterator[dict[str | None, str]]:
     """{pgflow role or None: the conninfo of a login role granted it} on the test database."""
-    with login_role(admin_url, WORKER) as w, login_role(admin_url, PRODUCER) as p, login_role(
-        admin_url, READER
-    ) as r, login_role(admin_url, None) as n:
-        yield {role: make_conninfo(database_url, user=user) for role, user in ((WORKER, w), (PRODUCER, p), (READER, r), (None, n))}
+    with (
+        login_role(admin_url, WORKER) as w,
+        login_role(admin_url, PRODUCER) as p,
+        login_role(admin_url, READER) as r,
+        login_role(admin_url, None) as n,
+    ):
+        yield {
+            role: make_conninfo(database_url, user=user)
+            for role, user in ((WORKER, w), (PRODUCER, p), (READER, r), (None, n))
+        }
         # their sessions end before the roles are dropped
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(
@@ -178,8 +192,9 @@ def test_every_function_has_a_decision(conn: psycopg.Connection[Any]) -> None:
         may = {
             role
             for role in (*ROLES, "public")
-            if conn.execute("select has_function_privilege(%s, %s::regprocedure, 'execute')", (role, signature))
-            .fetchone()[0]  # type: ignore[index]
+            if conn.execute(
+                "select has_function_privilege(%s, %s::regprocedure, 'execute')", (role, signature)
+            ).fetchone()[0]  # type: ignore[index]
         }
         if name.startswith("_"):
             if may:
@@ -194,9 +209,8 @@ def test_every_function_has_a_decision(conn: psycopg.Connection[Any]) -> None:
             if definer == (name in INVOKER):
                 wrong.append(f"{signature}: security definer is {definer}")
         # a function with settings of its own pins search_path so that pg_temp comes last
-        if config is not None or definer or language == "plpgsql":
-            if PINNED_PATH not in (config or []):
-                wrong.append(f"{signature} does not pin {PINNED_PATH} (settings: {config})")
+        if (config is not None or definer or language == "plpgsql") and PINNED_PATH not in (config or []):
+            wrong.append(f"{signature} does not pin {PINNED_PATH} (settings: {config})")
     assert not undecided, (
         f"public functions without a decision (make them security definer and grant them in "
         f"sql/095_privileges.sql, then list them in GRANTED here): {undecided}"
@@ -237,7 +251,9 @@ def test_nothing_in_the_schema_is_granted_to_public(conn: psycopg.Connection[Any
 
 
 @pytest.mark.parametrize("role", [WORKER, PRODUCER, READER, None], ids=["worker", "producer", "reader", "no_role"])
-def test_everything_else_is_refused_with_42501(conn: psycopg.Connection[Any], logins: dict[Any, str], role: str | None) -> None:
+def test_everything_else_is_refused_with_42501(
+    conn: psycopg.Connection[Any], logins: dict[Any, str], role: str | None
+) -> None:
     refused_ok = []
     with psycopg.connect(logins[role], autocommit=True) as as_role:
         for name, signature, types, _definer, _config, _language in functions(conn):
@@ -250,7 +266,9 @@ def test_everything_else_is_refused_with_42501(conn: psycopg.Connection[Any], lo
             target = sql.Identifier("pgflow", table)
             for statement in (
                 sql.SQL("insert into {} default values").format(target),
-                sql.SQL("update {} set {} = null where false").format(target, sql.Identifier(first_column(conn, table))),
+                sql.SQL("update {} set {} = null where false").format(
+                    target, sql.Identifier(first_column(conn, table))
+                ),
                 sql.SQL("delete from {} where false").format(target),
                 sql.SQL("truncate {}").format(target),
                 sql.SQL("select from {} for key share").format(target),
@@ -295,7 +313,7 @@ def test_a_worker_role_runs_flows_a_producer_role_starts_cancels_and_resumes(
 
     # the producer cannot define flows: the worker does when it starts; here the owner defines "second"
     with pgflow.Client(logins[PRODUCER]) as producer:
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             producer.define(flows["second"])
     with pgflow.Client(database_url) as owner:
         owner.define(flows["second"])
@@ -308,7 +326,7 @@ def test_a_worker_role_runs_flows_a_producer_role_starts_cancels_and_resumes(
         assert producer.resume_run(cancelled).status == "started"
         assert producer.describe_flow(second)["flow_slug"] == second
         assert [r.run_id for r in producer.list_runs(second)] == [cancelled.run_id]
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             producer.prune_runs("1 day")
 
         log_path = tmp_path / "worker.log"
@@ -316,16 +334,35 @@ def test_a_worker_role_runs_flows_a_producer_role_starts_cancels_and_resumes(
         url = make_conninfo(logins[WORKER], options="-c pgflow.worker_timeout=5s")
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker",
-                 "tests_py.cli_flows:diamond", "tests_py.cli_flows:second", "--concurrency", "2"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "pgflow.cli",
+                    "--database-url",
+                    url,
+                    "worker",
+                    "tests_py.cli_flows:diamond",
+                    "tests_py.cli_flows:second",
+                    "--concurrency",
+                    "2",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
             try:
                 with psycopg.connect(database_url, autocommit=True) as conn:
                     wait_for(
-                        lambda: conn.execute("select count(*) from pgflow.flows where flow_slug = %s", (diamond,))
-                        .fetchone() == (1,) or proc.poll() is not None,
-                        30, "the worker to define its flows",
+                        lambda: (
+                            conn.execute(
+                                "select count(*) from pgflow.flows where flow_slug = %s", (diamond,)
+                            ).fetchone()
+                            == (1,)
+                            or proc.poll() is not None
+                        ),
+                        30,
+                        "the worker to define its flows",
                     )
                 runs = [producer.start_run(diamond, {"n": n}) for n in (1, 2, 3)]
                 outputs = [producer.wait(run, timeout=60) for run in runs]
@@ -354,8 +391,8 @@ def test_producers_and_readers_learn_how_many_live_workers_serve_a_flow_version(
     version, which a producer could not read from pgflow.workers itself."""
     worker_id = f"lw-{uuid.uuid4().hex[:8]}"
     with psycopg.connect(database_url, autocommit=True) as owner:
-        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (flow_slug,))
-        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}, {\"slug\": \"b\"}]')", (flow_slug,))
+        owner.execute('select pgflow.define_flow(%s, \'[{"slug": "a"}]\')', (flow_slug,))
+        owner.execute('select pgflow.define_flow(%s, \'[{"slug": "a"}, {"slug": "b"}]\')', (flow_slug,))
         owner.execute("select pgflow.heartbeat(%s, array[%s], interval '1 minute')", (worker_id, flow_slug))
         owner.execute(
             "select count(*) from pgflow.poll_for_tasks(%s, array[%s], 0, %s::jsonb)",
@@ -373,15 +410,15 @@ def test_producers_and_readers_learn_how_many_live_workers_serve_a_flow_version(
 
 def test_a_reader_reads_and_writes_nothing(database_url: str, logins: dict[Any, str], flow_slug: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as owner:
-        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (flow_slug,))
+        owner.execute('select pgflow.define_flow(%s, \'[{"slug": "a"}]\')', (flow_slug,))
     with pgflow.Client(database_url) as client:
         run = client.start_run(flow_slug, {"k": 1})
     with pgflow.Client(logins[READER]) as reader:
         assert reader.get_run_status(run)["status"] == "started"
         assert [r.run_id for r in reader.list_runs(flow_slug)] == [run.run_id]
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             reader.start_run(flow_slug, {})
-        with pytest.raises(pgflow.PermissionDenied, match="^permission denied for function"):
+        with pytest.raises(pgflow.PermissionDenied, match=r"^permission denied for function"):
             reader.cancel_run(run)
     with psycopg.connect(logins[READER], autocommit=True) as conn:
         row = conn.execute("select input from pgflow.runs where run_id = %s", (run.run_id,)).fetchone()
@@ -397,10 +434,12 @@ def test_a_worker_cannot_fake_time_to_expire_others_tasks(
     database_url: str, logins: dict[Any, str], flow_slug: str
 ) -> None:
     with psycopg.connect(database_url, autocommit=True) as owner:
-        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\", \"timeout\": 60}]')", (flow_slug,))
+        owner.execute('select pgflow.define_flow(%s, \'[{"slug": "a", "timeout": 60}]\')', (flow_slug,))
         run_id = owner.execute("select run_id from pgflow.start_run(%s)", (flow_slug,)).fetchone()[0]  # type: ignore[index]
         owner.execute("select pgflow.heartbeat('honest', array[%s])", (flow_slug,))
-        assert len(owner.execute("select * from pgflow.poll_for_tasks('honest', array[%s])", (flow_slug,)).fetchall()) == 1
+        assert (
+            len(owner.execute("select * from pgflow.poll_for_tasks('honest', array[%s])", (flow_slug,)).fetchall()) == 1
+        )
     with psycopg.connect(logins[WORKER], autocommit=True) as thief:
         thief.execute("select set_config('pgflow.fake_now', (now() + interval '1 day')::text, false)")
         thief.execute("select pgflow.heartbeat('thief', array[%s])", (flow_slug,))
@@ -419,15 +458,21 @@ def test_the_callers_search_path_and_temporary_objects_are_not_used(
     caller's temporary schema, which PostgreSQL searches first for types unless told otherwise; a function or
     operator of a schema the caller puts first), the caller's code would run with the owner's rights."""
     with psycopg.connect(database_url, autocommit=True) as owner:
-        owner.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}, {\"slug\": \"b\", \"depends_on\": [\"a\"]}]')",
-                      (flow_slug,))
+        owner.execute(
+            'select pgflow.define_flow(%s, \'[{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]\')', (flow_slug,)
+        )
         dbname = owner.info.dbname
         user = psycopg.conninfo.conninfo_to_dict(logins[WORKER])["user"]
-        owner.execute(sql.SQL("grant create on database {} to {}").format(sql.Identifier(dbname), sql.Identifier(str(user))))
+        owner.execute(
+            sql.SQL("grant create on database {} to {}").format(sql.Identifier(dbname), sql.Identifier(str(user)))
+        )
     try:
         with psycopg.connect(logins[WORKER], autocommit=True) as caller:
             trap = "begin raise exception 'hijacked: running as %', current_user; end"
-            caller.execute(f"create function pg_temp.trap(pg_catalog.text) returns pg_catalog.bool language plpgsql as $$ {trap} $$")
+            caller.execute(
+                "create function pg_temp.trap(pg_catalog.text) returns pg_catalog.bool"
+                f" language plpgsql as $$ {trap} $$"
+            )
             for type_name in ("text", "jsonb", "int4", "integer", "uuid", "timestamptz", "boolean", "bool"):
                 caller.execute(
                     sql.SQL("create domain pg_temp.{} as pg_catalog.text check (pg_temp.trap(value))").format(
@@ -435,10 +480,21 @@ def test_the_callers_search_path_and_temporary_objects_are_not_used(
                     )
                 )
             caller.execute("create schema trap")
-            caller.execute(f"create function trap.trap_text(pg_catalog.text, pg_catalog.text) returns pg_catalog.text language plpgsql as $$ {trap} $$")
-            caller.execute("create operator trap.|| (leftarg = pg_catalog.text, rightarg = pg_catalog.text, function = trap.trap_text)")
-            caller.execute(f"create function trap.now() returns pg_catalog.timestamptz language plpgsql as $$ {trap} $$")
-            caller.execute(f"create function trap.jsonb_build_object(variadic pg_catalog.text[]) returns pg_catalog.jsonb language plpgsql as $$ {trap} $$")
+            caller.execute(
+                "create function trap.trap_text(pg_catalog.text, pg_catalog.text) returns pg_catalog.text"
+                f" language plpgsql as $$ {trap} $$"
+            )
+            caller.execute(
+                "create operator trap.|| "
+                "(leftarg = pg_catalog.text, rightarg = pg_catalog.text, function = trap.trap_text)"
+            )
+            caller.execute(
+                f"create function trap.now() returns pg_catalog.timestamptz language plpgsql as $$ {trap} $$"
+            )
+            caller.execute(
+                "create function trap.jsonb_build_object(variadic pg_catalog.text[]) returns pg_catalog.jsonb"
+                f" language plpgsql as $$ {trap} $$"
+            )
             caller.execute("set search_path = trap, pg_catalog, pg_temp")
             # the traps are armed: in the caller's own statements they fire
             with pytest.raises(psycopg.errors.RaiseException, match="hijacked"):
@@ -446,11 +502,14 @@ def test_the_callers_search_path_and_temporary_objects_are_not_used(
             with pytest.raises(psycopg.errors.RaiseException, match="hijacked"):
                 caller.execute("select 'a'::pg_catalog.text || 'b'::pg_catalog.text")
             # ...and never in the engine's
-            caller.execute("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}, {\"slug\": \"b\", \"depends_on\": [\"a\"]}]')",
-                           (flow_slug,))
+            caller.execute(
+                'select pgflow.define_flow(%s, \'[{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]\')', (flow_slug,)
+            )
             caller.execute("select pgflow.heartbeat('trapped', array[%s])", (flow_slug,))
             with psycopg.connect(logins[PRODUCER], autocommit=True) as producer:
-                run_id = producer.execute("select run_id from pgflow.start_run(%s, '{\"n\": 1}')", (flow_slug,)).fetchone()[0]  # type: ignore[index]
+                run_id = producer.execute(
+                    "select run_id from pgflow.start_run(%s, '{\"n\": 1}')", (flow_slug,)
+                ).fetchone()[0]  # type: ignore[index]
             for step in ("a", "b"):
                 (task,) = caller.execute(
                     "select run_id, step_slug, task_index, attempt from pgflow.poll_for_tasks('trapped', array[%s])",
@@ -468,7 +527,9 @@ def test_the_callers_search_path_and_temporary_objects_are_not_used(
     finally:
         with psycopg.connect(database_url, autocommit=True) as owner:
             owner.execute(
-                sql.SQL("revoke create on database {} from {}").format(sql.Identifier(dbname), sql.Identifier(str(user)))
+                sql.SQL("revoke create on database {} from {}").format(
+                    sql.Identifier(dbname), sql.Identifier(str(user))
+                )
             )
 
 
@@ -481,8 +542,11 @@ def test_a_dedicated_owner_installs_and_the_roles_get_their_grants(admin_url: st
     grants the roles their privileges."""
     with login_role(admin_url, None) as owner, scratch_database(admin_url, "pgflow_roles") as url:
         with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("grant create on database {} to {}").format(
-                sql.Identifier(conn.info.dbname), sql.Identifier(owner)))
+            conn.execute(
+                sql.SQL("grant create on database {} to {}").format(
+                    sql.Identifier(conn.info.dbname), sql.Identifier(owner)
+                )
+            )
         owner_url = make_conninfo(url, user=owner)
         assert pgflow.migrate(owner_url) == pgflow.__version__
         with psycopg.connect(url, autocommit=True) as conn:
@@ -504,14 +568,19 @@ def test_roles_are_created_where_the_installer_may_and_named_where_it_may_not(
     try:
         with login_role(admin_url, None) as plain, scratch_database(admin_url, "pgflow_roles") as url:
             with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute(sql.SQL("grant create on database {} to {}").format(
-                    sql.Identifier(conn.info.dbname), sql.Identifier(plain)))
+                conn.execute(
+                    sql.SQL("grant create on database {} to {}").format(
+                        sql.Identifier(conn.info.dbname), sql.Identifier(plain)
+                    )
+                )
             with caplog.at_level(logging.WARNING, logger="pgflow.migrate"):
                 assert pgflow.migrate(make_conninfo(url, user=plain)) == pgflow.__version__
             warnings = [r.getMessage() for r in caplog.records if r.name == "pgflow.migrate"]
             assert len(warnings) == 1 and all(f"create role {n} nologin;" in warnings[0] for n in names), warnings
             with psycopg.connect(url, autocommit=True) as conn:
-                assert conn.execute("select count(*) from pg_roles where rolname = any(%s)", (list(names),)).fetchone() == (0,)
+                assert conn.execute(
+                    "select count(*) from pg_roles where rolname = any(%s)", (list(names),)
+                ).fetchone() == (0,)
                 assert conn.execute("select pgflow.schema_version()").fetchone() == (pgflow.__version__,)
 
         # two databases, two installers allowed to create roles, let go at the same moment
@@ -536,11 +605,11 @@ def test_roles_are_created_where_the_installer_may_and_named_where_it_may_not(
                 t.join(timeout=120)
             assert errors == []
             with psycopg.connect(url1, autocommit=True) as conn:
-                rows = conn.execute("select rolname, rolcanlogin from pg_roles where rolname = any(%s) order by 1",
-                                    (list(names),)).fetchall()
+                rows = conn.execute(
+                    "select rolname, rolcanlogin from pg_roles where rolname = any(%s) order by 1", (list(names),)
+                ).fetchall()
             assert rows == sorted((n, False) for n in names)
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
             for name in names:
                 conn.execute(sql.SQL("drop role if exists {}").format(sql.Identifier(name)))
-

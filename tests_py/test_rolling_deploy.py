@@ -26,9 +26,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
-import psycopg
 import pgflow
 
 from ._process_helpers import wait_for, worker_conninfo
@@ -37,7 +37,7 @@ from .test_upgrade import RELEASES, install_release, release_version
 
 ROOT = Path(__file__).resolve().parents[1]
 
-CODE = '''
+CODE = """
 import os
 
 import pgflow
@@ -54,14 +54,14 @@ def a(input):
 @flow.step(depends_on=[a])
 def b(deps):
     return {{"code": CODE, "pid": os.getpid(), "saw": deps["a"]["code"]}}
-'''
+"""
 
-SUMMARY = '''
+SUMMARY = """
 
 @flow.step(depends_on=[b])
 def summary(deps):
     return {"code": CODE, "pid": os.getpid(), "saw": deps["b"]["code"]}
-'''
+"""
 
 
 class Deployed:
@@ -83,11 +83,24 @@ class Deployed:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable, "-m", "pgflow.cli", "--database-url", worker_conninfo(self.url, worker_id),
-                    "worker", f"deploy_{self.code}:flow", "--worker-id", worker_id, "--poll-interval", "0.2",
-                    "--concurrency", "4",
+                    sys.executable,
+                    "-m",
+                    "pgflow.cli",
+                    "--database-url",
+                    worker_conninfo(self.url, worker_id),
+                    "worker",
+                    f"deploy_{self.code}:flow",
+                    "--worker-id",
+                    worker_id,
+                    "--poll-interval",
+                    "0.2",
+                    "--concurrency",
+                    "4",
                 ],
-                cwd=self.directory, env=env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=self.directory,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     @property
@@ -102,7 +115,8 @@ class Deployed:
         """Until the worker logs that it serves ``version`` of the flow (it has defined it and polls for it)."""
         wait_for(
             lambda: self.proc is not None and f"serves flow {self.slug} version(s) [{version}]" in self.log(),
-            30, f"worker {self.code} serving version {version}; its log:\n{self.log()}",
+            30,
+            f"worker {self.code} serving version {version}; its log:\n{self.log()}",
         )
 
     def kill(self) -> None:
@@ -177,7 +191,10 @@ def test_two_code_versions_side_by_side_restart_and_rollback(
         # rolling back is one call
         result = subprocess.run(
             [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "set-version", flow_slug, "1"],
-            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
         )
         assert result.returncode == 0, result.stderr
         assert f"flow {flow_slug}: version 1 is now current (was version 2)" in result.stdout

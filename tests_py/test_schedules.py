@@ -83,8 +83,11 @@ def test_racing_pollers_start_each_tick_once(database_url: str, schedule_flow: s
                 "select pgflow.create_schedule(%s, %s, '*/5 * * * *', %s)",
                 (slug, schedule_flow, json.dumps({"s": slug})),
             )
-        ticks = [dt.datetime(2030, 1, 1, 0, 5, tzinfo=UTC), dt.datetime(2030, 1, 1, 0, 10, tzinfo=UTC),
-                 dt.datetime(2030, 1, 1, 0, 15, 20, tzinfo=UTC)]
+        ticks = [
+            dt.datetime(2030, 1, 1, 0, 5, tzinfo=UTC),
+            dt.datetime(2030, 1, 1, 0, 10, tzinfo=UTC),
+            dt.datetime(2030, 1, 1, 0, 15, 20, tzinfo=UTC),
+        ]
         for number, at in enumerate(ticks, start=1):
             claimed = race_polls(database_url, schedule_flow, at)
             # each tick started one run per schedule, and each run's one task was claimed by one poller
@@ -96,9 +99,7 @@ def test_racing_pollers_start_each_tick_once(database_url: str, schedule_flow: s
                 (schedule_flow, tick),
             ).fetchall()
             assert rows == [(key(slug, tick), slug, tick) for slug in slugs]
-            total = conn.execute(
-                "select count(*) from pgflow.runs where flow_slug = %s", (schedule_flow,)
-            ).fetchone()
+            total = conn.execute("select count(*) from pgflow.runs where flow_slug = %s", (schedule_flow,)).fetchone()
             assert total == (number * len(slugs),)
         next_ticks = conn.execute(
             "select distinct next_tick from pgflow.schedules where flow_slug = %s", (schedule_flow,)
@@ -113,9 +114,7 @@ def test_racing_pollers_after_missed_ticks_start_the_latest_once(database_url: s
         conn.execute("select pgflow.create_schedule(%s, %s, '* * * * *')", (slug, schedule_flow))
         at = dt.datetime(2030, 1, 3, 7, 8, 9, tzinfo=UTC)
         assert sum(race_polls(database_url, schedule_flow, at)) == 1
-        rows = conn.execute(
-            "select idempotency_key from pgflow.runs where flow_slug = %s", (schedule_flow,)
-        ).fetchall()
+        rows = conn.execute("select idempotency_key from pgflow.runs where flow_slug = %s", (schedule_flow,)).fetchall()
         assert rows == [(key(slug, at.replace(second=0)),)]
 
 
@@ -126,9 +125,7 @@ def test_client_creates_lists_and_drops_schedules(database_url: str, schedule_fl
         assert row["schedule_slug"] == slug and row["flow_slug"] == schedule_flow
         assert row["input"] == {"report": "daily"} and row["timezone"] == "Europe/Berlin"
         assert row["next_tick"].astimezone(ZoneInfo("Europe/Berlin")).time() == dt.time(3, 0)
-        again = client.create_schedule(
-            slug, schedule_flow, "0 3 * * *", {"report": "daily"}, timezone="Europe/Berlin"
-        )
+        again = client.create_schedule(slug, schedule_flow, "0 3 * * *", {"report": "daily"}, timezone="Europe/Berlin")
         assert again == row
 
         listed = client.list_schedules(schedule_flow)
@@ -225,15 +222,27 @@ def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGFLOW_DEBUG")}
     return subprocess.run(
         [sys.executable, "-m", "pgflow.cli", *args, "--database-url", database_url],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_cli_schedules(database_url: str, schedule_flow: str) -> None:
     slug = f"{schedule_flow}_cli"
     created = cli(
-        database_url, "schedule", "create", slug, schedule_flow, "15 6 * * mon-fri", "--input", '{"a": 1}',
-        "--timezone", "America/New_York",
+        database_url,
+        "schedule",
+        "create",
+        slug,
+        schedule_flow,
+        "15 6 * * mon-fri",
+        "--input",
+        '{"a": 1}',
+        "--timezone",
+        "America/New_York",
     )
     assert created.returncode == 0, describe(created)
     assert created.stdout.startswith(f"schedule {slug}: flow {schedule_flow}, cron '15 6 * * mon-fri'")
@@ -241,8 +250,20 @@ def test_cli_schedules(database_url: str, schedule_flow: str) -> None:
     listed = cli(database_url, "schedules", "--flow", schedule_flow)
     assert listed.returncode == 0, describe(listed)
     header, line = listed.stdout.splitlines()
-    assert header.split() == ["SCHEDULE", "FLOW", "CRON", "TIMEZONE", "NEXT", "TICK", "LAST", "TICK", "LAST", "RUN",
-                              "LAST", "ERROR"]
+    assert header.split() == [
+        "SCHEDULE",
+        "FLOW",
+        "CRON",
+        "TIMEZONE",
+        "NEXT",
+        "TICK",
+        "LAST",
+        "TICK",
+        "LAST",
+        "RUN",
+        "LAST",
+        "ERROR",
+    ]
     assert line.split()[:2] == [slug, schedule_flow] and "America/New_York" in line
 
     as_json = cli(database_url, "schedules", "--flow", schedule_flow, "--json")

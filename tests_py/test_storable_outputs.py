@@ -22,9 +22,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
+
+import pgflow
 
 from ._client_helpers import running_worker, wait_until
 from .conftest import scratch_database
@@ -42,7 +43,6 @@ class BrokenDict(dict):  # type: ignore[type-arg]
 
     def items(self) -> Any:
         raise KeyError("boom")
-
 
 
 #: result of the bad element -> what the error must say after "is not storable JSON: "
@@ -64,7 +64,8 @@ UNSTORABLE: dict[str, tuple[Callable[[], Any], str]] = {
         f"$.rows[0] is a {__name__}.BrokenDict whose items could not be read: KeyError: 'boom'",
     ),
     "dict_subclass_at_the_top": (
-        lambda: BrokenDict(a=1), f"$ is a {__name__}.BrokenDict whose items could not be read: KeyError: 'boom'"
+        lambda: BrokenDict(a=1),
+        f"$ is a {__name__}.BrokenDict whose items could not be read: KeyError: 'boom'",
     ),
 }
 
@@ -86,7 +87,12 @@ def _completed_count(database_url: str, run_id: Any) -> int:
 
 
 def _map_with_one_bad_element(
-    database_url: str, slug: str, bad: Callable[[], Any], calls: Counter[int], *, max_attempts: int = 3,
+    database_url: str,
+    slug: str,
+    bad: Callable[[], Any],
+    calls: Counter[int],
+    *,
+    max_attempts: int = 3,
     raise_it: bool = False,
 ) -> pgflow.Flow:
     """A map over range(16): element BAD waits until the 15 others are completed, then returns ``bad()`` (or
@@ -325,11 +331,15 @@ def test_a_batch_refused_as_a_whole_records_every_result_but_the_refused_one(
                     )
                     first_go.set()
                     wait_until(
-                        lambda: conn.execute(
-                            "select count(*) from pg_stat_activity where %s = any(pg_blocking_pids(pid))",
-                            (holder.info.backend_pid,),
-                        ).fetchone() == (1,),
-                        20, what="the reporter to wait on the step's row",
+                        lambda: (
+                            conn.execute(
+                                "select count(*) from pg_stat_activity where %s = any(pg_blocking_pids(pid))",
+                                (holder.info.backend_pid,),
+                            ).fetchone()
+                            == (1,)
+                        ),
+                        20,
+                        what="the reporter to wait on the step's row",
                     )
                     late_go.set()
                     wait_until(lambda: returned >= late, 20, what="the late handlers to return")
@@ -351,7 +361,8 @@ def test_a_batch_refused_as_a_whole_records_every_result_but_the_refused_one(
     assert calls == Counter(range(ELEMENTS))
     assert expected_error in (info.value.error or "")
     batches = [
-        int(m.group(1)) for r in caplog.records
+        int(m.group(1))
+        for r in caplog.records
         if (m := re.search(r"refused a batch of (\d+) result\(s\) as a whole", r.getMessage()))
     ]
     assert batches and max(batches) >= 2, [r.getMessage() for r in caplog.records]
@@ -377,11 +388,15 @@ def test_results_of_other_runs_in_a_refused_batch_are_recorded(admin_url: str, f
             runs = [client.start_run(flow, {"n": n, "refuse": n == 3}) for n in range(6)]
             with running_worker(url, flow, concurrency=6):
                 wait_until(
-                    lambda: conn.execute(
-                        "select count(*) from pgflow.step_tasks where run_id = any(%s) and status = 'started'",
-                        ([r.run_id for r in runs],),
-                    ).fetchone() == (6,),
-                    20, what="the six tasks to be claimed",
+                    lambda: (
+                        conn.execute(
+                            "select count(*) from pgflow.step_tasks where run_id = any(%s) and status = 'started'",
+                            ([r.run_id for r in runs],),
+                        ).fetchone()
+                        == (6,)
+                    ),
+                    20,
+                    what="the six tasks to be claimed",
                 )
                 go.set()
                 outcomes = {}
@@ -392,4 +407,3 @@ def test_results_of_other_runs_in_a_refused_batch_are_recorded(admin_url: str, f
                         outcomes[n] = exc.error
     assert {n: o for n, o in outcomes.items() if n != 3} == {n: {"single": n} for n in range(6) if n != 3}
     assert "was refused by the database: this output is refused by a trigger" in str(outcomes[3])
-

@@ -42,7 +42,13 @@ def test_subflow_and_map_flow_declare_steps_without_handlers(flow_slug: str) -> 
 
     assert (one, many, by_slug) == (child.slug, "each", "other")
     steps, _ = parent.definition()
-    assert steps[1] == {"slug": child.slug, "depends_on": ["fetch"], "max_attempts": 2, "timeout": 30, "flow": child.slug}
+    assert steps[1] == {
+        "slug": child.slug,
+        "depends_on": ["fetch"],
+        "max_attempts": 2,
+        "timeout": 30,
+        "flow": child.slug,
+    }
     assert steps[2] == {"slug": "each", "depends_on": ["fetch"], "type": "map", "flow": child.slug}
     assert steps[3] == {"slug": "other", "depends_on": [], "flow": "elsewhere"}
     assert parent.get_step("each").handler is None and parent.get_step("each").subflow == child.slug
@@ -96,17 +102,38 @@ def test_a_worker_process_serves_a_parent_and_its_child_flow(database_url: str, 
     env = {**os.environ, "PGFLOW_TEST_FLOW_SUFFIX": suffix}
     env.pop("DATABASE_URL", None)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "worker",
-         "tests_py.subflow_flows:order", "--poll-interval", "0.2", "--concurrency", "4"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "--database-url",
+            database_url,
+            "worker",
+            "tests_py.subflow_flows:order",
+            "--poll-interval",
+            "0.2",
+            "--concurrency",
+            "4",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         with pgflow.Client(database_url) as client:
             order = flows["order"]
             wait_for(lambda: _defined(client, order.slug), 30, "the worker to define its flows")
-            run = client.start_run(order.slug, {"lines": [
-                {"sku": "a", "qty": 2, "unit": 5}, {"sku": "b", "qty": 1, "unit": 7}, {"sku": "c", "qty": 3, "unit": 1},
-            ]})
+            run = client.start_run(
+                order.slug,
+                {
+                    "lines": [
+                        {"sku": "a", "qty": 2, "unit": 5},
+                        {"sku": "b", "qty": 1, "unit": 7},
+                        {"sku": "c", "qty": 3, "unit": 1},
+                    ]
+                },
+            )
             assert client.wait(run.run_id, timeout=60) == {"total": 20}
             status = client.get_run_status(run.run_id)
             priced = next(step for step in status["steps"] if step["step_slug"] == "priced")
@@ -146,7 +173,8 @@ def test_children_finishing_while_the_parent_is_cancelled(database_url: str, flo
             "select run_id from pgflow.start_run(%s, %s::jsonb)", (flow_slug, str(list(range(width))))
         ).fetchone()[0]
         children = [
-            row[0] for row in conn.execute(
+            row[0]
+            for row in conn.execute(
                 "select run_id from pgflow.runs where parent_run_id = %s order by parent_task_index", (parent,)
             ).fetchall()
         ]
@@ -186,16 +214,25 @@ def test_children_finishing_while_the_parent_is_cancelled(database_url: str, flo
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("select count(*) from pgflow.poll_for_tasks('sf-race', array['nothing'])")
         assert conn.execute("select status from pgflow.runs where run_id = %s", (parent,)).fetchone()[0] == "cancelled"
-        statuses = dict(conn.execute(
-            "select status, count(*) from pgflow.runs where parent_run_id = %s group by status", (parent,)
-        ).fetchall())
+        statuses = dict(
+            conn.execute(
+                "select status, count(*) from pgflow.runs where parent_run_id = %s group by status", (parent,)
+            ).fetchall()
+        )
         assert sum(statuses.values()) == width and set(statuses) <= {"completed", "cancelled"}, statuses
-        assert conn.execute(
-            "select count(*) from pgflow.runs where parent_run_id = %s and parent_settled_at is null", (parent,)
-        ).fetchone()[0] == 0
-        assert conn.execute(
-            "select count(*) from pgflow.step_tasks where run_id = %s and status in ('queued', 'started')", (parent,)
-        ).fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "select count(*) from pgflow.runs where parent_run_id = %s and parent_settled_at is null", (parent,)
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            conn.execute(
+                "select count(*) from pgflow.step_tasks where run_id = %s and status in ('queued', 'started')",
+                (parent,),
+            ).fetchone()[0]
+            == 0
+        )
 
 
 def test_cli_status_shows_child_runs_and_the_parent(database_url: str, flow_slug: str) -> None:
@@ -210,7 +247,10 @@ def test_cli_status_shows_child_runs_and_the_parent(database_url: str, flow_slug
     def status(run_id: Any) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, "status", str(run_id)],
-            cwd=ROOT, capture_output=True, text=True, timeout=60,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert result.returncode == 0, result.stderr
         return result.stdout

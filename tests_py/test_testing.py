@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pgflow
-import pgflow.testing
 import psycopg
 import pytest
+
+import pgflow
+import pgflow.testing
 
 from ._client_helpers import wait_until
 
@@ -83,7 +84,8 @@ def test_signals_and_subflows(admin_url: str) -> None:
         run = t.start({"n": 21})
         wait_until(
             lambda: {s["step_slug"]: s["status"] for s in t.status(run)["steps"]}.get("child") == "completed",
-            timeout=30, what="the child run",
+            timeout=30,
+            what="the child run",
         )
         assert t.signal(run, "approval", {"by": "ann"}) is True
         assert t.wait(run) == {"done": {"doubled": 42, "approved_by": "ann"}}

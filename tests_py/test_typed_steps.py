@@ -13,12 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
-from pgflow import graph
-from pgflow.typed import handler_types
 from pydantic import BaseModel
+
+import pgflow
+from pgflow import graph
+from pgflow.typed import StepValidationError, handler_types
 
 from ._client_helpers import running_worker
 
@@ -92,7 +93,9 @@ def test_map_step_of_models(database_url: str, flow_slug: str) -> None:
     def each(order: Order) -> Receipt:
         return Receipt(order_id=order.order_id, count=len(order.items))
 
-    out = pgflow.execute(flow, [{"order_id": 1, "items": []}, {"order_id": 2, "items": ["x"]}], database_url, timeout=60)
+    out = pgflow.execute(
+        flow, [{"order_id": 1, "items": []}, {"order_id": 2, "items": ["x"]}], database_url, timeout=60
+    )
     assert out == {"each": [{"order_id": 1, "count": 0}, {"order_id": 2, "count": 1}]}
 
 
@@ -132,14 +135,14 @@ def test_schemas_are_stored_and_described(database_url: str, flow_slug: str) -> 
 def test_untyped_definition_normalizes_as_before(conn: psycopg.Connection, flow_slug: str) -> None:
     steps = [{"slug": "a"}, {"slug": "b", "depends_on": ["a"]}]
     conn.execute("select pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(steps)))
-    definition = conn.execute(
-        "select definition from pgflow.flows where flow_slug = %s", (flow_slug,)
-    ).fetchone()[0]  # type: ignore[index]
+    definition = conn.execute("select definition from pgflow.flows where flow_slug = %s", (flow_slug,)).fetchone()[0]  # type: ignore[index]
     for step in definition["steps"]:
         assert "input_schema" not in step and "output_schema" not in step
     # the same steps with a schema are another version; the same schema again is that version
     typed = [{"slug": "a", "output_schema": {"type": "object"}}, {"slug": "b", "depends_on": ["a"]}]
-    v2 = conn.execute("select version from pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(typed))).fetchone()
+    v2 = conn.execute(
+        "select version from pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(typed))
+    ).fetchone()
     v2_again = conn.execute(
         "select version from pgflow.define_flow(%s, %s::jsonb)", (flow_slug, json.dumps(typed))
     ).fetchone()
@@ -219,3 +222,17 @@ def test_running_worker_helper_serves_typed_flow(database_url: str, flow_slug: s
     with running_worker(database_url, flow), pgflow.Client(database_url) as client:
         run = client.start_run(flow, {"order_id": 1, "items": ["a", "b", "c"]})
         assert client.wait(run, timeout=60) == {"summary": {"text": "1:3"}}
+
+
+class Opaque(BaseModel):
+    value: Any
+
+
+def test_an_output_pydantic_cannot_dump_is_a_step_validation_error() -> None:
+    def opaque(value: dict[str, Any]) -> Opaque:
+        return Opaque(value=value)
+
+    types = handler_types(opaque)
+    assert types is not None
+    with pytest.raises(StepValidationError, match=r"output of f\.s could not be dumped as Opaque"):
+        types.dump_output("f", "s", Opaque(value=object()))

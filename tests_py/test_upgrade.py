@@ -18,12 +18,12 @@ Last, the generated part of the upgrade script must be current (scripts/build_mi
 
 from __future__ import annotations
 
+import datetime as dt
 import difflib
 import hashlib
 import re
 import subprocess
 import sys
-import datetime as dt
 import time
 import uuid
 from collections.abc import Iterator
@@ -397,7 +397,6 @@ def test_the_release_copy_is_the_released_sql(release: Path) -> None:
     assert release_checksum(release) == RELEASED_CHECKSUMS[release_version(release)]
 
 
-
 def hatch_version_source(pyproject: str) -> dict[str, str]:
     """The [tool.hatch.version] table of pyproject.toml (its path and pattern), after checking that the project's
     version is dynamic. (Read with regular expressions: tomllib is Python 3.11+, the package supports 3.10.)"""
@@ -409,6 +408,7 @@ def hatch_version_source(pyproject: str) -> dict[str, str]:
     assert table is not None
     values = dict(re.findall(r'^(\w+)\s*=\s*"((?:[^"\\]|\\.)*)"', table.group(1), flags=re.MULTILINE))
     return {key: value.encode().decode("unicode_escape") for key, value in values.items()}
+
 
 def test_the_version_is_written_once() -> None:
     """The package's version (hatchling reads it with the pattern of pyproject.toml), pgflow.__version__ and

@@ -24,13 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pgflow.cli", "--database-url", database_url, *args],
-        capture_output=True, text=True, timeout=60, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
 
 
 def _two_versions(client: pgflow.Client, slug: str) -> None:
-    client._query("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}]')", (slug,))
-    client._query("select pgflow.define_flow(%s, '[{\"slug\": \"a\"}, {\"slug\": \"summary\"}]')", (slug,))
+    client._query('select pgflow.define_flow(%s, \'[{"slug": "a"}]\')', (slug,))
+    client._query('select pgflow.define_flow(%s, \'[{"slug": "a"}, {"slug": "summary"}]\')', (slug,))
 
 
 def test_client_set_current_version_and_list(database_url: str, flow_slug: str) -> None:
@@ -41,7 +44,8 @@ def test_client_set_current_version_and_list(database_url: str, flow_slug: str) 
         assert client.start_run(flow_slug).flow_version == 1
         listed = client.list_flow_versions(flow_slug)
         assert [(v["version"], v["is_current"], v["runs_in_flight"], v["steps"]) for v in listed] == [
-            (2, False, 0, ["a", "summary"]), (1, True, 1, ["a"]),
+            (2, False, 0, ["a", "summary"]),
+            (1, True, 1, ["a"]),
         ]
         with pytest.raises(pgflow.FlowNotFound, match=f"flow '{flow_slug}' has no version 7"):
             client.set_current_version(flow_slug, 7)

@@ -51,7 +51,10 @@ def step_status(client: pgflow.Client, run_id: Any, step_slug: str) -> str:
 def cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pgflow.cli", *args, "--database-url", database_url],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
 
 
@@ -65,8 +68,9 @@ def test_flow_wait_declares_a_step_without_handler(flow_slug: str) -> None:
     def first(input: Any) -> Any:
         return input
 
-    slug = flow.wait("approval", depends_on=[first], timeout=3600, if_={"first": {"risky": True}},
-                     when_exhausted="skip")
+    slug = flow.wait(
+        "approval", depends_on=[first], timeout=3600, if_={"first": {"risky": True}}, when_exhausted="skip"
+    )
     assert slug == "approval"
 
     @flow.step(depends_on=[slug])
@@ -77,15 +81,19 @@ def test_flow_wait_declares_a_step_without_handler(flow_slug: str) -> None:
     assert step.handler is None and step.step_type == "wait" and not step.takes_context
     steps, _ = flow.definition()
     assert steps[1] == {
-        "slug": "approval", "depends_on": ["first"], "type": "wait", "timeout": 3600,
-        "if": {"first": {"risky": True}}, "when_exhausted": "skip",
+        "slug": "approval",
+        "depends_on": ["first"],
+        "type": "wait",
+        "timeout": 3600,
+        "if": {"first": {"risky": True}},
+        "when_exhausted": "skip",
     }
     assert steps[2]["depends_on"] == ["approval"]
 
 
 def test_flow_wait_refuses_what_a_wait_step_cannot_have(flow_slug: str) -> None:
     flow = pgflow.Flow(flow_slug)
-    with pytest.raises(pgflow.InvalidDefinition, match="if_ of step .*approval"):
+    with pytest.raises(pgflow.InvalidDefinition, match=r"if_ of step .*approval"):
         flow.wait("approval", depends_on=["x"], if_=[1])
     with pytest.raises(TypeError):
         flow.wait("approval", max_attempts=3)  # type: ignore[call-arg]
@@ -221,7 +229,9 @@ def test_cli_signal_that_is_not_recorded_exits_1(database_url: str, flow_slug: s
 # ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("signal_first", [False, True], ids=["report_first", "signal_first"])
 def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
-    sessions: list[psycopg.Connection[Any]], flow_slug: str, signal_first: bool
+    sessions: list[psycopg.Connection[Any]],  # noqa: F811 - the fixture imported above
+    flow_slug: str,
+    signal_first: bool,
 ) -> None:
     """a -> w (wait). A third session holds the run's row; the report of a (which starts w) and a signal to w (still
     created when it is sent) queue behind it, in either order. When it lets go both succeed, whichever comes first:
@@ -236,6 +246,7 @@ def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
     holder.execute("select from pgflow.runs where run_id = %s for no key update", [run_id])
     pool = ThreadPoolExecutor(2)
     try:
+
         def report() -> Any:
             return outcome(reporter, "select pgflow.complete_task(%s, 'a', 0, '1', 1)", [run_id])
 
@@ -253,7 +264,8 @@ def test_an_early_signal_and_the_cascade_that_starts_its_step_do_not_deadlock(
     finally:
         holder.rollback()
         pool.shutdown(wait=True)
-    assert observer.execute(
-        "select status, output from pgflow.runs where run_id = %s", [run_id]
-    ).fetchone() == ("completed", {"w": "go"})
+    assert observer.execute("select status, output from pgflow.runs where run_id = %s", [run_id]).fetchone() == (
+        "completed",
+        {"w": "go"},
+    )
     assert violations(observer, [run_id]) == []

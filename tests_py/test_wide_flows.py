@@ -69,8 +69,16 @@ def _node_rows(node: dict[str, Any]) -> int:
 def _label(node: dict[str, Any]) -> str:
     return " ".join(
         f"{k}: {node[k]}" if "Cond" in k or "Filter" in k else str(node[k])
-        for k in ("Node Type", "Relation Name", "Index Name", "Index Cond", "Recheck Cond", "Hash Cond", "Filter",
-                  "Join Filter")
+        for k in (
+            "Node Type",
+            "Relation Name",
+            "Index Name",
+            "Index Cond",
+            "Recheck Cond",
+            "Hash Cond",
+            "Filter",
+            "Join Filter",
+        )
         if k in node
     )
 
@@ -116,9 +124,8 @@ class PlanRecorder:
         self.recording = False
         self.once = False
         # the columns of every index of the engine's tables, in order, by index name (none for an expression)
-        self.index_columns: dict[str, list[str]] = {
-            name: columns
-            for name, columns in conn.execute(
+        self.index_columns: dict[str, list[str]] = dict(
+            conn.execute(
                 "select c.relname::text, array_agg(a.attname::text order by k.n)"
                 " from pg_catalog.pg_index as i"
                 " join pg_catalog.pg_class as c on c.oid = i.indexrelid"
@@ -127,7 +134,7 @@ class PlanRecorder:
                 " where c.relnamespace = 'pgflow'::regnamespace"
                 " group by c.relname"
             ).fetchall()
-        }
+        )
         assert self.index_columns["steps_pkey"] == ["flow_slug", "flow_version", "step_slug"]
         conn.execute("load 'auto_explain'")
         for setting, value in (
@@ -223,9 +230,12 @@ def test_wide_flow_plans_are_linear(fresh: tuple[psycopg.Connection, bool]) -> N
     """N roots and a join: start_run, the claims and completions of the last quarter of the roots, one per
     transaction, and the claim and completion of join keep within the bounds of the module's docstring."""
     conn, analyze = fresh
-    _define(conn, "wide", [{"slug": f"r{i}"} for i in range(N)] + [
-        {"slug": "join", "depends_on": [f"r{i}" for i in range(N)]}
-    ], analyze)
+    _define(
+        conn,
+        "wide",
+        [{"slug": f"r{i}"} for i in range(N)] + [{"slug": "join", "depends_on": [f"r{i}" for i in range(N)]}],
+        analyze,
+    )
     recorder = PlanRecorder(conn)
 
     _, work = recorder.record("select run_id from pgflow.start_run('wide')")
@@ -266,10 +276,16 @@ def test_long_flow_plans_are_linear(fresh: tuple[psycopg.Connection, bool]) -> N
     observed claims name the flow version (flow_versions), as the Python worker's do."""
     conn, analyze = fresh
     # every other step has a condition (met): those start through _start_step, the others all at once
-    _define(conn, "chain", [{"slug": "s0"}] + [
-        {"slug": f"s{i}", "depends_on": [f"s{i - 1}"], **({"if": {f"s{i - 1}": 1}} if i % 2 else {})}
-        for i in range(1, N)
-    ], analyze)
+    _define(
+        conn,
+        "chain",
+        [{"slug": "s0"}]
+        + [
+            {"slug": f"s{i}", "depends_on": [f"s{i - 1}"], **({"if": {f"s{i - 1}": 1}} if i % 2 else {})}
+            for i in range(1, N)
+        ],
+        analyze,
+    )
     recorder = PlanRecorder(conn)
     run_id = conn.execute("select run_id from pgflow.start_run('chain')").fetchone()[0]
 
@@ -299,9 +315,13 @@ def test_start_run_plans_are_linear_at_several_widths(admin_url: str, roots: int
     """The plans of start_run change with the width (on empty statistics, estimates follow the tables' sizes):
     none of them reads more than 4 rows per step, or an index by columns that are not a prefix of it."""
     with _new_database(admin_url) as conn:
-        _define(conn, "wide", [{"slug": f"r{i}"} for i in range(roots)] + [
-            {"slug": "join", "depends_on": [f"r{i}" for i in range(roots)]}
-        ], False)
+        _define(
+            conn,
+            "wide",
+            [{"slug": f"r{i}"} for i in range(roots)]
+            + [{"slug": "join", "depends_on": [f"r{i}" for i in range(roots)]}],
+            False,
+        )
         _, work = PlanRecorder(conn).record("select run_id from pgflow.start_run('wide')")
         assert work.rows <= PER_STEP_BOUND * roots, f"start_run of {roots} roots: " + _describe(work)
         tasks = conn.execute("select count(*) from pgflow.step_tasks").fetchone()

@@ -10,9 +10,10 @@ import decimal
 import threading
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
+
+import pgflow
 
 from ._client_helpers import running_worker, wait_until
 
@@ -68,7 +69,7 @@ def test_an_input_python_cannot_read_fails_only_its_task_and_never_a_poll(
         with running_worker(database_url, flow, concurrency=5) as worker:
             outcomes = {run_id: _wait(conn, run_id) for run_id in [bad, *good]}
             assert worker.in_flight == 0
-    assert outcomes == {bad: "failed", **{run_id: "completed" for run_id in good}}
+    assert outcomes == {bad: "failed", **dict.fromkeys(good, "completed")}
     [(step, index, status, attempt, error, output)] = _tasks(conn, bad)
     assert (step, index, status, attempt, output) == ("echo", 0, "failed", 1, None)
     assert error.startswith(f"input of {flow_slug}.echo could not be read: ValueError: "), error
@@ -102,7 +103,7 @@ def test_a_run_input_python_cannot_read_fails_the_task_that_asks_for_it(
         run_id = _start(conn, flow_slug, HUGE_INT_INPUT)
         with running_worker(database_url, flow, concurrency=2):
             assert _wait(conn, run_id) == "failed"
-    [(step, _, status, attempt, error, _)] = [t for t in _tasks(conn, run_id) if t[0] == "after"]
+    [(_step, _, status, attempt, error, _)] = [t for t in _tasks(conn, run_id) if t[0] == "after"]
     assert (status, attempt) == ("failed", 1)
     assert error.startswith(
         f"input of {flow_slug}.after could not be read: its run input (ctx.flow_input): ValueError: "

@@ -9,9 +9,10 @@ import sys
 import threading
 from pathlib import Path
 
-import pgflow
 import psycopg
 import pytest
+
+import pgflow
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,9 +31,7 @@ def _flow(slug: str) -> pgflow.Flow:
     return flow
 
 
-def test_polling_only_worker_completes_runs_and_reports_each_task(
-    database_url: str, flow_slug: str
-) -> None:
+def test_polling_only_worker_completes_runs_and_reports_each_task(database_url: str, flow_slug: str) -> None:
     flow = _flow(flow_slug)
     reported: list[tuple[str, int, bool]] = []
     lock = threading.Lock()
@@ -45,7 +44,12 @@ def test_polling_only_worker_completes_runs_and_reports_each_task(
         client.define(flow)
         runs = [client.start_run(flow_slug, list(range(20))) for _ in range(3)]
         worker = pgflow.Worker(
-            database_url, [flow], concurrency=10, define=False, listen=False, poll_interval=0.05,
+            database_url,
+            [flow],
+            concurrency=10,
+            define=False,
+            listen=False,
+            poll_interval=0.05,
             on_report=on_report,
         )
         thread = threading.Thread(target=worker.run, daemon=True)
@@ -95,9 +99,20 @@ def test_there_is_no_asynchronous_commit_option(database_url: str, flow_slug: st
     with pytest.raises(TypeError, match="async_commit"):
         pgflow.Worker(database_url, [_flow(flow_slug)], async_commit=True)  # type: ignore[call-arg]
     proc = subprocess.run(
-        [sys.executable, "-m", "pgflow.cli", "worker", "tests_py.cli_flows:diamond", "--async-commit",
-         "--database-url", database_url],
-        cwd=ROOT, capture_output=True, text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "pgflow.cli",
+            "worker",
+            "tests_py.cli_flows:diamond",
+            "--async-commit",
+            "--database-url",
+            database_url,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2, (proc.stdout, proc.stderr)
     assert "unrecognized arguments: --async-commit" in proc.stderr
@@ -129,7 +144,8 @@ def test_a_listen_connection_to_another_database_is_named_as_such(
         said = [r.getMessage() for r in caplog.records if "notifications" in r.getMessage()]
         assert any(
             "notifications sent through its connection do not reach its listen connection" in m
-            and "another server or database" in m and "polls every 0.5 s" in m
+            and "another server or database" in m
+            and "polls every 0.5 s" in m
             for m in said
         ), said
         assert not any("give it listen_conninfo" in m for m in said), said

@@ -188,9 +188,7 @@ def test_worker_recovers_from_terminated_backends(harness: Harness, conn: psycop
     for round_ in (1, 2):
         # two handlers running (round 1: the first batch; round 2: the second, after results were reported)
         wait_for(lambda r=round_: len(h.markers.of_run(run.run_id)) >= 2 * r, 15, f"batch {round_} to start")
-        running = wait_for(
-            lambda: [t for t in tasks(conn, run.run_id) if t["status"] == "started"], 5, "started tasks"
-        )
+        running = wait_for(lambda: [t for t in tasks(conn, run.run_id) if t["status"] == "started"], 5, "started tasks")
         assert all(t["worker_id"] == worker.worker_id for t in running)
         killed = terminate_backends(conn, worker.worker_id)
         terminated_at = conn.execute("select now()").fetchone()[0]  # type: ignore[index]

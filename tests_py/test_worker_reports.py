@@ -12,16 +12,16 @@ import time
 import uuid
 from typing import Any
 
-import pgflow
 import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
+
+import pgflow
 
 from ._client_helpers import wait_until, worker_thread
 from .conftest import scratch_database
 
 FIELDS = ("run_id", "flow_slug", "step_slug", "task_index", "attempt")
-
 
 
 def _task(conn: psycopg.Connection, run_id: Any, step: str) -> tuple[Any, ...] | None:
@@ -41,7 +41,10 @@ def assert_names_the_task(record: logging.LogRecord, flow_slug: str, step: str, 
     assert f"flow {flow_slug}" in message and f"step {step}" in message, message
     assert re.search(rf"\btask {task_index}\b", message) and re.search(rf"\battempt {attempt}\b", message), message
     assert (record.flow_slug, record.step_slug, record.task_index, record.attempt) == (  # type: ignore[attr-defined]
-        flow_slug, step, task_index, attempt,
+        flow_slug,
+        step,
+        task_index,
+        attempt,
     ), message
     assert record.run_id in message  # type: ignore[attr-defined]
 
@@ -111,7 +114,8 @@ def test_a_result_of_an_attempt_that_was_replaced_names_the_current_attempt(
             go.set()
             wait_until(
                 lambda: [r for r in _task_records(caplog, run.run_id) if "not recorded" in r.getMessage()],
-                15, what="the log line",
+                15,
+                what="the log line",
             )
     [record] = [r for r in _task_records(caplog, run.run_id) if "not recorded" in r.getMessage()]
     message = record.getMessage()
@@ -191,7 +195,9 @@ def test_a_report_cancelled_by_statement_timeout_is_a_refusal_not_a_lost_connect
             conn.execute(SLOW_TRIGGER)
             run = client.start_run(flow, list(range(8)))
             worker = pgflow.Worker(
-                make_conninfo(url, options="-c statement_timeout=1000"), flow, concurrency=8,
+                make_conninfo(url, options="-c statement_timeout=1000"),
+                flow,
+                concurrency=8,
                 worker_id=f"w-{uuid.uuid4().hex[:8]}",
             )
             with worker_thread(worker):
@@ -256,11 +262,15 @@ def test_a_batch_of_results_is_capped_by_the_bytes_of_its_outputs(admin_url: str
             worker = pgflow.Worker(url, flow, concurrency=6, worker_id=f"w-{uuid.uuid4().hex[:8]}")
             with worker_thread(worker):
                 wait_until(
-                    lambda: conn.execute(
-                        "select count(*) from pgflow.step_tasks where run_id = %s and status = 'started'",
-                        (run.run_id,),
-                    ).fetchone() == (6,),
-                    20, what="the six tasks to be claimed",
+                    lambda: (
+                        conn.execute(
+                            "select count(*) from pgflow.step_tasks where run_id = %s and status = 'started'",
+                            (run.run_id,),
+                        ).fetchone()
+                        == (6,)
+                    ),
+                    20,
+                    what="the six tasks to be claimed",
                 )
                 with psycopg.connect(url) as holder:
                     holder.execute(
@@ -268,20 +278,22 @@ def test_a_batch_of_results_is_capped_by_the_bytes_of_its_outputs(admin_url: str
                         (run.run_id,),
                     )
                     wait_until(
-                        lambda: conn.execute(
-                            "select count(*) from pg_stat_activity where %s = any(pg_blocking_pids(pid))",
-                            (holder.info.backend_pid,),
-                        ).fetchone() == (1,),
-                        20, what="the first report to wait on the step's row",
+                        lambda: (
+                            conn.execute(
+                                "select count(*) from pg_stat_activity where %s = any(pg_blocking_pids(pid))",
+                                (holder.info.backend_pid,),
+                            ).fetchone()
+                            == (1,)
+                        ),
+                        20,
+                        what="the first report to wait on the step's row",
                     )
                     go.set()
                     wait_until(lambda: returned >= late, 20, what="the late handlers to return")
                     time.sleep(0.5)  # their results reach the reporter's queue
                     holder.rollback()
                 client.wait(run.run_id, timeout=30)
-            batches = conn.execute(
-                "select count(*), sum(bytes) from public.report_log group by txid"
-            ).fetchall()
+            batches = conn.execute("select count(*), sum(bytes) from public.report_log group by txid").fetchall()
     assert sum(count for count, _ in batches) == 6, batches
     limit = 8 * 1024 * 1024
     assert all(total <= limit or count == 1 for count, total in batches), batches
@@ -365,8 +377,9 @@ def test_a_report_not_sent_at_shutdown_is_logged_with_its_real_last_error(
             run = client.start_run(flow, {})
             worker = pgflow.Worker(url, flow, concurrency=1, shutdown_timeout=0.3)
             with worker_thread(worker):
-                wait_until(lambda: (_task(conn, run.run_id, "contested") or ("",))[0] == "started", 15,
-                           what="the claim")
+                wait_until(
+                    lambda: (_task(conn, run.run_id, "contested") or ("",))[0] == "started", 15, what="the claim"
+                )
                 worker.stop()
                 go.set()
     records = [r for r in _task_records(caplog, run.run_id) if "was not sent" in r.getMessage()]

@@ -48,8 +48,16 @@ def _closed_port() -> int:
 def _worker(url: str, *extra: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
     """`pgflow worker tests_py.handler_flows:quick_flow` with ``url``: the finished process and its duration."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "PGPASSWORD")}
-    cmd = [sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker", "tests_py.handler_flows:quick_flow",
-           *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pgflow.cli",
+        "--database-url",
+        url,
+        "worker",
+        "tests_py.handler_flows:quick_flow",
+        *extra,
+    ]
     started = time.monotonic()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     return proc, time.monotonic() - started
@@ -135,16 +143,36 @@ def test_the_python_api_raises_the_start_up_errors(admin_url: str) -> None:
 # ----------------------------------------------------------------------------------------------------
 # Signals
 # ----------------------------------------------------------------------------------------------------
-def _start_worker(url: str, suffix: str, tmp: Path, *names: str, shutdown_timeout: float = LONG,
-                  poll_interval: float = 5, heartbeat_interval: float = 5) -> tuple[subprocess.Popen[bytes], Path]:
+def _start_worker(
+    url: str,
+    suffix: str,
+    tmp: Path,
+    *names: str,
+    shutdown_timeout: float = LONG,
+    poll_interval: float = 5,
+    heartbeat_interval: float = 5,
+) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = tmp / f"worker-{uuid.uuid4().hex[:6]}.log"
     env = {**os.environ, "PGFLOW_TEST_FLOW_SUFFIX": suffix, "PGFLOW_TEST_MARKERS": str(tmp)}
     env.pop("DATABASE_URL", None)
     # a worker timeout of three heartbeats at least, so that the heartbeat interval given is the one used
-    cmd = [sys.executable, "-m", "pgflow.cli", "--database-url", url, "worker",
-           *[f"tests_py.handler_flows:{n}" for n in names], "--shutdown-timeout", str(shutdown_timeout),
-           "--poll-interval", str(poll_interval), "--heartbeat-interval", str(heartbeat_interval),
-           "--worker-timeout", str(max(30.0, 3 * heartbeat_interval))]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pgflow.cli",
+        "--database-url",
+        url,
+        "worker",
+        *[f"tests_py.handler_flows:{n}" for n in names],
+        "--shutdown-timeout",
+        str(shutdown_timeout),
+        "--poll-interval",
+        str(poll_interval),
+        "--heartbeat-interval",
+        str(heartbeat_interval),
+        "--worker-timeout",
+        str(max(30.0, 3 * heartbeat_interval)),
+    ]
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     return proc, log_path
@@ -183,8 +211,15 @@ def test_an_idle_worker_returns_at_once_on_sigint(database_url: str, tmp_path: P
     suffix = uuid.uuid4().hex[:8]
     times = []
     for _ in range(3):
-        proc, log_path = _start_worker(database_url, suffix, tmp_path, "quick_flow", shutdown_timeout=30,
-                                       poll_interval=LONG, heartbeat_interval=LONG)
+        proc, log_path = _start_worker(
+            database_url,
+            suffix,
+            tmp_path,
+            "quick_flow",
+            shutdown_timeout=30,
+            poll_interval=LONG,
+            heartbeat_interval=LONG,
+        )
         try:
             wait_until(lambda: "starting" in log_path.read_text(), 30, what="the worker's start")
             time.sleep(0.5)  # its threads are up and it sits idle (next poll and heartbeat LONG s away)
@@ -206,8 +241,9 @@ def test_an_idle_worker_run_returns_at_once_on_stop(database_url: str) -> None:
     flow = handler_flows.build(uuid.uuid4().hex[:8])["quick"]
     times = []
     for _ in range(3):
-        worker = pgflow.Worker(database_url, flow, concurrency=2, poll_interval=LONG, heartbeat_interval=LONG,
-                               worker_timeout=3 * LONG)
+        worker = pgflow.Worker(
+            database_url, flow, concurrency=2, poll_interval=LONG, heartbeat_interval=LONG, worker_timeout=3 * LONG
+        )
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -215,7 +251,8 @@ def test_an_idle_worker_run_returns_at_once_on_stop(database_url: str) -> None:
                 lambda: conn.execute(
                     "select 1 from pgflow.workers where worker_id = %s and stopped_at is null", (worker.worker_id,)
                 ).fetchone(),
-                30, what="the first heartbeat",
+                30,
+                what="the first heartbeat",
             )
         time.sleep(0.3)
         at = time.monotonic()
@@ -223,6 +260,8 @@ def test_an_idle_worker_run_returns_at_once_on_stop(database_url: str) -> None:
         thread.join(timeout=20)
         times.append(time.monotonic() - at)
         assert not thread.is_alive()
-    print(f"\nidle worker: stop() -> run() returns: median {statistics.median(times):.3f} s of "
-          f"{[round(t, 3) for t in times]}")
+    print(
+        f"\nidle worker: stop() -> run() returns: median {statistics.median(times):.3f} s of "
+        f"{[round(t, 3) for t in times]}"
+    )
     assert statistics.median(times) < LONG / 10, times

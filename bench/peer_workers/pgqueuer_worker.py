@@ -14,8 +14,7 @@ def asyncpg_kwargs(conninfo: str) -> dict:
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(conninfo)
-    mapping = {"host": "host", "port": "port", "user": "user", "password": "password",
-               "dbname": "database"}
+    mapping = {"host": "host", "port": "port", "user": "user", "password": "password", "dbname": "database"}
     out = {mapping[k]: v for k, v in params.items() if k in mapping and v is not None}
     if "port" in out:
         out["port"] = int(out["port"])
@@ -51,8 +50,7 @@ def register(qm: QueueManager, queries: Queries, cfg: dict) -> None:
     async def wide(job: Job) -> None:
         # Fan-in: the job that takes the counter to zero enqueues the reduce job.
         rows = await queries.driver.fetch(
-            "UPDATE bench_counter SET remaining = remaining - 1 "
-            "WHERE id = 1 RETURNING remaining"
+            "UPDATE bench_counter SET remaining = remaining - 1 WHERE id = 1 RETURNING remaining"
         )
         if rows[0]["remaining"] == 0:
             await queries.enqueue("bench_final", None)

@@ -18,9 +18,7 @@ def build_app(cfg: dict) -> procrastinate.App:
     # one for heartbeats; LISTEN uses its own standalone connection.
     pool_size = concurrency + 2
     app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(
-            conninfo=cfg["conninfo"], min_size=pool_size, max_size=pool_size
-        )
+        connector=procrastinate.PsycopgConnector(conninfo=cfg["conninfo"], min_size=pool_size, max_size=pool_size)
     )
 
     @app.task(name="bench_chain")
@@ -33,8 +31,7 @@ def build_app(cfg: dict) -> procrastinate.App:
     async def wide(i: int) -> None:
         # Fan-in: the job that takes the counter to zero enqueues the reduce job.
         row = await app.connector.execute_query_one_async(
-            "UPDATE bench_counter SET remaining = remaining - 1 "
-            "WHERE id = 1 RETURNING remaining"
+            "UPDATE bench_counter SET remaining = remaining - 1 WHERE id = 1 RETURNING remaining"
         )
         if row["remaining"] == 0:
             await final.defer_async()

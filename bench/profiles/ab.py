@@ -40,7 +40,10 @@ def one(kind: str, size: int, workers: int, pythonpath: str | None) -> dict:
         env["PYTHONPATH"] = pythonpath
     out = subprocess.run(
         [sys.executable, "-c", ONE.format(root=str(ROOT)), kind, str(size), str(workers)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -67,11 +70,16 @@ def main() -> None:
                 r = one(kind, size, a.workers, path)
                 sides[side] = r["tasks_per_s"]
                 ratios[f"{kind}_{side}"].append(r["tasks_per_s"] / floor)
-            print(f"pair {i + 1} {kind}: floor {floor:,.0f}/s " +
-                  " ".join(f"{s} {v:,.0f}/s ({v / floor:.0%})" for s, v in sides.items()), flush=True)
+            print(
+                f"pair {i + 1} {kind}: floor {floor:,.0f}/s "
+                + " ".join(f"{s} {v:,.0f}/s ({v / floor:.0%})" for s, v in sides.items()),
+                flush=True,
+            )
     for key, values in ratios.items():
         if values:
-            print(f"{key}: median {statistics.median(values):.1%} of the floor ({', '.join(f'{v:.1%}' for v in values)})")
+            print(
+                f"{key}: median {statistics.median(values):.1%} of the floor ({', '.join(f'{v:.1%}' for v in values)})"
+            )
 
 
 if __name__ == "__main__":

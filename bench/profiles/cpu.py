@@ -23,13 +23,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+from psycopg.types.json import Jsonb
 
-from bench import scenarios  # noqa: E402
-from bench.common import SPAWN, EngineWorkers, database, db_now, fresh_database  # noqa: E402
-from bench.floor import SCHEMA, _floor_worker_main  # noqa: E402
-from bench.profiles.sql_loop import _loop  # noqa: E402
+from bench import scenarios
+from bench.common import SPAWN, EngineWorkers, database, db_now, fresh_database
+from bench.floor import SCHEMA, _floor_worker_main
+from bench.profiles.sql_loop import _loop
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -50,13 +50,17 @@ def cpu_of(pids: list[int]) -> float:
 
 
 def backends(conn: psycopg.Connection[Any]) -> list[int]:
-    return [r[0] for r in conn.execute(
-        "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
-    )]
+    return [
+        r[0]
+        for r in conn.execute(
+            "select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()"
+        )
+    ]
 
 
-def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = False,
-            spy: str | None = None) -> dict[str, Any]:
+def measure(
+    admin: str, kind: str, size: int, workers: int, prepare: bool = False, spy: str | None = None
+) -> dict[str, Any]:
     flow = "wide" if "wide" in kind else "diamond"
     with fresh_database(admin) as url:
         with psycopg.connect(url, autocommit=True) as c:  # calls per task, from pg_stat_user_functions
@@ -64,12 +68,16 @@ def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = Fals
         if kind == "floor":
             with psycopg.connect(url, autocommit=True) as c:
                 c.execute(SCHEMA)
-            procs = [SPAWN.Process(target=_floor_worker_main, args=(url, 10, True, False), daemon=True)
-                     for _ in range(workers)]
+            procs = [
+                SPAWN.Process(target=_floor_worker_main, args=(url, 10, True, False), daemon=True)
+                for _ in range(workers)
+            ]
         elif kind.startswith("loop"):
             scenarios._define(url, flow)
-            procs = [SPAWN.Process(target=_loop, args=(url, f"bench_{flow}", f"loop-{i}", prepare), daemon=True)
-                     for i in range(workers)]
+            procs = [
+                SPAWN.Process(target=_loop, args=(url, f"bench_{flow}", f"loop-{i}", prepare), daemon=True)
+                for i in range(workers)
+            ]
         else:
             scenarios._define(url, flow)
             procs = None
@@ -90,45 +98,74 @@ def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = Fals
             spies = []
             if spy:  # py-spy attached to each worker process, from now until it exits (GIL holder only)
                 import subprocess  # noqa: PLC0415
-                spies = [subprocess.Popen(
-                    [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--threads", "--gil",
-                     "--format", "raw", "-r", "200", "-o", f"{spy}.{pid}.txt"],
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for pid in pids]
+
+                spies = [
+                    subprocess.Popen(
+                        [
+                            str(Path(sys.executable).parent / "py-spy"),
+                            "record",
+                            "--pid",
+                            str(pid),
+                            "--threads",
+                            "--gil",
+                            "--format",
+                            "raw",
+                            "-r",
+                            "200",
+                            "-o",
+                            f"{spy}.{pid}.txt",
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                    for pid in pids
+                ]
                 time.sleep(1.0)
             with psycopg.connect(url, autocommit=True) as conn, scenarios.RunWaiter(url) as waiter:
                 w0, d0 = cpu_of(pids), cpu_by_pid(backends(conn))
                 start = db_now(conn)
                 if kind == "floor":
                     tasks = size
-                    conn.execute("insert into bench_floor_queue (payload) select '{}' from generate_series(1, %s)",
-                                 (size,))
+                    conn.execute(
+                        "insert into bench_floor_queue (payload) select '{}' from generate_series(1, %s)", (size,)
+                    )
                     start = db_now(conn)
-                    while conn.execute("select count(*) from bench_floor_queue where status <> 'done'"
-                                       ).fetchone()[0]:
+                    while conn.execute("select count(*) from bench_floor_queue where status <> 'done'").fetchone()[0]:
                         time.sleep(0.02)
-                    end = conn.execute("select extract(epoch from max(done_at))::float8 from bench_floor_queue"
-                                       ).fetchone()[0]
+                    end = conn.execute(
+                        "select extract(epoch from max(done_at))::float8 from bench_floor_queue"
+                    ).fetchone()[0]
                 elif flow == "diamond":
                     tasks = size * 5
                     with conn.transaction():
-                        ids = [r[0] for r in conn.execute(
-                            "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)",
-                            (size,))]
+                        ids = [
+                            r[0]
+                            for r in conn.execute(
+                                "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)",
+                                (size,),
+                            )
+                        ]
                     start = db_now(conn)
                     end = waiter.wait(ids, 600)
                 else:
                     tasks = size + 1
-                    ids = [conn.execute("select run_id from pgflow.start_run('bench_wide', %s)",
-                                        (Jsonb(list(range(size))),)).fetchone()[0]]
+                    ids = [
+                        conn.execute(
+                            "select run_id from pgflow.start_run('bench_wide', %s)", (Jsonb(list(range(size))),)
+                        ).fetchone()[0]
+                    ]
                     end = waiter.wait(ids, 600)
                 # backends connected during the run (a worker's reporter connects at its first report) count
                 # whole
                 w1, d1 = cpu_of(pids), cpu_by_pid(backends(conn))
                 db_cpu = sum(v - d0.get(pid, 0.0) for pid, v in d1.items())
                 time.sleep(0.6)  # statistics are flushed by each backend at most every 0.5 s
-                calls = dict(conn.execute(
-                    "select funcname, calls from pg_stat_user_functions where schemaname = 'pgflow' "
-                    "and funcname in ('poll_for_tasks_lean', 'complete_tasks')").fetchall())
+                calls = dict(
+                    conn.execute(
+                        "select funcname, calls from pg_stat_user_functions where schemaname = 'pgflow' "
+                        "and funcname in ('poll_for_tasks_lean', 'complete_tasks')"
+                    ).fetchall()
+                )
         finally:
             if pool is not None:
                 pool.__exit__(None, None, None)
@@ -140,9 +177,14 @@ def measure(admin: str, kind: str, size: int, workers: int, prepare: bool = Fals
             for sp in spies:
                 sp.wait(30)
     seconds = end - start
-    return {"kind": kind, "tasks": tasks, "tasks_per_s": round(tasks / seconds),
-            "worker_us_per_task": round((w1 - w0) / tasks * 1e6), "db_us_per_task": round(db_cpu / tasks * 1e6),
-            **{f"{k}_per_task": round(v / tasks, 3) for k, v in calls.items()}}
+    return {
+        "kind": kind,
+        "tasks": tasks,
+        "tasks_per_s": round(tasks / seconds),
+        "worker_us_per_task": round((w1 - w0) / tasks * 1e6),
+        "db_us_per_task": round(db_cpu / tasks * 1e6),
+        **{f"{k}_per_task": round(v / tasks, 3) for k, v in calls.items()},
+    }
 
 
 if __name__ == "__main__":

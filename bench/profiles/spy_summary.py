@@ -24,8 +24,10 @@ def main() -> None:
     self_t: collections.Counter[str] = collections.Counter()
     cum: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in open(a.path):
-        stack, _, count = line.rstrip("\n").rpartition(" ")
+    with open(a.path) as lines:
+        samples = lines.read().splitlines()
+    for line in samples:
+        stack, _, count = line.rpartition(" ")
         if "_engine_worker_main" not in stack and "pgflow-" not in stack:
             continue
         n = int(count)
@@ -34,7 +36,7 @@ def main() -> None:
         name = re.sub(r"^thread \(\d+\): ", "", thread)
         name = re.sub(r"-\d+$", "-N", name)
         threads[name] += n
-        funcs = [re.sub(r":\d+\)$", ")", f) for f in frames[frames.index(thread) + 1:]]
+        funcs = [re.sub(r":\d+\)$", ")", f) for f in frames[frames.index(thread) + 1 :]]
         if funcs:
             self_t[funcs[-1]] += n
         for f in set(funcs):

@@ -19,14 +19,16 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+from psycopg.types.json import Jsonb
 
-from bench import scenarios  # noqa: E402
-from bench.common import SPAWN, database, db_now, fresh_database  # noqa: E402
+from bench import scenarios
+from bench.common import SPAWN, database, db_now, fresh_database
 
-POLL = ("select t.run_id, t.step_slug, t.task_index, t.attempt, t.input::text "
-        "from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t")
+POLL = (
+    "select t.run_id, t.step_slug, t.task_index, t.attempt, t.input::text "
+    "from pgflow.poll_for_tasks_lean(%s, %s, %s, %s::jsonb) as t"
+)
 COMPLETE = "select pgflow.complete_tasks(%s::uuid[], %s::text[], %s::int[], %b::text[]::jsonb[], %s::int[])"
 
 
@@ -45,16 +47,25 @@ def _loop(url: str, slug: str, wid: str, prepare: bool) -> None:
             if not rows:
                 time.sleep(0.001)
                 continue
-            conn.execute(COMPLETE, ([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                                    ["1"] * len(rows), [r[3] for r in rows]))
+            conn.execute(
+                COMPLETE,
+                (
+                    [r[0] for r in rows],
+                    [r[1] for r in rows],
+                    [r[2] for r in rows],
+                    ["1"] * len(rows),
+                    [r[3] for r in rows],
+                ),
+            )
 
 
 def run(admin: str, flow: str, size: int, workers: int, prepare: bool) -> dict[str, Any]:
     with fresh_database(admin) as url:
         scenarios._define(url, flow)
         slug = {"diamond": "bench_diamond", "wide": "bench_wide"}[flow]
-        procs = [SPAWN.Process(target=_loop, args=(url, slug, f"loop-{i}", prepare), daemon=True)
-                 for i in range(workers)]
+        procs = [
+            SPAWN.Process(target=_loop, args=(url, slug, f"loop-{i}", prepare), daemon=True) for i in range(workers)
+        ]
         for p in procs:
             p.start()
         time.sleep(1.0)
@@ -63,13 +74,20 @@ def run(admin: str, flow: str, size: int, workers: int, prepare: bool) -> dict[s
                 start = db_now(conn)
                 if flow == "diamond":
                     with conn.transaction():
-                        ids = [r[0] for r in conn.execute(
-                            "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)",
-                            (size,))]
+                        ids = [
+                            r[0]
+                            for r in conn.execute(
+                                "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)",
+                                (size,),
+                            )
+                        ]
                     tasks = size * 5
                 else:
-                    ids = [conn.execute("select run_id from pgflow.start_run('bench_wide', %s)",
-                                        (Jsonb(list(range(size))),)).fetchone()[0]]
+                    ids = [
+                        conn.execute(
+                            "select run_id from pgflow.start_run('bench_wide', %s)", (Jsonb(list(range(size))),)
+                        ).fetchone()[0]
+                    ]
                     tasks = size + 1
                 start = start if flow == "wide" else db_now(conn)
                 end = waiter.wait(ids, 300)
@@ -78,8 +96,13 @@ def run(admin: str, flow: str, size: int, workers: int, prepare: bool) -> dict[s
                 os.kill(p.pid, signal.SIGTERM)
             for p in procs:
                 p.join(10)
-    return {"flow": flow, "tasks": tasks, "seconds": end - start, "tasks_per_s": tasks / (end - start),
-            "prepared": prepare}
+    return {
+        "flow": flow,
+        "tasks": tasks,
+        "seconds": end - start,
+        "tasks_per_s": tasks / (end - start),
+        "prepared": prepare,
+    }
 
 
 if __name__ == "__main__":

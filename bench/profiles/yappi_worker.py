@@ -16,13 +16,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import psycopg  # noqa: E402
-import yappi  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
+import psycopg
+import yappi
+from psycopg.types.json import Jsonb
 
-import pgflow  # noqa: E402
-from bench import flows, scenarios  # noqa: E402
-from bench.common import database, fresh_database  # noqa: E402
+import pgflow
+from bench import flows, scenarios
+from bench.common import database, fresh_database
 
 
 def main() -> None:
@@ -44,13 +44,20 @@ def main() -> None:
             if a.flow == "diamond":
                 tasks = a.size * 5
                 with conn.transaction():
-                    ids = [r[0] for r in conn.execute(
-                        "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)",
-                        (a.size,))]
+                    ids = [
+                        r[0]
+                        for r in conn.execute(
+                            "select (pgflow.start_run('bench_diamond', '{}')).run_id from generate_series(1, %s)",
+                            (a.size,),
+                        )
+                    ]
             else:
                 tasks = a.size + 1
-                ids = [conn.execute("select run_id from pgflow.start_run('bench_wide', %s)",
-                                    (Jsonb(list(range(a.size))),)).fetchone()[0]]
+                ids = [
+                    conn.execute(
+                        "select run_id from pgflow.start_run('bench_wide', %s)", (Jsonb(list(range(a.size))),)
+                    ).fetchone()[0]
+                ]
             waiter.wait(ids, 600)
             cpu = time.process_time() - cpu0
             yappi.stop()
@@ -61,10 +68,10 @@ def main() -> None:
     stats = yappi.get_func_stats()
     rows = [(s.ttot, s.tsub, s.ncall, f"{s.name} ({Path(s.module).name}:{s.lineno})") for s in stats]
     print("by total (µs per task, self, calls per task):")
-    for ttot, tsub, n, name in sorted(rows, reverse=True)[:a.top]:
+    for ttot, tsub, n, name in sorted(rows, reverse=True)[: a.top]:
         print(f"  {ttot * us:8.1f} {tsub * us:8.1f} {n / tasks:7.2f}  {name}")
     print("by self:")
-    for ttot, tsub, n, name in sorted(rows, key=lambda r: -r[1])[:a.top]:
+    for ttot, tsub, n, name in sorted(rows, key=lambda r: -r[1])[: a.top]:
         print(f"  {ttot * us:8.1f} {tsub * us:8.1f} {n / tasks:7.2f}  {name}")
     for t in yappi.get_thread_stats():
         print(f"thread {t.name}: {t.ttot * us:.1f} µs per task")

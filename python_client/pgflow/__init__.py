@@ -24,6 +24,17 @@ from .execute import execute
 from .flow import Flow, RateLimit, Schedule, Step
 from .migrate import migrate
 from .migrate import shipped_version as _shipped_version
+from .types import (
+    ChildRunStatus,
+    FlowDescription,
+    FlowVersionRow,
+    ParentTask,
+    RunStatus,
+    ScheduleRow,
+    StepDescription,
+    StepOutputs,
+    StepStatus,
+)
 from .worker import Task, Worker
 
 # The package and its schema share one version, written only in sql/090_schema_version.sql.
@@ -31,31 +42,40 @@ __version__: str = _shipped_version()
 
 __all__ = [
     "AsyncClient",
+    "ChildRunStatus",
     "Client",
     "Context",
-    "Flow",
-    "FlowVersion",
-    "RateLimit",
-    "Run",
-    "Schedule",
-    "Step",
-    "Task",
-    "Worker",
-    "execute",
     "CycleDetected",
     "DatabaseUnreachable",
+    "Flow",
+    "FlowDescription",
     "FlowNotFound",
+    "FlowVersion",
+    "FlowVersionRow",
     "InvalidDefinition",
     "InvalidInput",
     "InvalidState",
     "NonRetryableError",
+    "ParentTask",
     "PermissionDenied",
     "PgflowError",
+    "RateLimit",
+    "Run",
     "RunCancelled",
     "RunFailed",
     "RunNotFound",
+    "RunStatus",
+    "Schedule",
+    "ScheduleRow",
     "SchemaNotInstalled",
+    "Step",
+    "StepDescription",
+    "StepOutputs",
+    "StepStatus",
+    "Task",
     "TaskNotFound",
     "UnknownDependency",
+    "Worker",
+    "execute",
     "migrate",
 ]

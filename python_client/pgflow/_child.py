@@ -91,7 +91,11 @@ async def _await(awaitable: Any) -> Any:
 
 
 def run_task(
-    handler: Any, task_input: Any, ctx_fields: dict[str, Any] | None, flag_index: int | None, remaining: float,
+    handler: Any,
+    task_input: Any,
+    ctx_fields: dict[str, Any] | None,
+    flag_index: int | None,
+    remaining: float,
     names: tuple[str, str] = ("?", "?"),
 ) -> tuple[Any, ...]:
     """Run one handler call: ``handler(task_input)``, or ``handler(task_input, ctx)`` when ``ctx_fields`` (the

@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Generator
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import psycopg
 
@@ -38,6 +38,7 @@ from .errors import (
     translate,
 )
 from .flow import Flow
+from .types import FlowDescription, FlowVersionRow, RunStatus, ScheduleRow, StepOutputs
 
 T = TypeVar("T")
 
@@ -157,13 +158,13 @@ def define(flow: Flow) -> Operation[FlowVersion]:
     return version
 
 
-def describe_flow(flow_slug: str, version: int | None = None) -> Operation[dict[str, Any]]:
+def describe_flow(flow_slug: str, version: int | None = None) -> Operation[FlowDescription]:
     """``Client.describe_flow``."""
     _arguments.text("flow_slug", flow_slug)
     if version is not None:
         _arguments.integer("version", version, minimum=1)
     rows = yield Call("select pgflow.describe_flow(%s, %s) as flow", (flow_slug, version), "describe_flow")
-    flow: dict[str, Any] = rows[0]["flow"]
+    flow: FlowDescription = rows[0]["flow"]
     return flow
 
 
@@ -176,11 +177,12 @@ def set_current_version(flow_or_slug: Flow | str, version: int) -> Operation[Flo
     return result
 
 
-def list_flow_versions(flow_or_slug: Flow | str | None = None) -> Operation[list[dict[str, Any]]]:
+def list_flow_versions(flow_or_slug: Flow | str | None = None) -> Operation[list[FlowVersionRow]]:
     """``Client.list_flow_versions``."""
     slug = None if flow_or_slug is None else _flow_slug(flow_or_slug)
     rows = yield Call("select pgflow.list_flow_versions(%s) as versions", (slug,), "list_flow_versions")
-    return list(rows[0]["versions"])
+    versions: list[FlowVersionRow] = list(rows[0]["versions"])
+    return versions
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -188,7 +190,7 @@ def list_flow_versions(flow_or_slug: Flow | str | None = None) -> Operation[list
 # ----------------------------------------------------------------------------------------------------
 def create_schedule(
     slug: str, flow_or_slug: Flow | str, cron: str, input: Any = None, *, timezone: str = "UTC"
-) -> Operation[dict[str, Any]]:
+) -> Operation[ScheduleRow]:
     """``Client.create_schedule``."""
     _arguments.text("slug", slug, max_length=_arguments.MAX_TEXT)
     flow_slug = _flow_slug(flow_or_slug)
@@ -200,7 +202,7 @@ def create_schedule(
         (slug, flow_slug, cron, input_text, timezone),
         "create_schedule",
     )
-    return rows[0]
+    return cast(ScheduleRow, rows[0])  # a row of pgflow.schedules
 
 
 def drop_schedule(slug: str) -> Operation[bool]:
@@ -210,7 +212,7 @@ def drop_schedule(slug: str) -> Operation[bool]:
     return bool(rows[0]["dropped"])
 
 
-def list_schedules(flow_or_slug: Flow | str | None = None) -> Operation[list[dict[str, Any]]]:
+def list_schedules(flow_or_slug: Flow | str | None = None) -> Operation[list[ScheduleRow]]:
     """``Client.list_schedules``."""
     slug = None if flow_or_slug is None else _flow_slug(flow_or_slug)
     rows = yield Call(
@@ -222,7 +224,7 @@ def list_schedules(flow_or_slug: Flow | str | None = None) -> Operation[list[dic
         (slug, slug),
         "schedules",
     )
-    return rows
+    return cast(list[ScheduleRow], rows)  # the columns of ScheduleRow
 
 
 def next_cron_tick(
@@ -278,10 +280,10 @@ def start_run(
     return result
 
 
-def get_run_status(run: Run | uuid.UUID | str) -> Operation[dict[str, Any]]:
+def get_run_status(run: Run | uuid.UUID | str) -> Operation[RunStatus]:
     """``Client.get_run_status``."""
     rows = yield Call("select pgflow.get_run_status(%s) as status", (as_run_id(run),), "get_run_status")
-    status: dict[str, Any] = rows[0]["status"]
+    status: RunStatus = rows[0]["status"]
     return status
 
 
@@ -302,7 +304,7 @@ def get_run(run: Run | uuid.UUID | str) -> Operation[Run]:
     )
 
 
-def get_step_outputs(run: Run | uuid.UUID | str) -> Operation[dict[str, Any]]:
+def get_step_outputs(run: Run | uuid.UUID | str) -> Operation[StepOutputs]:
     """``Client.get_step_outputs``."""
     rows = yield Call("select pgflow.get_step_outputs(%s) as outputs", (as_run_id(run),), "get_step_outputs")
     return dict(rows[0]["outputs"])
@@ -374,8 +376,7 @@ def prune_runs(older_than: dt.timedelta | str) -> Operation[int]:
             raise InvalidInput(f"older_than must not be negative, got {older_than!r}")
     else:
         raise InvalidInput(
-            f"older_than must be a datetime.timedelta or an interval such as '7 days', "
-            f"got {type(older_than).__name__}"
+            f"older_than must be a datetime.timedelta or an interval such as '7 days', got {type(older_than).__name__}"
         )
     try:
         rows = yield Call("select pgflow.prune_runs(%s::interval) as deleted", (older_than,))
@@ -407,7 +408,7 @@ class WaitPlan:
     deadline: float | None
     interval: float
 
-    def outcome(self, status: dict[str, Any]) -> tuple[bool, Any]:
+    def outcome(self, status: RunStatus) -> tuple[bool, Any]:
         """``(True, output)`` for a completed run's status, ``(False, None)`` for a run still going within the
         deadline. Raises RunFailed (with the engine's error), RunCancelled, or TimeoutError once the deadline
         passed."""

@@ -235,7 +235,7 @@ def _masked_pieces(message: str, conninfo: str, spans: list[tuple[int, int]]) ->
             if low >= high:
                 continue
             anchored = begin < start or end > stop or (begin, end) == (start, stop)
-            quoted = message[at - 1: at] in ("'", '"') and message[at + size: at + size + 1] in ("'", '"')
+            quoted = message[at - 1 : at] in ("'", '"') and message[at + size : at + size + 1] in ("'", '"')
             if (size >= _MIN_PIECE and anchored) or quoted or (begin, end) == (start, stop):
                 masked.append((at + low - begin, at + high - begin))
     return masked

@@ -40,6 +40,7 @@ from ._operations import TERMINAL, FlowVersion, Run
 from .client import Client
 from .errors import InvalidInput, connected_role
 from .flow import Flow
+from .types import FlowDescription, FlowVersionRow, RunStatus, ScheduleRow, StepOutputs
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -140,12 +141,17 @@ class AsyncClient:
                     await cursor.execute(sql, params)
                     return await cursor.fetchall()
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
-                    reconnect, error = _operations.failure(
-                        exc, broken=conn.broken, last_attempt=attempt == 2, function=function,
+                    _reconnect, error = _operations.failure(
+                        exc,
+                        broken=conn.broken,
+                        last_attempt=attempt == 2,
+                        function=function,
                         role=connected_role(conn),
                     )
                     if error is not None:
-                        raise error  # inside the block: a pool's transaction is rolled back
+                        # inside the block: a pool's transaction is rolled back; no `from`: failure() chose the
+                        # cause (a redacted one, or none) and `from exc` would put the original back
+                        raise error  # noqa: B904
                     if self.pool is None:
                         await conn.close()
                     elif not conn.closed and not conn.autocommit:
@@ -177,7 +183,7 @@ class AsyncClient:
         """Define (or redefine) a flow, its child flows and its schedules: ``Client.define``."""
         return await self._run(_operations.define(flow))
 
-    async def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
+    async def describe_flow(self, flow_slug: str, version: int | None = None) -> FlowDescription:
         """One version of a flow (the current one by default) as JSON: ``Client.describe_flow``."""
         return await self._run(_operations.describe_flow(flow_slug, version))
 
@@ -185,7 +191,7 @@ class AsyncClient:
         """Make ``version`` of the flow the current one: ``Client.set_current_version``."""
         return await self._run(_operations.set_current_version(flow_or_slug, version))
 
-    async def list_flow_versions(self, flow_or_slug: Flow | str | None = None) -> list[dict[str, Any]]:
+    async def list_flow_versions(self, flow_or_slug: Flow | str | None = None) -> list[FlowVersionRow]:
         """Every version of every flow (or of one): ``Client.list_flow_versions``."""
         return await self._run(_operations.list_flow_versions(flow_or_slug))
 
@@ -194,7 +200,7 @@ class AsyncClient:
     # ------------------------------------------------------------------------------------------------
     async def create_schedule(
         self, slug: str, flow_or_slug: Flow | str, cron: str, input: Any = None, *, timezone: str = "UTC"
-    ) -> dict[str, Any]:
+    ) -> ScheduleRow:
         """Create or update the schedule ``slug``: ``Client.create_schedule``."""
         return await self._run(_operations.create_schedule(slug, flow_or_slug, cron, input, timezone=timezone))
 
@@ -202,7 +208,7 @@ class AsyncClient:
         """Remove the schedule ``slug``; True when it existed: ``Client.drop_schedule``."""
         return await self._run(_operations.drop_schedule(slug))
 
-    async def list_schedules(self, flow_or_slug: Flow | str | None = None) -> list[dict[str, Any]]:
+    async def list_schedules(self, flow_or_slug: Flow | str | None = None) -> list[ScheduleRow]:
         """The schedules (of one flow, or all), by slug: ``Client.list_schedules``."""
         return await self._run(_operations.list_schedules(flow_or_slug))
 
@@ -235,11 +241,11 @@ class AsyncClient:
         """The run's row (status, output, error...): ``Client.get_run``."""
         return await self._run(_operations.get_run(run))
 
-    async def get_run_status(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+    async def get_run_status(self, run: Run | uuid.UUID | str) -> RunStatus:
         """pgflow.get_run_status as a dict: ``Client.get_run_status``."""
         return await self._run(_operations.get_run_status(run))
 
-    async def get_step_outputs(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+    async def get_step_outputs(self, run: Run | uuid.UUID | str) -> StepOutputs:
         """The outputs of the run's completed steps, ``{step_slug: output}``: ``Client.get_step_outputs``."""
         return await self._run(_operations.get_step_outputs(run))
 
@@ -270,9 +276,7 @@ class AsyncClient:
     # ------------------------------------------------------------------------------------------------
     # Waiting
     # ------------------------------------------------------------------------------------------------
-    async def watch(
-        self, run: Run | uuid.UUID | str, *, interval: float = 1.0
-    ) -> AsyncGenerator[dict[str, Any], None]:
+    async def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> AsyncGenerator[RunStatus, None]:
         """Yield the run's status now, then every ``interval`` seconds and at once when it finishes, ending with
         the terminal status: ``Client.watch``, as an async iterator (``async for status in client.watch(run)``).
         Its wake-up comes from the client's shared LISTEN connection (see the module docstring)."""

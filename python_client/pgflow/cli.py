@@ -58,7 +58,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
@@ -78,6 +78,7 @@ from .client import (
 from .errors import first_line
 from .flow import Flow
 from .migrate import installed_version, migrate, shipped_version
+from .types import FlowVersionRow
 from .worker import Worker
 
 
@@ -212,9 +213,7 @@ def parse_duration(text: str, what: str = "--older-than") -> dt.timedelta:
     UsageError naming ``what`` otherwise."""
     match = _DURATION.match(text)
     if not match:
-        raise UsageError(
-            f"{what} {text!r} is not a duration: use a number and a unit, such as 30s, 15m, 12h, 7d or 2w"
-        )
+        raise UsageError(f"{what} {text!r} is not a duration: use a number and a unit, such as 30s, 15m, 12h, 7d or 2w")
     seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
     if not seconds <= MAX_PRUNE_AGE.total_seconds():  # also false for inf
         raise UsageError(f"{what} {text!r} is too long: a duration is at most 1000 years (360000d)")
@@ -249,7 +248,7 @@ def bar(done: int, total: int, width: int = 20) -> str:
     return "#" * filled + "." * (width - filled)
 
 
-def run_progress(status: dict[str, Any]) -> float:
+def run_progress(status: Mapping[str, Any]) -> float:
     """A run's progress in percent (one decimal) that moves with its tasks: each step counts for one, a
     completed or skipped step fully, any other step for the fraction of its tasks completed. 100.0 for a
     completed run. (The engine's ``percentage`` counts finished steps only.)"""
@@ -267,7 +266,7 @@ def run_progress(status: dict[str, Any]) -> float:
     return round(100.0 * done / len(steps), 1)
 
 
-def render_status(status: dict[str, Any]) -> str:
+def render_status(status: Mapping[str, Any]) -> str:
     """A run's status as text: a header with the run's priority (when not 0) and progress (moving with its
     tasks), then one line per step with a progress bar."""
     percent = run_progress(status)
@@ -279,9 +278,7 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     parent = status.get("parent")
     if parent:  # a child run of a sub-flow step
-        lines.append(
-            f"  child run of {parent['run_id']}, step {parent['step_slug']}, task {parent['task_index']}"
-        )
+        lines.append(f"  child run of {parent['run_id']}, step {parent['step_slug']}, task {parent['task_index']}")
     width = max([len(s["step_slug"]) for s in status["steps"]] + [4])
     for step in status["steps"]:
         total, done = step["total_tasks"], step["completed_tasks"]
@@ -375,7 +372,11 @@ def live_workers(client: Client, flow_slug: str, flow_version: int | None = None
 
 
 def wait_for_run(
-    client: Client, run_id: uuid.UUID, flow_slug: str, timeout: float | None, worker_spec: str,
+    client: Client,
+    run_id: uuid.UUID,
+    flow_slug: str,
+    timeout: float | None,
+    worker_spec: str,
     flow_version: int | None = None,
 ) -> Any:
     """``Client.wait`` (the output; RunFailed, RunCancelled, TimeoutError) that also says on stderr when no
@@ -562,7 +563,11 @@ def cmd_start(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     run_id = parse_run_id(args.run_id)
     checked(
-        _arguments.number, "--interval", args.interval, minimum=INTERVAL_RANGE[0], maximum=INTERVAL_RANGE[1],
+        _arguments.number,
+        "--interval",
+        args.interval,
+        minimum=INTERVAL_RANGE[0],
+        maximum=INTERVAL_RANGE[1],
         inclusive=True,
     )
     with _client(args) as client:
@@ -574,7 +579,7 @@ def cmd_status(args: argparse.Namespace) -> int:
             return 0
         tty = sys.stdout.isatty()
         previous_lines = 0
-        status: dict[str, Any] = {}
+        status: Mapping[str, Any] = {}
         for status in client.watch(run_id, interval=args.interval):
             text = render_status(status)
             if tty and previous_lines:
@@ -601,9 +606,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print("no runs")
         return 0
-    print(
-        f"{'run_id':36}  {'flow':20}  {'version':>7}  {'status':9}  {'priority':>8}  {'started_at':25}  finished_at"
-    )
+    print(f"{'run_id':36}  {'flow':20}  {'version':>7}  {'status':9}  {'priority':>8}  {'started_at':25}  finished_at")
     for run in runs:
         finished = run.finished_at.isoformat(timespec="seconds") if run.finished_at else "-"
         print(
@@ -652,11 +655,19 @@ def cmd_graph(args: argparse.Namespace) -> int:
         if args.run:
             status = client.get_run_status(parse_run_id(args.run))
             described = client.describe_flow(status["flow_slug"], status["flow_version"])
-            conditions = {s["step_slug"]: s for s in described["steps"]}
-            steps = [{"step_slug": s["step_slug"], "step_type": s["step_type"], "depends_on": s["depends_on"],
-                      **{k: conditions.get(s["step_slug"], {}).get(k)
-                         for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS + graph.SCHEMA_KEYS}}
-                     for s in status["steps"]]
+            conditions: dict[str, Mapping[str, Any]] = {s["step_slug"]: s for s in described["steps"]}
+            steps: Sequence[Mapping[str, Any]] = [
+                {
+                    "step_slug": s["step_slug"],
+                    "step_type": s["step_type"],
+                    "depends_on": s["depends_on"],
+                    **{
+                        k: conditions.get(s["step_slug"], {}).get(k)
+                        for k in graph.CONDITION_KEYS + graph.FLOW_CONTROL_KEYS + graph.SCHEMA_KEYS
+                    },
+                }
+                for s in status["steps"]
+            ]
             statuses = {s["step_slug"]: s["status"] for s in status["steps"]}
             name = status["flow_slug"]
         elif names_module(args.flow):
@@ -717,7 +728,7 @@ def cmd_set_version(args: argparse.Namespace) -> int:
     checked(_arguments.integer, "VERSION", args.version, minimum=1)
     with Client(args.database_url) as client:
         try:
-            versions: list[dict[str, Any]] | None = client.list_flow_versions(args.flow)
+            versions: list[FlowVersionRow] | None = client.list_flow_versions(args.flow)
         except errors.PermissionDenied:
             versions = None  # only the owner may set the version: let set_current_version say so
         before = [v["version"] for v in versions or [] if v["is_current"]]
@@ -790,10 +801,18 @@ def cmd_schedules(args: argparse.Namespace) -> int:
         error = (row["last_error"] or "-").splitlines()[0] if row["last_error"] else "-"
         if len(error) > ERROR_PREVIEW:
             error = error[: ERROR_PREVIEW - 3] + "..."
-        table.append((
-            row["schedule_slug"], row["flow_slug"], row["cron"], row["timezone"], _when(row["next_tick"]),
-            _when(row["last_tick"]), str(row["last_run_id"] or "-"), error,
-        ))
+        table.append(
+            (
+                row["schedule_slug"],
+                row["flow_slug"],
+                row["cron"],
+                row["timezone"],
+                _when(row["next_tick"]),
+                _when(row["last_tick"]),
+                str(row["last_run_id"] or "-"),
+                error,
+            )
+        )
     widths = [max(len(line[i]) for line in table) for i in range(7)]
     for line in table:
         print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)) + "  " + line[7])
@@ -863,7 +882,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
             raise errors.SchemaNotInstalled("the database has no pgflow schema: run `pgflow migrate` first")
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(
-        f"pgflow dashboard on http://{shown}:{args.port}/" + (" (token required)" if token else "")
+        f"pgflow dashboard on http://{shown}:{args.port}/"
+        + (" (token required)" if token else "")
         + " — Ctrl-C stops it",
         file=sys.stderr,
         flush=True,
@@ -895,7 +915,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
-        "migrate", parents=[common], help="install or upgrade the pgflow schema",
+        "migrate",
+        parents=[common],
+        help="install or upgrade the pgflow schema",
         description="Install the pgflow schema, or upgrade it to this package's version; says whether it "
         "installed, upgraded (from which version) or found it already installed. Safe to run concurrently.",
     )
@@ -903,7 +925,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", parents=[common], help="run the handlers of one or more flows")
     p.add_argument(
-        "flows", nargs="+", metavar="MODULE:FLOW",
+        "flows",
+        nargs="+",
+        metavar="MODULE:FLOW",
         help="a pgflow.Flow in an importable module, e.g. myapp.flows:analyze (the current directory is on the path)",
     )
     p.add_argument("--concurrency", type=int, default=4, help="tasks run at the same time, 1 to 10000 (default 4)")
@@ -912,38 +936,56 @@ def build_parser() -> argparse.ArgumentParser:
         "--poll-interval", type=float, default=1.0, help="fallback poll interval, 0.01 to 3600 seconds (default 1)"
     )
     p.add_argument(
-        "--heartbeat-interval", type=float, default=5.0,
+        "--heartbeat-interval",
+        type=float,
+        default=5.0,
         help="seconds between heartbeats, 0.1 to 3600 (default 5; at most a third of pgflow.worker_timeout is used)",
     )
     p.add_argument(
-        "--shutdown-timeout", type=float, default=30.0,
+        "--shutdown-timeout",
+        type=float,
+        default=30.0,
         help="on SIGINT/SIGTERM, seconds to finish the tasks in hand, 0 to 86400 (default 30)",
     )
     p.add_argument(
-        "--isolation", choices=("thread", "process"), default="thread",
+        "--isolation",
+        choices=("thread", "process"),
+        default="thread",
         help="run handlers in threads (default) or in child processes killed 2 s past their deadline",
     )
     p.add_argument(
-        "--worker-timeout", type=float, default=None, metavar="SECONDS",
+        "--worker-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
         help="seconds without a poll or heartbeat before this worker's tasks count as failed, 1 to 3600 (default: "
         "the session setting pgflow.worker_timeout, else 30)",
     )
     p.add_argument(
-        "--startup-timeout", type=float, default=15.0,
+        "--startup-timeout",
+        type=float,
+        default=15.0,
         help="seconds to reach the database and find its schema before exiting with status 1, 1 to 3600 (default 15)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log every task")
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.add_argument(
-        "--metrics-port", type=int, default=None, metavar="PORT",
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
         help="serve Prometheus metrics on this port, 0 to 65535 (needs pgflow[metrics]; default: none)",
     )
     p.add_argument(
-        "--metrics-host", default="127.0.0.1", metavar="HOST",
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
         help="the address the metrics are served on (default 127.0.0.1; 0.0.0.0: every interface)",
     )
     p.add_argument(
-        "--log-format", choices=("text", "json"), default="text",
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
         help="text lines (default) or one JSON object per line with run_id, flow_slug, step_slug, task_index, "
         "attempt and worker_id",
     )
@@ -960,14 +1002,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("flow", metavar="FLOW", help="a flow slug, or MODULE:FLOW to define the flow first")
     p.add_argument("--input", default="{}", help="the run input as JSON (default {})")
     p.add_argument(
-        "--idempotency-key", default=None, help="a second start with the same key returns the first run (1-255 characters)"
+        "--idempotency-key",
+        default=None,
+        help="a second start with the same key returns the first run (1-255 characters)",
     )
     p.add_argument(
-        "--priority", type=int, default=0,
+        "--priority",
+        type=int,
+        default=0,
         help="among due tasks, those of runs of higher priority are claimed first, -1000 to 1000 (default 0)",
     )
     p.add_argument(
-        "--wait", action="store_true",
+        "--wait",
+        action="store_true",
         help="wait for the run and print its output (exit 1 if it fails or is cancelled); says on stderr while no "
         "live worker serves the flow",
     )
@@ -980,23 +1027,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", parents=[common], help="show a run's progress")
     p.add_argument("run_id", metavar="RUN_ID", help="the run's id (a UUID)")
     p.add_argument("--watch", action="store_true", help="refresh until the run finishes (exit 1 unless it completes)")
+    p.add_argument("--interval", type=float, default=0.5, help="with --watch: seconds between refreshes, 0.01 to 3600")
     p.add_argument(
-        "--interval", type=float, default=0.5, help="with --watch: seconds between refreshes, 0.01 to 3600"
-    )
-    p.add_argument(
-        "--json", action="store_true",
+        "--json",
+        action="store_true",
         help="print pgflow.get_run_status as JSON (its percentage counts finished steps only)",
     )
     p.add_argument("--listen-url", default=None, help=LISTEN_URL_HELP)
     p.add_argument(
-        "--outputs", action="store_true",
+        "--outputs",
+        action="store_true",
         help="print each completed step's output (cut at 200 characters; whole with --json)",
     )
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("runs", parents=[common], help="list recent runs")
     p.add_argument("--flow", default=None, help="only the runs of this flow slug")
-    p.add_argument("--status", default=None, choices=TERMINAL + ("started",), help="only the runs in this status")
+    p.add_argument("--status", default=None, choices=(*TERMINAL, "started"), help="only the runs in this status")
     p.add_argument("--limit", type=int, default=50, help="at most this many runs, 0 to 10000 (default 50)")
     p.set_defaults(func=cmd_runs)
 
@@ -1010,7 +1057,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_resume)
 
     p = sub.add_parser(
-        "signal", parents=[common], help="signal a wait step of a run",
+        "signal",
+        parents=[common],
+        help="signal a wait step of a run",
         description="Signal a wait step of a started run: the payload becomes the step's output and the run goes "
         "on. A signal to a step not ready yet is kept for it. Exit status 1 when the signal was not recorded (the "
         "step already had one, has finished, or its timeout passed) or was refused (an unknown run, a run that is "
@@ -1022,13 +1071,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_signal)
 
     p = sub.add_parser(
-        "graph", parents=[common], help="print a flow as Mermaid or Graphviz DOT",
+        "graph",
+        parents=[common],
+        help="print a flow as Mermaid or Graphviz DOT",
         description="Print a flow's steps and dependencies as Mermaid or Graphviz DOT; map and wait steps are marked, "
         "conditions (if, if_not, when unmet) are shown on their steps. A flow whose dependencies form a cycle "
         "or name no step is refused (exit 1).",
     )
     p.add_argument(
-        "flow", metavar="MODULE:FLOW|FLOW_SLUG",
+        "flow",
+        metavar="MODULE:FLOW|FLOW_SLUG",
         help="a pgflow.Flow in a module, or the slug of a flow defined in the database (its current version)",
     )
     p.add_argument(
@@ -1065,31 +1117,36 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("schedule", parents=[common], help="create or drop a cron schedule")
     actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     q = actions.add_parser(
-        "create", parents=[common], help="create or update a schedule",
+        "create",
+        parents=[common],
+        help="create or update a schedule",
         description="Create or update a schedule: polls start a run of FLOW at each tick of CRON, once per tick "
         "(ticks missed while nothing polled start once, for the latest). The same values again change nothing.",
     )
     q.add_argument("slug", metavar="SLUG", help="the schedule's slug (letters, digits and underscores)")
     q.add_argument("flow", metavar="FLOW", help="the slug of a defined flow")
     q.add_argument(
-        "cron", metavar="CRON",
+        "cron",
+        metavar="CRON",
         help="five fields, minute hour day-of-month month day-of-week (quote it), or @hourly, @daily, @weekly, "
         "@monthly, @yearly",
     )
     q.add_argument("--input", default="{}", help="the input of each run as JSON (default {})")
-    q.add_argument(
-        "--timezone", default="UTC", help="the time zone CRON is read in, e.g. Europe/Berlin (default UTC)"
-    )
+    q.add_argument("--timezone", default="UTC", help="the time zone CRON is read in, e.g. Europe/Berlin (default UTC)")
     q.set_defaults(func=cmd_schedule_create)
     q = actions.add_parser(
-        "drop", parents=[common], help="drop a schedule (exit 1 when there is none)",
+        "drop",
+        parents=[common],
+        help="drop a schedule (exit 1 when there is none)",
         description="Drop a schedule; the runs it started stay. Exit status 1 when there is no such schedule.",
     )
     q.add_argument("slug", metavar="SLUG", help="the schedule's slug")
     q.set_defaults(func=cmd_schedule_drop)
 
     p = sub.add_parser(
-        "dashboard", parents=[common], help="serve the web dashboard (runs, DAGs, flows, workers, schedules)",
+        "dashboard",
+        parents=[common],
+        help="serve the web dashboard (runs, DAGs, flows, workers, schedules)",
         description="Serve a web UI: runs with filters, each run's DAG coloured by status (live), its tasks with "
         "attempts, errors, inputs and outputs, flows and their versions, workers and schedules; cancel and resume. "
         "Binds 127.0.0.1 by default; a non-loopback address needs a token, then asked of every request "
@@ -1098,7 +1155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="the address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="the port, 1 to 65535 (default 8080)")
     p.add_argument(
-        "--token", default=None,
+        "--token",
+        default=None,
         help="a secret every request must carry (default: $PGFLOW_DASHBOARD_TOKEN); required off loopback",
     )
     p.set_defaults(func=cmd_dashboard)

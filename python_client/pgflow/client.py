@@ -52,12 +52,21 @@ from ._operations import (
 )
 from .errors import connected_role
 from .flow import Flow
+from .types import FlowDescription, FlowVersionRow, RunStatus, ScheduleRow, StepOutputs
 
 T = TypeVar("T")
 
 __all__ = [
-    "INTERVAL_RANGE", "MAX_LIST_RUNS", "MAX_PRUNE_AGE", "MAX_WAIT_TIMEOUT", "PRIORITY_RANGE", "TERMINAL", "Client",
-    "FlowVersion", "Run", "as_run_id",
+    "INTERVAL_RANGE",
+    "MAX_LIST_RUNS",
+    "MAX_PRUNE_AGE",
+    "MAX_WAIT_TIMEOUT",
+    "PRIORITY_RANGE",
+    "TERMINAL",
+    "Client",
+    "FlowVersion",
+    "Run",
+    "as_run_id",
 ]
 
 
@@ -109,10 +118,13 @@ class Client:
             for attempt in (1, 2):
                 conn = self._connection()
                 try:
-                    return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+                    return conn.execute(sql, params).fetchall()
                 except (psycopg.Error, UnicodeEncodeError, RecursionError) as exc:
                     reconnect, error = _operations.failure(
-                        exc, broken=conn.broken, last_attempt=attempt == 2, function=function,
+                        exc,
+                        broken=conn.broken,
+                        last_attempt=attempt == 2,
+                        function=function,
                         role=connected_role(conn),
                     )
                 if reconnect:
@@ -153,7 +165,7 @@ class Client:
         input that is not storable JSON or that the flow cannot take."""
         return self._run(_operations.define(flow))
 
-    def describe_flow(self, flow_slug: str, version: int | None = None) -> dict[str, Any]:
+    def describe_flow(self, flow_slug: str, version: int | None = None) -> FlowDescription:
         """One version of a flow (the current one by default) as pgflow.describe_flow's JSON: each step with
         its options, flow control included (``concurrency``, ``concurrency_key``: the key path its cap and rate
         count per, ``rate_limit``; None when not set). FlowNotFound when there is no such flow or version."""
@@ -165,7 +177,7 @@ class Client:
         version does not exist; InvalidInput for a version that is not an int ≥ 1 or a bad slug."""
         return self._run(_operations.set_current_version(flow_or_slug, version))
 
-    def list_flow_versions(self, flow_or_slug: Flow | str | None = None) -> list[dict[str, Any]]:
+    def list_flow_versions(self, flow_or_slug: Flow | str | None = None) -> list[FlowVersionRow]:
         """Every version of every flow (or of one), as pgflow.list_flow_versions returns them: dicts with
         ``flow_slug``, ``version``, ``is_current``, ``created_at`` (ISO text), ``steps`` (slugs in topological
         order) and ``runs_in_flight``; by flow, newest version first. [] for an unknown flow."""
@@ -176,7 +188,7 @@ class Client:
     # ------------------------------------------------------------------------------------------------
     def create_schedule(
         self, slug: str, flow_or_slug: Flow | str, cron: str, input: Any = None, *, timezone: str = "UTC"
-    ) -> dict[str, Any]:
+    ) -> ScheduleRow:
         """Create or update the schedule ``slug``: polls start a run of the flow's current version with
         ``input`` (any JSON value; None means ``{}``) at each tick of ``cron`` (five fields or a macro such as
         ``@daily``) read in ``timezone``, once per tick; ticks missed while nothing polled start once, for the
@@ -196,7 +208,7 @@ class Client:
         InvalidDefinition (PF001) for a slug that is not a slug."""
         return self._run(_operations.drop_schedule(slug))
 
-    def list_schedules(self, flow_or_slug: Flow | str | None = None) -> list[dict[str, Any]]:
+    def list_schedules(self, flow_or_slug: Flow | str | None = None) -> list[ScheduleRow]:
         """The schedules (of one flow, or all), by slug: the rows of table ``pgflow.schedules`` as dicts, as
         ``create_schedule`` returns them (``next_tick``, ``last_tick``, ``last_run_id``, ``last_error``...);
         ``next_tick`` is None for a schedule the engine stopped (its ``last_error`` says why).
@@ -242,12 +254,12 @@ class Client:
         """The run's row (status, output, error...)."""
         return self._run(_operations.get_run(run))
 
-    def get_run_status(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+    def get_run_status(self, run: Run | uuid.UUID | str) -> RunStatus:
         """pgflow.get_run_status as a dict: counts, percentage, output, error, priority, one entry per step.
         RunNotFound for an unknown run."""
         return self._run(_operations.get_run_status(run))
 
-    def get_step_outputs(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+    def get_step_outputs(self, run: Run | uuid.UUID | str) -> StepOutputs:
         """The outputs of the run's completed steps, ``{step_slug: output}`` (pgflow.get_step_outputs),
         intermediate steps included; a map step's output is the list of its task outputs. Skipped, failed,
         cancelled and unfinished steps are absent. RunNotFound for an unknown run."""
@@ -297,7 +309,7 @@ class Client:
     # ------------------------------------------------------------------------------------------------
     # Waiting
     # ------------------------------------------------------------------------------------------------
-    def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> Iterator[dict[str, Any]]:
+    def watch(self, run: Run | uuid.UUID | str, *, interval: float = 1.0) -> Iterator[RunStatus]:
         """Yield the run's status now, then every ``interval`` seconds (0.01 s to 1 h) and at once when it
         finishes (a run_finished notification, when notifications reach this client: see ``Client``), ending
         with the terminal status. InvalidInput for an interval out of range."""
@@ -311,7 +323,8 @@ class Client:
             try:
                 # the proof that notifications arrive takes the place of the first interval's sleep
                 listener = _conninfo.listener(
-                    self.conninfo, self.listen_conninfo,
+                    self.conninfo,
+                    self.listen_conninfo,
                     probe_timeout=None if self._notifications_arrive else min(_conninfo.PROBE_TIMEOUT, interval),
                 )
                 self._notifications_arrive = self._notifications_arrive or listener is not None

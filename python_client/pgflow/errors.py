@@ -9,6 +9,7 @@ from typing import Any
 import psycopg
 
 from . import _redact
+from .types import RunStatus
 
 
 class PgflowError(Exception):
@@ -75,7 +76,7 @@ class InvalidState(PgflowError):
 class RunFailed(PgflowError):
     """A run ended with status failed; ``error`` is the engine's message, naming the step."""
 
-    def __init__(self, run_id: Any, error: str | None, status: dict[str, Any] | None = None) -> None:
+    def __init__(self, run_id: Any, error: str | None, status: RunStatus | None = None) -> None:
         super().__init__(f"run {run_id} failed: {error}")
         self.run_id = run_id
         self.error = error
@@ -85,7 +86,7 @@ class RunFailed(PgflowError):
 class RunCancelled(PgflowError):
     """A run ended with status cancelled; ``reason`` is what cancel_run was given."""
 
-    def __init__(self, run_id: Any, reason: str | None, status: dict[str, Any] | None = None) -> None:
+    def __init__(self, run_id: Any, reason: str | None, status: RunStatus | None = None) -> None:
         super().__init__(f"run {run_id} was cancelled" + (f": {reason}" if reason else ""))
         self.run_id = run_id
         self.reason = reason
@@ -114,7 +115,11 @@ class PermissionDenied(PgflowError):
     sqlstate = "42501"
 
     def __init__(
-        self, message: str, *, detail: str | None = None, role: str | None = None,
+        self,
+        message: str,
+        *,
+        detail: str | None = None,
+        role: str | None = None,
         granted_by: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message, detail=detail)
@@ -191,7 +196,7 @@ def may_pass_later(error: psycopg.Error) -> bool:
 #: what PostgreSQL says of a missing pgflow schema (3F000), function (42883) or table (42P01)
 _MISSING_OBJECT = re.compile(
     r'^(?:schema "pgflow" does not exist'
-    r'|function pgflow\.\S.* does not exist'
+    r"|function pgflow\.\S.* does not exist"
     r'|relation "pgflow\.[^"]*" does not exist)'
 )
 
@@ -261,19 +266,30 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
 }
 #: Which of the three roles may read each table of schema pgflow with SELECT (all of its columns: the worker's
 #: few columns of step_tasks and runs are not counted, since a refusal there is about the other columns).
-TABLE_GRANTS: dict[str, tuple[str, ...]] = {
-    table: (READER_ROLE,)
-    for table in (
-        "flows", "steps", "deps", "runs", "step_states", "step_tasks", "workers", "server_starts",
-        "schema_migrations", "flow_buckets", "schedules",
-    )
-}
+TABLE_GRANTS: dict[str, tuple[str, ...]] = dict.fromkeys(
+    (
+        "flows",
+        "steps",
+        "deps",
+        "runs",
+        "step_states",
+        "step_tasks",
+        "workers",
+        "server_starts",
+        "schema_migrations",
+        "flow_buckets",
+        "schedules",
+    ),
+    (READER_ROLE,),
+)
 TABLE_GRANTS["locks"] = ()
 TABLE_GRANTS["schedules"] = (PRODUCER_ROLE, READER_ROLE)
 
 SECURITY_DOC = "docs/security.md"
 
-_DENIED = re.compile(r"^permission denied for (?P<kind>function|procedure|table|relation|schema|sequence) (?P<name>\S+)")
+_DENIED = re.compile(
+    r"^permission denied for (?P<kind>function|procedure|table|relation|schema|sequence) (?P<name>\S+)"
+)
 
 
 def permission_denied(error: BaseException, role: str | None = None) -> PermissionDenied:
@@ -291,8 +307,10 @@ def permission_denied(error: BaseException, role: str | None = None) -> Permissi
         kind, name = match.group("kind"), match.group("name").strip('"').removeprefix("pgflow.")
         if kind == "schema" and name == "pgflow":
             granted_by = (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE)
-            hint = ("; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader, "
-                    f"e.g. grant pgflow_producer to {grantee}")
+            hint = (
+                "; a role may use schema pgflow through one of pgflow_worker, pgflow_producer, pgflow_reader, "
+                f"e.g. grant pgflow_producer to {grantee}"
+            )
         else:
             grants = FUNCTION_GRANTS if kind in ("function", "procedure") else TABLE_GRANTS
             if name in grants:
@@ -301,7 +319,9 @@ def permission_denied(error: BaseException, role: str | None = None) -> Permissi
                     what = " or ".join(granted_by)
                     hint = f"; {what} grants it: grant {granted_by[0]} to {grantee}"
                 else:
-                    hint = "; only the owner of schema pgflow may (none of pgflow_worker, pgflow_producer, pgflow_reader)"
+                    hint = (
+                        "; only the owner of schema pgflow may (none of pgflow_worker, pgflow_producer, pgflow_reader)"
+                    )
     detail = getattr(diag, "message_detail", None)
     text = f"{message} (connected as {who}{hint}; see {SECURITY_DOC})"
     return PermissionDenied(

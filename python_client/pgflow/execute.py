@@ -29,7 +29,8 @@ def execute(
     Raises ``InvalidInput`` (a ValueError) for a bad ``timeout``, ``concurrency``, ``priority``, ``conninfo`` or an
     ``input`` that is not storable JSON, and ``InvalidDefinition`` for a flow whose definition cannot be
     stored — all before any flow is defined or any run started. Raises ``SchemaNotInstalled`` (naming
-    ``pgflow migrate``) when the database has no pgflow schema, or an older one. Raises ``RunFailed`` with the engine's error
+    ``pgflow migrate``) when the database has no pgflow schema, or an older one. Raises ``RunFailed`` with the
+    engine's error
     when the run fails, and ``TimeoutError`` (after cancelling the run) when it does not finish within
     ``timeout`` seconds. The worker also takes tasks of other runs of the same flow if there are any.
     """

@@ -163,7 +163,9 @@ def check_handler(flow_slug: str, step_slug: str, fn: Any) -> None:
     if not positional:
         raise InvalidDefinition(f"{where} takes no positional argument: {usage}")
     if len(required) > 2:
-        raise InvalidDefinition(f"{where} requires {len(required)} positional arguments ({', '.join(required)}): {usage}")
+        raise InvalidDefinition(
+            f"{where} requires {len(required)} positional arguments ({', '.join(required)}): {usage}"
+        )
 
 
 def _default_slug(flow_slug: str, handler: Any) -> str:
@@ -219,7 +221,8 @@ class RateLimit:
     """A step's ``rate_limit``: at most ``limit`` claims of its tasks per window of ``per`` seconds, across
     all runs and workers; with ``key`` (a path into the run input, as ``concurrency_key``), per distinct value
     of that path. ``limit`` is an int from 1 to 2,147,483,647, ``per`` a number of seconds from 0.001 to
-    3,153,600,000 (100 years); ``key`` a list of 1 to 16 keys, or one string for a top-level key. Checked when the step is declared
+    3,153,600,000 (100 years); ``key`` a list of 1 to 16 keys, or one string for a top-level key. Checked when
+    the step is declared
     (``InvalidDefinition`` naming the step). ``RateLimit(10, 1)`` and ``{"limit": 10, "per": 1}`` are the same
     option."""
 
@@ -409,12 +412,14 @@ class Flow:
         rate_limit (a ``RateLimit`` or ``{"limit": n, "per": seconds[, "key": path]}``)."""
 
         def register(handler: F) -> F:
-            self._add(Step(
-                slug=slug or _default_slug(self.slug, handler),
-                handler=handler,
-                depends_on=self._resolve(depends_on),
-                options=_step_options(options),
-            ))
+            self._add(
+                Step(
+                    slug=slug or _default_slug(self.slug, handler),
+                    handler=handler,
+                    depends_on=self._resolve(depends_on),
+                    options=_step_options(options),
+                )
+            )
             return handler
 
         return register(fn) if fn is not None else register
@@ -424,17 +429,35 @@ class Flow:
 
     @overload
     def map(
-        self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None,
-        flow: Flow | str, **options: Any,
+        self,
+        fn: None = None,
+        /,
+        *,
+        over: str | Callable[..., Any] | None = None,
+        slug: str | None = None,
+        flow: Flow | str,
+        **options: Any,
     ) -> str: ...
 
     @overload
     def map(
-        self, fn: None = None, /, *, over: str | Callable[..., Any] | None = None, slug: str | None = None, **options: Any
+        self,
+        fn: None = None,
+        /,
+        *,
+        over: str | Callable[..., Any] | None = None,
+        slug: str | None = None,
+        **options: Any,
     ) -> Callable[[F], F]: ...
 
     def map(
-        self, fn: Any = None, /, *, over: Any = _ROOT, slug: str | None = None, flow: Flow | str | None = None,
+        self,
+        fn: Any = None,
+        /,
+        *,
+        over: Any = _ROOT,
+        slug: str | None = None,
+        flow: Flow | str | None = None,
         **options: Any,
     ) -> Any:
         """Declare a map step: its handler runs once per element of an array and the step's output is the
@@ -457,13 +480,15 @@ class Flow:
 
         def register(handler: F) -> F:
             source = None if over is _ROOT else over
-            self._add(Step(
-                slug=slug or _default_slug(self.slug, handler),
-                handler=handler,
-                step_type="map",
-                depends_on=self._resolve([] if source is None else [source]),
-                options=_step_options(options),
-            ))
+            self._add(
+                Step(
+                    slug=slug or _default_slug(self.slug, handler),
+                    handler=handler,
+                    step_type="map",
+                    depends_on=self._resolve([] if source is None else [source]),
+                    options=_step_options(options),
+                )
+            )
             return handler
 
         return register(fn) if fn is not None else register
@@ -489,8 +514,12 @@ class Flow:
         apply). Returns the step's slug (default: the child flow's slug), for ``depends_on`` of later steps.
         ``Client.define`` and ``Worker`` define and serve child ``Flow`` objects with their parent."""
         options = {
-            "max_attempts": max_attempts, "timeout": timeout, "if_": if_, "if_not": if_not,
-            "when_unmet": when_unmet, "when_exhausted": when_exhausted,
+            "max_attempts": max_attempts,
+            "timeout": timeout,
+            "if_": if_,
+            "if_not": if_not,
+            "when_unmet": when_unmet,
+            "when_exhausted": when_exhausted,
         }
         return self._add_subflow(child_flow, "single", slug, depends_on, options)
 
@@ -529,9 +558,7 @@ class Flow:
             if id(flow) in seen:
                 return
             if flow.slug in path:
-                raise CycleDetected(
-                    f"flow {flow.slug!r} would contain itself: {' -> '.join((*path, flow.slug))}"
-                )
+                raise CycleDetected(f"flow {flow.slug!r} would contain itself: {' -> '.join((*path, flow.slug))}")
             for step in flow._steps:
                 if step.child is not None:
                     visit(step.child, (*path, flow.slug))
@@ -563,12 +590,22 @@ class Flow:
         the run input (a root wait step) or ``{dependency_slug: output}``. A wait step is never retried, delayed
         or flow-controlled, so it takes no other option. ``InvalidDefinition`` (PF001) for a bad condition
         here; the engine checks the rest when the flow is defined."""
-        options = {"timeout": timeout, "if_": if_, "if_not": if_not, "when_unmet": when_unmet,
-                   "when_exhausted": when_exhausted}
-        self._add(Step(
-            slug=slug, handler=None, step_type=WAIT, depends_on=self._resolve(depends_on),
-            options=_step_options(options),
-        ))
+        options = {
+            "timeout": timeout,
+            "if_": if_,
+            "if_not": if_not,
+            "when_unmet": when_unmet,
+            "when_exhausted": when_exhausted,
+        }
+        self._add(
+            Step(
+                slug=slug,
+                handler=None,
+                step_type=WAIT,
+                depends_on=self._resolve(depends_on),
+                options=_step_options(options),
+            )
+        )
         return slug
 
     @classmethod
@@ -583,22 +620,24 @@ class Flow:
         flow = cls(slug, **flow_options)
         for item in steps:
             if len(item) == 2:
-                step_slug, handler = item  # type: ignore[misc]
+                step_slug, handler = item
                 opts: Mapping[str, Any] = {}
             elif len(item) == 3:
-                step_slug, handler, opts = item  # type: ignore[misc]
+                step_slug, handler, opts = item
             else:
                 raise TypeError(f"a step tuple is (slug, handler) or (slug, handler, options), got {item!r}")
             opts = dict(opts)
             step_type = opts.pop("type", "single")
             depends_on = opts.pop("depends_on", None)
-            flow._add(Step(
-                slug=str(step_slug),
-                handler=handler,
-                step_type=step_type,
-                depends_on=None if depends_on is None else flow._resolve(depends_on),
-                options=_step_options(opts),
-            ))
+            flow._add(
+                Step(
+                    slug=str(step_slug),
+                    handler=handler,
+                    step_type=step_type,
+                    depends_on=None if depends_on is None else flow._resolve(depends_on),
+                    options=_step_options(opts),
+                )
+            )
         if all(step.depends_on is None for step in flow._steps):  # a chain: each depends on the one before
             for before, step in zip(flow._steps, flow._steps[1:]):
                 check_conditions(flow.slug, step, [before.slug])

@@ -6,11 +6,9 @@ its flow control: ``concurrency 2 per tenant``, ``rate 100 per 60 s per tenant``
 
 A step is a mapping with ``step_slug``, ``step_type``, ``depends_on`` (a list of slugs) and, optionally,
 ``if``, ``if_not``, ``when_unmet``, ``concurrency``, ``concurrency_key``, ``rate_limit``, ``input_schema``,
-``output_schema`` and ``subflow`` (a sub-flow step's child flow, shown in its label as ``lines → order_line``) (as ``pgflow.describe_flow`` gives them; None or
-absent when not set).
+``output_schema`` and ``subflow`` (a sub-flow step's child flow, shown in its label as ``lines → order_line``)
+(as ``pgflow.describe_flow`` gives them; None or absent when not set).
 """
-
-from __future__ import annotations
 
 import graphlib
 import json
@@ -52,9 +50,9 @@ def steps_of_flow(flow: Flow) -> list[dict[str, Any]]:
         else:
             deps = list(step.depends_on or ())
         entry: dict[str, Any] = {"step_slug": step.slug, "step_type": step.step_type, "depends_on": deps}
-        entry.update({
-            key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS + SCHEMA_KEYS if key in step.options
-        })
+        entry.update(
+            {key: step.options[key] for key in CONDITION_KEYS + FLOW_CONTROL_KEYS + SCHEMA_KEYS if key in step.options}
+        )
         if step.subflow is not None:
             entry["subflow"] = step.subflow
         out.append(entry)
@@ -141,7 +139,7 @@ def schema_name(schema: Mapping[str, Any], depth: int = 0) -> str:
 
 
 def _label(step: Mapping[str, Any], statuses: Mapping[str, str]) -> str:
-    label = step["step_slug"]
+    label: str = step["step_slug"]
     if step.get("subflow"):
         label += f" \u2192 {step['subflow']}"  # a sub-flow step: "lines → order_line"
     if step.get("step_type") in ("map", "wait"):
@@ -160,10 +158,7 @@ def _dot_text(text: str) -> str:
 def _mermaid_text(text: str) -> str:
     """``text`` inside a Mermaid quoted label: double quotes as #quot;, and the characters Mermaid would
     read as markup as entity codes."""
-    return (
-        text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
-        .replace("\n", " ")
-    )
+    return text.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;").replace("\n", " ")
 
 
 def to_mermaid(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str, str] | None = None) -> str:
@@ -201,7 +196,7 @@ def to_dot(name: str, steps: Sequence[Mapping[str, Any]], statuses: Mapping[str,
         label = "\\n".join(_dot_text(line) for line in [_label(step, statuses), *annotations(step)])
         attrs = [f'label="{label}"']
         if step.get("step_type") == "map":
-            attrs.append('peripheries=2')
+            attrs.append("peripheries=2")
         elif step.get("step_type") == "wait":
             attrs.append('style="rounded,filled,dashed"')
         status = statuses.get(slug)

@@ -50,29 +50,35 @@ class WorkerMetrics:
             ) from exc
         self.registry = prom.CollectorRegistry()
         labels = ("flow", "step")
-        self.claimed = prom.Counter(
-            "pgflow_tasks_claimed", "Tasks this worker claimed", labels, registry=self.registry
-        )
+        self.claimed = prom.Counter("pgflow_tasks_claimed", "Tasks this worker claimed", labels, registry=self.registry)
         self.completed = prom.Counter(
             "pgflow_tasks_completed", "Handlers that ended with an output to report", labels, registry=self.registry
         )
         self.failed = prom.Counter(
-            "pgflow_tasks_failed", "Handlers that ended with an error to report, by reason",
-            (*labels, "reason"), registry=self.registry,
+            "pgflow_tasks_failed",
+            "Handlers that ended with an error to report, by reason",
+            (*labels, "reason"),
+            registry=self.registry,
         )
         self.handler_seconds = prom.Histogram(
-            "pgflow_handler_seconds", "Seconds from a handler's call to its end", labels,
-            buckets=HANDLER_BUCKETS, registry=self.registry,
+            "pgflow_handler_seconds",
+            "Seconds from a handler's call to its end",
+            labels,
+            buckets=HANDLER_BUCKETS,
+            registry=self.registry,
         )
         self.in_flight = prom.Gauge(
-            "pgflow_tasks_in_flight", "Tasks claimed and not yet reported, counted against concurrency",
+            "pgflow_tasks_in_flight",
+            "Tasks claimed and not yet reported, counted against concurrency",
             registry=self.registry,
         )
         self.in_flight.set_function(in_flight)
         self.polls = prom.Counter("pgflow_polls", "Claims sent to the database", registry=self.registry)
         self.report_seconds = prom.Histogram(
-            "pgflow_report_seconds", "Seconds from a handler's end to the commit of its report",
-            buckets=REPORT_BUCKETS, registry=self.registry,
+            "pgflow_report_seconds",
+            "Seconds from a handler's end to the commit of its report",
+            buckets=REPORT_BUCKETS,
+            registry=self.registry,
         )
         self._server: Any = None
         self._thread: Any = None

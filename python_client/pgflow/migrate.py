@@ -19,7 +19,6 @@ from importlib import resources
 from pathlib import Path
 
 import psycopg
-
 from psycopg import sql
 
 from . import _conninfo

@@ -38,6 +38,7 @@ from .client import Client, Run
 from .errors import InvalidInput
 from .flow import Flow
 from .migrate import migrate
+from .types import RunStatus
 from .worker import Worker
 
 __all__ = ["FlowTester", "database"]
@@ -136,7 +137,10 @@ class FlowTester:
             for flow in self._flows:
                 self._client.define(flow)
             self._worker = Worker(
-                self.conninfo, self._flows, concurrency=self._concurrency, poll_interval=0.2,
+                self.conninfo,
+                self._flows,
+                concurrency=self._concurrency,
+                poll_interval=0.2,
                 worker_id=f"flowtester-{uuid.uuid4().hex[:8]}",
             )
             self._thread = threading.Thread(target=self._work, name="pgflow-flowtester", daemon=True)
@@ -187,7 +191,7 @@ class FlowTester:
         """Start a run and wait for it: its output (``RunFailed`` with the engine's error when it fails)."""
         return self.wait(self.start(input, flow=flow), timeout=timeout)
 
-    def status(self, run: Run | uuid.UUID | str) -> dict[str, Any]:
+    def status(self, run: Run | uuid.UUID | str) -> RunStatus:
         """``pgflow.get_run_status``: the run and each step's status, tasks and errors."""
         return self.client.get_run_status(run)
 

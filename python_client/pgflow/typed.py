@@ -81,6 +81,7 @@ class HandlerTypes:
         if self.output is None:
             return value
         import pydantic
+        import pydantic_core
 
         try:
             return self.output.dump_python(self.output.validate_python(value), mode="json")
@@ -88,7 +89,7 @@ class HandlerTypes:
             raise StepValidationError(
                 f"output of {flow_slug}.{step_slug} does not match {self.output_name}: {exc}"
             ) from None
-        except pydantic.PydanticSerializationError as exc:
+        except pydantic_core.PydanticSerializationError as exc:
             raise StepValidationError(
                 f"output of {flow_slug}.{step_slug} could not be dumped as {self.output_name}: {exc}"
             ) from None
@@ -124,7 +125,8 @@ def _read(handler: Callable[..., Any]) -> HandlerTypes | None:
     except Exception:  # an unresolvable forward reference: only the annotations that are not strings
         hints = {k: v for k, v in getattr(target, "__annotations__", {}).items() if not isinstance(v, str)}
     params = [
-        p for p in signature.parameters.values()
+        p
+        for p in signature.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
     ]
     input_ann = hints.get(params[0].name) if params and params[0].kind != params[0].VAR_POSITIONAL else None
@@ -136,8 +138,8 @@ def _read(handler: Callable[..., Any]) -> HandlerTypes | None:
     import pydantic
 
     return HandlerTypes(
-        input=pydantic.TypeAdapter(input_ann) if typed_in else None,
-        output=pydantic.TypeAdapter(output_ann) if typed_out else None,
+        input=pydantic.TypeAdapter(input_ann) if typed_in and input_ann is not None else None,
+        output=pydantic.TypeAdapter(output_ann) if typed_out and output_ann is not None else None,
         input_name=type_name(input_ann) if typed_in else None,
         output_name=type_name(output_ann) if typed_out else None,
     )

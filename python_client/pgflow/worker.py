@@ -117,8 +117,17 @@ log = _redact.get_logger("pgflow.worker")
 #: The functions of schema pgflow a worker calls (all of them granted by pgflow_worker), checked at start-up
 #: (``Worker._check_privileges``) so that a role that may not call one fails there, not at its first poll.
 WORKER_FUNCTIONS: tuple[str, ...] = (
-    "poll_for_tasks_lean", "heartbeat", "complete_task", "complete_tasks", "fail_task", "get_run_input",
-    "stop_worker", "find_flow_versions", "max_output_size", "worker_timeout", "schema_version",
+    "poll_for_tasks_lean",
+    "heartbeat",
+    "complete_task",
+    "complete_tasks",
+    "fail_task",
+    "get_run_input",
+    "stop_worker",
+    "find_flow_versions",
+    "max_output_size",
+    "worker_timeout",
+    "schema_version",
 )
 #: ... and those it calls when it defines its flows (``define=True``)
 DEFINE_FUNCTIONS: tuple[str, ...] = ("define_flow", "create_schedule")
@@ -277,7 +286,7 @@ class _GaveUp(Exception):
 
 def backoff(failures: int, cap: float = 5.0) -> float:
     """Seconds to wait after the n-th consecutive failure: exponential from 0.1 s, capped, with jitter."""
-    return min(cap, 0.1 * 2 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
+    return min(cap, 0.1 * 2.0 ** max(failures - 1, 0)) * random.uniform(0.5, 1.0)
 
 
 def storable_error(text: str) -> str:
@@ -441,21 +450,37 @@ class Worker:
         _arguments.text("worker_id", worker_id, max_length=_arguments.MAX_TEXT)
         self.worker_id: str = worker_id
         self.poll_interval = _arguments.number(
-            "poll_interval", poll_interval, minimum=POLL_INTERVAL_RANGE[0], maximum=POLL_INTERVAL_RANGE[1],
+            "poll_interval",
+            poll_interval,
+            minimum=POLL_INTERVAL_RANGE[0],
+            maximum=POLL_INTERVAL_RANGE[1],
             inclusive=True,
         )
         self.heartbeat_interval = _arguments.number(
-            "heartbeat_interval", heartbeat_interval, minimum=HEARTBEAT_INTERVAL_RANGE[0],
-            maximum=HEARTBEAT_INTERVAL_RANGE[1], inclusive=True,
+            "heartbeat_interval",
+            heartbeat_interval,
+            minimum=HEARTBEAT_INTERVAL_RANGE[0],
+            maximum=HEARTBEAT_INTERVAL_RANGE[1],
+            inclusive=True,
         )
         self.shutdown_timeout = _arguments.number(
-            "shutdown_timeout", shutdown_timeout, minimum=SHUTDOWN_TIMEOUT_RANGE[0],
-            maximum=SHUTDOWN_TIMEOUT_RANGE[1], inclusive=True,
+            "shutdown_timeout",
+            shutdown_timeout,
+            minimum=SHUTDOWN_TIMEOUT_RANGE[0],
+            maximum=SHUTDOWN_TIMEOUT_RANGE[1],
+            inclusive=True,
         )
         #: seconds; None until run() reads the session's pgflow.worker_timeout
-        self.worker_timeout: float | None = None if worker_timeout is None else _arguments.number(
-            "worker_timeout", worker_timeout, minimum=WORKER_TIMEOUT_RANGE[0], maximum=WORKER_TIMEOUT_RANGE[1],
-            inclusive=True,
+        self.worker_timeout: float | None = (
+            None
+            if worker_timeout is None
+            else _arguments.number(
+                "worker_timeout",
+                worker_timeout,
+                minimum=WORKER_TIMEOUT_RANGE[0],
+                maximum=WORKER_TIMEOUT_RANGE[1],
+                inclusive=True,
+            )
         )
         if on_report is not None and not callable(on_report):
             raise InvalidInput(f"on_report must be callable or None, got {type(on_report).__name__}")
@@ -470,18 +495,22 @@ class Worker:
         #: "thread" or "process"
         self.isolation = isolation
         self.startup_timeout = _arguments.number(
-            "startup_timeout", startup_timeout, minimum=STARTUP_TIMEOUT_RANGE[0], maximum=STARTUP_TIMEOUT_RANGE[1],
+            "startup_timeout",
+            startup_timeout,
+            minimum=STARTUP_TIMEOUT_RANGE[0],
+            maximum=STARTUP_TIMEOUT_RANGE[1],
             inclusive=True,
         )
         #: the most sync handlers left running past their deadline in threads of their own at once (thread
         #: isolation); beyond it a handler past its deadline keeps its slot until it returns
         self.max_lingering = self.concurrency
         #: (flow slug, step slug) -> (step, whether its handler takes a context): read for every task, and
-        #: Step.takes_context inspects the handler's signature. Steps without a handler (wait and sub-flow steps) are not in
-        #: it: the engine never gives their tasks to a worker
+        #: Step.takes_context inspects the handler's signature. Steps without a handler (wait and sub-flow steps)
+        #: are not in it: the engine never gives their tasks to a worker
         self._steps: dict[tuple[str, str], tuple[Any, bool]] = {
             (flow.slug, step.slug): (step, step.takes_context)
-            for flow in by_slug.values() for step in flow.steps
+            for flow in by_slug.values()
+            for step in flow.steps
             # (steps without a handler, such as sub-flow steps, are run by the engine: no task of theirs is polled)
             if step.handler is not None
         }
@@ -492,8 +521,8 @@ class Worker:
         self.on_report = on_report
         #: Prometheus metrics (pgflow.metrics), served on metrics_host:metrics_port while run() lasts; None
         #: without a port. metrics_port becomes the port bound once serving (0: one the system picks)
-        self.metrics_port = None if metrics_port is None else _arguments.integer(
-            "metrics_port", metrics_port, minimum=0, maximum=65535
+        self.metrics_port = (
+            None if metrics_port is None else _arguments.integer("metrics_port", metrics_port, minimum=0, maximum=65535)
         )
         _arguments.text("metrics_host", metrics_host, max_length=255)
         self.metrics_host = metrics_host
@@ -579,11 +608,18 @@ class Worker:
             self._started = True
             if self._metrics is not None and self.metrics_port is not None:
                 self.metrics_port = self._metrics.serve(self.metrics_port, self.metrics_host)
-                log.info("worker %s serves metrics on http://%s:%d/metrics", self.worker_id, self.metrics_host,
-                         self.metrics_port)
+                log.info(
+                    "worker %s serves metrics on http://%s:%d/metrics",
+                    self.worker_id,
+                    self.metrics_host,
+                    self.metrics_port,
+                )
             log.info(
                 "worker %s starting: flows %s, concurrency %d, %s isolation",
-                self.worker_id, sorted(self.flows), self.concurrency, self.isolation,
+                self.worker_id,
+                sorted(self.flows),
+                self.concurrency,
+                self.isolation,
             )
             self._start_threads()
             self._define_flows()
@@ -646,8 +682,9 @@ class Worker:
                 # a second signal interrupts at once: nothing more is waited for
                 self._aborting = True
                 self.stop()
-                log.warning("worker %s: second %s received, exiting at once", self.worker_id,
-                            signal.Signals(signum).name)
+                log.warning(
+                    "worker %s: second %s received, exiting at once", self.worker_id, signal.Signals(signum).name
+                )
                 if signum == signal.SIGINT:
                     raise KeyboardInterrupt
                 raise SystemExit(128 + signum)
@@ -697,9 +734,9 @@ class Worker:
                 failures += 1
                 delay = backoff(failures)
                 if time.monotonic() + delay >= deadline:
-                    raise DatabaseUnreachable(_redact.redact(
-                        f"cannot reach the database within {self.startup_timeout:g} s: {text}"
-                    )) from None
+                    raise DatabaseUnreachable(
+                        _redact.redact(f"cannot reach the database within {self.startup_timeout:g} s: {text}")
+                    ) from None
                 log.debug("starting: connecting failed (%s); retrying in %.1f s", text, delay)
                 self._stopping.wait(delay)
 
@@ -737,8 +774,10 @@ class Worker:
         self._role = role
         if not installed or (usage and not missing):
             return
-        what = ("schema pgflow" + (f" and functions {', '.join(missing)}" if missing else "")) if not usage else (
-            f"function{'s' if len(missing) > 1 else ''} {', '.join(missing)}"
+        what = (
+            ("schema pgflow" + (f" and functions {', '.join(missing)}" if missing else ""))
+            if not usage
+            else (f"function{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
         )
         raise PermissionDenied(
             _redact.redact(
@@ -829,7 +868,9 @@ class Worker:
         if not versions and self._flow_versions.get(slug, [None]) != []:
             log.warning(
                 "worker %s: no version of flow %s is defined as in this worker's code; it claims none of its tasks "
-                "until one is (define it, or run a worker with define=True)", self.worker_id, slug,
+                "until one is (define it, or run a worker with define=True)",
+                self.worker_id,
+                slug,
             )
         elif versions and versions != self._flow_versions.get(slug):
             log.info("worker %s serves flow %s version(s) %s", self.worker_id, slug, versions)
@@ -847,7 +888,9 @@ class Worker:
                     log.warning(
                         "worker %s: %d task(s) still running after the %g s grace period; their handlers are "
                         "cancelled and the tasks will be retried",
-                        self.worker_id, self._in_flight, self.shutdown_timeout,
+                        self.worker_id,
+                        self._in_flight,
+                        self.shutdown_timeout,
                     )
                     for running in list(self._running.values()):
                         self._cancel(running, "the worker is shutting down past its grace period")
@@ -859,6 +902,7 @@ class Worker:
         pool of child processes (a child still running is given what is left of KILL_GRACE, then killed)."""
         loop = self._loop
         if loop is not None:
+
             def cancel_all() -> None:
                 for task in asyncio.all_tasks(loop):
                     task.cancel()
@@ -1011,14 +1055,14 @@ class Worker:
             self._claiming -= reserved
             self._in_flight_changed.notify_all()  # _drain waits for the claims under way too
             for claim in claims:
-                running = claim.running
-                assert running is not None
+                claimed = claim.running
+                assert claimed is not None
                 self._in_flight += 1
-                self._running[_key(claim.task)] = running
+                self._running[_key(claim.task)] = claimed
                 if self.isolation == "process" and self._free_flags:
-                    running.flag = self._free_flags.pop()
-                    self._flags[running.flag] = 0
-                self._push_timer(running.deadline, "deadline", running)
+                    claimed.flag = self._free_flags.pop()
+                    self._flags[claimed.flag] = 0
+                self._push_timer(claimed.deadline, "deadline", claimed)
         for claim in claims:
             self._queue.put(claim)
 
@@ -1066,8 +1110,9 @@ class Worker:
             value = decode_json(claim.input_text)
         except _Unreadable as exc:
             return self._unreadable(task, str(exc))
-        task = Task(task.run_id, task.flow_slug, task.step_slug, task.task_index, task.attempt, value, None,
-                    task.deadline)
+        task = Task(
+            task.run_id, task.flow_slug, task.step_slug, task.task_index, task.attempt, value, None, task.deadline
+        )
         known = self._steps.get((task.flow_slug, task.step_slug))
         if known is None:
             flow = self.flows.get(task.flow_slug)
@@ -1122,10 +1167,13 @@ class Worker:
             types = step.types
             # a typed step's input is validated and parsed first (python_client/pgflow/typed.py)
             value = task.input if types is None else types.parse_input(task.flow_slug, task.step_slug, task.input)
+            handler = step.handler
+            # self._steps holds only the steps with a handler: the engine gives no task of the others to a worker
+            assert handler is not None
             if ctx is not None:
-                result = step.handler(value, ctx)
+                result = handler(value, ctx)
             else:
-                result = step.handler(value)
+                result = handler(value)
             if type(result) not in _PLAIN_RESULTS and inspect.isawaitable(result):
                 self._run_on_loop(running, task, step, result, started)
                 return None
@@ -1136,16 +1184,26 @@ class Worker:
         return self._output(task, step, result, started)
 
     def _handler_failed(
-        self, task: Task, step: Any, described: str, retry: bool, exc: BaseException | None = None,
+        self,
+        task: Task,
+        step: Any,
+        described: str,
+        retry: bool,
+        exc: BaseException | None = None,
         traceback_text: str = "",
     ) -> _Result:
         """The result of a handler that raised (``described``: ``"<class>: <message>"``), logged with its
         traceback."""
         error = storable_error(described)
         log.error(
-            "handler %s failed%s: %s: %s%s", task.step_slug, "" if retry else ", not to be retried", task.describe(),
-            first_line_of(error), f"\n{traceback_text.rstrip()}" if traceback_text else "",
-            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None, extra=task.log_fields(),
+            "handler %s failed%s: %s: %s%s",
+            task.step_slug,
+            "" if retry else ", not to be retried",
+            task.describe(),
+            first_line_of(error),
+            f"\n{traceback_text.rstrip()}" if traceback_text else "",
+            exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None,
+            extra=task.log_fields(),
         )
         if described.startswith(f"{StepValidationError.__name__}:"):
             reason = "validation"
@@ -1174,8 +1232,10 @@ class Worker:
         except _OverLimit as exc:
             return self._not_storable(task, step, str(exc), name_handler=False)
         except Exception as exc:  # whatever goes wrong while turning the result into JSON: not storable
-            why = str(exc) if isinstance(exc, _storable.NotStorable) else (
-                f"$ could not be encoded as JSON: {describe_exception(exc)}"
+            why = (
+                str(exc)
+                if isinstance(exc, _storable.NotStorable)
+                else (f"$ could not be encoded as JSON: {describe_exception(exc)}")
             )
             return self._not_storable(task, step, why)
         if log.isEnabledFor(logging.DEBUG):
@@ -1370,9 +1430,7 @@ class Worker:
                     if self._timers and self._timers[0][0] <= now:
                         _, _, action, running = heapq.heappop(self._timers)
                         break
-                    self._timers_changed.wait(
-                        min(self._timers[0][0] - now, 1.0) if self._timers else 1.0
-                    )
+                    self._timers_changed.wait(min(self._timers[0][0] - now, 1.0) if self._timers else 1.0)
                 else:
                     return
             try:
@@ -1422,8 +1480,12 @@ class Worker:
                 f"concurrency ({lingering} thread(s) now past their deadline)"
             )
         log.error(
-            "handler %s is past its deadline (%s): %s; %s", self._handler_name(task), _iso(task.deadline),
-            task.describe(), what, extra=task.log_fields(),
+            "handler %s is past its deadline (%s): %s; %s",
+            self._handler_name(task),
+            _iso(task.deadline),
+            task.describe(),
+            what,
+            extra=task.log_fields(),
         )
         self._cancel(running, "the attempt's deadline passed", kill=self.isolation == "process")
         if release:
@@ -1468,8 +1530,11 @@ class Worker:
                 return
         if not future.done():
             log.error(
-                "killing the process of %s: still running %g s after %s", running.task.describe(), KILL_GRACE,
-                running.kill_reason, extra=running.task.log_fields(),
+                "killing the process of %s: still running %g s after %s",
+                running.task.describe(),
+                KILL_GRACE,
+                running.kill_reason,
+                extra=running.task.log_fields(),
             )
             future.cancel()
 
@@ -1481,7 +1546,9 @@ class Worker:
             status = run_ids[running.task.run_id]
             if running.cancel_reason is None:
                 log.warning(
-                    "%s: its run is %s; cancelling its handler", running.task.describe(), status,
+                    "%s: its run is %s; cancelling its handler",
+                    running.task.describe(),
+                    status,
                     extra=running.task.log_fields(),
                 )
             self._cancel(running, f"its run was {status}" if status != "failed" else "its run failed")
@@ -1495,13 +1562,18 @@ class Worker:
             # a lingering thread whose task was already reported is gone from _running: nothing to show
             return "[]"
         late.sort(key=lambda t: t.deadline)
-        return json.dumps([
-            {
-                "run_id": str(t.run_id), "step_slug": t.step_slug, "task_index": t.task_index,
-                "attempt": t.attempt, "deadline": _iso(t.deadline),
-            }
-            for t in late[:MAX_PAST_DEADLINE_REPORTED]
-        ])
+        return json.dumps(
+            [
+                {
+                    "run_id": str(t.run_id),
+                    "step_slug": t.step_slug,
+                    "task_index": t.task_index,
+                    "attempt": t.attempt,
+                    "deadline": _iso(t.deadline),
+                }
+                for t in late[:MAX_PAST_DEADLINE_REPORTED]
+            ]
+        )
 
     def _run_input(self, task: Task) -> Any:
         """A run's input, fetched as JSON text and decoded once per run (the last 256 runs are kept).
@@ -1635,7 +1707,8 @@ class Worker:
             except _Refused as refused:
                 log.warning(
                     "the database refused a batch of %d result(s) as a whole (%s); reporting them one by one",
-                    len(completed), refused.describe(),
+                    len(completed),
+                    refused.describe(),
                 )
                 failed = [*self._complete_one_by_one(conn, completed, not_recorded), *failed]
             else:
@@ -1659,7 +1732,9 @@ class Worker:
             self._explain_not_recorded(conn, not_recorded)
 
     def _complete_one_by_one(
-        self, conn: list[psycopg.Connection[Any] | None], completed: list[_Result],
+        self,
+        conn: list[psycopg.Connection[Any] | None],
+        completed: list[_Result],
         not_recorded: list[tuple[_Result, str]],
     ) -> list[_Result]:
         """complete_task for each result; the results the database refuses come back as failures, without
@@ -1698,12 +1773,14 @@ class Worker:
         error = result.error
         for _ in range(2):
             try:
-                return bool(self._call(
-                    conn,
-                    "select pgflow.fail_task(%s, %s, %s, %s, %s, retry => %s)",
-                    (task.run_id, task.step_slug, task.task_index, error, task.attempt, result.retry),
-                    task,
-                ))
+                return bool(
+                    self._call(
+                        conn,
+                        "select pgflow.fail_task(%s, %s, %s, %s, %s, retry => %s)",
+                        (task.run_id, task.step_slug, task.task_index, error, task.attempt, result.retry),
+                        task,
+                    )
+                )
             except _GaveUp as exc:
                 self._gave_up(result, "failure", exc)
                 return None
@@ -1714,7 +1791,9 @@ class Worker:
                     continue
                 log.error(
                     "the failure of %s was not recorded: the database refused it: %s",
-                    task.describe(), refused.describe(), extra=task.log_fields(),
+                    task.describe(),
+                    refused.describe(),
+                    extra=task.log_fields(),
                 )
                 self._notify(task, False)
                 return None
@@ -1767,7 +1846,10 @@ class Worker:
         log.error(
             "the %s of %s was not sent before the end of the shutdown's grace period (its last try failed: %s); "
             "the attempt will time out and be retried if attempts are left",
-            kind, task.describe(), exc, extra=task.log_fields(),
+            kind,
+            task.describe(),
+            exc,
+            extra=task.log_fields(),
         )
         self._notify(task, False)
 
@@ -1836,7 +1918,9 @@ class Worker:
                     conn.execute(
                         "select pgflow.heartbeat(%s, %s, %s, %s::jsonb)",
                         (
-                            self.worker_id, flow_slugs, dt.timedelta(seconds=self._worker_timeout),
+                            self.worker_id,
+                            flow_slugs,
+                            dt.timedelta(seconds=self._worker_timeout),
                             self._past_deadline_report(),
                         ),
                     )
@@ -1876,12 +1960,13 @@ class Worker:
         except psycopg.errors.InsufficientPrivilege as exc:
             self._can_read_runs = False
             log.warning(
-                "worker %s cannot read pgflow.runs (%s): cancellations reach its handlers only through "
-                "notifications", self.worker_id, first_line(exc),
+                "worker %s cannot read pgflow.runs (%s): cancellations reach its handlers only through notifications",
+                self.worker_id,
+                first_line(exc),
             )
             return
         if rows:
-            self._cancel_runs({run_id: status for run_id, status in rows})
+            self._cancel_runs(dict(rows))
 
     def _listen_loop(self) -> None:
         failures = 0
@@ -1899,14 +1984,16 @@ class Worker:
                             "worker %s: notifications sent through its connection do not reach its listen "
                             "connection (listen_conninfo, --listen-url, PGFLOW_LISTEN_URL): does it lead to another "
                             "server or database? It polls every %g s meanwhile",
-                            self.worker_id, self.poll_interval,
+                            self.worker_id,
+                            self.poll_interval,
                         )
                     elif not deaf and not self._finished.is_set():
                         log.info(
                             "worker %s: notifications do not reach its connection (a connection pooler in "
                             "transaction mode?): it polls every %g s; give it listen_conninfo (--listen-url, "
                             "PGFLOW_LISTEN_URL), a direct connection, to wake at once",
-                            self.worker_id, self.poll_interval,
+                            self.worker_id,
+                            self.poll_interval,
                         )
                     deaf = True
                     failures = 0
@@ -2009,8 +2096,12 @@ def _check_picklable(flow: Flow, step: Any) -> None:
 
 #: the messages of connection failures the server answered (rather than no server answering): permanent
 _SERVER_REFUSALS = (
-    "password authentication failed", "no password supplied", "does not exist", "no pg_hba.conf entry",
-    "authentication failed", "is not permitted to log in",
+    "password authentication failed",
+    "no password supplied",
+    "does not exist",
+    "no pg_hba.conf entry",
+    "authentication failed",
+    "is not permitted to log in",
 )
 
 

@@ -16,7 +16,7 @@ select throws_ok(
 );
 select throws_ok(
   $$SELECT pgflow.add_step('ts_refusals', 'a', required_input_pattern => '[]')$$, 'PF001',
-  'add_step: flow ''ts_refusals'', step ''a'': required_input_pattern must be a JSON object (a containment pattern over the step''s input), got ''[]''',
+  'add_step: flow ''ts_refusals'', step ''a'': required_input_pattern must be a JSON object (a containment pattern over the step''s input), got ''[]''', -- noqa: LT05
   'a pattern that is not an object, named in the message'
 );
 select throws_ok(
@@ -32,7 +32,7 @@ select throws_ok(
   'PF001', null, 'a pattern on a root map (its input is an array)'
 );
 select throws_ok(
-  $$SELECT pgflow.add_step('ts_refusals', 'a', ARRAY['first'], required_input_pattern => '{"first":"x"}', step_type => 'map')$$,
+  $$SELECT pgflow.add_step('ts_refusals', 'a', ARRAY['first'], required_input_pattern => '{"first":"x"}', step_type => 'map')$$, -- noqa: LT05
   'PF001', null, 'a map pattern with no array under its dependency'
 );
 select throws_ok(
@@ -49,7 +49,7 @@ select is_empty(
   $$select from pgflow.steps where flow_slug = 'ts_refusals' and step_slug <> 'first'$$, 'no step was added'
 );
 
-select pgflow.add_step('ts_refusals', 'gate', ARRAY['first'], required_input_pattern => '{"first":{"ok":true}}');
+select pgflow.add_step('ts_refusals', 'gate', array['first'], required_input_pattern => '{"first":{"ok":true}}');
 select lives_ok(
   $$SELECT pgflow.add_step('ts_refusals', 'gate', ARRAY['first'], required_input_pattern => '{"first":{"ok":true}}')$$,
   'the same step again is a no-op'

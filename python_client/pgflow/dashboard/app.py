@@ -131,10 +131,24 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
         with connect() as conn:
             page = data.runs_page(conn, filters, older_than=older, newer_than=newer)
             slugs = data.flow_slugs(conn)
-        kept = {k: v for k, v in (("flow", filters.flow), ("status", status), ("since", q.get("since")),
-                                  ("until", q.get("until"))) if v}
+        kept = {
+            k: v
+            for k, v in (
+                ("flow", filters.flow),
+                ("status", status),
+                ("since", q.get("since")),
+                ("until", q.get("until")),
+            )
+            if v
+        }
         return render(
-            request, "runs.html", title="Runs", page_data=page, flows=slugs, filters=kept, problems=problems,
+            request,
+            "runs.html",
+            title="Runs",
+            page_data=page,
+            flows=slugs,
+            filters=kept,
+            problems=problems,
             older_link="?" + urlencode({**kept, "before": page.older.encode()}) if page.older else None,
             newer_link="?" + urlencode({**kept, "after": page.newer.encode()}) if page.newer else None,
             newest_link="?" + urlencode(kept) if (older or newer) else None,
@@ -152,7 +166,11 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
         statuses = {s["step_slug"]: s["status"] for s in run["steps"]}
         drawing = layout.layout(run["steps"], statuses, data.steps_labels(run["steps"]))
         return render(
-            request, "run.html", title=f"Run {str(run_id)[:8]}", run=run, drawing=drawing,
+            request,
+            "run.html",
+            title=f"Run {str(run_id)[:8]}",
+            run=run,
+            drawing=drawing,
             message=request.query_params.get("message"),
         )
 
@@ -166,20 +184,26 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
         except data.NotFound as exc:
             return JSONResponse({"error": str(exc)}, 404)
         labels = data.steps_labels(status["steps"])
-        return JSONResponse({
-            "run_id": status["run_id"],
-            "status": status["status"],
-            "finished_at": status["finished_at"],
-            "error": status["error"],
-            "percentage": status["percentage"],
-            "steps": [
-                {
-                    "step_slug": s["step_slug"], "status": s["status"], "completed_tasks": s["completed_tasks"],
-                    "total_tasks": s["total_tasks"], "attempts": s["attempts"], "label": labels[s["step_slug"]],
-                }
-                for s in status["steps"]
-            ],
-        })
+        return JSONResponse(
+            {
+                "run_id": status["run_id"],
+                "status": status["status"],
+                "finished_at": status["finished_at"],
+                "error": status["error"],
+                "percentage": status["percentage"],
+                "steps": [
+                    {
+                        "step_slug": s["step_slug"],
+                        "status": s["status"],
+                        "completed_tasks": s["completed_tasks"],
+                        "total_tasks": s["total_tasks"],
+                        "attempts": s["attempts"],
+                        "label": labels[s["step_slug"]],
+                    }
+                    for s in status["steps"]
+                ],
+            }
+        )
 
     def value_page(request: Request) -> Response:
         run_id = run_id_of(request)
@@ -197,9 +221,7 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
             return PlainTextResponse(str(exc), 404)
         if isinstance(value, str):
             return PlainTextResponse(value)
-        return Response(
-            json.dumps(value, ensure_ascii=False, indent=2), media_type="application/json; charset=utf-8"
-        )
+        return Response(json.dumps(value, ensure_ascii=False, indent=2), media_type="application/json; charset=utf-8")
 
     async def control(request: Request) -> Response:
         run_id = run_id_of(request)
@@ -230,7 +252,10 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
                 return not_found(request, errors.first_line(translated))
             if exc.sqlstate == "42501":
                 return render(
-                    request, "error.html", 403, title="Not allowed",
+                    request,
+                    "error.html",
+                    403,
+                    title="Not allowed",
                     message=f"the dashboard's database role may not {action} runs (it needs pgflow_producer): "
                     f"{errors.first_line(exc)}",
                 )
@@ -258,7 +283,11 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
                 version["described"] = described
                 version["drawing"] = layout.layout(described["steps"])
         return render(
-            request, "flow.html", title=f"Flow {slug}", flow=listed[0], versions=versions,
+            request,
+            "flow.html",
+            title=f"Flow {slug}",
+            flow=listed[0],
+            versions=versions,
             hidden=len(listed[0]["versions"]) - len(versions),
         )
 

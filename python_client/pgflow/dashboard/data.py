@@ -64,9 +64,9 @@ class RunFilter:
     until: dt.datetime | None = None
 
 
-def runs_query(filters: RunFilter, *, older_than: Cursor | None, newer_than: Cursor | None, limit: int) -> tuple[
-    sql.Composed, dict[str, Any]
-]:
+def runs_query(
+    filters: RunFilter, *, older_than: Cursor | None, newer_than: Cursor | None, limit: int
+) -> tuple[sql.Composed, dict[str, Any]]:
     """The SQL of one page of runs and its parameters: only the predicates in use are written, so that the
     planner sees a plain index range (tests_py/test_dashboard.py checks its plan). ``newer_than`` reads
     upwards (oldest first): the caller reverses the rows."""
@@ -155,9 +155,12 @@ def runs_page(
 
 def flow_slugs(conn: psycopg.Connection[Any]) -> list[str]:
     """Every flow's slug, for the runs page's filter (one row per flow: the index of current versions)."""
-    return [row["flow_slug"] for row in conn.execute(
-        "select f.flow_slug from pgflow.flows as f where f.is_current order by f.flow_slug"
-    ).fetchall()]
+    return [
+        row["flow_slug"]
+        for row in conn.execute(
+            "select f.flow_slug from pgflow.flows as f where f.is_current order by f.flow_slug"
+        ).fetchall()
+    ]
 
 
 def preview(value: Any, limit: int = PREVIEW_CHARS) -> tuple[str, bool]:
@@ -184,11 +187,14 @@ def run_detail(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> dict[str, An
     each step's output and tasks (at most TASKS_PER_STEP each, with the input each received), wait and
     sub-flow details. NotFound for an unknown run."""
     status = run_status(conn, run_id)
-    run = conn.execute(
-        "select r.idempotency_key, r.schedule_slug, r.schedule_tick, r.parent_run_id, r.parent_step_slug, "
-        "r.parent_task_index from pgflow.runs as r where r.run_id = %s",
-        (run_id,),
-    ).fetchone() or {}
+    run = (
+        conn.execute(
+            "select r.idempotency_key, r.schedule_slug, r.schedule_tick, r.parent_run_id, r.parent_step_slug, "
+            "r.parent_task_index from pgflow.runs as r where r.run_id = %s",
+            (run_id,),
+        ).fetchone()
+        or {}
+    )
     states = {
         row["step_slug"]: row
         for row in conn.execute(
@@ -245,9 +251,9 @@ def run_value(conn: psycopg.Connection[Any], run_id: uuid.UUID, what: str, step:
         if what == "input":
             raise NotFound("a step has no input of its own: open one of its tasks")
         row = conn.execute(
-            sql.SQL("select ss.{} as v from pgflow.step_states as ss where ss.run_id = %s and ss.step_slug = %s").format(
-                sql.Identifier(what)
-            ),
+            sql.SQL(
+                "select ss.{} as v from pgflow.step_states as ss where ss.run_id = %s and ss.step_slug = %s"
+            ).format(sql.Identifier(what)),
             (run_id, step),
         ).fetchone()
         if row is None:
@@ -270,7 +276,8 @@ def run_value(conn: psycopg.Connection[Any], run_id: uuid.UUID, what: str, step:
         return row["v"]
     row = conn.execute(
         sql.SQL(
-            "select t.{} as v from pgflow.step_tasks as t where t.run_id = %s and t.step_slug = %s and t.task_index = %s"
+            "select t.{} as v from pgflow.step_tasks as t"
+            " where t.run_id = %s and t.step_slug = %s and t.task_index = %s"
         ).format(sql.Identifier(what)),
         (run_id, step, task),
     ).fetchone()
@@ -297,7 +304,9 @@ def describe_flow(conn: psycopg.Connection[Any], flow_slug: str, version: int | 
         row = conn.execute("select pgflow.describe_flow(%s, %s) as d", (flow_slug, version)).fetchone()
     except psycopg.Error as exc:
         if exc.sqlstate in ("PF004", "PF001", "PF005"):
-            raise NotFound(f"flow {flow_slug} has no version {version}" if version else f"no flow {flow_slug}") from None
+            raise NotFound(
+                f"flow {flow_slug} has no version {version}" if version else f"no flow {flow_slug}"
+            ) from None
         raise
     assert row is not None
     described: dict[str, Any] = row["d"]

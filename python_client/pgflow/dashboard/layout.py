@@ -85,10 +85,10 @@ def layout(
 
     columns: list[list[str]] = []
     for slug in slugs:
-        column = depth_of(slug)
-        while len(columns) <= column:
+        at = depth_of(slug)
+        while len(columns) <= at:
             columns.append([])
-        columns[column].append(slug)
+        columns[at].append(slug)
 
     # barycenter ordering: each column by the mean row of its dependencies, then again with dependents
     dependents: dict[str, list[str]] = {slug: [] for slug in slugs}
@@ -138,7 +138,9 @@ def layout(
                 )
             else:
                 bend = (b.x - a.right) // 2
-                path = f"M{a.right},{a.middle} C{a.right + bend},{a.middle} {b.x - bend},{b.middle} {b.x - 6},{b.middle}"
+                path = (
+                    f"M{a.right},{a.middle} C{a.right + bend},{a.middle} {b.x - bend},{b.middle} {b.x - 6},{b.middle}"
+                )
             edges.append(Edge(dep=d, step=slug, path=path))
     return Drawing(nodes=[by_slug[s] for s in slugs], edges=edges, width=max(width, 1), height=max(height, 1))
 
