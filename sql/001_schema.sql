@@ -183,9 +183,12 @@ create index runs_to_settle on pgflow.runs (finished_at)
 where parent_run_id is not null and finished_at is not null and parent_settled_at is null;
 -- Runs newest first, as list_runs and the dashboard page them (keyset on (started_at, run_id), never an offset):
 -- all runs, the runs of one flow, the runs in one status. Without them, a page of 1,000,000 runs sorted them all.
-create index runs_newest_first on pgflow.runs (started_at desc, run_id);
-create index runs_of_flow_newest_first on pgflow.runs (flow_slug, started_at desc, run_id);
-create index runs_in_status_newest_first on pgflow.runs (status, started_at desc, run_id);
+-- run_id is not in them (runs started together, with one started_at, are put in run_id order by an incremental
+-- sort of those few): with it, a lookup of a run by id and status (the claim's) could be planned as a range of
+-- every run in that status, reading run_id from the third column.
+create index runs_newest_first on pgflow.runs (started_at desc);
+create index runs_of_flow_newest_first on pgflow.runs (flow_slug, started_at desc);
+create index runs_in_status_newest_first on pgflow.runs (status, started_at desc);
 
 -- One row per step of a run: the counters that drive the cascade.
 -- step_states and step_tasks have no foreign keys: only the engine's functions write them, always with
