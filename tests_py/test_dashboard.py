@@ -334,3 +334,29 @@ def test_the_flow_page_shows_the_json_schemas_of_typed_steps(
     assert "input: Order" in html
     assert "order_id" in html
     assert "output:" not in html
+
+
+def test_odd_requests_get_answers_not_errors(client: TestClient, sample: dict[str, Any]) -> None:
+    run = str(sample["started"])
+    # a NUL byte PostgreSQL cannot take, in a filter and in an address
+    assert client.get("/runs?flow=%00").status_code == 404
+    assert client.get("/flows/%00").status_code == 404
+    # a form secret that is not ASCII is refused like a wrong one
+    assert (
+        client.post(
+            f"/runs/{run}/cancel",
+            content="form_secret=%C3%A9",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 403
+    )
+
+
+def test_the_token_redirect_stays_on_the_dashboard(database_url: str) -> None:
+    app = create_app(database_url, token="s3cret")
+    with TestClient(app, base_url="http://dashboard.example:8080") as c:
+        for path in ("/%2F%2Fevil.example/x", "/%2Fevil.example/x"):
+            response = c.get(path + "?token=s3cret", follow_redirects=False)
+            assert response.status_code == 303
+            location = response.headers["location"]
+            assert location.startswith("/") and not location.startswith("//"), location

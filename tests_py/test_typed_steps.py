@@ -15,7 +15,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 import pgflow
 from pgflow import graph
@@ -236,3 +236,21 @@ def test_an_output_pydantic_cannot_dump_is_a_step_validation_error() -> None:
     assert types is not None
     with pytest.raises(StepValidationError, match=r"output of f\.s could not be dumped as Opaque"):
         types.dump_output("f", "s", Opaque(value=object()))
+
+
+class Indescribable:
+    """A class pydantic can hold (arbitrary_types_allowed) but not describe in a JSON Schema."""
+
+
+class Holder(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+    thing: Indescribable
+
+
+def test_a_model_without_a_json_schema_is_an_invalid_definition(flow_slug: str) -> None:
+    flow = pgflow.Flow(flow_slug)
+    with pytest.raises(pgflow.InvalidDefinition, match=rf"step {flow_slug}.hold: its models have no JSON Schema"):
+
+        @flow.step
+        def hold(value: Holder) -> dict[str, str]:
+            return {}

@@ -674,7 +674,13 @@ class Flow:
         options = check_flow_control(self.slug, step.slug, step.options)
         types = handler_types(step.handler)
         if types is not None:  # a typed step: its JSON Schemas go with its definition (python_client/pgflow/typed.py)
-            options.update(types.schemas())
+            try:
+                options.update(types.schemas())
+            except Exception as exc:  # noqa: BLE001 - pydantic's errors for a model that has no JSON Schema
+                raise InvalidDefinition(
+                    f"step {self.slug}.{step.slug}: its models have no JSON Schema to store with the step "
+                    f"({type(exc).__name__}: {exc})"
+                ) from exc
         step = dataclasses.replace(step, options=options)
         if step.depends_on is not None:
             check_conditions(self.slug, step, step.depends_on)

@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .errors import InvalidInput
+
 #: reasons a handler's end is counted as failed (label ``reason`` of pgflow_tasks_failed_total)
 FAILURE_REASONS = ("error", "non_retryable", "validation", "unstorable", "timeout", "cancelled", "unreadable")
 
@@ -98,7 +100,10 @@ class WorkerMetrics:
         bound (``port`` 0: one the system picks)."""
         import prometheus_client as prom
 
-        self._server, self._thread = prom.start_http_server(port, addr=host, registry=self.registry)
+        try:
+            self._server, self._thread = prom.start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:  # the port in use, an address that is not this machine's, a name that does not resolve
+            raise InvalidInput(f"metrics_port: cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
         return int(self._server.server_port)
 
     def close(self) -> None:

@@ -231,7 +231,7 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
             return not_found(request, f"nothing at {request.url.path}")
         # a urlencoded form, read without python-multipart (the only fields are short)
         form = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
-        if not hmac.compare_digest(str(form.get("form_secret", "")), form_secret):
+        if not hmac.compare_digest(str(form.get("form_secret", "")).encode(), form_secret.encode()):
             return PlainTextResponse("this form did not come from this dashboard (reload the page)", 403)
         action = request.path_params["action"]
         reason = str(form.get("reason") or "") or None
@@ -318,7 +318,9 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
                 if not hmac.compare_digest(given.encode(), token.encode()):
                     return PlainTextResponse("wrong token", 401)
                 rest = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
-                response: Response = RedirectResponse(request.url.path + ("?" + rest if rest else ""), 303)
+                # (back to this dashboard's own path: "//host/x" would be another site's address)
+                path = "/" + request.url.path.lstrip("/")
+                response: Response = RedirectResponse(path + ("?" + rest if rest else ""), 303)
                 response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="strict")
                 return response
             header = request.headers.get("authorization", "")
@@ -352,5 +354,10 @@ def create_app(conninfo: str | None = None, *, token: str | None = None) -> Star
     async def page_not_found(request: Request, exc: Exception) -> Response:
         return not_found(request, f"nothing at {request.url.path}")
 
+    async def bad_value(request: Request, exc: Exception) -> Response:
+        # a value PostgreSQL cannot take (a NUL byte in a filter or an address): nothing there
+        return not_found(request, f"nothing at {request.url.path}")
+
     app.add_exception_handler(404, page_not_found)
+    app.add_exception_handler(psycopg.DataError, bad_value)
     return app
