@@ -270,8 +270,9 @@ begin
 end;
 $$;
 
--- Called by _retry_subflow_task and _resume_subflow_tasks: the input of a sub-flow task, as _start_step built it: a
--- map task's element, else the run input (a root step) or the object of its completed dependencies' outputs.
+-- Called by _retry_subflow_task, _resume_subflow_tasks and get_task_input: the input of a task, as _start_step and
+-- poll_for_tasks build it: a map task's element, else the run input (a root step) or the object of its completed
+-- dependencies' outputs.
 create or replace function pgflow._subflow_task_input(run_id uuid, step_slug text, task_index int)
 returns jsonb
 language sql

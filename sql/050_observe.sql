@@ -320,3 +320,25 @@ comment on function pgflow.list_flow_versions(text) is
 'Every version of every flow (or of the named one) as a JSON array ordered by flow, newest version first: '
 '[{"flow_slug", "version", "is_current", "created_at", "steps": [step_slug, ...] in topological order, '
 '"runs_in_flight": runs of that version still started}]. An unknown flow gives [].';
+
+-- Called by dashboards and `get_run_status` readers that show what a task received: its input as the engine builds
+-- it (pgflow._subflow_task_input, the rule of poll_for_tasks), whatever the task's status.
+create or replace function pgflow.get_task_input(run_id uuid, step_slug text, task_index int)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform pgflow._check_not_null('get_task_input', 'run_id', get_task_input.run_id is null);
+  perform pgflow._check_not_null('get_task_input', 'step_slug', get_task_input.step_slug is null);
+  perform pgflow._check_not_null('get_task_input', 'task_index', get_task_input.task_index is null);
+  perform pgflow._check_task_exists(get_task_input.run_id, get_task_input.step_slug, get_task_input.task_index);
+  return pgflow._subflow_task_input(get_task_input.run_id, get_task_input.step_slug, get_task_input.task_index);
+end;
+$$;
+
+comment on function pgflow.get_task_input(uuid, text, int) is
+'The input a task receives, as poll_for_tasks builds it: a map task''s element; else the run input (a root step) or '
+'{dependency: output} over its completed dependencies (a skipped one absent). JSON. PF007 when the task does not '
+'exist; PF005 for null arguments.';

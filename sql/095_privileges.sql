@@ -42,6 +42,7 @@ alter function pgflow.list_runs security definer;
 alter function pgflow.describe_flow security definer;
 alter function pgflow.find_flow_versions security definer;
 alter function pgflow.get_step_outputs security definer;
+alter function pgflow.get_task_input security definer;
 alter function pgflow.list_flow_versions security definer;
 alter function pgflow.set_current_version security definer;
 alter function pgflow.heartbeat security definer;
@@ -94,7 +95,8 @@ begin
     grant execute on function
       pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run, pgflow.signal, pgflow.find_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
-      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
+      pgflow.get_step_outputs, pgflow.get_task_input, pgflow.list_flow_versions, pgflow.live_workers,
+      pgflow.max_output_size,
       pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
     to pgflow_producer;
     grant select on pgflow.schedules to pgflow_producer;
@@ -113,7 +115,8 @@ begin
     grant usage on schema pgflow to pgflow_reader;
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
-      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
+      pgflow.get_step_outputs, pgflow.get_task_input, pgflow.list_flow_versions, pgflow.live_workers,
+      pgflow.max_output_size,
       pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run, pgflow.next_cron_tick
     to pgflow_reader;
     grant select on

@@ -61,6 +61,7 @@ GRANTED: dict[str, set[str]] = {
     "describe_flow": {PRODUCER, READER},
     "find_flow_versions": {WORKER, PRODUCER, READER},
     "get_step_outputs": {PRODUCER, READER},
+    "get_task_input": {PRODUCER, READER},
     "list_flow_versions": {PRODUCER, READER},
     "live_workers": {PRODUCER, READER},
     "max_output_size": set(ROLES),

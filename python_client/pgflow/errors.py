@@ -250,6 +250,7 @@ FUNCTION_GRANTS: dict[str, tuple[str, ...]] = {
     "describe_flow": (PRODUCER_ROLE, READER_ROLE),
     "find_flow_versions": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),
     "get_step_outputs": (PRODUCER_ROLE, READER_ROLE),
+    "get_task_input": (PRODUCER_ROLE, READER_ROLE),
     "list_flow_versions": (PRODUCER_ROLE, READER_ROLE),
     "live_workers": (PRODUCER_ROLE, READER_ROLE),
     "max_output_size": (WORKER_ROLE, PRODUCER_ROLE, READER_ROLE),

@@ -4316,8 +4316,9 @@ begin
 end;
 $$;
 
--- Called by _retry_subflow_task and _resume_subflow_tasks: the input of a sub-flow task, as _start_step built it: a
--- map task's element, else the run input (a root step) or the object of its completed dependencies' outputs.
+-- Called by _retry_subflow_task, _resume_subflow_tasks and get_task_input: the input of a task, as _start_step and
+-- poll_for_tasks build it: a map task's element, else the run input (a root step) or the object of its completed
+-- dependencies' outputs.
 create or replace function pgflow._subflow_task_input(run_id uuid, step_slug text, task_index int)
 returns jsonb
 language sql
@@ -7303,6 +7304,28 @@ comment on function pgflow.list_flow_versions(text) is
 '[{"flow_slug", "version", "is_current", "created_at", "steps": [step_slug, ...] in topological order, '
 '"runs_in_flight": runs of that version still started}]. An unknown flow gives [].';
 
+-- Called by dashboards and `get_run_status` readers that show what a task received: its input as the engine builds
+-- it (pgflow._subflow_task_input, the rule of poll_for_tasks), whatever the task's status.
+create or replace function pgflow.get_task_input(run_id uuid, step_slug text, task_index int)
+returns jsonb
+language plpgsql
+stable
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+  perform pgflow._check_not_null('get_task_input', 'run_id', get_task_input.run_id is null);
+  perform pgflow._check_not_null('get_task_input', 'step_slug', get_task_input.step_slug is null);
+  perform pgflow._check_not_null('get_task_input', 'task_index', get_task_input.task_index is null);
+  perform pgflow._check_task_exists(get_task_input.run_id, get_task_input.step_slug, get_task_input.task_index);
+  return pgflow._subflow_task_input(get_task_input.run_id, get_task_input.step_slug, get_task_input.task_index);
+end;
+$$;
+
+comment on function pgflow.get_task_input(uuid, text, int) is
+'The input a task receives, as poll_for_tasks builds it: a map task''s element; else the run input (a root step) or '
+'{dependency: output} over its completed dependencies (a skipped one absent). JSON. PF007 when the task does not '
+'exist; PF005 for null arguments.';
+
 -- ---- sql/060_workers.sql ----
 
 -- Workers: registration, heartbeats, leases, and what a restart of the database server does to them.
@@ -7642,6 +7665,7 @@ alter function pgflow.list_runs security definer;
 alter function pgflow.describe_flow security definer;
 alter function pgflow.find_flow_versions security definer;
 alter function pgflow.get_step_outputs security definer;
+alter function pgflow.get_task_input security definer;
 alter function pgflow.list_flow_versions security definer;
 alter function pgflow.set_current_version security definer;
 alter function pgflow.heartbeat security definer;
@@ -7694,7 +7718,8 @@ begin
     grant execute on function
       pgflow.start_run, pgflow.start_flow, pgflow.cancel_run, pgflow.resume_run, pgflow.signal, pgflow.find_run,
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
-      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
+      pgflow.get_step_outputs, pgflow.get_task_input, pgflow.list_flow_versions, pgflow.live_workers,
+      pgflow.max_output_size,
       pgflow.schema_version, pgflow.create_schedule, pgflow.drop_schedule, pgflow.next_cron_tick
     to pgflow_producer;
     grant select on pgflow.schedules to pgflow_producer;
@@ -7713,7 +7738,8 @@ begin
     grant usage on schema pgflow to pgflow_reader;
     grant execute on function
       pgflow.get_run_status, pgflow.list_runs, pgflow.describe_flow, pgflow.find_flow_versions,
-      pgflow.get_step_outputs, pgflow.list_flow_versions, pgflow.live_workers, pgflow.max_output_size,
+      pgflow.get_step_outputs, pgflow.get_task_input, pgflow.list_flow_versions, pgflow.live_workers,
+      pgflow.max_output_size,
       pgflow.worker_timeout, pgflow.schema_version, pgflow.find_run, pgflow.next_cron_tick
     to pgflow_reader;
     grant select on

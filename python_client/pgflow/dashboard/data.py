@@ -206,7 +206,8 @@ def run_detail(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> dict[str, An
     tasks: dict[str, list[dict[str, Any]]] = {}
     for row in conn.execute(
         "select t.step_slug, t.task_index, t.status, t.attempt, t.input, t.output, t.error, t.worker_id, "
-        "t.queued_at, t.started_at, t.finished_at, t.deadline, t.visible_at "
+        "t.queued_at, t.started_at, t.finished_at, t.deadline, t.visible_at, "
+        "pgflow.get_task_input(t.run_id, t.step_slug, t.task_index) as received "
         "from pgflow.step_tasks as t "
         "where t.run_id = %s and t.task_index < %s order by t.step_slug, t.task_index",
         (run_id, TASKS_PER_STEP),
@@ -216,17 +217,7 @@ def run_detail(conn: psycopg.Connection[Any], run_id: uuid.UUID) -> dict[str, An
     for step in status["steps"]:
         slug = step["step_slug"]
         state = states.get(slug, {})
-        deps = step.get("depends_on") or []
         step_tasks = tasks.get(slug, [])
-        for task in step_tasks:
-            if step["step_type"] == "map":
-                task["received"] = task["input"]
-            elif not deps:
-                task["received"] = status["input"]
-            else:  # built at claim time from the completed dependencies (SPEC §3.3)
-                task["received"] = {
-                    d: states[d]["output"] for d in deps if d in states and states[d]["output"] is not None
-                }
         children = {c["task_index"]: c for c in step.get("child_runs") or []}
         for task in step_tasks:
             task["child"] = children.get(task["task_index"])
@@ -259,21 +250,14 @@ def run_value(conn: psycopg.Connection[Any], run_id: uuid.UUID, what: str, step:
         if row is None:
             raise NotFound(f"run {run_id} has no step {step}")
         return row["v"]
-    if what == "input":
-        detail = run_detail(conn, run_id)
-        for s in detail["steps"]:
-            if s["step_slug"] == step:
-                for t in s["tasks"]:
-                    if t["task_index"] == task:
-                        return t["received"]
-        row = conn.execute(
-            "select t.input as v from pgflow.step_tasks as t where t.run_id = %s and t.step_slug = %s "
-            "and t.task_index = %s",
-            (run_id, step, task),
-        ).fetchone()
-        if row is None:
-            raise NotFound(f"run {run_id} has no task {step}[{task}]")
-        return row["v"]
+    if what == "input":  # what the task received, as the engine builds it
+        try:
+            row = conn.execute("select pgflow.get_task_input(%s, %s, %s) as v", (run_id, step, task)).fetchone()
+        except psycopg.Error as exc:
+            if getattr(exc, "sqlstate", None) == "PF007":
+                raise NotFound(f"run {run_id} has no task {step}[{task}]") from None
+            raise
+        return row["v"] if row else None
     row = conn.execute(
         sql.SQL(
             "select t.{} as v from pgflow.step_tasks as t"
