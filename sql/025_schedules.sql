@@ -225,13 +225,16 @@ begin
         continue;
     end;
     begin
-      v_run := pgflow.start_run(
-        v_schedule.flow_slug, v_schedule.input,
-        idempotency_key => pg_catalog.format(
+      -- (start_run's body, the run recording its schedule and tick as it is written)
+      v_run := pgflow._start_run(
+        v_schedule.flow_slug, v_schedule.input, null,
+        pg_catalog.format(
           'schedule:%s:%s', v_schedule.schedule_slug,
           pg_catalog.to_char(pg_catalog.timezone('UTC', v_tick), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-        )
+        ),
+        0, null, null, null, null, v_schedule.schedule_slug, v_tick
       );
+      -- a run started earlier with this tick's key (by hand) is the tick's run: it records the schedule now
       update pgflow.runs as r
       set schedule_slug = v_schedule.schedule_slug, schedule_tick = v_tick
       where r.run_id = v_run.run_id and r.schedule_slug is null;

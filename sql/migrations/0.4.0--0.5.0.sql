@@ -3471,12 +3471,14 @@ $$;
 -- One transaction creates the run row, one step state per step, and runs the cascade from the
 -- root steps: conditions, tasks of ready steps, empty maps completed at once, and the notification.
 
--- Called by start_run, and by sub-flow steps for their child runs (_start_child, with the parent task recorded): starts
+-- Called by start_run, by sub-flow steps for their child runs (_start_child, with the parent task recorded) and by
+-- schedules (_start_due_schedules, with the schedule and its tick recorded): starts
 -- a run of the current version of a flow (pgflow.flows.is_current: the newest definition, unless
 -- set_current_version chose another).
 create or replace function pgflow._start_run(
   flow_slug text, input jsonb, run_id uuid, idempotency_key text, priority int,
-  parent_run_id uuid, parent_step_slug text, parent_task_index int, parent_attempt int
+  parent_run_id uuid, parent_step_slug text, parent_task_index int, parent_attempt int,
+  schedule_slug text default null, schedule_tick timestamptz default null
 )
 returns pgflow.runs
 language plpgsql
@@ -3552,7 +3554,7 @@ begin
 
   insert into pgflow.runs (
     run_id, flow_slug, flow_version, status, input, idempotency_key, remaining_steps, started_at, priority,
-    parent_run_id, parent_step_slug, parent_task_index, parent_attempt
+    parent_run_id, parent_step_slug, parent_task_index, parent_attempt, schedule_slug, schedule_tick
   )
   values (
     coalesce(_start_run.run_id, pg_catalog.gen_random_uuid()),
@@ -3570,7 +3572,9 @@ begin
     _start_run.parent_run_id,
     _start_run.parent_step_slug,
     _start_run.parent_task_index,
-    _start_run.parent_attempt
+    _start_run.parent_attempt,
+    _start_run.schedule_slug,
+    _start_run.schedule_tick
   )
   on conflict do nothing
   returning * into v_run;
@@ -5039,13 +5043,16 @@ begin
         continue;
     end;
     begin
-      v_run := pgflow.start_run(
-        v_schedule.flow_slug, v_schedule.input,
-        idempotency_key => pg_catalog.format(
+      -- (start_run's body, the run recording its schedule and tick as it is written)
+      v_run := pgflow._start_run(
+        v_schedule.flow_slug, v_schedule.input, null,
+        pg_catalog.format(
           'schedule:%s:%s', v_schedule.schedule_slug,
           pg_catalog.to_char(pg_catalog.timezone('UTC', v_tick), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-        )
+        ),
+        0, null, null, null, null, v_schedule.schedule_slug, v_tick
       );
+      -- a run started earlier with this tick's key (by hand) is the tick's run: it records the schedule now
       update pgflow.runs as r
       set schedule_slug = v_schedule.schedule_slug, schedule_tick = v_tick
       where r.run_id = v_run.run_id and r.schedule_slug is null;
